@@ -1,0 +1,218 @@
+//! What each command of the CLI does. `main.rs` parses the arguments and calls these; they
+//! write their results to the given output and return the process exit code's reason.
+//!
+//! Exit codes: 0 success; 1 the input or the data is wrong (a bad line, a broken rule, a
+//! broken chain); 2 the command could not run (store in use or missing, IO, usage).
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::chain::ChainVerifier;
+use crate::event::{Id, Record, Submission};
+use crate::rules::State;
+use crate::store::{AppendError, Ledger, LedgerOptions, Store, StoreError};
+
+/// Why a command failed, and so its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The input or the data is wrong. Exit code 1.
+    #[error("{0}")]
+    Rejected(String),
+    /// The command could not run. Exit code 2.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CommandError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CommandError::Rejected(_) => 1,
+            CommandError::Failed(_) => 2,
+        }
+    }
+}
+
+impl From<StoreError> for CommandError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Corrupt { .. } => CommandError::Rejected(e.to_string()),
+            _ => CommandError::Failed(e.to_string()),
+        }
+    }
+}
+
+impl From<std::io::Error> for CommandError {
+    fn from(e: std::io::Error) -> Self {
+        CommandError::Failed(e.to_string())
+    }
+}
+
+/// Reads JSON Lines input into submissions, naming the line of the first bad one. Lines
+/// holding only whitespace are skipped; line numbers count every line.
+pub fn read_submissions(input: impl BufRead) -> Result<(Vec<Submission>, Vec<usize>), CommandError> {
+    let mut subs = Vec::new();
+    let mut lines = Vec::new();
+    for (i, line) in input.split(b'\n').enumerate() {
+        let n = i + 1;
+        let bytes = line?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| CommandError::Rejected(format!("line {n}: the line is not valid UTF-8")))?;
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        if text.trim().is_empty() {
+            continue;
+        }
+        let sub = Submission::from_json(text).map_err(|e| CommandError::Rejected(format!("line {n}: {e}")))?;
+        subs.push(sub);
+        lines.push(n);
+    }
+    if subs.is_empty() {
+        return Err(CommandError::Rejected("no events in the input".into()));
+    }
+    Ok((subs, lines))
+}
+
+/// `orgledger append`: one atomic batch; prints `{"seq":N,"hash":"..."}` per event.
+pub fn append(data: &Path, input: impl BufRead, expect_seq: Option<u64>, actor: &str, out: &mut impl Write) -> Result<(), CommandError> {
+    let actor = Id::parse(actor).map_err(|e| CommandError::Failed(format!("--actor: {e}")))?;
+    let (subs, lines) = read_submissions(input)?;
+    let ledger = Ledger::open(data, LedgerOptions::default())?;
+    let appended = ledger.append(actor, subs, expect_seq).map_err(|e| match e {
+        AppendError::Rule { index, violation } => CommandError::Rejected(format!("line {}: {violation}", lines[index])),
+        AppendError::Conflict { .. } => CommandError::Rejected(e.to_string()),
+        AppendError::Store(s) => s.into(),
+        other => CommandError::Failed(other.to_string()),
+    })?;
+    ledger.close();
+    for a in appended {
+        writeln!(out, "{}", json!({"seq": a.seq, "hash": a.hash.to_hex()}))?;
+    }
+    Ok(())
+}
+
+/// `orgledger verify` on a store. Prints the JSON verdict; a broken chain is `Rejected`
+/// after the verdict is printed.
+pub fn verify_store(data: &Path, out: &mut impl Write) -> Result<(), CommandError> {
+    let store = Store::open_unchecked(data, false)?;
+    let verdict = store.verify()?;
+    print_verdict(verdict.map(|v| (v.events, v.head.hash)), out)
+}
+
+/// `orgledger verify --file`: the same checks on an export file, without a store.
+pub fn verify_file(file: &Path, out: &mut impl Write) -> Result<(), CommandError> {
+    let input = std::fs::File::open(file).map_err(|e| CommandError::Failed(format!("{}: {e}", file.display())))?;
+    let verdict = check_export(std::io::BufReader::new(input), |_| Ok(()))?;
+    print_verdict(verdict.map(|head| (head.seq, head.hash)), out)
+}
+
+fn print_verdict(verdict: Result<(u64, crate::event::Hash), crate::chain::ChainError>, out: &mut impl Write) -> Result<(), CommandError> {
+    match verdict {
+        Ok((events, head)) => {
+            writeln!(out, "{}", json!({"ok": true, "events": events, "head": head.to_hex()}))?;
+            Ok(())
+        }
+        Err(e) => {
+            writeln!(out, "{}", json!({"ok": false, "seq": e.seq, "error": e.error}))?;
+            Err(CommandError::Rejected(format!("the chain is broken at record {}: {}", e.seq, e.error)))
+        }
+    }
+}
+
+/// Reads an export file, checking each line's hash, form and link, and hands each good
+/// record to `each`. `Ok(Err(_))` names the first bad record.
+pub fn check_export(
+    input: impl BufRead,
+    mut each: impl FnMut(Record) -> Result<(), crate::chain::ChainError>,
+) -> Result<Result<crate::chain::Head, crate::chain::ChainError>, CommandError> {
+    let mut chain = ChainVerifier::new();
+    for line in input.split(b'\n') {
+        let bytes = line?;
+        let seq = chain.head().seq + 1;
+        let bad = |error: String| Ok(Err(crate::chain::ChainError { seq, error }));
+        let Ok(text) = std::str::from_utf8(&bytes) else { return bad("the line is not valid UTF-8".into()) };
+        if text.is_empty() {
+            continue;
+        }
+        let record = match Record::from_export_line(text) {
+            Ok(r) => r,
+            Err(e) => return bad(e.to_string()),
+        };
+        if let Err(e) = chain.check_record(&record) {
+            return Ok(Err(e));
+        }
+        if let Err(e) = each(record) {
+            return Ok(Err(e));
+        }
+    }
+    Ok(Ok(chain.head()))
+}
+
+/// `orgledger export`: every record, one canonical line each, in `seq` order.
+pub fn export(data: &Path, out: &mut impl Write) -> Result<u64, CommandError> {
+    let store = Store::open(data, false)?;
+    let mut n = 0;
+    for record in store.records(1) {
+        let record = record?;
+        out.write_all(record.export_line().as_bytes())?;
+        out.write_all(b"\n")?;
+        n += 1;
+    }
+    out.flush()?;
+    Ok(n)
+}
+
+/// `orgledger import`: checks the whole file (hashes, chain and every rule) and only then
+/// writes it, in one atomic group, into an empty store.
+pub fn import(data: &Path, file: &Path, out: &mut impl Write) -> Result<(), CommandError> {
+    let input = std::fs::File::open(file).map_err(|e| CommandError::Failed(format!("{}: {e}", file.display())))?;
+    let mut state = State::new();
+    let mut records = Vec::new();
+    let verdict = check_export(std::io::BufReader::new(input), |record| {
+        state.apply(record.submission(), record.recorded_at().date()).map_err(|v| crate::chain::ChainError {
+            seq: record.seq(),
+            error: format!("the event breaks {v}"),
+        })?;
+        records.push(record);
+        Ok(())
+    })?;
+    let head = verdict.map_err(|e| CommandError::Rejected(format!("{}: refused, nothing imported: record {}: {}", file.display(), e.seq, e.error)))?;
+    let store = Store::open(data, true)?;
+    let current = store.head()?;
+    if current.seq != 0 {
+        return Err(StoreError::NotEmpty(current.seq).into());
+    }
+    store.write_group(&records)?;
+    writeln!(out, "{}", json!({"ok": true, "events": head.seq, "head": head.hash.to_hex()}))?;
+    Ok(())
+}
+
+/// `orgledger log`: events for a person to read, one a line.
+pub fn log(data: &Path, from: u64, limit: Option<u64>, out: &mut impl Write) -> Result<(), CommandError> {
+    let store = Store::open(data, false)?;
+    let limit = limit.unwrap_or(u64::MAX);
+    for record in store.records(from.max(1)).take(limit.min(usize::MAX as u64) as usize) {
+        let record = record?;
+        let mut fields = record.submission().to_value();
+        fields.remove("type");
+        fields.remove("effective");
+        let summary: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect();
+        writeln!(
+            out,
+            "{:>7}  {}  {:<24}  {}  [{} at {}]",
+            record.seq(),
+            record.effective(),
+            record.type_name(),
+            summary.join(" "),
+            record.actor(),
+            record.recorded_at()
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,288 @@
+//! The envelope: what a client submits ([`Submission`]) and what the ledger stores
+//! ([`Record`]), with the canonical bytes and hash computed once, when the record is sealed.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::canonical::{parse_strict, to_canonical};
+use super::catalogue::{Event, EVENT_TYPES};
+use super::types::{Date, Hash, Id, Text, Timestamp};
+
+/// The format version written into every record (`"format":1`) and so into every hash.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// The blake3 `derive_key` context for event hashes. Distinct contexts for events, tree
+/// nodes and checkpoints keep one kind of hash from ever standing for another.
+pub const EVENT_HASH_CONTEXT: &str = "orgledger 2026-11-27 event record v1";
+
+/// Envelope fields set by the ledger; a client that sends one is refused.
+pub const LEDGER_FIELDS: &[&str] = &["seq", "prev", "hash", "recorded_at", "actor", "format"];
+
+/// The decision an event rests on (quyết định): its number, date and issuing body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    pub number: Text,
+    pub date: Date,
+    pub issuer: Id,
+}
+
+/// Why a submitted line or a stored record could not be read. Surfaces as CLI exit code 1
+/// and GraphQL `BAD_USER_INPUT`; retrying the same input gives the same error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("malformed JSON: {0}")]
+    Json(String),
+    #[error("an event must be a JSON object")]
+    NotAnObject,
+    #[error("missing field `type`")]
+    MissingType,
+    #[error("unknown event type {0:?}; known types: {known}", known = EVENT_TYPES.join(", "))]
+    UnknownType(String),
+    #[error("field `{0}` is set by the ledger, not by the client")]
+    LedgerField(String),
+    #[error("{type_name}: {message}")]
+    Field { type_name: String, message: String },
+}
+
+/// An event as a client submits it: the change and its valid time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submission {
+    /// The date the change took effect (valid time); may be long before it is recorded.
+    pub effective: Date,
+    /// The decision behind the change, where there is one.
+    pub decision: Option<Decision>,
+    pub event: Event,
+}
+
+impl Submission {
+    pub fn new(effective: Date, event: Event) -> Submission {
+        Submission { effective, decision: None, event }
+    }
+
+    pub fn with_decision(mut self, decision: Decision) -> Submission {
+        self.decision = Some(decision);
+        self
+    }
+
+    /// Parses one JSON Lines line of client input.
+    pub fn from_json(line: &str) -> Result<Submission, InputError> {
+        let value = parse_strict(line).map_err(|e| InputError::Json(e.to_string()))?;
+        let Value::Object(map) = value else { return Err(InputError::NotAnObject) };
+        if let Some(field) = LEDGER_FIELDS.iter().find(|f| map.contains_key(**f)) {
+            return Err(InputError::LedgerField((*field).to_owned()));
+        }
+        Submission::from_map(map)
+    }
+
+    /// Builds a submission from an object holding `type`, `effective`, `decision?` and the
+    /// event's fields (and nothing else).
+    fn from_map(mut map: Map<String, Value>) -> Result<Submission, InputError> {
+        let type_name = match map.remove("type") {
+            Some(Value::String(t)) => t,
+            Some(_) => {
+                return Err(InputError::Field {
+                    type_name: "event".into(),
+                    message: "`type` must be a string".into(),
+                })
+            }
+            None => return Err(InputError::MissingType),
+        };
+        if !EVENT_TYPES.contains(&type_name.as_str()) {
+            return Err(InputError::UnknownType(type_name));
+        }
+        let field_err = |message: String| InputError::Field { type_name: type_name.clone(), message };
+        let effective = match map.remove("effective") {
+            Some(v) => Date::deserialize(v).map_err(|e| field_err(format!("effective: {e}")))?,
+            None => return Err(field_err("missing field `effective`".into())),
+        };
+        let decision = match map.remove("decision") {
+            None | Some(Value::Null) => None,
+            Some(v) => {
+                Some(Decision::deserialize(v).map_err(|e| field_err(format!("decision: {e}")))?)
+            }
+        };
+        let mut tagged = Map::new();
+        tagged.insert(type_name.clone(), Value::Object(map));
+        let event = Event::deserialize(Value::Object(tagged)).map_err(|e| field_err(e.to_string()))?;
+        Ok(Submission { effective, decision, event })
+    }
+
+    /// The submission as a JSON object: `type`, `effective`, `decision` and the fields.
+    pub fn to_value(&self) -> Map<String, Value> {
+        let tagged = serde_json::to_value(&self.event).expect("events always serialize");
+        let Value::Object(tagged) = tagged else { unreachable!("events serialize as objects") };
+        let (type_name, fields) = tagged.into_iter().next().expect("one variant");
+        let Value::Object(mut map) = fields else { unreachable!("event payloads are structs") };
+        map.insert("type".into(), Value::String(type_name));
+        map.insert("effective".into(), Value::String(self.effective.to_string()));
+        if let Some(d) = &self.decision {
+            map.insert("decision".into(), serde_json::to_value(d).expect("decisions serialize"));
+        }
+        map
+    }
+}
+
+/// Why a stored or exported record is not a valid record. The chain verifier reports it
+/// with the record's `seq`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    #[error("malformed record: {0}")]
+    Malformed(String),
+    #[error("hash mismatch: the record says {stated}, its bytes hash to {computed}")]
+    HashMismatch { stated: Hash, computed: Hash },
+    #[error("record is not in canonical form")]
+    NotCanonical,
+    #[error("unsupported format version {0}")]
+    Version(u64),
+}
+
+/// An event as the ledger stores it: sealed with its position, time, actor and hash.
+/// Fields are private so the hash always matches the content it was computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    seq: u64,
+    prev: Hash,
+    recorded_at: Timestamp,
+    actor: Id,
+    submission: Submission,
+    /// The canonical bytes the hash covers, kept so the store writes what was hashed.
+    canonical: Vec<u8>,
+    hash: Hash,
+}
+
+/// The hash of a record's canonical bytes.
+pub fn event_hash(canonical: &[u8]) -> Hash {
+    let mut h = blake3::Hasher::new_derive_key(EVENT_HASH_CONTEXT);
+    h.update(canonical);
+    Hash(*h.finalize().as_bytes())
+}
+
+impl Record {
+    /// Seals a submission at position `seq` after the record whose hash is `prev`.
+    pub fn seal(seq: u64, prev: Hash, recorded_at: Timestamp, actor: Id, submission: Submission) -> Record {
+        let map = envelope_value(seq, prev, recorded_at, &actor, &submission);
+        let canonical = to_canonical(&Value::Object(map)).expect("events carry no floats");
+        let hash = event_hash(&canonical);
+        Record { seq, prev, recorded_at, actor, submission, canonical, hash }
+    }
+
+    /// Reads a record from its canonical bytes and the hash stored beside them, checking that
+    /// the bytes hash to it and are the canonical form of a valid record.
+    pub fn from_stored(hash: Hash, canonical: &[u8]) -> Result<Record, RecordError> {
+        let computed = event_hash(canonical);
+        if computed != hash {
+            return Err(RecordError::HashMismatch { stated: hash, computed });
+        }
+        let text = std::str::from_utf8(canonical).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        let value = parse_strict(text).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        let Value::Object(map) = value else {
+            return Err(RecordError::Malformed("a record must be a JSON object".into()));
+        };
+        Record::from_map(map, hash)
+    }
+
+    /// Reads one line of an export file: the canonical record with its `hash` beside the
+    /// other fields. Checks the hash against the line's own content and that the line is in
+    /// canonical form.
+    pub fn from_export_line(line: &str) -> Result<Record, RecordError> {
+        let value = parse_strict(line).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        let Value::Object(mut map) = value else {
+            return Err(RecordError::Malformed("a record must be a JSON object".into()));
+        };
+        let stated = match map.remove("hash") {
+            Some(Value::String(s)) => Hash::parse(&s).map_err(RecordError::Malformed)?,
+            _ => return Err(RecordError::Malformed("missing field `hash`".into())),
+        };
+        let canonical = to_canonical(&Value::Object(map.clone()))
+            .map_err(|e| RecordError::Malformed(e.to_string()))?;
+        let computed = event_hash(&canonical);
+        if computed != stated {
+            return Err(RecordError::HashMismatch { stated, computed });
+        }
+        let record = Record::from_map(map, stated)?;
+        if record.export_line() != line {
+            return Err(RecordError::NotCanonical);
+        }
+        Ok(record)
+    }
+
+    fn from_map(mut map: Map<String, Value>, hash: Hash) -> Result<Record, RecordError> {
+        let malformed = |m: &str| RecordError::Malformed(m.to_owned());
+        let format = map.remove("format").and_then(|v| v.as_u64()).ok_or_else(|| malformed("missing or bad `format`"))?;
+        if format != FORMAT_VERSION {
+            return Err(RecordError::Version(format));
+        }
+        let seq = map.remove("seq").and_then(|v| v.as_u64()).filter(|s| *s >= 1).ok_or_else(|| malformed("missing or bad `seq`"))?;
+        let prev = match map.remove("prev") {
+            Some(Value::String(s)) => Hash::parse(&s).map_err(RecordError::Malformed)?,
+            _ => return Err(malformed("missing or bad `prev`")),
+        };
+        let recorded_at = match map.remove("recorded_at") {
+            Some(Value::String(s)) => Timestamp::parse(&s).map_err(RecordError::Malformed)?,
+            _ => return Err(malformed("missing or bad `recorded_at`")),
+        };
+        let actor = match map.remove("actor") {
+            Some(Value::String(s)) => Id::parse(&s).map_err(RecordError::Malformed)?,
+            _ => return Err(malformed("missing or bad `actor`")),
+        };
+        let submission = Submission::from_map(map).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        let record = Record::seal(seq, prev, recorded_at, actor, submission);
+        if record.hash != hash {
+            // The bytes hashed correctly but are not what this record writes: a field was
+            // not in normal form (not NFC, a null, an extra default), so the record is
+            // refused rather than silently rewritten.
+            return Err(RecordError::NotCanonical);
+        }
+        Ok(record)
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+    pub fn prev(&self) -> Hash {
+        self.prev
+    }
+    pub fn hash(&self) -> Hash {
+        self.hash
+    }
+    pub fn recorded_at(&self) -> Timestamp {
+        self.recorded_at
+    }
+    pub fn actor(&self) -> &Id {
+        &self.actor
+    }
+    pub fn submission(&self) -> &Submission {
+        &self.submission
+    }
+    pub fn event(&self) -> &Event {
+        &self.submission.event
+    }
+    pub fn effective(&self) -> Date {
+        self.submission.effective
+    }
+    pub fn type_name(&self) -> &'static str {
+        self.submission.event.type_name()
+    }
+    /// The bytes the hash covers.
+    pub fn canonical(&self) -> &[u8] {
+        &self.canonical
+    }
+
+    /// The record as one export line: its canonical form with `hash` added (no newline).
+    pub fn export_line(&self) -> String {
+        let mut map = envelope_value(self.seq, self.prev, self.recorded_at, &self.actor, &self.submission);
+        map.insert("hash".into(), Value::String(self.hash.to_hex()));
+        String::from_utf8(to_canonical(&Value::Object(map)).expect("no floats")).expect("utf-8")
+    }
+}
+
+fn envelope_value(seq: u64, prev: Hash, recorded_at: Timestamp, actor: &Id, submission: &Submission) -> Map<String, Value> {
+    let mut map = submission.to_value();
+    map.insert("format".into(), Value::from(FORMAT_VERSION));
+    map.insert("seq".into(), Value::from(seq));
+    map.insert("prev".into(), Value::String(prev.to_hex()));
+    map.insert("recorded_at".into(), Value::String(recorded_at.to_string()));
+    map.insert("actor".into(), Value::String(actor.to_string()));
+    map
+}

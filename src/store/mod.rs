@@ -1,0 +1,320 @@
+//! The sled store: the log and its head, written in atomic groups and flushed before any
+//! append is acknowledged.
+//!
+//! Architecture invariant: this is the only module that touches sled. Everything it stores
+//! is the canonical bytes of FORMAT.md plus their hash, so a store can always be exported
+//! and rebuilt whatever sled's own on-disk format does.
+//!
+//! Layout, in one tree `log` so that one `apply_batch` writes records and head atomically:
+//! - `e` + seq (8 bytes, big-endian) → hash (32 bytes) + canonical bytes;
+//! - `head` → seq (8 bytes, big-endian) + hash (32 bytes);
+//! - `format` → `orgledger-store-1`.
+
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+
+use crate::chain::{ChainError, ChainVerifier, Head};
+use crate::event::{Hash, Record, RecordError};
+
+pub use writer::{AppendError, Appended, Clock, Ledger, LedgerOptions, SteppedClock, SystemClock};
+
+const FORMAT_KEY: &[u8] = b"format";
+const FORMAT_VALUE: &[u8] = b"orgledger-store-1";
+const HEAD_KEY: &[u8] = b"head";
+const EVENT_PREFIX: u8 = b'e';
+
+/// Errors of the store. `InUse` and `NotFound` are the caller's to fix (exit code 2);
+/// `Corrupt` names the first bad `seq` (exit code 1, GraphQL `INTERNAL`); `Io` is the disk's.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store at {0} is in use by another process (is `orgledger serve` running on it?)")]
+    InUse(PathBuf),
+    #[error("no ledger at {0} (run `orgledger append` or `orgledger import` to create one)")]
+    NotFound(PathBuf),
+    #[error("{0} is not an orgledger store of this version")]
+    WrongFormat(PathBuf),
+    #[error("the store is not empty (head at {0}); import needs an empty store")]
+    NotEmpty(u64),
+    #[error("the store is corrupt at record {seq}: {reason}")]
+    Corrupt { seq: u64, reason: String },
+    #[error("storage error: {0}")]
+    Io(String),
+}
+
+impl StoreError {
+    fn io(e: impl std::fmt::Display) -> StoreError {
+        StoreError::Io(e.to_string())
+    }
+
+    fn from_chain(e: ChainError) -> StoreError {
+        StoreError::Corrupt { seq: e.seq, reason: e.error }
+    }
+}
+
+fn event_key(seq: u64) -> [u8; 9] {
+    let mut k = [EVENT_PREFIX; 9];
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn key_seq(key: &[u8]) -> Option<u64> {
+    (key.len() == 9 && key[0] == EVENT_PREFIX).then(|| u64::from_be_bytes(key[1..].try_into().expect("8 bytes")))
+}
+
+/// Splits a stored value into its hash and canonical bytes.
+fn split_value(value: &[u8]) -> Option<(Hash, &[u8])> {
+    if value.len() < 32 {
+        return None;
+    }
+    let (h, bytes) = value.split_at(32);
+    Some((Hash(h.try_into().expect("32 bytes")), bytes))
+}
+
+/// An open store. Holds sled's directory lock until dropped.
+pub struct Store {
+    /// Where the store lives, for messages.
+    path: PathBuf,
+    /// Kept to flush: sled's durability is the Db's flush.
+    db: sled::Db,
+    /// Records, head and format marker.
+    log: sled::Tree,
+}
+
+/// What `verify` reports for a good chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub events: u64,
+    pub head: Head,
+}
+
+impl Store {
+    /// Opens the store in `dir`, creating it when `create` is set. Checks the recorded head
+    /// against the last record and refuses a store whose tail does not chain.
+    pub fn open(dir: &Path, create: bool) -> Result<Store, StoreError> {
+        let store = Store::open_unchecked(dir, create)?;
+        store.check_tail()?;
+        Ok(store)
+    }
+
+    /// Opens without the tail check, for `verify`, which checks everything itself and must
+    /// be able to name the bad record even when it is the last one.
+    pub fn open_unchecked(dir: &Path, create: bool) -> Result<Store, StoreError> {
+        if !create && !dir.join("conf").exists() {
+            return Err(StoreError::NotFound(dir.to_path_buf()));
+        }
+        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
+            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
+                StoreError::InUse(dir.to_path_buf())
+            }
+            other => StoreError::io(other),
+        })?;
+        let log = db.open_tree("log").map_err(StoreError::io)?;
+        match log.get(FORMAT_KEY).map_err(StoreError::io)? {
+            Some(v) if v.as_ref() == FORMAT_VALUE => {}
+            Some(_) => return Err(StoreError::WrongFormat(dir.to_path_buf())),
+            None => {
+                if log.first().map_err(StoreError::io)?.is_some() {
+                    return Err(StoreError::WrongFormat(dir.to_path_buf()));
+                }
+                log.insert(FORMAT_KEY, FORMAT_VALUE).map_err(StoreError::io)?;
+                db.flush().map_err(StoreError::io)?;
+            }
+        }
+        Ok(Store { path: dir.to_path_buf(), db, log })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The head as recorded in the store's metadata.
+    pub fn head(&self) -> Result<Head, StoreError> {
+        match self.log.get(HEAD_KEY).map_err(StoreError::io)? {
+            None => Ok(Head::EMPTY),
+            Some(v) if v.len() == 40 => Ok(Head {
+                seq: u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
+                hash: Hash(v[8..].try_into().expect("32 bytes")),
+            }),
+            Some(_) => Err(StoreError::Corrupt { seq: 0, reason: "the recorded head is malformed".into() }),
+        }
+    }
+
+    /// The last stored record's key, if any.
+    fn last_stored_seq(&self) -> Result<Option<u64>, StoreError> {
+        let last = self.log.range(event_key(0)..=event_key(u64::MAX)).next_back();
+        match last {
+            None => Ok(None),
+            Some(item) => {
+                let (k, _) = item.map_err(StoreError::io)?;
+                Ok(key_seq(&k))
+            }
+        }
+    }
+
+    /// The tail check done on every open: the head names the last record, which hashes to
+    /// the head's hash and chains to the record before it.
+    fn check_tail(&self) -> Result<(), StoreError> {
+        let head = self.head()?;
+        let last = self.last_stored_seq()?.unwrap_or(0);
+        if last != head.seq {
+            let seq = head.seq.min(last) + 1;
+            return Err(StoreError::Corrupt {
+                seq,
+                reason: format!("the recorded head is at {} but the last stored record is {last}", head.seq),
+            });
+        }
+        if head.seq == 0 {
+            return Ok(());
+        }
+        let before = if head.seq > 1 {
+            let (hash, _) = self.raw(head.seq - 1)?.ok_or_else(|| StoreError::Corrupt {
+                seq: head.seq - 1,
+                reason: format!("record {} is missing", head.seq - 1),
+            })?;
+            Head { seq: head.seq - 1, hash }
+        } else {
+            Head::EMPTY
+        };
+        let (hash, bytes) = self.raw(head.seq)?.expect("the last key exists");
+        let mut chain = ChainVerifier::after(before);
+        chain.check_stored(head.seq, hash, &bytes).map_err(StoreError::from_chain)?;
+        if hash != head.hash {
+            return Err(StoreError::Corrupt { seq: head.seq, reason: "the recorded head hash differs from the last record's hash".into() });
+        }
+        Ok(())
+    }
+
+    /// The stored hash and canonical bytes of record `seq`.
+    pub fn raw(&self, seq: u64) -> Result<Option<(Hash, Vec<u8>)>, StoreError> {
+        let Some(v) = self.log.get(event_key(seq)).map_err(StoreError::io)? else { return Ok(None) };
+        let (hash, bytes) = split_value(&v)
+            .ok_or_else(|| StoreError::Corrupt { seq, reason: "stored value shorter than a hash".into() })?;
+        Ok(Some((hash, bytes.to_vec())))
+    }
+
+    /// Record `seq`, read and checked against its hash.
+    pub fn record(&self, seq: u64) -> Result<Option<Record>, StoreError> {
+        let Some((hash, bytes)) = self.raw(seq)? else { return Ok(None) };
+        Record::from_stored(hash, &bytes).map(Some).map_err(|e| corrupt(seq, e))
+    }
+
+    /// Records from `from` on, in `seq` order, each read and checked against its hash.
+    pub fn records(&self, from: u64) -> impl Iterator<Item = Result<Record, StoreError>> + '_ {
+        self.raw_records(from).map(|item| {
+            let (seq, hash, value) = item?;
+            Record::from_stored(hash, &value[32..]).map_err(|e| corrupt(seq, e))
+        })
+    }
+
+    /// Stored `(key seq, hash, value)` from `from` on, without parsing; the canonical bytes
+    /// are `value[32..]`.
+    pub fn raw_records(&self, from: u64) -> impl Iterator<Item = Result<(u64, Hash, sled::IVec), StoreError>> + '_ {
+        self.log.range(event_key(from)..=event_key(u64::MAX)).map(|item| {
+            let (k, v) = item.map_err(StoreError::io)?;
+            let seq = key_seq(&k).ok_or_else(|| StoreError::Corrupt { seq: 0, reason: "a malformed key in the log".into() })?;
+            let hash = split_value(&v)
+                .ok_or_else(|| StoreError::Corrupt { seq, reason: "stored value shorter than a hash".into() })?
+                .0;
+            Ok((seq, hash, v))
+        })
+    }
+
+    /// Recomputes every hash and link of the stored chain and compares the end with the
+    /// recorded head. `Ok(Err(_))` is a broken chain; `Err(_)` is a failure to read.
+    pub fn verify(&self) -> Result<Result<Verified, ChainError>, StoreError> {
+        let mut chain = ChainVerifier::new();
+        for item in self.raw_records(1) {
+            let (seq, hash, value) = item?;
+            if let Err(e) = chain.check_stored(seq, hash, &value[32..]) {
+                return Ok(Err(e));
+            }
+        }
+        let head = self.head()?;
+        let end = chain.head();
+        if end != head {
+            return Ok(Err(ChainError {
+                seq: end.seq + 1,
+                error: format!("the recorded head is at {} ({}) but the chain ends at {}", head.seq, head.hash, end.seq),
+            }));
+        }
+        Ok(Ok(Verified { events: end.seq, head: end }))
+    }
+
+    /// Writes `records` (which must follow the current head) and the new head in one atomic
+    /// batch, then flushes. Returns only once the flush has returned: durable.
+    pub fn write_group(&self, records: &[Record]) -> Result<(), StoreError> {
+        let Some(last) = records.last() else { return Ok(()) };
+        let mut batch = sled::Batch::default();
+        let mut value = Vec::new();
+        for r in records {
+            value.clear();
+            value.extend_from_slice(&r.hash().0);
+            value.extend_from_slice(r.canonical());
+            batch.insert(&event_key(r.seq()), value.as_slice());
+        }
+        let mut head = Vec::with_capacity(40);
+        head.extend_from_slice(&last.seq().to_be_bytes());
+        head.extend_from_slice(&last.hash().0);
+        batch.insert(HEAD_KEY, head);
+        self.log.apply_batch(batch).map_err(StoreError::io)?;
+        self.db.flush().map_err(StoreError::io)?;
+        Ok(())
+    }
+
+    /// Writes raw key/value pairs into a scratch tree with the same batching and flush as
+    /// [`Store::write_group`], for the benchmark's raw ceiling.
+    pub fn write_raw_batch(&self, tree: &str, items: &[(u64, Vec<u8>)], flush: bool) -> Result<(), StoreError> {
+        let t = self.db.open_tree(tree).map_err(StoreError::io)?;
+        let mut batch = sled::Batch::default();
+        for (k, v) in items {
+            batch.insert(&event_key(*k), v.as_slice());
+        }
+        t.apply_batch(batch).map_err(StoreError::io)?;
+        if flush {
+            self.db.flush().map_err(StoreError::io)?;
+        }
+        Ok(())
+    }
+
+    /// Scans a scratch tree written by [`Store::write_raw_batch`], hashing each value as the
+    /// verifier does; returns how many values it read.
+    pub fn scan_raw(&self, tree: &str) -> Result<u64, StoreError> {
+        let t = self.db.open_tree(tree).map_err(StoreError::io)?;
+        let mut n = 0;
+        for item in t.iter() {
+            let (_, v) = item.map_err(StoreError::io)?;
+            std::hint::black_box(crate::event::event_hash(&v[32.min(v.len())..]));
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Drops a scratch tree.
+    pub fn drop_raw(&self, tree: &str) -> Result<(), StoreError> {
+        self.db.drop_tree(tree).map_err(StoreError::io)?;
+        Ok(())
+    }
+
+    /// Test support: overwrites or removes stored values behind the ledger's back, so
+    /// tamper tests can damage a store the way a disk or an intruder would.
+    #[doc(hidden)]
+    pub fn tamper(&self, seq: u64, value: Option<Vec<u8>>) -> Result<(), StoreError> {
+        match value {
+            Some(v) => self.log.insert(event_key(seq), v).map_err(StoreError::io)?,
+            None => self.log.remove(event_key(seq)).map_err(StoreError::io)?,
+        };
+        self.db.flush().map_err(StoreError::io)?;
+        Ok(())
+    }
+
+    /// Test support: the stored value (hash + canonical bytes) of record `seq`.
+    #[doc(hidden)]
+    pub fn raw_value(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.log.get(event_key(seq)).map_err(StoreError::io)?.map(|v| v.to_vec()))
+    }
+}
+
+fn corrupt(seq: u64, e: RecordError) -> StoreError {
+    StoreError::Corrupt { seq, reason: e.to_string() }
+}
