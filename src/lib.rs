@@ -12,3 +12,4 @@ pub mod commands;
 pub mod event;
 pub mod rules;
 pub mod store;
+pub mod projection;

@@ -4,7 +4,8 @@ use std::io::{BufReader, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use orgledger::commands::report::{AsOf, Format, ReportKind};
 use orgledger::commands::{self, CommandError};
 
 #[derive(Parser)]
@@ -41,6 +42,11 @@ enum Command {
     },
     /// Verify an export file and load it into an empty store.
     Import { file: PathBuf },
+    /// Print a report of the projection, as of a date and a seq.
+    Report {
+        #[command(subcommand)]
+        report: ReportCommand,
+    },
     /// List events for a person to read.
     Log {
         #[arg(long, default_value_t = 1)]
@@ -48,6 +54,104 @@ enum Command {
         #[arg(long)]
         limit: Option<u64>,
     },
+}
+
+/// The point a report is asked at, and how it is printed; shared by every report.
+#[derive(Args)]
+struct ReportOptions {
+    /// Valid time: the organization as of this date (YYYY-MM-DD); default today (UTC).
+    #[arg(long)]
+    date: Option<String>,
+    /// Transaction time: the ledger as it stood after this seq; default the head.
+    #[arg(long)]
+    seq: Option<u64>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
+    format: OutputFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    Json,
+    Table,
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Hamlets and residential groups with a resident member and with a cell, per commune.
+    Coverage {
+        #[command(flatten)]
+        options: ReportOptions,
+    },
+    /// Members on temporary activity per host cell, and their home organizations.
+    TemporaryActivity {
+        #[command(flatten)]
+        options: ReportOptions,
+    },
+    /// Admissions per calendar year, by commune and sex.
+    Admissions {
+        #[arg(long)]
+        from_year: Option<i32>,
+        #[arg(long)]
+        to_year: Option<i32>,
+        #[command(flatten)]
+        options: ReportOptions,
+    },
+    /// Cadres below standard, standardized and retired under policy under a programme.
+    Standardization {
+        #[arg(long)]
+        programme: String,
+        #[command(flatten)]
+        options: ReportOptions,
+    },
+    /// Cell meetings, and those of weak cells with the committee member in charge present.
+    Meetings {
+        #[arg(long)]
+        year: Option<i32>,
+        #[command(flatten)]
+        options: ReportOptions,
+    },
+    /// Cell resolutions by topic, per cell and in all.
+    Resolutions {
+        #[command(flatten)]
+        options: ReportOptions,
+    },
+    /// The cadre plan of a term, with the shares of women and of young cadres.
+    Planning {
+        #[arg(long)]
+        term: String,
+        #[command(flatten)]
+        options: ReportOptions,
+    },
+    /// The members of an organization, with their status.
+    Roster {
+        #[arg(long)]
+        org: String,
+        #[command(flatten)]
+        options: ReportOptions,
+    },
+    /// Every event that named a locality, organization, member or cadre.
+    History {
+        #[arg(long)]
+        entity: String,
+        #[command(flatten)]
+        options: ReportOptions,
+    },
+}
+
+impl ReportCommand {
+    fn into_parts(self) -> (ReportKind, ReportOptions) {
+        match self {
+            ReportCommand::Coverage { options } => (ReportKind::Coverage, options),
+            ReportCommand::TemporaryActivity { options } => (ReportKind::TemporaryActivity, options),
+            ReportCommand::Admissions { from_year, to_year, options } => (ReportKind::Admissions { from_year, to_year }, options),
+            ReportCommand::Standardization { programme, options } => (ReportKind::Standardization { programme }, options),
+            ReportCommand::Meetings { year, options } => (ReportKind::Meetings { year }, options),
+            ReportCommand::Resolutions { options } => (ReportKind::Resolutions, options),
+            ReportCommand::Planning { term, options } => (ReportKind::Planning { term }, options),
+            ReportCommand::Roster { org, options } => (ReportKind::Roster { org }, options),
+            ReportCommand::History { entity, options } => (ReportKind::History { entity }, options),
+        }
+    }
 }
 
 fn run(cli: Cli) -> Result<(), CommandError> {
@@ -73,6 +177,15 @@ fn run(cli: Cli) -> Result<(), CommandError> {
         }
         Command::Export { out: None } => commands::export(&cli.data, &mut std::io::BufWriter::new(out)).map(|_| ()),
         Command::Import { file } => commands::import(&cli.data, &file, &mut out),
+        Command::Report { report } => {
+            let (kind, options) = report.into_parts();
+            let as_of = AsOf { date: options.date, seq: options.seq };
+            let format = match options.format {
+                OutputFormat::Json => Format::Json,
+                OutputFormat::Table => Format::Table,
+            };
+            commands::report::report(&cli.data, &kind, &as_of, format, &mut out)
+        }
         Command::Log { from, limit } => commands::log(&cli.data, from, limit, &mut out),
     }
 }

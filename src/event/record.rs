@@ -96,15 +96,29 @@ impl Submission {
             Some(v) => Date::deserialize(v).map_err(|e| field_err(format!("effective: {e}")))?,
             None => return Err(field_err("missing field `effective`".into())),
         };
+        if let Some((key, _)) = map.iter().find(|(_, v)| v.is_null()) {
+            return Err(field_err(format!("`{key}` is null: leave an optional field out instead")));
+        }
         let decision = match map.remove("decision") {
-            None | Some(Value::Null) => None,
-            Some(v) => {
-                Some(Decision::deserialize(v).map_err(|e| field_err(format!("decision: {e}")))?)
-            }
+            None => None,
+            Some(v @ Value::Object(_)) => Some(
+                serde_path_to_error::deserialize::<_, Decision>(v).map_err(|e| field_err(format!("decision.{e}")))?,
+            ),
+            Some(_) => return Err(field_err("`decision` must be an object {number, date, issuer}".into())),
         };
         let mut tagged = Map::new();
         tagged.insert(type_name.clone(), Value::Object(map));
-        let event = Event::deserialize(Value::Object(tagged)).map_err(|e| field_err(e.to_string()))?;
+        let event = serde_path_to_error::deserialize::<_, Event>(Value::Object(tagged)).map_err(|e| {
+            // The path starts with the variant name; drop it so the message names the field.
+            let path = e.path().to_string();
+            let field = path.split_once('.').map(|(_, rest)| rest.to_owned()).unwrap_or_default();
+            let inner = e.into_inner().to_string();
+            if field.is_empty() || field == "?" {
+                field_err(inner)
+            } else {
+                field_err(format!("{field}: {inner}"))
+            }
+        })?;
         Ok(Submission { effective, decision, event })
     }
 

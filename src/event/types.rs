@@ -254,8 +254,9 @@ impl fmt::Debug for Timestamp {
     }
 }
 
-/// A blake3 output: an event hash, or `prev` (all zeros before the first event).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+/// A blake3 output: an event hash, or `prev` (all zeros before the first event). Its serde
+/// form is the 32 raw bytes, for binary snapshots; JSON always writes it as hex by hand.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
 pub struct Hash(pub [u8; 32]);
 
 impl Hash {

@@ -626,6 +626,17 @@ impl State {
                 if let Some(p) = parent {
                     self.org_mut(&p).active_children -= 1;
                 }
+                // Whoever is still listed here had a temporary activity that ran out (a running
+                // one refuses the dissolution above). Forget it on both sides: a member whose
+                // host is a dissolved cell would otherwise be refused every later event that
+                // names their host (`entity_ended`), even their death.
+                let lapsed = std::mem::take(&mut self.org_mut(&e.org).hosted);
+                for (member, _) in lapsed {
+                    let m = self.member_mut(&member);
+                    if m.temporary.as_ref().is_some_and(|(host, _)| host == &e.org) {
+                        m.temporary = None;
+                    }
+                }
                 self.org_mut(&e.org).dissolved = Some(d);
             }
             BackgroundVerified(e) => {

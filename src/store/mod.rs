@@ -10,6 +10,7 @@
 //! - `head` → seq (8 bytes, big-endian) + hash (32 bytes);
 //! - `format` → `orgledger-store-1`.
 
+pub mod views;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -233,8 +234,12 @@ impl Store {
         let head = self.head()?;
         let end = chain.head();
         if end != head {
+            // The first bad record is the one after the shorter of the two ends (a record
+            // past the recorded head is as bad as a missing one), or the last record when
+            // both end at the same seq with different hashes.
+            let seq = if end.seq == head.seq { end.seq.max(1) } else { end.seq.min(head.seq) + 1 };
             return Ok(Err(ChainError {
-                seq: end.seq + 1,
+                seq,
                 error: format!("the recorded head is at {} ({}) but the chain ends at {}", head.seq, head.hash, end.seq),
             }));
         }

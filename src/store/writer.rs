@@ -6,6 +6,7 @@
 //! its events, or an error, and then nothing of it was appended.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -111,6 +112,9 @@ pub struct Ledger {
     queue: Option<mpsc::Sender<Request>>,
     head: watch::Receiver<Head>,
     writer: Option<JoinHandle<()>>,
+    /// How many groups the writer has made durable, so the benchmark can report the
+    /// average group size (events per flush).
+    groups: Arc<AtomicU64>,
 }
 
 impl Ledger {
@@ -122,6 +126,8 @@ impl Ledger {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let (head_tx, head_rx) = watch::channel(head);
         let writer_store = store.clone();
+        let groups = Arc::new(AtomicU64::new(0));
+        let writer_groups = groups.clone();
         let last_time = match head.seq {
             0 => None,
             seq => store.record(seq)?.map(|r| r.recorded_at()),
@@ -129,10 +135,11 @@ impl Ledger {
         let writer = std::thread::Builder::new()
             .name("orgledger-writer".into())
             .spawn(move || {
-                Writer { store: writer_store, state, head, clock: options.clock, last_time, head_tx }.run(rx)
+                Writer { store: writer_store, state, head, clock: options.clock, last_time, head_tx, groups: writer_groups }
+                    .run(rx)
             })
             .map_err(StoreError::io)?;
-        Ok(Ledger { store, queue: Some(tx), head: head_rx, writer: Some(writer) })
+        Ok(Ledger { store, queue: Some(tx), head: head_rx, writer: Some(writer), groups })
     }
 
     pub fn store(&self) -> &Store {
@@ -142,6 +149,11 @@ impl Ledger {
     /// The head after the last durable group.
     pub fn head(&self) -> Head {
         *self.head.borrow()
+    }
+
+    /// How many groups (one flush each) the writer has made durable since the ledger opened.
+    pub fn groups_committed(&self) -> u64 {
+        self.groups.load(Ordering::Relaxed)
     }
 
     /// A receiver that sees each new head.
@@ -230,6 +242,8 @@ struct Writer {
     /// wall clock does.
     last_time: Option<Timestamp>,
     head_tx: watch::Sender<Head>,
+    /// Counts durable groups for [`Ledger::groups_committed`].
+    groups: Arc<AtomicU64>,
 }
 
 impl Writer {
@@ -303,6 +317,7 @@ impl Writer {
         }
         match self.store.write_group(&records) {
             Ok(()) => {
+                self.groups.fetch_add(1, Ordering::Relaxed);
                 self.head_tx.send_replace(self.head);
                 for (reply, appended) in accepted {
                     let _ = reply.send(Ok(appended));

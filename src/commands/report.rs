@@ -1,0 +1,188 @@
+//! `orgledger report NAME`: the reports of the projection, as of a date and a `seq`, as JSON
+//! (default) or as a table for a person to read.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::CommandError;
+use crate::event::{Date, Id, Timestamp};
+use crate::projection::reports::{self, ReportError};
+use crate::projection::{At, Projection};
+use crate::store::Store;
+
+/// Which report, with its own filters.
+#[derive(Debug, Clone)]
+pub enum ReportKind {
+    Coverage,
+    TemporaryActivity,
+    Admissions { from_year: Option<i32>, to_year: Option<i32> },
+    Standardization { programme: String },
+    Meetings { year: Option<i32> },
+    Resolutions,
+    Planning { term: String },
+    Roster { org: String },
+    History { entity: String },
+}
+
+/// How a report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Table,
+}
+
+/// The point a report is asked at, as given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct AsOf {
+    /// Valid time, `YYYY-MM-DD`; today (UTC) when absent.
+    pub date: Option<String>,
+    /// Transaction time; the head when absent.
+    pub seq: Option<u64>,
+}
+
+impl From<ReportError> for CommandError {
+    fn from(e: ReportError) -> Self {
+        CommandError::Rejected(e.to_string())
+    }
+}
+
+/// Resolves `--date` and `--seq` against the projection's head.
+pub fn resolve(as_of: &AsOf, projection: &Projection) -> Result<At, ReportError> {
+    let head = projection.head().seq;
+    let seq = as_of.seq.unwrap_or(head);
+    if seq > head {
+        return Err(ReportError::PastHead { seq, head });
+    }
+    let date = match &as_of.date {
+        Some(d) => Date::parse(d).map_err(|e| ReportError::Invalid(format!("--date: {e}")))?,
+        None => Timestamp::now().date(),
+    };
+    Ok(At { date, seq })
+}
+
+fn id_arg(flag: &str, value: &str) -> Result<Id, ReportError> {
+    Id::parse(value).map_err(|e| ReportError::Invalid(format!("{flag}: {e}")))
+}
+
+/// Computes a report from a projection, as JSON. The store is needed only for `history`,
+/// whose events are read back from the log.
+pub fn compute(kind: &ReportKind, as_of: &AsOf, projection: &Projection, store: Option<&Store>) -> Result<Value, CommandError> {
+    let at = resolve(as_of, projection)?;
+    fn to_json(v: impl Serialize) -> Value {
+        serde_json::to_value(v).expect("reports serialize")
+    }
+    Ok(match kind {
+        ReportKind::Coverage => to_json(reports::coverage(projection, at)),
+        ReportKind::TemporaryActivity => to_json(reports::temporary_activity(projection, at)),
+        ReportKind::Admissions { from_year, to_year } => to_json(reports::admissions(projection, at.seq, *from_year, *to_year)),
+        ReportKind::Standardization { programme } => {
+            to_json(reports::standardization(projection, &id_arg("--programme", programme)?, at)?)
+        }
+        ReportKind::Meetings { year } => to_json(reports::meetings(projection, at, *year)),
+        ReportKind::Resolutions => to_json(reports::resolutions(projection, at)),
+        ReportKind::Planning { term } => to_json(reports::planning(projection, &id_arg("--term", term)?, at)),
+        ReportKind::Roster { org } => to_json(reports::roster(projection, &id_arg("--org", org)?, at)?),
+        ReportKind::History { entity } => {
+            let id = id_arg("--entity", entity)?;
+            let (entity_kind, seqs) = reports::history(projection, &id, at.seq)?;
+            let store = store.ok_or_else(|| CommandError::Failed("history needs the store".into()))?;
+            let mut events = Vec::with_capacity(seqs.len());
+            for seq in seqs {
+                let record = store.record(seq)?.ok_or_else(|| CommandError::Rejected(format!("record {seq} is missing")))?;
+                let mut fields = record.submission().to_value();
+                fields.remove("type");
+                fields.remove("effective");
+                events.push(json!({
+                    "seq": record.seq(),
+                    "effective": record.effective().to_string(),
+                    "type": record.type_name(),
+                    "recorded_at": record.recorded_at().to_string(),
+                    "actor": record.actor().to_string(),
+                    "hash": record.hash().to_hex(),
+                    "fields": Value::Object(fields),
+                }));
+            }
+            json!({"entity": id.to_string(), "kind": entity_kind, "seq": at.seq, "events": events})
+        }
+    })
+}
+
+/// `orgledger report`.
+pub fn report(data: &Path, kind: &ReportKind, as_of: &AsOf, format: Format, out: &mut impl Write) -> Result<(), CommandError> {
+    let store = Store::open(data, false)?;
+    let (projection, _) = store.open_projection()?;
+    let value = compute(kind, as_of, &projection, Some(&store))?;
+    match format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&value).expect("json"))?,
+        Format::Table => out.write_all(table(&value).as_bytes())?,
+    }
+    Ok(())
+}
+
+/// Renders a report for a person: scalars as `key: value`, maps on one line, and lists of
+/// objects as aligned tables.
+pub fn table(value: &Value) -> String {
+    let mut out = String::new();
+    let Value::Object(map) = value else { return format!("{value}\n") };
+    for (k, v) in map {
+        match v {
+            Value::Array(items) if items.iter().all(|i| i.is_object()) && !items.is_empty() => {}
+            other => out.push_str(&format!("{k}: {}\n", cell(other))),
+        }
+    }
+    for (k, v) in map {
+        if let Value::Array(items) = v {
+            if items.is_empty() || !items.iter().all(|i| i.is_object()) {
+                continue;
+            }
+            out.push_str(&format!("\n{k}:\n"));
+            let columns: Vec<&String> = items[0].as_object().expect("object").keys().collect();
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|i| columns.iter().map(|c| cell(i.get(c.as_str()).unwrap_or(&Value::Null))).collect())
+                .collect();
+            let widths: Vec<usize> = columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| rows.iter().map(|r| r[i].chars().count()).chain([c.chars().count()]).max().unwrap_or(0))
+                .collect();
+            let line = |cells: Vec<String>| {
+                let mut s = String::from(" ");
+                for (i, c) in cells.iter().enumerate() {
+                    let pad = widths[i].saturating_sub(c.chars().count());
+                    s.push_str(&format!(" {c}{}", " ".repeat(pad)));
+                }
+                s.trim_end().to_string() + "\n"
+            };
+            out.push_str(&line(columns.iter().map(|c| c.to_string()).collect()));
+            for r in rows {
+                out.push_str(&line(r));
+            }
+        }
+    }
+    out
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) if items.iter().all(|i| i.is_object()) => {
+            let names: Vec<String> = items
+                .iter()
+                .map(|i| i.get("name").or_else(|| i.get("id")).map(cell).unwrap_or_else(|| i.to_string()))
+                .collect();
+            if names.is_empty() {
+                "-".into()
+            } else {
+                names.join(", ")
+            }
+        }
+        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(", "),
+        Value::Object(m) => m.iter().map(|(k, v)| format!("{k}={}", cell(v))).collect::<Vec<_>>().join(" "),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,552 @@
+//! The read side: state folded from the log, kept as bitemporal timelines so that any
+//! question can be asked as of a date (valid time) and as of a `seq` (transaction time),
+//! and the reports of DOMAIN.md computed from it.
+//!
+//! Architecture invariant: pure. [`Projection::fold`] takes records in `seq` order and does
+//! no IO; the store persists snapshots of it as opaque bytes. Everything here can be
+//! rebuilt from the log: deleting every snapshot and replaying gives the same answers.
+//!
+//! The fold trusts the rules: records come from the log, where every event was validated
+//! before it was appended, so the fold never refuses one.
+
+pub mod reports;
+pub mod snapshot;
+pub mod timeline;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::chain::Head;
+use crate::event::*;
+pub use timeline::{At, Span, Timeline};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MemberStatus {
+    Probationary,
+    Official,
+}
+
+impl MemberStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberStatus::Probationary => "probationary",
+            MemberStatus::Official => "official",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LocalityView {
+    pub kind: LocalityKind,
+    pub registered: (Date, u64),
+    /// Whether it exists: from registration until retirement.
+    pub alive: Timeline<()>,
+    pub name: Timeline<Text>,
+    pub parent: Timeline<Option<Id>>,
+    pub border: Timeline<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rating {
+    pub year: i32,
+    pub level: QualityLevel,
+    pub date: Date,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrgView {
+    pub kind: OrgKind,
+    pub parent: Option<Id>,
+    pub localities: Vec<Id>,
+    pub founded: (Date, u64),
+    pub alive: Timeline<()>,
+    pub name: Timeline<Text>,
+    /// Committee members in charge of this cell, one span per assignment.
+    pub supervisors: Vec<Span<Id>>,
+    pub ratings: Vec<Rating>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberView {
+    pub admitted: (Date, u64),
+    pub admitted_to: Id,
+    pub active: Timeline<()>,
+    pub name: Timeline<Text>,
+    pub sex: Timeline<Sex>,
+    pub birth_date: Timeline<Date>,
+    pub home_locality: Timeline<Id>,
+    pub org: Timeline<Id>,
+    pub status: Timeline<MemberStatus>,
+    /// Temporary activity: the host cell and the date it was to run until.
+    pub temporary: Timeline<(Id, Option<Date>)>,
+    pub exempted: Timeline<()>,
+    pub ended: Option<(Date, EndReason, u64)>,
+}
+
+impl MemberView {
+    /// The host of a temporary activity running at `at`.
+    pub fn temporary_host(&self, at: At) -> Option<&Id> {
+        match self.temporary.at(at) {
+            Some((host, until)) if until.map_or(true, |u| at.date <= u) => Some(host),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Assessment {
+    pub programme: Id,
+    pub date: Date,
+    pub seq: u64,
+    pub gaps: Vec<StandardDimension>,
+    /// Gaps closed by training: when and by which event.
+    pub closed: Vec<(StandardDimension, Date, u64)>,
+    pub outcome: Option<(Outcome, Date, u64)>,
+    /// A later assessment under the same programme replaced this one, from that `seq` on.
+    pub superseded: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Standardized,
+    RetiredUnderPolicy,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub term: Id,
+    pub position: Id,
+    pub org: Id,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CadreView {
+    pub positions: Vec<Span<(Id, Id, Option<Id>)>>,
+    pub plans: Vec<Span<Plan>>,
+    pub assessments: Vec<Assessment>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstrumentView {
+    pub kind: InstrumentKind,
+    pub title: Text,
+    pub issuer: Text,
+    pub issued: (Date, u64),
+    pub starts: Option<Date>,
+    pub ends: Option<Date>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Admission {
+    pub member: Id,
+    pub org: Id,
+    pub home_locality: Id,
+    pub sex: Sex,
+    pub date: Date,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Verification {
+    pub person: Id,
+    pub outcome: VerificationOutcome,
+    pub kin_abroad: bool,
+    pub date: Date,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Meeting {
+    pub cell: Id,
+    pub kind: MeetingKind,
+    pub attendance: u32,
+    pub supervisor_present: bool,
+    pub date: Date,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Resolution {
+    pub cell: Id,
+    pub resolution: Id,
+    pub topic: ResolutionTopic,
+    pub title: Text,
+    pub date: Date,
+    pub seq: u64,
+}
+
+/// The projection: everything the reports need, for every point of valid and transaction
+/// time up to `head`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Projection {
+    /// The last record folded in.
+    head_seq: u64,
+    head_hash: Hash,
+    pub localities: BTreeMap<Id, LocalityView>,
+    pub orgs: BTreeMap<Id, OrgView>,
+    pub members: BTreeMap<Id, MemberView>,
+    pub cadres: BTreeMap<Id, CadreView>,
+    pub instruments: BTreeMap<Id, InstrumentView>,
+    pub verifications: Vec<Verification>,
+    pub admissions: Vec<Admission>,
+    pub meetings: Vec<Meeting>,
+    pub resolutions: Vec<Resolution>,
+    /// For each id, the `seq` of every event that named it, in order: the history index.
+    pub touched: BTreeMap<Id, Vec<u64>>,
+}
+
+/// The fields of an event payload that hold ids, for the history index.
+const ID_FIELDS: &[&str] = &[
+    "locality", "parent", "merged_into", "org", "localities", "person", "member", "home_locality",
+    "introducers", "to_org", "host_org", "subject", "instrument", "programme", "cell", "resolution",
+];
+
+impl Projection {
+    pub fn new() -> Projection {
+        Projection::default()
+    }
+
+    pub fn head(&self) -> Head {
+        Head { seq: self.head_seq, hash: self.head_hash }
+    }
+
+    /// Folds the next record of the log. Records must come in `seq` order.
+    pub fn fold(&mut self, record: &Record) {
+        debug_assert_eq!(record.seq(), self.head_seq + 1, "records fold in seq order");
+        let (d, s) = (record.effective(), record.seq());
+        self.index(record);
+        self.fold_event(record.event(), d, s);
+        self.head_seq = s;
+        self.head_hash = record.hash();
+    }
+
+    fn index(&mut self, record: &Record) {
+        let s = record.seq();
+        let mut ids: Vec<Id> = Vec::new();
+        let fields = record.submission().to_value();
+        for key in ID_FIELDS {
+            match fields.get(*key) {
+                Some(serde_json::Value::String(v)) => ids.extend(Id::parse(v).ok()),
+                Some(serde_json::Value::Array(vs)) => {
+                    ids.extend(vs.iter().filter_map(|v| v.as_str()).filter_map(|v| Id::parse(v).ok()))
+                }
+                _ => {}
+            }
+        }
+        if let Event::ProfileCorrected(e) = record.event() {
+            if e.field == ProfileField::HomeLocality {
+                ids.extend(Id::parse(e.value.as_str()).ok());
+            }
+        }
+        // A member's organizations are touched by the member's own changes too.
+        if let Some(member) = member_of(record.event()) {
+            if let Some(m) = self.members.get(member) {
+                let at = At { date: record.effective(), seq: s };
+                ids.extend(m.org.at(at).cloned());
+                ids.extend(m.temporary_host(at).cloned());
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            let seqs = self.touched.entry(id).or_default();
+            if seqs.last() != Some(&s) {
+                seqs.push(s);
+            }
+        }
+    }
+
+    fn fold_event(&mut self, event: &Event, d: Date, s: u64) {
+        use Event::*;
+        match event {
+            LocalityRegistered(e) => {
+                self.localities.insert(
+                    e.locality.clone(),
+                    LocalityView {
+                        kind: e.kind,
+                        registered: (d, s),
+                        alive: Timeline::starting((), d, s),
+                        name: Timeline::starting(e.name.clone(), d, s),
+                        parent: Timeline::starting(e.parent.clone(), d, s),
+                        border: Timeline::starting(e.border, d, s),
+                    },
+                );
+            }
+            LocalityChanged(e) => {
+                if let Some(l) = self.localities.get_mut(&e.locality) {
+                    if let Some(n) = &e.name {
+                        l.name.set(n.clone(), d, s);
+                    }
+                    if let Some(p) = &e.parent {
+                        l.parent.set(Some(p.clone()), d, s);
+                    }
+                    if let Some(b) = e.border {
+                        l.border.set(b, d, s);
+                    }
+                }
+            }
+            LocalityRetired(e) => {
+                if let Some(l) = self.localities.get_mut(&e.locality) {
+                    l.alive.end(d, s);
+                }
+            }
+            OrganizationFounded(e) => {
+                self.orgs.insert(
+                    e.org.clone(),
+                    OrgView {
+                        kind: e.kind,
+                        parent: e.parent.clone(),
+                        localities: e.localities.clone(),
+                        founded: (d, s),
+                        alive: Timeline::starting((), d, s),
+                        name: Timeline::starting(e.name.clone(), d, s),
+                        supervisors: Vec::new(),
+                        ratings: Vec::new(),
+                    },
+                );
+            }
+            OrganizationRenamed(e) => {
+                if let Some(o) = self.orgs.get_mut(&e.org) {
+                    o.name.set(e.name.clone(), d, s);
+                }
+            }
+            OrganizationDissolved(e) => {
+                if let Some(o) = self.orgs.get_mut(&e.org) {
+                    o.alive.end(d, s);
+                }
+            }
+            BackgroundVerified(e) => self.verifications.push(Verification {
+                person: e.person.clone(),
+                outcome: e.outcome,
+                kin_abroad: e.kin_abroad,
+                date: d,
+                seq: s,
+            }),
+            MemberAdmitted(e) => {
+                self.members.insert(
+                    e.member.clone(),
+                    MemberView {
+                        admitted: (d, s),
+                        admitted_to: e.org.clone(),
+                        active: Timeline::starting((), d, s),
+                        name: Timeline::starting(e.name.clone(), d, s),
+                        sex: Timeline::starting(e.sex, d, s),
+                        birth_date: Timeline::starting(e.birth_date, d, s),
+                        home_locality: Timeline::starting(e.home_locality.clone(), d, s),
+                        org: Timeline::starting(e.org.clone(), d, s),
+                        status: Timeline::starting(MemberStatus::Probationary, d, s),
+                        temporary: Timeline::default(),
+                        exempted: Timeline::default(),
+                        ended: None,
+                    },
+                );
+                self.admissions.push(Admission {
+                    member: e.member.clone(),
+                    org: e.org.clone(),
+                    home_locality: e.home_locality.clone(),
+                    sex: e.sex,
+                    date: d,
+                    seq: s,
+                });
+            }
+            MemberOfficialized(e) => self.member(&e.member, |m| m.status.set(MemberStatus::Official, d, s)),
+            MemberTransferred(e) => self.member(&e.member, |m| {
+                m.org.set(e.to_org.clone(), d, s);
+                if let Some(l) = &e.home_locality {
+                    m.home_locality.set(l.clone(), d, s);
+                }
+            }),
+            TemporaryActivityStarted(e) => {
+                self.member(&e.member, |m| m.temporary.set((e.host_org.clone(), e.until), d, s))
+            }
+            TemporaryActivityEnded(e) => self.member(&e.member, |m| m.temporary.end(d, s)),
+            MemberExempted(e) => self.member(&e.member, |m| m.exempted.set((), d, s)),
+            ExemptionRevoked(e) => self.member(&e.member, |m| m.exempted.end(d, s)),
+            MemberDisciplined(_) => {}
+            MembershipEnded(e) => {
+                self.member(&e.member, |m| {
+                    m.active.end(d, s);
+                    m.org.end(d, s);
+                    m.status.end(d, s);
+                    m.temporary.end(d, s);
+                    m.exempted.end(d, s);
+                    m.ended = Some((d, e.reason, s));
+                });
+                for o in self.orgs.values_mut() {
+                    for sup in o.supervisors.iter_mut().filter(|x| x.value == e.member && x.until.is_none()) {
+                        sup.until = Some((d, s));
+                    }
+                }
+                if let Some(c) = self.cadres.get_mut(&e.member) {
+                    for p in c.positions.iter_mut().filter(|p| p.until.is_none()) {
+                        p.until = Some((d, s));
+                    }
+                }
+            }
+            ProfileCorrected(e) => self.member(&e.subject, |m| match e.field {
+                ProfileField::Name => m.name.correct(e.value.clone(), s),
+                ProfileField::Sex => {
+                    let sex = if e.value.as_str() == "female" { Sex::Female } else { Sex::Male };
+                    m.sex.correct(sex, s)
+                }
+                ProfileField::BirthDate => {
+                    if let Ok(date) = Date::parse(e.value.as_str()) {
+                        m.birth_date.correct(date, s)
+                    }
+                }
+                ProfileField::HomeLocality => {
+                    if let Ok(id) = Id::parse(e.value.as_str()) {
+                        m.home_locality.correct(id, s)
+                    }
+                }
+            }),
+            InstrumentIssued(e) => {
+                self.instruments.insert(
+                    e.instrument.clone(),
+                    InstrumentView {
+                        kind: e.kind,
+                        title: e.title.clone(),
+                        issuer: e.issuer.clone(),
+                        issued: (d, s),
+                        starts: e.starts,
+                        ends: e.ends,
+                    },
+                );
+            }
+            PositionAssigned(e) => self.cadre(&e.person).positions.push(Span {
+                value: (e.org.clone(), e.position.clone(), e.term.clone()),
+                from: d,
+                opened: s,
+                until: None,
+                superseded: None,
+            }),
+            PositionEnded(e) => {
+                for p in self.cadre(&e.person).positions.iter_mut() {
+                    if p.until.is_none() && p.value.0 == e.org && p.value.1 == e.position {
+                        p.until = Some((d, s));
+                    }
+                }
+            }
+            CadrePlanned(e) => self.cadre(&e.person).plans.push(Span {
+                value: Plan { term: e.term.clone(), position: e.position.clone(), org: e.org.clone() },
+                from: d,
+                opened: s,
+                until: None,
+                superseded: None,
+            }),
+            CadreUnplanned(e) => {
+                for p in self.cadre(&e.person).plans.iter_mut() {
+                    if p.until.is_none() && p.value.term == e.term {
+                        p.until = Some((d, s));
+                    }
+                }
+            }
+            CadreAssessed(e) => {
+                let c = self.cadre(&e.person);
+                for a in c.assessments.iter_mut() {
+                    if a.programme == e.programme && a.superseded.is_none() {
+                        a.superseded = Some(s);
+                    }
+                }
+                c.assessments.push(Assessment {
+                    programme: e.programme.clone(),
+                    date: d,
+                    seq: s,
+                    gaps: e.gaps.clone(),
+                    closed: Vec::new(),
+                    outcome: None,
+                    superseded: None,
+                });
+            }
+            TrainingCompleted(e) => {
+                if let Some(prog) = &e.programme {
+                    if let Some(a) = self.assessment_mut(&e.person, prog) {
+                        if !a.closed.iter().any(|(g, _, _)| *g == e.dimension) {
+                            a.closed.push((e.dimension, d, s));
+                        }
+                    }
+                }
+            }
+            CadreStandardized(e) => {
+                if let Some(a) = self.assessment_mut(&e.person, &e.programme) {
+                    a.outcome = Some((Outcome::Standardized, d, s));
+                }
+            }
+            CadreRetiredUnderPolicy(e) => {
+                if let Some(a) = self.assessment_mut(&e.person, &e.programme) {
+                    a.outcome = Some((Outcome::RetiredUnderPolicy, d, s));
+                }
+            }
+            SupervisorAssigned(e) => {
+                if let Some(o) = self.orgs.get_mut(&e.cell) {
+                    o.supervisors.push(Span { value: e.member.clone(), from: d, opened: s, until: None, superseded: None });
+                }
+            }
+            SupervisorReleased(e) => {
+                if let Some(o) = self.orgs.get_mut(&e.cell) {
+                    for sup in o.supervisors.iter_mut().filter(|x| x.value == e.member && x.until.is_none()) {
+                        sup.until = Some((d, s));
+                    }
+                }
+            }
+            CellMeetingHeld(e) => self.meetings.push(Meeting {
+                cell: e.cell.clone(),
+                kind: e.kind,
+                attendance: e.attendance,
+                supervisor_present: e.supervisor_present.unwrap_or(false),
+                date: d,
+                seq: s,
+            }),
+            ResolutionAdopted(e) => self.resolutions.push(Resolution {
+                cell: e.cell.clone(),
+                resolution: e.resolution.clone(),
+                topic: e.topic,
+                title: e.title.clone(),
+                date: d,
+                seq: s,
+            }),
+            QualityRated(e) => {
+                if let Some(o) = self.orgs.get_mut(&e.subject) {
+                    o.ratings.push(Rating { year: e.year, level: e.level, date: d, seq: s });
+                }
+            }
+        }
+    }
+
+    fn member(&mut self, id: &Id, f: impl FnOnce(&mut MemberView)) {
+        if let Some(m) = self.members.get_mut(id) {
+            f(m);
+        }
+    }
+
+    fn cadre(&mut self, id: &Id) -> &mut CadreView {
+        self.cadres.entry(id.clone()).or_default()
+    }
+
+    fn assessment_mut(&mut self, person: &Id, programme: &Id) -> Option<&mut Assessment> {
+        self.cadres
+            .get_mut(person)?
+            .assessments
+            .iter_mut()
+            .rev()
+            .find(|a| &a.programme == programme && a.superseded.is_none())
+    }
+}
+
+/// The member an event is about, when it is a member's own change.
+fn member_of(event: &Event) -> Option<&Id> {
+    use Event::*;
+    match event {
+        MemberOfficialized(e) => Some(&e.member),
+        MemberTransferred(e) => Some(&e.member),
+        TemporaryActivityEnded(e) => Some(&e.member),
+        MemberExempted(e) => Some(&e.member),
+        ExemptionRevoked(e) => Some(&e.member),
+        MemberDisciplined(e) => Some(&e.member),
+        MembershipEnded(e) => Some(&e.member),
+        ProfileCorrected(e) => Some(&e.subject),
+        _ => None,
+    }
+}

@@ -1,0 +1,728 @@
+//! The reports of DOMAIN.md ("Reports the seed needs"), computed from the projection at an
+//! [`At`]. Each report is a serializable boundary type: its JSON is the CLI's output and
+//! the GraphQL objects mirror its fields.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::{At, MemberView, Outcome, Projection};
+use crate::event::*;
+
+/// Cadres younger than this on the report date count as young in planning: the usual
+/// threshold for grassroots cadre planning (HD 15-HD/BTCTW, 2012, on cadre planning).
+pub const YOUNG_CADRE_AGE_LIMIT: i32 = 35;
+
+/// Why a report cannot be given. Surfaces as CLI exit code 1 and GraphQL `BAD_USER_INPUT`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    #[error("unknown {kind} {id:?} (as of seq {seq})")]
+    Unknown { kind: &'static str, id: String, seq: u64 },
+    #[error("seq {seq} is past the head of the ledger ({head})")]
+    PastHead { seq: u64, head: u64 },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A locality named in a report.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Named {
+    pub id: String,
+    pub name: String,
+}
+
+fn name_of_locality(p: &Projection, id: &Id, at: At) -> String {
+    p.localities.get(id).and_then(|l| l.name.at(at)).map(|n| n.to_string()).unwrap_or_default()
+}
+
+fn name_of_org(p: &Projection, id: &Id, at: At) -> String {
+    p.orgs.get(id).and_then(|o| o.name.at(at)).map(|n| n.to_string()).unwrap_or_default()
+}
+
+fn member_name(m: &MemberView, at: At) -> String {
+    m.name.at(at).map(|n| n.to_string()).unwrap_or_default()
+}
+
+/// The commune a locality belongs to at `at` (itself if it is a commune).
+fn commune_of(p: &Projection, id: &Id, at: At) -> Option<Id> {
+    let mut cur = id.clone();
+    for _ in 0..5 {
+        let l = p.localities.get(&cur)?;
+        if l.kind == LocalityKind::Commune {
+            return Some(cur);
+        }
+        cur = l.parent.at(at)?.clone()?;
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------
+// coverage
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverageCounts {
+    pub localities: u64,
+    pub with_member: u64,
+    pub with_cell: u64,
+    pub without_member: Vec<Named>,
+    pub without_cell: Vec<Named>,
+    pub temporary_only: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CommuneCoverage {
+    pub commune: String,
+    pub name: String,
+    #[serde(flatten)]
+    pub counts: CoverageCounts,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Coverage {
+    pub date: Date,
+    pub seq: u64,
+    #[serde(flatten)]
+    pub counts: CoverageCounts,
+    pub communes: Vec<CommuneCoverage>,
+}
+
+impl CoverageCounts {
+    fn empty() -> CoverageCounts {
+        CoverageCounts { localities: 0, with_member: 0, with_cell: 0, without_member: vec![], without_cell: vec![], temporary_only: 0 }
+    }
+
+    fn add(&mut self, named: &Named, member: bool, cell: bool, temporary: bool) {
+        self.localities += 1;
+        if member {
+            self.with_member += 1;
+        } else {
+            self.without_member.push(named.clone());
+            if temporary {
+                self.temporary_only += 1;
+            }
+        }
+        if cell {
+            self.with_cell += 1;
+        } else {
+            self.without_cell.push(named.clone());
+        }
+    }
+}
+
+/// Coverage of hamlets and residential groups by resident members and by cells.
+pub fn coverage(p: &Projection, at: At) -> Coverage {
+    let mut resident: BTreeSet<&Id> = BTreeSet::new();
+    let mut hosts: BTreeSet<&Id> = BTreeSet::new();
+    for m in p.members.values() {
+        if !m.active.holds(at) {
+            continue;
+        }
+        if let Some(home) = m.home_locality.at(at) {
+            resident.insert(home);
+        }
+        if let Some(host) = m.temporary_host(at) {
+            hosts.insert(host);
+        }
+    }
+    let mut celled: BTreeSet<&Id> = BTreeSet::new();
+    let mut temporary: BTreeSet<&Id> = BTreeSet::new();
+    for (id, o) in &p.orgs {
+        if o.kind == OrgKind::Cell && o.alive.holds(at) {
+            celled.extend(o.localities.iter());
+            if hosts.contains(id) {
+                temporary.extend(o.localities.iter());
+            }
+        }
+    }
+    let mut total = CoverageCounts::empty();
+    let mut communes: BTreeMap<Id, CoverageCounts> = BTreeMap::new();
+    for (id, l) in &p.localities {
+        if !matches!(l.kind, LocalityKind::Hamlet | LocalityKind::ResidentialGroup) || !l.alive.holds(at) {
+            continue;
+        }
+        let named = Named { id: id.to_string(), name: name_of_locality(p, id, at) };
+        let (member, cell, temp) = (resident.contains(id), celled.contains(id), temporary.contains(id));
+        total.add(&named, member, cell, temp);
+        if let Some(c) = commune_of(p, id, at) {
+            communes.entry(c).or_insert_with(CoverageCounts::empty).add(&named, member, cell, temp);
+        }
+    }
+    let communes = communes
+        .into_iter()
+        .map(|(c, counts)| CommuneCoverage { name: name_of_locality(p, &c, at), commune: c.to_string(), counts })
+        .collect();
+    Coverage { date: at.date, seq: at.seq, counts: total, communes }
+}
+
+// ---------------------------------------------------------------------------------------
+// temporary activity
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TemporaryMember {
+    pub member: String,
+    pub name: String,
+    pub home_org: String,
+    pub home_org_name: String,
+    pub from_border_post: bool,
+    pub until: Option<Date>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TemporaryHost {
+    pub host: String,
+    pub name: String,
+    pub localities: Vec<Named>,
+    pub members: Vec<TemporaryMember>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TemporaryYear {
+    pub year: i32,
+    pub members: u64,
+    pub from_border_posts: u64,
+    pub hosts: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TemporaryActivity {
+    pub date: Date,
+    pub seq: u64,
+    pub members: u64,
+    pub from_border_posts: u64,
+    pub hosts: Vec<TemporaryHost>,
+    /// The same counts at the end of each year up to `date`: the story over time.
+    pub years: Vec<TemporaryYear>,
+}
+
+fn is_border_post_org(p: &Projection, id: &Id) -> bool {
+    let Some(o) = p.orgs.get(id) else { return false };
+    o.kind == OrgKind::BorderPostCommittee
+        || o.parent.as_ref().and_then(|pid| p.orgs.get(pid)).is_some_and(|parent| parent.kind == OrgKind::BorderPostCommittee)
+}
+
+/// Members on temporary activity per host cell, with their home organizations.
+pub fn temporary_activity(p: &Projection, at: At) -> TemporaryActivity {
+    let mut hosts: BTreeMap<&Id, Vec<TemporaryMember>> = BTreeMap::new();
+    for (id, m) in &p.members {
+        if !m.active.holds(at) {
+            continue;
+        }
+        let Some((host, until)) = m.temporary.at(at) else { continue };
+        if until.is_some_and(|u| at.date > u) {
+            continue;
+        }
+        let home = m.org.at(at).cloned();
+        let home_str = home.as_ref().map(|h| h.to_string()).unwrap_or_default();
+        hosts.entry(host).or_default().push(TemporaryMember {
+            member: id.to_string(),
+            name: member_name(m, at),
+            home_org_name: home.as_ref().map(|h| name_of_org(p, h, at)).unwrap_or_default(),
+            from_border_post: home.as_ref().is_some_and(|h| is_border_post_org(p, h)),
+            home_org: home_str,
+            until: *until,
+        });
+    }
+    let members = hosts.values().map(|v| v.len() as u64).sum();
+    let from_border_posts = hosts.values().flatten().filter(|m| m.from_border_post).count() as u64;
+    let hosts = hosts
+        .into_iter()
+        .map(|(h, members)| TemporaryHost {
+            host: h.to_string(),
+            name: name_of_org(p, h, at),
+            localities: p
+                .orgs
+                .get(h)
+                .map(|o| o.localities.iter().map(|l| Named { id: l.to_string(), name: name_of_locality(p, l, at) }).collect())
+                .unwrap_or_default(),
+            members,
+        })
+        .collect::<Vec<_>>();
+    let first_year = p.members.values().flat_map(|m| m.temporary.spans().first()).map(|s| s.from.year()).min();
+    let mut years = Vec::new();
+    if let Some(first) = first_year {
+        for year in first..=at.date.year() {
+            let end = Date::from_ymd(year, 12, 31).expect("a real date");
+            let end = if end > at.date { at.date } else { end };
+            let y_at = At { date: end, seq: at.seq };
+            let mut y = TemporaryYear { year, members: 0, from_border_posts: 0, hosts: 0 };
+            let mut hs = BTreeSet::new();
+            for m in p.members.values() {
+                if let Some(host) = m.temporary_host(y_at).filter(|_| m.active.holds(y_at)) {
+                    y.members += 1;
+                    hs.insert(host);
+                    if m.org.at(y_at).is_some_and(|h| is_border_post_org(p, h)) {
+                        y.from_border_posts += 1;
+                    }
+                }
+            }
+            y.hosts = hs.len() as u64;
+            years.push(y);
+        }
+    }
+    TemporaryActivity { date: at.date, seq: at.seq, members, from_border_posts, hosts, years }
+}
+
+// ---------------------------------------------------------------------------------------
+// admissions
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CommuneAdmissions {
+    pub commune: String,
+    pub name: String,
+    pub admitted: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct YearAdmissions {
+    pub year: i32,
+    pub admitted: u64,
+    pub female: u64,
+    pub male: u64,
+    /// Background verifications concluded that year, refused ones, and those noting kin
+    /// across the border.
+    pub verified: u64,
+    pub refused: u64,
+    pub kin_abroad: u64,
+    pub communes: Vec<CommuneAdmissions>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Admissions {
+    pub seq: u64,
+    pub years: Vec<YearAdmissions>,
+}
+
+/// Admissions per calendar year (of their effective date), by commune of the new member's
+/// home locality and by sex, with the year's background verifications.
+pub fn admissions(p: &Projection, seq: u64, from: Option<i32>, to: Option<i32>) -> Admissions {
+    let known = p.admissions.iter().filter(|a| a.seq <= seq).map(|a| a.date.year());
+    let (Some(first), Some(last)) = (known.clone().min(), known.max()) else { return Admissions { seq, years: vec![] } };
+    let (first, last) = (from.unwrap_or(first), to.unwrap_or(last));
+    let mut years = Vec::new();
+    for year in first..=last {
+        let end = At { date: Date::from_ymd(year, 12, 31).expect("a real date"), seq };
+        let mut y = YearAdmissions { year, admitted: 0, female: 0, male: 0, verified: 0, refused: 0, kin_abroad: 0, communes: vec![] };
+        let mut communes: BTreeMap<Id, u64> = BTreeMap::new();
+        for a in p.admissions.iter().filter(|a| a.seq <= seq && a.date.year() == year) {
+            y.admitted += 1;
+            match a.sex {
+                Sex::Female => y.female += 1,
+                Sex::Male => y.male += 1,
+            }
+            let at = At { date: a.date, seq };
+            if let Some(c) = commune_of(p, &a.home_locality, at) {
+                *communes.entry(c).or_default() += 1;
+            }
+        }
+        for v in p.verifications.iter().filter(|v| v.seq <= seq && v.date.year() == year) {
+            y.verified += 1;
+            y.refused += (v.outcome == VerificationOutcome::Refused) as u64;
+            y.kin_abroad += v.kin_abroad as u64;
+        }
+        y.communes = communes
+            .into_iter()
+            .map(|(c, n)| CommuneAdmissions { name: name_of_locality(p, &c, end), commune: c.to_string(), admitted: n })
+            .collect();
+        years.push(y);
+    }
+    Admissions { seq, years }
+}
+
+// ---------------------------------------------------------------------------------------
+// standardization
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BelowStandard {
+    pub person: String,
+    pub name: String,
+    pub gaps_open: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Standardization {
+    pub programme: String,
+    pub title: String,
+    pub date: Date,
+    pub seq: u64,
+    pub starts: Option<Date>,
+    pub ends: Option<Date>,
+    /// Cadres assessed under the programme by `date`.
+    pub assessed: u64,
+    /// Cadres below standard on the programme's start date (its issue date if it has none).
+    pub below_standard_at_start: u64,
+    /// Cadres below standard on `date`: assessed with gaps, neither standardized nor retired.
+    pub below_standard: u64,
+    pub standardized: u64,
+    pub retired_under_policy: u64,
+    /// Open gaps on `date`, per dimension.
+    pub gaps_open: BTreeMap<&'static str, u64>,
+    pub cadres_below_standard: Vec<BelowStandard>,
+}
+
+struct StandardCounts {
+    assessed: u64,
+    below: Vec<(Id, Vec<StandardDimension>)>,
+    standardized: u64,
+    retired: u64,
+}
+
+fn standard_counts(p: &Projection, programme: &Id, at: At) -> StandardCounts {
+    let mut c = StandardCounts { assessed: 0, below: vec![], standardized: 0, retired: 0 };
+    for (person, cadre) in &p.cadres {
+        let visible = cadre
+            .assessments
+            .iter()
+            .rev()
+            .find(|a| &a.programme == programme && a.seq <= at.seq && a.date <= at.date && a.superseded.map_or(true, |s| s > at.seq));
+        let Some(a) = visible else { continue };
+        c.assessed += 1;
+        match a.outcome.filter(|(_, d, s)| *s <= at.seq && *d <= at.date) {
+            Some((Outcome::Standardized, _, _)) => c.standardized += 1,
+            Some((Outcome::RetiredUnderPolicy, _, _)) => c.retired += 1,
+            None if !a.gaps.is_empty() => {
+                let open = a
+                    .gaps
+                    .iter()
+                    .filter(|g| !a.closed.iter().any(|(cg, d, s)| cg == *g && *s <= at.seq && *d <= at.date))
+                    .copied()
+                    .collect();
+                c.below.push((person.clone(), open));
+            }
+            None => {}
+        }
+    }
+    c
+}
+
+/// Cadres below standard under a programme, standardized and retired under policy, on a date.
+pub fn standardization(p: &Projection, programme: &Id, at: At) -> Result<Standardization, ReportError> {
+    let inst = p
+        .instruments
+        .get(programme)
+        .filter(|i| i.issued.1 <= at.seq)
+        .ok_or_else(|| ReportError::Unknown { kind: "programme", id: programme.to_string(), seq: at.seq })?;
+    let start = inst.starts.unwrap_or(inst.issued.0);
+    let at_start = standard_counts(p, programme, At { date: start, seq: at.seq });
+    let now = standard_counts(p, programme, at);
+    let mut gaps_open: BTreeMap<&'static str, u64> = StandardDimension::ALL.iter().map(|g| (g.as_str(), 0)).collect();
+    for (_, open) in &now.below {
+        for g in open {
+            *gaps_open.entry(g.as_str()).or_default() += 1;
+        }
+    }
+    let cadres_below_standard = now
+        .below
+        .iter()
+        .map(|(id, open)| BelowStandard {
+            person: id.to_string(),
+            name: p.members.get(id).map(|m| member_name(m, at)).unwrap_or_default(),
+            gaps_open: open.iter().map(|g| g.as_str()).collect(),
+        })
+        .collect();
+    Ok(Standardization {
+        programme: programme.to_string(),
+        title: inst.title.to_string(),
+        date: at.date,
+        seq: at.seq,
+        starts: inst.starts,
+        ends: inst.ends,
+        assessed: now.assessed,
+        below_standard_at_start: at_start.below.len() as u64,
+        below_standard: now.below.len() as u64,
+        standardized: now.standardized,
+        retired_under_policy: now.retired,
+        gaps_open,
+        cadres_below_standard,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// meetings
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WeakCellMeetings {
+    pub cell: String,
+    pub name: String,
+    pub meetings: u64,
+    pub supervisor_present: u64,
+    /// The committee members in charge of the cell at its meetings.
+    pub supervisors: Vec<Named>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Meetings {
+    pub date: Date,
+    pub seq: u64,
+    pub year: Option<i32>,
+    pub meetings: u64,
+    pub regular: u64,
+    pub thematic: u64,
+    /// Meetings of cells whose latest rating on the meeting's date was `weak`.
+    pub of_weak_cells: u64,
+    /// ... of which the committee member in charge attended.
+    pub weak_with_supervisor: u64,
+    pub weak_cells: Vec<WeakCellMeetings>,
+}
+
+/// Cell meetings up to `date` (or within `year`), and those of weak cells with the
+/// supervising committee member present.
+pub fn meetings(p: &Projection, at: At, year: Option<i32>) -> Meetings {
+    let mut r = Meetings { date: at.date, seq: at.seq, year, meetings: 0, regular: 0, thematic: 0, of_weak_cells: 0, weak_with_supervisor: 0, weak_cells: vec![] };
+    let mut weak: BTreeMap<&Id, WeakCellMeetings> = BTreeMap::new();
+    for m in p.meetings.iter().filter(|m| m.seq <= at.seq && m.date <= at.date && year.map_or(true, |y| m.date.year() == y)) {
+        r.meetings += 1;
+        match m.kind {
+            MeetingKind::Regular => r.regular += 1,
+            MeetingKind::Thematic => r.thematic += 1,
+        }
+        let Some(cell) = p.orgs.get(&m.cell) else { continue };
+        let rating = cell.ratings.iter().filter(|x| x.seq <= at.seq && x.date <= m.date).max_by_key(|x| (x.date, x.seq));
+        if rating.map(|x| x.level) != Some(QualityLevel::Weak) {
+            continue;
+        }
+        r.of_weak_cells += 1;
+        let m_at = At { date: m.date, seq: at.seq };
+        let entry = weak.entry(&m.cell).or_insert_with(|| WeakCellMeetings {
+            cell: m.cell.to_string(),
+            name: name_of_org(p, &m.cell, m_at),
+            meetings: 0,
+            supervisor_present: 0,
+            supervisors: vec![],
+        });
+        entry.meetings += 1;
+        if m.supervisor_present {
+            r.weak_with_supervisor += 1;
+            entry.supervisor_present += 1;
+        }
+        for sup in cell.supervisors.iter().filter(|s| s.visible(m_at)) {
+            let named = Named {
+                id: sup.value.to_string(),
+                name: p.members.get(&sup.value).map(|mv| member_name(mv, m_at)).unwrap_or_default(),
+            };
+            if !entry.supervisors.contains(&named) {
+                entry.supervisors.push(named);
+            }
+        }
+    }
+    r.weak_cells = weak.into_values().collect();
+    r
+}
+
+// ---------------------------------------------------------------------------------------
+// resolutions
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CellResolutions {
+    pub cell: String,
+    pub name: String,
+    pub total: u64,
+    pub by_topic: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolutions {
+    pub date: Date,
+    pub seq: u64,
+    pub total: u64,
+    /// District-wide counts per topic.
+    pub by_topic: BTreeMap<&'static str, u64>,
+    pub cells: Vec<CellResolutions>,
+}
+
+/// Cell resolutions by topic, per cell and for the whole ledger, adopted by `date`.
+pub fn resolutions(p: &Projection, at: At) -> Resolutions {
+    let zero = || ResolutionTopic::ALL.iter().map(|t| (t.as_str(), 0)).collect::<BTreeMap<_, _>>();
+    let mut r = Resolutions { date: at.date, seq: at.seq, total: 0, by_topic: zero(), cells: vec![] };
+    let mut cells: BTreeMap<&Id, CellResolutions> = BTreeMap::new();
+    for x in p.resolutions.iter().filter(|x| x.seq <= at.seq && x.date <= at.date) {
+        r.total += 1;
+        *r.by_topic.entry(x.topic.as_str()).or_default() += 1;
+        let c = cells.entry(&x.cell).or_insert_with(|| CellResolutions {
+            cell: x.cell.to_string(),
+            name: name_of_org(p, &x.cell, at),
+            total: 0,
+            by_topic: zero(),
+        });
+        c.total += 1;
+        *c.by_topic.entry(x.topic.as_str()).or_default() += 1;
+    }
+    r.cells = cells.into_values().collect();
+    r
+}
+
+// ---------------------------------------------------------------------------------------
+// planning
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedCadre {
+    pub person: String,
+    pub name: String,
+    pub sex: &'static str,
+    pub age: i32,
+    pub position: String,
+    pub org: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Planning {
+    pub term: String,
+    pub date: Date,
+    pub seq: u64,
+    pub planned: u64,
+    pub women: u64,
+    pub young: u64,
+    /// Shares in percent, rounded to one decimal (0 when nobody is planned).
+    pub women_share: String,
+    pub young_share: String,
+    pub young_age_limit: i32,
+    pub cadres: Vec<PlannedCadre>,
+}
+
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "0.0".into();
+    }
+    let tenths = (part * 1000 + whole / 2) / whole;
+    format!("{}.{}", tenths / 10, tenths % 10)
+}
+
+/// The cadre plan of a term on `date`, with the shares of women and of young cadres.
+pub fn planning(p: &Projection, term: &Id, at: At) -> Planning {
+    let mut cadres = Vec::new();
+    for (person, c) in &p.cadres {
+        for plan in c.plans.iter().filter(|s| &s.value.term == term && s.visible(at)) {
+            let Some(m) = p.members.get(person) else { continue };
+            let sex = m.sex.at(at).copied().unwrap_or(Sex::Male);
+            let age = m.birth_date.at(at).map(|b| at.date.years_since(*b)).unwrap_or(0);
+            cadres.push(PlannedCadre {
+                person: person.to_string(),
+                name: member_name(m, at),
+                sex: sex.as_str(),
+                age,
+                position: plan.value.position.to_string(),
+                org: plan.value.org.to_string(),
+            });
+        }
+    }
+    let planned = cadres.len() as u64;
+    let women = cadres.iter().filter(|c| c.sex == "female").count() as u64;
+    let young = cadres.iter().filter(|c| c.age < YOUNG_CADRE_AGE_LIMIT).count() as u64;
+    Planning {
+        term: term.to_string(),
+        date: at.date,
+        seq: at.seq,
+        planned,
+        women,
+        young,
+        women_share: percent(women, planned),
+        young_share: percent(young, planned),
+        young_age_limit: YOUNG_CADRE_AGE_LIMIT,
+        cadres,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// roster
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RosterMember {
+    pub member: String,
+    pub name: String,
+    pub sex: &'static str,
+    pub status: &'static str,
+    pub home_locality: String,
+    pub admitted: Date,
+    pub exempted: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Roster {
+    pub org: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub date: Date,
+    pub seq: u64,
+    pub active: bool,
+    pub members: Vec<RosterMember>,
+    /// Members of other organizations on temporary activity here: not counted as members.
+    pub temporary: Vec<TemporaryMember>,
+}
+
+/// The members of an organization on `date`, with their status.
+pub fn roster(p: &Projection, org: &Id, at: At) -> Result<Roster, ReportError> {
+    let o = p
+        .orgs
+        .get(org)
+        .filter(|o| o.founded.1 <= at.seq)
+        .ok_or_else(|| ReportError::Unknown { kind: "organization", id: org.to_string(), seq: at.seq })?;
+    let mut members = Vec::new();
+    let mut temporary = Vec::new();
+    for (id, m) in &p.members {
+        if !m.active.holds(at) {
+            continue;
+        }
+        if m.org.at(at) == Some(org) {
+            members.push(RosterMember {
+                member: id.to_string(),
+                name: member_name(m, at),
+                sex: m.sex.at(at).map(|s| s.as_str()).unwrap_or(""),
+                status: m.status.at(at).map(|s| s.as_str()).unwrap_or(""),
+                home_locality: m.home_locality.at(at).map(|h| h.to_string()).unwrap_or_default(),
+                admitted: m.admitted.0,
+                exempted: m.exempted.holds(at),
+            });
+        } else if m.temporary_host(at) == Some(org) {
+            let home = m.org.at(at).cloned();
+            temporary.push(TemporaryMember {
+                member: id.to_string(),
+                name: member_name(m, at),
+                home_org_name: home.as_ref().map(|h| name_of_org(p, h, at)).unwrap_or_default(),
+                from_border_post: home.as_ref().is_some_and(|h| is_border_post_org(p, h)),
+                home_org: home.map(|h| h.to_string()).unwrap_or_default(),
+                until: m.temporary.at(at).and_then(|(_, u)| *u),
+            });
+        }
+    }
+    Ok(Roster {
+        org: org.to_string(),
+        name: name_of_org(p, org, at),
+        kind: o.kind.as_str(),
+        date: at.date,
+        seq: at.seq,
+        active: o.alive.holds(at),
+        members,
+        temporary,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// history
+
+/// What an id names in the projection.
+pub fn entity_kind(p: &Projection, id: &Id) -> Option<&'static str> {
+    if p.localities.contains_key(id) {
+        Some("locality")
+    } else if p.orgs.contains_key(id) {
+        Some("organization")
+    } else if p.members.contains_key(id) {
+        Some("member")
+    } else if p.cadres.contains_key(id) || p.verifications.iter().any(|v| &v.person == id) {
+        Some("person")
+    } else if p.instruments.contains_key(id) {
+        Some("instrument")
+    } else if p.resolutions.iter().any(|r| &r.resolution == id) {
+        Some("resolution")
+    } else {
+        None
+    }
+}
+
+/// The `seq` of every event that named `id`, up to `seq`.
+pub fn history(p: &Projection, id: &Id, seq: u64) -> Result<(&'static str, Vec<u64>), ReportError> {
+    let seqs: Vec<u64> = p.touched.get(id).map(|v| v.iter().copied().filter(|s| *s <= seq).collect()).unwrap_or_default();
+    let kind = entity_kind(p, id).filter(|_| !seqs.is_empty());
+    match kind {
+        Some(k) => Ok((k, seqs)),
+        None => Err(ReportError::Unknown { kind: "entity", id: id.to_string(), seq }),
+    }
+}
