@@ -628,8 +628,8 @@ fn a_wrong_json_type_in_any_field_is_refused() {
                 Value::Bool(_) => json!("true"),
                 Value::Number(_) => json!("12"),
                 Value::Array(_) => json!("dv-000001"),
-                // Not an array: serde also reads a struct from a positional array, so
-                // `from_json` takes a decision written as [number, date, issuer].
+                // A string rather than an array: both are refused (`from_json` insists on
+                // an object), and a string is the likelier client mistake.
                 Value::Object(_) => json!("125-QĐ/HU"),
                 Value::Null => panic!("{type_name}.{field}: the corpus does not use null"),
             };

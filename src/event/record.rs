@@ -97,14 +97,22 @@ impl Submission {
             None => return Err(field_err("missing field `effective`".into())),
         };
         if let Some((key, _)) = map.iter().find(|(_, v)| v.is_null()) {
-            return Err(field_err(format!("`{key}` is null: leave an optional field out instead")));
+            return Err(field_err(format!("{key}: invalid type: null (leave an optional field out instead)")));
         }
         let decision = match map.remove("decision") {
             None => None,
             Some(v @ Value::Object(_)) => Some(
                 serde_path_to_error::deserialize::<_, Decision>(v).map_err(|e| field_err(format!("decision.{e}")))?,
             ),
-            Some(_) => return Err(field_err("`decision` must be an object {number, date, issuer}".into())),
+            Some(other) => {
+                let found = match other {
+                    Value::Array(_) => "array",
+                    Value::String(_) => "string",
+                    Value::Number(_) => "number",
+                    _ => "boolean",
+                };
+                return Err(field_err(format!("decision: invalid type: {found}, expected an object {{number, date, issuer}}")));
+            }
         };
         let mut tagged = Map::new();
         tagged.insert(type_name.clone(), Value::Object(map));

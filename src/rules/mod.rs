@@ -515,11 +515,11 @@ impl State {
                 let kind = l.kind;
                 let old_parent = l.parent.clone();
                 if e.name.is_none() && e.parent.is_none() && e.border.is_none() {
-                    return Err(violation("nothing_changed", "a LocalityChanged must set name, parent or border"));
+                    return Err(violation("nothing_changed", format!("the change of {} must set name, parent or border", e.locality)));
                 }
                 if let Some(p) = &e.parent {
                     if p == &e.locality {
-                        return Err(violation("parent_kind", "a locality cannot be its own parent"));
+                        return Err(violation("parent_kind", format!("{} cannot be its own parent", e.locality)));
                     }
                     self.check_locality_parent(kind, Some(p), d)?;
                 }
@@ -551,7 +551,7 @@ impl State {
                 let (kind, parent) = (l.kind, l.parent.clone());
                 if let Some(m) = &e.merged_into {
                     if m == &e.locality {
-                        return Err(violation("merge_target", "a locality cannot be merged into itself"));
+                        return Err(violation("merge_target", format!("{} cannot be merged into itself", e.locality)));
                     }
                     let target = self.active_locality(m, d, "merged_into")?;
                     if target.kind != kind {
@@ -616,7 +616,7 @@ impl State {
                 let (kind, parent) = (o.kind, o.parent.clone());
                 if let Some(m) = &e.merged_into {
                     if m == &e.org {
-                        return Err(violation("merge_target", "an organization cannot be merged into itself"));
+                        return Err(violation("merge_target", format!("{} cannot be merged into itself", e.org)));
                     }
                     let target = self.active_org(m, d, "merged_into")?;
                     if target.kind != kind {
@@ -685,7 +685,7 @@ impl State {
                 self.active_locality(&e.home_locality, d, "home_locality")?;
                 for (i, intro) in e.introducers.iter().flatten().enumerate() {
                     if intro == &e.member {
-                        return Err(violation("introducer", "a person cannot introduce themself"));
+                        return Err(violation("introducer", format!("{} cannot introduce themself", e.member)));
                     }
                     let m = self.active_member(intro, d, "introducer")?;
                     if m.officialized.map_or(true, |o| o > d) {
@@ -732,7 +732,7 @@ impl State {
                 if from == e.to_org {
                     return Err(violation("transfer_same_org", format!("{} is already a member of {}", e.member, e.to_org)));
                 }
-                if m.temporary.as_ref().is_some_and(|(h, _)| h == &e.to_org) {
+                if m.temporary.as_ref().is_some_and(|(h, until)| h == &e.to_org && until.map_or(true, |u| u >= d)) {
                     return Err(violation(
                         "transfer_to_host",
                         format!("{} is on temporary activity at {}; end it before transferring there", e.member, e.to_org),
@@ -910,14 +910,14 @@ impl State {
                 if e.meets_standard != e.gaps.is_empty() {
                     return Err(violation(
                         "gaps_match_standard",
-                        "meets_standard must be true exactly when gaps is empty",
+                        format!("the assessment of {}: meets_standard must be true exactly when gaps is empty", e.person),
                     ));
                 }
                 let mut gaps = e.gaps.clone();
                 gaps.sort();
                 gaps.dedup();
                 if gaps.len() != e.gaps.len() {
-                    return Err(violation("duplicate_gap", "a gap is listed twice"));
+                    return Err(violation("duplicate_gap", format!("a gap of {} is listed twice", e.person)));
                 }
                 if let Ok(a) = self.assessment(&e.person, &e.programme) {
                     if a.outcome.is_some() {
