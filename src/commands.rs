@@ -153,6 +153,31 @@ pub fn check_export(
 /// `orgledger export`: every record, one canonical line each, in `seq` order.
 pub fn export(data: &Path, out: &mut impl Write) -> Result<u64, CommandError> {
     let store = Store::open(data, false)?;
+    export_records(&store, out)
+}
+
+/// `orgledger export --out FILE`: written to `FILE.partial`, synced, then renamed, so FILE
+/// is either absent or whole. The store is opened first: nothing is created if it fails.
+pub fn export_file(data: &Path, path: &Path) -> Result<u64, CommandError> {
+    let store = Store::open(data, false)?;
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    let file = std::fs::File::create(&partial).map_err(|e| CommandError::Failed(format!("{}: {e}", partial.display())))?;
+    let mut writer = std::io::BufWriter::new(file);
+    let written = export_records(&store, &mut writer).and_then(|n| {
+        let file = writer.into_inner().map_err(|e| CommandError::Failed(e.to_string()))?;
+        file.sync_all()?;
+        std::fs::rename(&partial, path)?;
+        Ok(n)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
+}
+
+fn export_records(store: &Store, out: &mut impl Write) -> Result<u64, CommandError> {
     let mut n = 0;
     for record in store.records(1) {
         let record = record?;

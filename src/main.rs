@@ -167,14 +167,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
         },
         Command::Verify { file: Some(file) } => commands::verify_file(&file, &mut out),
         Command::Verify { file: None } => commands::verify_store(&cli.data, &mut out),
-        Command::Export { out: Some(path) } => {
-            let tmp = path.with_extension("partial");
-            let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-            commands::export(&cli.data, &mut f)?;
-            f.into_inner().map_err(|e| CommandError::Failed(e.to_string()))?.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            Ok(())
-        }
+        Command::Export { out: Some(path) } => commands::export_file(&cli.data, &path).map(|_| ()),
         Command::Export { out: None } => commands::export(&cli.data, &mut std::io::BufWriter::new(out)).map(|_| ()),
         Command::Import { file } => commands::import(&cli.data, &file, &mut out),
         Command::Report { report } => {

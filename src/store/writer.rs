@@ -7,14 +7,16 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{Store, StoreError};
 use crate::chain::{ChainVerifier, Head};
+use super::views::snapshot_due;
 use crate::event::{Hash, Id, Record, Submission, Timestamp};
+use crate::projection::Projection;
 use crate::rules::{RuleViolation, State};
 
 /// The most events the writer puts in one group before it flushes. A request is never split.
@@ -115,6 +117,9 @@ pub struct Ledger {
     /// How many groups the writer has made durable, so the benchmark can report the
     /// average group size (events per flush).
     groups: Arc<AtomicU64>,
+    /// The live projection, folded by the writer after each durable group and before it
+    /// answers, so a submitter that reads after its append sees its own events.
+    projection: Arc<RwLock<Projection>>,
 }
 
 impl Ledger {
@@ -122,7 +127,16 @@ impl Ledger {
     /// every hash, link and rule on the way, then starts the writer.
     pub fn open(dir: &Path, options: LedgerOptions) -> Result<Ledger, StoreError> {
         let store = Arc::new(Store::open(dir, options.create)?);
-        let (state, head) = replay(&store)?;
+        let (snapshot, _) = store.latest_snapshot()?;
+        let mut projection = snapshot.unwrap_or_default();
+        let last_snapshot = projection.head().seq;
+        let (state, head) = replay(&store, Some(&mut projection))?;
+        if snapshot_due(last_snapshot, head.seq) {
+            store.put_snapshot(&projection)?;
+        }
+        let last_snapshot = if snapshot_due(last_snapshot, head.seq) { head.seq } else { last_snapshot };
+        let projection = Arc::new(RwLock::new(projection));
+        let writer_projection = projection.clone();
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let (head_tx, head_rx) = watch::channel(head);
         let writer_store = store.clone();
@@ -135,11 +149,21 @@ impl Ledger {
         let writer = std::thread::Builder::new()
             .name("orgledger-writer".into())
             .spawn(move || {
-                Writer { store: writer_store, state, head, clock: options.clock, last_time, head_tx, groups: writer_groups }
+                Writer {
+                    store: writer_store,
+                    state,
+                    head,
+                    clock: options.clock,
+                    last_time,
+                    head_tx,
+                    groups: writer_groups,
+                    projection: writer_projection,
+                    last_snapshot,
+                }
                     .run(rx)
             })
             .map_err(StoreError::io)?;
-        Ok(Ledger { store, queue: Some(tx), head: head_rx, writer: Some(writer), groups })
+        Ok(Ledger { store, queue: Some(tx), head: head_rx, writer: Some(writer), groups, projection })
     }
 
     pub fn store(&self) -> &Store {
@@ -149,6 +173,11 @@ impl Ledger {
     /// The head after the last durable group.
     pub fn head(&self) -> Head {
         *self.head.borrow()
+    }
+
+    /// The live projection, up to the last durable group.
+    pub fn projection(&self) -> RwLockReadGuard<'_, Projection> {
+        self.projection.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// How many groups (one flush each) the writer has made durable since the ledger opened.
@@ -215,7 +244,8 @@ impl Drop for Ledger {
 }
 
 /// Folds the whole log into the state, checking each record's hash, link and rules.
-pub fn replay(store: &Store) -> Result<(State, Head), StoreError> {
+/// Records after the projection's own head are folded into `projection` too.
+pub fn replay(store: &Store, mut projection: Option<&mut Projection>) -> Result<(State, Head), StoreError> {
     let mut state = State::new();
     let mut chain = ChainVerifier::new();
     for record in store.records(1) {
@@ -225,6 +255,11 @@ pub fn replay(store: &Store) -> Result<(State, Head), StoreError> {
             seq: record.seq(),
             reason: format!("the stored event breaks {v}"),
         })?;
+        if let Some(p) = projection.as_deref_mut() {
+            if record.seq() > p.head().seq {
+                p.fold(&record);
+            }
+        }
     }
     let head = chain.head();
     if head != store.head()? {
@@ -244,6 +279,9 @@ struct Writer {
     head_tx: watch::Sender<Head>,
     /// Counts durable groups for [`Ledger::groups_committed`].
     groups: Arc<AtomicU64>,
+    projection: Arc<RwLock<Projection>>,
+    /// The `seq` of the last projection snapshot written.
+    last_snapshot: u64,
 }
 
 impl Writer {
@@ -318,6 +356,18 @@ impl Writer {
         match self.store.write_group(&records) {
             Ok(()) => {
                 self.groups.fetch_add(1, Ordering::Relaxed);
+                {
+                    let mut projection = self.projection.write().unwrap_or_else(|e| e.into_inner());
+                    for r in &records {
+                        projection.fold(r);
+                    }
+                    if snapshot_due(self.last_snapshot, self.head.seq) {
+                        // A failed snapshot write only costs a longer replay next time.
+                        if self.store.put_snapshot(&projection).is_ok() {
+                            self.last_snapshot = self.head.seq;
+                        }
+                    }
+                }
                 self.head_tx.send_replace(self.head);
                 for (reply, appended) in accepted {
                     let _ = reply.send(Ok(appended));
