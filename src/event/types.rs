@@ -230,7 +230,9 @@ impl Timestamp {
 
     pub fn parse(s: &str) -> Result<Timestamp, String> {
         let err = || format!("invalid timestamp {s:?}: expected YYYY-MM-DDTHH:MM:SS.ffffffZ");
-        if s.len() != 27 || !s.ends_with('Z') {
+        // chrono reads second 60 as a leap second; the ledger never writes one, so a record
+        // that holds one was not written by a ledger.
+        if s.len() != 27 || !s.ends_with('Z') || s.get(17..19) == Some("60") {
             return Err(err());
         }
         let t = DateTime::parse_from_rfc3339(s).map_err(|_| err())?;
@@ -327,6 +329,7 @@ mod tests {
         let t = Timestamp::parse("2026-11-27T03:26:19.123456Z").unwrap();
         assert_eq!(t.to_string(), "2026-11-27T03:26:19.123456Z");
         assert!(Timestamp::parse("2026-11-27T03:26:19Z").is_err());
+        assert!(Timestamp::parse("2016-12-31T23:59:60.000000Z").is_err(), "no leap seconds");
         assert!(Timestamp::parse("2026-11-27T03:26:19.123456+00:00").is_err());
     }
 }
