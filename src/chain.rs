@@ -28,6 +28,18 @@ pub struct Head {
 
 impl Head {
     pub const EMPTY: Head = Head { seq: 0, hash: Hash::ZERO };
+
+    /// When the chain ends at `self` but the store records its head at `recorded`, the
+    /// first bad record: the one after the shorter of the two ends (a record past the
+    /// recorded head is as bad as a missing one), or the last record when both end at the
+    /// same seq with different hashes.
+    pub fn first_bad_against(self, recorded: Head) -> u64 {
+        if self.seq == recorded.seq {
+            self.seq.max(1)
+        } else {
+            self.seq.min(recorded.seq) + 1
+        }
+    }
 }
 
 /// Checks records one after another, in `seq` order.

@@ -24,6 +24,8 @@ const FORMAT_KEY: &[u8] = b"format";
 const FORMAT_VALUE: &[u8] = b"orgledger-store-1";
 const HEAD_KEY: &[u8] = b"head";
 const EVENT_PREFIX: u8 = b'e';
+/// Attempts, 20 ms apart, to take sled's lock before a store is declared in use.
+const IN_USE_RETRIES: u32 = 10;
 
 /// Errors of the store. `InUse` and `NotFound` are the caller's to fix (exit code 2);
 /// `Corrupt` names the first bad `seq` (exit code 1, GraphQL `INTERNAL`); `Io` is the disk's.
@@ -104,12 +106,23 @@ impl Store {
         if !create && !dir.join("conf").exists() {
             return Err(StoreError::NotFound(dir.to_path_buf()));
         }
-        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
-            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
-                StoreError::InUse(dir.to_path_buf())
+        // sled releases its directory lock a few milliseconds after the last handle is
+        // dropped (its flusher thread exits on its own), so a store closed just before is
+        // retried briefly; a store held by another process still fails within a moment.
+        let mut attempts = 0;
+        let db = loop {
+            match sled::Config::new().path(dir).open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(io)) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
+                    attempts += 1;
+                    if attempts >= IN_USE_RETRIES {
+                        return Err(StoreError::InUse(dir.to_path_buf()));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(other) => return Err(StoreError::io(other)),
             }
-            other => StoreError::io(other),
-        })?;
+        };
         let log = db.open_tree("log").map_err(StoreError::io)?;
         match log.get(FORMAT_KEY).map_err(StoreError::io)? {
             Some(v) if v.as_ref() == FORMAT_VALUE => {}
@@ -234,12 +247,8 @@ impl Store {
         let head = self.head()?;
         let end = chain.head();
         if end != head {
-            // The first bad record is the one after the shorter of the two ends (a record
-            // past the recorded head is as bad as a missing one), or the last record when
-            // both end at the same seq with different hashes.
-            let seq = if end.seq == head.seq { end.seq.max(1) } else { end.seq.min(head.seq) + 1 };
             return Ok(Err(ChainError {
-                seq,
+                seq: end.first_bad_against(head),
                 error: format!("the recorded head is at {} ({}) but the chain ends at {}", head.seq, head.hash, end.seq),
             }));
         }

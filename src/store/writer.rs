@@ -262,8 +262,9 @@ pub fn replay(store: &Store, mut projection: Option<&mut Projection>) -> Result<
         }
     }
     let head = chain.head();
-    if head != store.head()? {
-        return Err(StoreError::Corrupt { seq: head.seq + 1, reason: "the recorded head does not match the log".into() });
+    let recorded = store.head()?;
+    if head != recorded {
+        return Err(StoreError::Corrupt { seq: head.first_bad_against(recorded), reason: "the recorded head does not match the log".into() });
     }
     Ok((state, head))
 }

@@ -1,0 +1,497 @@
+//! Tamper tests: one per kind of damage a disk or an intruder can do to a store or to an
+//! export file. Each builds a good ledger through the real writer, damages it behind the
+//! ledger's back, and then asks the real CLI: `orgledger verify` must exit 1 and print
+//! `{"ok":false,"seq":K,"error":...}` with K the first bad record, and `orgledger append`
+//! must refuse to write on a broken store, naming the same record.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use orgledger::chain::Head;
+use orgledger::event::canonical::to_canonical;
+use orgledger::event::{event_hash, Id, Record, Submission, Timestamp};
+use orgledger::store::{Ledger, LedgerOptions, Store, StoreError};
+use serde_json::{Map, Value};
+use unicode_normalization::UnicodeNormalization;
+
+/// How many events the ledger under test holds.
+const EVENTS: u64 = 20;
+
+/// The territory of the ledger under test, in the order it is registered: a province, a
+/// district, three communes and fifteen hamlets, all valid, appended in a few batches.
+fn territory() -> Vec<Vec<&'static str>> {
+    vec![
+        vec![
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"cao-bang","name":"Cao Bằng","kind":"province","border":true}"#,
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"trung-khanh","name":"Trùng Khánh","kind":"district","parent":"cao-bang","border":true}"#,
+        ],
+        vec![
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"xa-dam-thuy","name":"Đàm Thủy","kind":"commune","parent":"trung-khanh","border":true}"#,
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"xa-ngoc-khe","name":"Ngọc Khê","kind":"commune","parent":"trung-khanh","border":true}"#,
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"xa-phong-nam","name":"Phong Nậm","kind":"commune","parent":"trung-khanh","border":false}"#,
+        ],
+        vec![
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"xom-ban-gioc","name":"Bản Giốc","kind":"hamlet","parent":"xa-dam-thuy","border":true}"#,
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"xom-pac-ngoa","name":"Pác Ngòa","kind":"hamlet","parent":"xa-dam-thuy","border":true}"#,
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"xom-na-ri","name":"Nà Ri","kind":"hamlet","parent":"xa-dam-thuy","border":false}"#,
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"xom-khuoi-ky","name":"Khuổi Ky","kind":"hamlet","parent":"xa-dam-thuy","border":false}"#,
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"xom-lung-lan","name":"Lũng Lạn","kind":"hamlet","parent":"xa-dam-thuy","border":true}"#,
+        ],
+        vec![
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"xom-ban-thuon","name":"Bản Thuôn","kind":"hamlet","parent":"xa-ngoc-khe","border":true}"#,
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"xom-pac-rang","name":"Pác Rằng","kind":"hamlet","parent":"xa-ngoc-khe","border":true}"#,
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"xom-po-peo","name":"Pò Peo","kind":"hamlet","parent":"xa-ngoc-khe","border":false}"#,
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"xom-ban-chang","name":"Bản Chang","kind":"hamlet","parent":"xa-ngoc-khe","border":true}"#,
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"xom-luong-nam","name":"Lương Nặm","kind":"hamlet","parent":"xa-ngoc-khe","border":false}"#,
+        ],
+        vec![
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"xom-na-thong","name":"Nà Thông","kind":"hamlet","parent":"xa-phong-nam","border":false}"#,
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"xom-ban-viet","name":"Bản Viết","kind":"hamlet","parent":"xa-phong-nam","border":false}"#,
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"xom-giang-duc","name":"Giảng Đức","kind":"hamlet","parent":"xa-phong-nam","border":false}"#,
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"xom-keo-giang","name":"Keo Giàng","kind":"hamlet","parent":"xa-phong-nam","border":false}"#,
+            r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"xom-po-ri","name":"Pò Rì","kind":"hamlet","parent":"xa-phong-nam","border":false}"#,
+        ],
+    ]
+}
+
+/// A valid event to offer a tampered store: the writer must refuse to append it.
+const NEW_HAMLET: &str = r#"{"type":"LocalityRegistered","effective":"2006-03-01","locality":"xom-moi","name":"Xóm Mới","kind":"hamlet","parent":"xa-dam-thuy","border":false}"#;
+
+/// A store of [`EVENTS`] good records, built through the real writer and then closed.
+struct BuiltStore {
+    /// Keeps the directory alive for the test.
+    _dir: tempfile::TempDir,
+    /// The store's `--data` directory.
+    data: PathBuf,
+    /// The head after the last append.
+    head: Head,
+}
+
+fn build_store() -> BuiltStore {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("ledger");
+    let ledger = Ledger::open(&data, LedgerOptions::default()).expect("open a new ledger");
+    let actor = Id::parse("ban-to-chuc-huyen-uy").expect("actor id");
+    for batch in territory() {
+        let subs = batch
+            .iter()
+            .map(|l| Submission::from_json(l).expect("valid event"))
+            .collect();
+        ledger.append(actor.clone(), subs, None).expect("append a valid batch");
+    }
+    let head = ledger.head();
+    assert_eq!(head.seq, EVENTS, "the territory holds {EVENTS} events");
+    ledger.close();
+    wait_until_released(&data);
+    BuiltStore { _dir: dir, data, head }
+}
+
+/// Opens the closed store without the tail check, damages it, and closes it again so the
+/// CLI can take sled's lock.
+fn damage(data: &Path, how: impl FnOnce(&Store)) {
+    let deadline = Instant::now() + LOCK_PATIENCE;
+    let store = loop {
+        match Store::open_unchecked(data, false) {
+            Err(StoreError::InUse(_)) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+            other => break other.expect("open the store to damage it"),
+        }
+    };
+    how(&store);
+    drop(store);
+    wait_until_released(data);
+}
+
+/// How long to wait for sled to let go of a store this process has closed.
+const LOCK_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Waits until no handle holds sled's lock on the store (the `db` file, locked with
+/// `flock`). sled lets go a moment after its last handle is dropped: its background IO
+/// threads and deferred frees may still hold the file, and a child being spawned by a test
+/// running in parallel briefly shares it. Without this wait, the CLI run right after a
+/// close could find the store in use.
+fn wait_until_released(data: &Path) {
+    let deadline = Instant::now() + LOCK_PATIENCE;
+    loop {
+        let db = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(data.join("db"))
+            .expect("sled's db file");
+        match db.try_lock() {
+            Ok(()) => return,
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(2))
+            }
+            Err(e) => panic!("the store at {} stayed locked: {e}", data.display()),
+        }
+    }
+}
+
+fn stored_value(store: &Store, seq: u64) -> Vec<u8> {
+    store
+        .raw_value(seq)
+        .expect("read")
+        .unwrap_or_else(|| panic!("record {seq} is stored"))
+}
+
+/// Changes the first byte after `marker` (an ASCII letter of an id) to another letter, so
+/// the damage stays valid UTF-8 and valid JSON and only the hash can tell.
+fn change_letter_after(bytes: &mut [u8], marker: &[u8]) {
+    let at = bytes
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .expect("marker present")
+        + marker.len();
+    let b = bytes[at];
+    assert!(
+        b.is_ascii_lowercase(),
+        "expected a letter after the marker, found {:?}",
+        b as char
+    );
+    bytes[at] = b'a' + (b - b'a' + 1) % 26;
+}
+
+/// What a run of the CLI left behind.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn orgledger(args: &[&str], data: Option<&Path>, stdin: &str) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orgledger"));
+    if let Some(data) = data {
+        cmd.arg("--data").arg(data);
+    }
+    cmd.args(args).env_remove("ORGLEDGER_DATA");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run orgledger");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait for orgledger");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    }
+}
+
+/// Asserts that a verify run refused the chain at exactly `seq`, and returns its error text.
+fn assert_broken_at(run: &Run, seq: u64) -> String {
+    assert_eq!(
+        run.code,
+        Some(1),
+        "verify must exit 1 on a broken chain; stdout {:?} stderr {:?}",
+        run.stdout,
+        run.stderr
+    );
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "verify prints one JSON object: {:?}", run.stdout);
+    let verdict: Map<String, Value> = serde_json::from_str(lines[0]).expect("the verdict is a JSON object");
+    let keys: Vec<&str> = verdict.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["error", "ok", "seq"], "verdict {verdict:?}");
+    assert_eq!(verdict["ok"], Value::Bool(false), "verdict {verdict:?}");
+    assert_eq!(
+        verdict["seq"],
+        Value::from(seq),
+        "the first bad record; verdict {verdict:?}"
+    );
+    let error = verdict["error"].as_str().expect("error is a string").to_owned();
+    assert!(!error.is_empty());
+    error
+}
+
+fn verify_store(data: &Path) -> Run {
+    orgledger(&["verify"], Some(data), "")
+}
+
+fn verify_file(file: &Path) -> Run {
+    orgledger(&["verify", "--file", file.to_str().expect("utf-8 path")], None, "")
+}
+
+/// Checks the store verdict, then that `append` refuses to write on the broken store and
+/// names the same record, and that the refusal appended nothing.
+fn assert_store_broken_at(data: &Path, seq: u64, error_says: &str) {
+    let before = verify_store(data);
+    let error = assert_broken_at(&before, seq);
+    assert!(
+        error.contains(error_says),
+        "the error should say {error_says:?}: {error:?}"
+    );
+
+    // The library refuses too: the tail check on open, or the full replay behind it.
+    match Ledger::open(data, LedgerOptions::default()) {
+        Err(StoreError::Corrupt { seq: at, reason }) => assert_eq!(at, seq, "Ledger::open names {at}: {reason}"),
+        Err(other) => panic!("Ledger::open should find the store corrupt at {seq}, not fail with {other}"),
+        Ok(_) => panic!("Ledger::open accepted a store broken at {seq}"),
+    }
+    wait_until_released(data);
+
+    let append = orgledger(&["append"], Some(data), NEW_HAMLET);
+    assert_eq!(
+        append.code,
+        Some(1),
+        "append on a broken store must exit 1: {:?}",
+        append.stderr
+    );
+    assert!(append.stdout.is_empty(), "nothing acknowledged: {:?}", append.stdout);
+    let names = format!("corrupt at record {seq}:");
+    assert!(
+        append.stderr.contains(&names),
+        "append must name record {seq}: {:?}",
+        append.stderr
+    );
+
+    let after = verify_store(data);
+    assert_eq!(after.stdout, before.stdout, "a refused append changes nothing");
+}
+
+#[test]
+fn an_untouched_store_and_its_export_verify() {
+    let built = build_store();
+    let run = verify_store(&built.data);
+    assert_eq!(run.code, Some(0), "stderr {:?}", run.stderr);
+    let expected = format!(
+        "{{\"events\":{EVENTS},\"head\":\"{}\",\"ok\":true}}\n",
+        built.head.hash.to_hex()
+    );
+    assert_eq!(run.stdout, expected);
+
+    let data = built.data.clone();
+    let export = export_lines(built);
+    assert_eq!(export.lines.len() as u64, EVENTS);
+    let run = verify_file(&export.write("untouched", &export.lines));
+    assert_eq!(run.code, Some(0), "stderr {:?}", run.stderr);
+    assert_eq!(run.stdout, expected);
+
+    // The store is still writable: the tamper tests below fail because of the damage, not
+    // because the store refuses every append.
+    let append = orgledger(&["append"], Some(&data), NEW_HAMLET);
+    assert_eq!(append.code, Some(0), "stderr {:?}", append.stderr);
+    let ack: Map<String, Value> = serde_json::from_str(append.stdout.trim_end()).expect("one JSON acknowledgement");
+    assert_eq!(ack["seq"], Value::from(EVENTS + 1), "{ack:?}");
+}
+
+#[test]
+fn a_changed_content_byte_is_caught_at_its_record() {
+    let built = build_store();
+    damage(&built.data, |store| {
+        let mut value = stored_value(store, 7);
+        // Byte 32 on is the canonical record; the stored hash before it is kept.
+        change_letter_after(&mut value[32..], b"\"locality\":\"xom-");
+        store.tamper(7, Some(value)).expect("tamper");
+    });
+    assert_store_broken_at(&built.data, 7, "hash mismatch");
+}
+
+#[test]
+fn a_changed_content_byte_in_the_last_record_is_caught_on_open() {
+    // The last record is what the open path's tail check reads, not the full replay.
+    let built = build_store();
+    damage(&built.data, |store| {
+        let mut value = stored_value(store, EVENTS);
+        change_letter_after(&mut value[32..], b"\"locality\":\"xom-");
+        store.tamper(EVENTS, Some(value)).expect("tamper");
+    });
+    assert_store_broken_at(&built.data, EVENTS, "hash mismatch");
+}
+
+#[test]
+fn a_changed_hash_byte_is_caught_at_its_record() {
+    let built = build_store();
+    damage(&built.data, |store| {
+        let mut value = stored_value(store, 12);
+        value[0] ^= 0x01;
+        store.tamper(12, Some(value)).expect("tamper");
+    });
+    assert_store_broken_at(&built.data, 12, "hash mismatch");
+}
+
+#[test]
+fn two_swapped_records_are_caught_at_the_first() {
+    let built = build_store();
+    damage(&built.data, |store| {
+        let (fifth, ninth) = (stored_value(store, 5), stored_value(store, 9));
+        store.tamper(5, Some(ninth)).expect("tamper");
+        store.tamper(9, Some(fifth)).expect("tamper");
+    });
+    // Each swapped record still hashes right; what gives it away is the seq inside it.
+    assert_store_broken_at(&built.data, 5, "says seq 9");
+}
+
+#[test]
+fn a_deleted_middle_record_is_caught_where_it_is_missing() {
+    let built = build_store();
+    damage(&built.data, |store| store.tamper(10, None).expect("tamper"));
+    assert_store_broken_at(&built.data, 10, "record 10 is missing");
+}
+
+#[test]
+fn a_deleted_last_record_leaves_the_head_pointing_past_the_end() {
+    let built = build_store();
+    damage(&built.data, |store| store.tamper(EVENTS, None).expect("tamper"));
+    assert_store_broken_at(&built.data, EVENTS, "recorded head is at 20");
+}
+
+#[test]
+fn a_forged_record_after_the_head_is_caught() {
+    let built = build_store();
+    damage(&built.data, |store| {
+        // The best forgery there is: a record that hashes right and chains to the real
+        // last record. Only the recorded head, which it did not move, gives it away.
+        let sub = Submission::from_json(NEW_HAMLET).expect("valid event");
+        let actor = Id::parse("ke-gia-mao").expect("id");
+        let forged = Record::seal(EVENTS + 1, built.head.hash, Timestamp::now(), actor, sub);
+        let mut value = forged.hash().0.to_vec();
+        value.extend_from_slice(forged.canonical());
+        store.tamper(EVENTS + 1, Some(value)).expect("tamper");
+    });
+    assert_store_broken_at(&built.data, EVENTS + 1, "recorded head is at 20");
+}
+
+/// An export of a built store, as lines, and where to write damaged copies of it.
+struct Export {
+    /// Owns the temp dir the copies are written to.
+    _store: BuiltStore,
+    lines: Vec<String>,
+    dir: PathBuf,
+}
+
+impl Export {
+    fn write(&self, name: &str, lines: &[String]) -> PathBuf {
+        let path = self.dir.join(format!("{name}.jsonl"));
+        let mut text = lines.join("\n");
+        text.push('\n');
+        std::fs::write(&path, text).expect("write the export copy");
+        path
+    }
+}
+
+fn export_lines(built: BuiltStore) -> Export {
+    let dir = built.data.parent().expect("temp dir").to_path_buf();
+    let out = dir.join("export.jsonl");
+    let run = orgledger(
+        &["export", "--out", out.to_str().expect("utf-8 path")],
+        Some(&built.data),
+        "",
+    );
+    assert_eq!(run.code, Some(0), "export failed: {:?}", run.stderr);
+    let text = std::fs::read_to_string(&out).expect("read the export");
+    Export {
+        _store: built,
+        lines: text.lines().map(str::to_owned).collect(),
+        dir,
+    }
+}
+
+/// Parses an export line into its fields.
+fn fields(line: &str) -> Map<String, Value> {
+    match serde_json::from_str(line).expect("an export line is JSON") {
+        Value::Object(map) => map,
+        other => panic!("an export line is an object, not {other}"),
+    }
+}
+
+/// Writes `map` as a canonical export line whose `hash` is recomputed over its content, as a
+/// forger who knows the format would.
+fn rehashed_line(mut map: Map<String, Value>) -> String {
+    map.remove("hash");
+    let hash = event_hash(&to_canonical(&Value::Object(map.clone())).expect("no floats"));
+    map.insert("hash".into(), Value::String(hash.to_hex()));
+    String::from_utf8(to_canonical(&Value::Object(map)).expect("no floats")).expect("utf-8")
+}
+
+/// Verifies a damaged copy of the export and returns the error for record `seq`.
+fn export_broken_at(export: &Export, name: &str, lines: &[String], seq: u64) -> String {
+    assert_broken_at(&verify_file(&export.write(name, lines)), seq)
+}
+
+#[test]
+fn a_changed_byte_in_an_export_line_is_caught_at_its_record() {
+    let export = export_lines(build_store());
+    let mut lines = export.lines.clone();
+    let mut bytes = lines[6].clone().into_bytes();
+    change_letter_after(&mut bytes, b"\"locality\":\"xom-");
+    lines[6] = String::from_utf8(bytes).expect("utf-8");
+    let error = export_broken_at(&export, "changed-byte", &lines, 7);
+    assert!(error.contains("hash mismatch"), "{error:?}");
+}
+
+#[test]
+fn two_swapped_export_lines_are_caught_at_the_first() {
+    let export = export_lines(build_store());
+    let mut lines = export.lines.clone();
+    lines.swap(4, 8);
+    let error = export_broken_at(&export, "swapped", &lines, 5);
+    assert!(error.contains("found seq 9"), "{error:?}");
+}
+
+#[test]
+fn a_deleted_middle_export_line_is_caught_where_it_is_missing() {
+    let export = export_lines(build_store());
+    let mut lines = export.lines.clone();
+    lines.remove(9);
+    let error = export_broken_at(&export, "deleted", &lines, 10);
+    assert!(error.contains("found seq 11"), "{error:?}");
+}
+
+#[test]
+fn an_export_line_with_an_extra_field_is_refused_even_with_its_hash_recomputed() {
+    let export = export_lines(build_store());
+    let mut lines = export.lines.clone();
+    let mut map = fields(&lines[7]);
+    map.insert("note".into(), Value::String("thêm vào sau".into()));
+    lines[7] = rehashed_line(map);
+    let error = export_broken_at(&export, "extra-field", &lines, 8);
+    assert!(error.contains("unknown field `note`"), "{error:?}");
+}
+
+#[test]
+fn an_export_line_with_reordered_keys_is_refused_as_not_canonical() {
+    let export = export_lines(build_store());
+    let mut lines = export.lines.clone();
+    // The same fields and hash, keys written in reverse order: the hash still matches the
+    // content, but two writings of one record would let two files differ undetected.
+    let map = fields(&lines[5]);
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_by(|a, b| b.0.as_bytes().cmp(a.0.as_bytes()));
+    let body: Vec<String> = entries
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}:{}",
+                serde_json::to_string(k).expect("key"),
+                serde_json::to_string(v).expect("value")
+            )
+        })
+        .collect();
+    let reordered = format!("{{{}}}", body.join(","));
+    assert_ne!(reordered, lines[5]);
+    lines[5] = reordered;
+    let error = export_broken_at(&export, "reordered", &lines, 6);
+    assert!(error.contains("not in canonical form"), "{error:?}");
+}
+
+#[test]
+fn an_export_line_with_non_nfc_text_is_refused_even_with_its_hash_recomputed() {
+    let export = export_lines(build_store());
+    let mut lines = export.lines.clone();
+    let mut map = fields(&lines[10]);
+    let name = map["name"].as_str().expect("a name").to_owned();
+    let decomposed: String = name.nfd().collect();
+    assert_ne!(decomposed, name, "the name {name:?} must have diacritics to decompose");
+    map.insert("name".into(), Value::String(decomposed));
+    lines[10] = rehashed_line(map);
+    let error = export_broken_at(&export, "non-nfc", &lines, 11);
+    assert!(error.contains("not in canonical form"), "{error:?}");
+}
