@@ -4,6 +4,8 @@
 //! Architecture invariant: no IO. The store and the export reader feed records in; this
 //! module only says whether they chain and, if not, the first `seq` that does not.
 
+use std::sync::LazyLock;
+
 use memchr::memmem;
 
 use crate::event::{event_hash, Hash, Record, RecordError};
@@ -95,6 +97,14 @@ impl ChainVerifier {
                 error: format!("the record stored at {expected} says seq {}", seq.map_or("nothing".into(), |s| s.to_string())),
             });
         }
+        // The common case, a good link, compares the hex digits in place: decoding them costs
+        // more than the hash. Only a mismatch decodes `prev`, to say what it holds.
+        let mut head_hex = [0u8; 64];
+        hex::encode_to_slice(self.head.hash.0, &mut head_hex).expect("64 bytes hold a hash in hex");
+        if embedded_prev_hex(canonical) == Some(&head_hex[..]) {
+            self.head = Head { seq: expected, hash: stated };
+            return Ok(());
+        }
         self.link(expected, embedded_prev(canonical), stated)
     }
 
@@ -128,16 +138,26 @@ impl ChainVerifier {
     }
 }
 
+/// The searchers for the two keys, built once: building one per record costs as much as the
+/// search.
+static SEQ_KEY: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\"seq\":"));
+static PREV_KEY: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\"prev\":\""));
+
 /// The `seq` written in canonical record bytes.
 pub fn embedded_seq(canonical: &[u8]) -> Option<u64> {
-    let at = memmem::find(canonical, b"\"seq\":")? + 6;
+    let at = SEQ_KEY.find(canonical)? + 6;
     let digits = canonical[at..].iter().take_while(|b| b.is_ascii_digit()).count();
     std::str::from_utf8(&canonical[at..at + digits]).ok()?.parse().ok()
 }
 
 /// The `prev` written in canonical record bytes.
 pub fn embedded_prev(canonical: &[u8]) -> Option<Hash> {
-    let at = memmem::find(canonical, b"\"prev\":\"")? + 8;
-    let hex = canonical.get(at..at + 64)?;
+    let hex = embedded_prev_hex(canonical)?;
     Hash::parse(std::str::from_utf8(hex).ok()?).ok()
+}
+
+/// The 64 bytes after `"prev":"` in canonical record bytes, undecoded.
+fn embedded_prev_hex(canonical: &[u8]) -> Option<&[u8]> {
+    let at = PREV_KEY.find(canonical)? + 8;
+    canonical.get(at..at + 64)
 }

@@ -243,3 +243,33 @@ pub fn log(data: &Path, from: u64, limit: Option<u64>, out: &mut impl Write) -> 
     }
     Ok(())
 }
+
+/// `orgledger demo`: writes the Trùng Khánh demo ledger into an empty or missing data
+/// directory through the ordinary append path, then prints `{"events":N,"head":"<hex>"}`.
+/// A non-empty directory is refused (exit 2) before anything is opened.
+pub fn demo(data: &Path, out: &mut impl Write) -> Result<(), CommandError> {
+    let (events, head) = crate::demo::write_demo(data).map_err(|e| match e {
+        crate::demo::DemoError::Refused { .. } => CommandError::Rejected(e.to_string()),
+        crate::demo::DemoError::Store(s) => s.into(),
+        other => CommandError::Failed(other.to_string()),
+    })?;
+    writeln!(out, "{}", json!({"events": events, "head": head.to_hex()}))?;
+    Ok(())
+}
+
+/// `orgledger generate`: writes a synthetic province-scale ledger of exactly `events` events
+/// into an empty or missing data directory through the ordinary append path, then prints
+/// `{"events":N,"head":"<hex>"}`. A non-empty directory is refused (exit 2).
+pub fn generate(data: &Path, events: u64, seed: u64, out: &mut impl Write) -> Result<(), CommandError> {
+    use crate::generate::GenerateError;
+    if events == 0 {
+        return Err(CommandError::Failed("--events: a ledger needs at least one event".into()));
+    }
+    let head = crate::generate::write_ledger(data, events, seed).map_err(|e| match e {
+        GenerateError::Store(s) => s.into(),
+        GenerateError::Refused(_) => CommandError::Rejected(e.to_string()),
+        other => CommandError::Failed(other.to_string()),
+    })?;
+    writeln!(out, "{}", json!({"events": head.seq, "head": head.hash.to_hex()}))?;
+    Ok(())
+}

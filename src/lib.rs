@@ -9,7 +9,9 @@
 
 pub mod chain;
 pub mod commands;
+pub mod demo;
 pub mod event;
+pub mod generate;
 pub mod rules;
 pub mod store;
 pub mod projection;

@@ -54,6 +54,16 @@ enum Command {
         #[arg(long)]
         limit: Option<u64>,
     },
+    /// Write the Trùng Khánh demo ledger (2005-2015) into an empty or missing data directory.
+    Demo,
+    /// Write a synthetic province-scale ledger of N events (1990-2025) into an empty or
+    /// missing data directory, for benchmarks; the same N and seed give the same head.
+    Generate {
+        #[arg(long)]
+        events: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 /// The point a report is asked at, and how it is printed; shared by every report.
@@ -180,6 +190,8 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             commands::report::report(&cli.data, &kind, &as_of, format, &mut out)
         }
         Command::Log { from, limit } => commands::log(&cli.data, from, limit, &mut out),
+        Command::Demo => commands::demo(&cli.data, &mut out),
+        Command::Generate { events, seed } => commands::generate(&cli.data, events, seed, &mut out),
     }
 }
 
