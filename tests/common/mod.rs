@@ -1,0 +1,102 @@
+//! Shared by the test files that run the independent Python verifier (tools/verify_export.py):
+//! a Python with the pinned `blake3` package, provisioned under `target/pyenv` so that a
+//! plain `cargo test` works on a fresh machine that has python3 and reaches PyPI.
+
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The Python of `target/pyenv`, with the blake3 of `tools/requirements.txt` installed. Made
+/// once per test process (the `OnceLock` serializes this file's threads) and guarded by a
+/// lock file, so concurrent test processes do not build it at the same time.
+pub fn python_with_blake3() -> &'static Path {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match PYTHON.get_or_init(provision_python) {
+        Ok(python) => python,
+        Err(e) => panic!(
+            "cannot provision the Python environment that runs tools/verify_export.py: {e}\n\
+             This test needs python3 with its venv module and pip reaching PyPI."
+        ),
+    }
+}
+
+fn provision_python() -> Result<PathBuf, String> {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .ok_or("CARGO_TARGET_TMPDIR has no parent")?
+        .to_path_buf();
+    let venv = target.join("pyenv");
+    let python = if cfg!(windows) {
+        venv.join("Scripts").join("python.exe")
+    } else {
+        venv.join("bin").join("python")
+    };
+    let requirements = Path::new(MANIFEST_DIR).join("tools").join("requirements.txt");
+    let pinned = std::fs::read_to_string(&requirements)
+        .map_err(|e| format!("{}: {e}", requirements.display()))?
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("blake3==").map(str::to_owned))
+        .ok_or("tools/requirements.txt pins no blake3 version")?;
+
+    std::fs::create_dir_all(&target).map_err(|e| format!("{}: {e}", target.display()))?;
+    let lock_path = target.join("pyenv.lock");
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("locking {}: {e}", lock_path.display()))?;
+
+    let has_pinned_blake3 = || {
+        let check = format!("import sys, blake3; sys.exit(blake3.__version__ != {pinned:?})");
+        Command::new(&python)
+            .args(["-c", &check])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !has_pinned_blake3() {
+        let python_runs = Command::new(&python)
+            .args(["-c", "pass"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !python_runs {
+            run_step(
+                "python3 -m venv",
+                Command::new("python3").args(["-m", "venv", "--clear"]).arg(&venv),
+            )?;
+        }
+        run_step(
+            "pip install -r tools/requirements.txt",
+            Command::new(&python)
+                .args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet", "-r"])
+                .arg(&requirements),
+        )?;
+        if !has_pinned_blake3() {
+            return Err(format!(
+                "blake3=={pinned} is still not importable in {} after pip install",
+                venv.display()
+            ));
+        }
+    }
+    Ok(python)
+}
+
+fn run_step(what: &str, command: &mut Command) -> Result<(), String> {
+    let output = command.output().map_err(|e| format!("{what}: cannot run: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{what} failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(())
+}
+
