@@ -83,7 +83,7 @@ pub fn compute(kind: &ReportKind, as_of: &AsOf, projection: &Projection, store: 
         }
         ReportKind::Meetings { year } => to_json(reports::meetings(projection, at, *year)),
         ReportKind::Resolutions => to_json(reports::resolutions(projection, at)),
-        ReportKind::Planning { term } => to_json(reports::planning(projection, &id_arg("--term", term)?, at)),
+        ReportKind::Planning { term } => to_json(reports::planning(projection, &id_arg("--term", term)?, at)?),
         ReportKind::Roster { org } => to_json(reports::roster(projection, &id_arg("--org", org)?, at)?),
         ReportKind::History { entity } => {
             let id = id_arg("--entity", entity)?;

@@ -237,7 +237,9 @@ pub fn temporary_activity(p: &Projection, at: At) -> TemporaryActivity {
             members,
         })
         .collect::<Vec<_>>();
-    let first_year = p.members.values().flat_map(|m| m.temporary.spans().first()).map(|s| s.from.year()).min();
+    // Only activities recorded by `at.seq`: one recorded later must not add years.
+    let first_year =
+        p.members.values().flat_map(|m| m.temporary.spans().first().filter(|s| s.opened <= at.seq)).map(|s| s.from.year()).min();
     let mut years = Vec::new();
     if let Some(first) = first_year {
         for year in first..=at.date.year() {
@@ -369,11 +371,14 @@ struct StandardCounts {
 fn standard_counts(p: &Projection, programme: &Id, at: At) -> StandardCounts {
     let mut c = StandardCounts { assessed: 0, below: vec![], standardized: 0, retired: 0 };
     for (person, cadre) in &p.cadres {
+        // The latest assessment recorded by `at.seq` and in force on `at.date`. A later
+        // reassessment replaces an earlier one only from its own effective date: it is a new
+        // fact, not a correction, so the earlier one still answers for the dates before it.
         let visible = cadre
             .assessments
             .iter()
             .rev()
-            .find(|a| &a.programme == programme && a.seq <= at.seq && a.date <= at.date && a.superseded.map_or(true, |s| s > at.seq));
+            .find(|a| &a.programme == programme && a.seq <= at.seq && a.date <= at.date);
         let Some(a) = visible else { continue };
         c.assessed += 1;
         match a.outcome.filter(|(_, d, s)| *s <= at.seq && *d <= at.date) {
@@ -587,7 +592,12 @@ fn percent(part: u64, whole: u64) -> String {
 }
 
 /// The cadre plan of a term on `date`, with the shares of women and of young cadres.
-pub fn planning(p: &Projection, term: &Id, at: At) -> Planning {
+pub fn planning(p: &Projection, term: &Id, at: At) -> Result<Planning, ReportError> {
+    // A term is known once some plan named it; an unknown one is an error, not an empty plan.
+    let known = p.cadres.values().flat_map(|c| c.plans.iter()).any(|s| &s.value.term == term && s.opened <= at.seq);
+    if !known {
+        return Err(ReportError::Unknown { kind: "term", id: term.to_string(), seq: at.seq });
+    }
     let mut cadres = Vec::new();
     for (person, c) in &p.cadres {
         for plan in c.plans.iter().filter(|s| &s.value.term == term && s.visible(at)) {
@@ -607,7 +617,7 @@ pub fn planning(p: &Projection, term: &Id, at: At) -> Planning {
     let planned = cadres.len() as u64;
     let women = cadres.iter().filter(|c| c.sex == "female").count() as u64;
     let young = cadres.iter().filter(|c| c.age < YOUNG_CADRE_AGE_LIMIT).count() as u64;
-    Planning {
+    Ok(Planning {
         term: term.to_string(),
         date: at.date,
         seq: at.seq,
@@ -618,7 +628,7 @@ pub fn planning(p: &Projection, term: &Id, at: At) -> Planning {
         young_share: percent(young, planned),
         young_age_limit: YOUNG_CADRE_AGE_LIMIT,
         cadres,
-    }
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -700,11 +710,18 @@ pub fn roster(p: &Projection, org: &Id, at: At) -> Result<Roster, ReportError> {
 
 /// What an id names in the projection.
 pub fn entity_kind(p: &Projection, id: &Id) -> Option<&'static str> {
+    entity_kind_at(p, id, u64::MAX)
+}
+
+/// What an id named as the ledger stood at `seq`. Only a person changes kind: verified at
+/// one `seq`, a member from the `seq` of the admission on. (The other kinds are fixed when
+/// the id is first recorded, and the rules let no event name an id before that.)
+pub fn entity_kind_at(p: &Projection, id: &Id, seq: u64) -> Option<&'static str> {
     if p.localities.contains_key(id) {
         Some("locality")
     } else if p.orgs.contains_key(id) {
         Some("organization")
-    } else if p.members.contains_key(id) {
+    } else if p.members.get(id).is_some_and(|m| m.admitted.1 <= seq) {
         Some("member")
     } else if p.cadres.contains_key(id) || p.verifications.iter().any(|v| &v.person == id) {
         Some("person")
@@ -720,7 +737,7 @@ pub fn entity_kind(p: &Projection, id: &Id) -> Option<&'static str> {
 /// The `seq` of every event that named `id`, up to `seq`.
 pub fn history(p: &Projection, id: &Id, seq: u64) -> Result<(&'static str, Vec<u64>), ReportError> {
     let seqs: Vec<u64> = p.touched.get(id).map(|v| v.iter().copied().filter(|s| *s <= seq).collect()).unwrap_or_default();
-    let kind = entity_kind(p, id).filter(|_| !seqs.is_empty());
+    let kind = entity_kind_at(p, id, seq).filter(|_| !seqs.is_empty());
     match kind {
         Some(k) => Ok((k, seqs)),
         None => Err(ReportError::Unknown { kind: "entity", id: id.to_string(), seq }),
