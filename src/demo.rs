@@ -19,7 +19,13 @@
 //!   by its end (F5).
 //! - Monthly cell meetings; weak cells with a commune committee member in charge who attends
 //!   their meetings (F6); cell resolutions on rural roads, land donation and public works
-//!   (F7); cadre planning with women and young cadres (F8).
+//!   (F7); cadre planning with women and young cadres (F8), revised once in 2014.
+//! - Things change names and minds: a hamlet and its cell are renamed in 2010, an exempted
+//!   member returns to activity, a planned cadre is dropped from the plan.
+//! - Transaction time: the story ends with a batch of corrections recorded on the clock's
+//!   first day, as an audit of the admission records would: names typed without diacritics,
+//!   a birth date with day and month swapped, a home hamlet mistyped. Asked as of a `seq`
+//!   before that batch, the ledger still says what the clerks typed.
 //!
 //! Determinism: every choice comes from one splitmix64 stream with a fixed seed, the model
 //! keeps its collections in vectors and ordered maps (never a hash map's order), and the
@@ -39,6 +45,7 @@ use chrono::Datelike;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::event::*;
+use crate::rules::charter::{MAX_ADMISSION_AGE, MIN_ADMISSION_AGE};
 use crate::store::{AppendError, Ledger, LedgerOptions, SteppedClock, StoreError};
 
 /// The actor recorded on every demo event.
@@ -175,6 +182,12 @@ fn story_end() -> Date {
     ymd(STORY_LAST_YEAR, 12, 31)
 }
 
+/// The day of the audit of the admission records: the ledger clock's first day, since the
+/// rules take no effective date more than a day after the day an event is recorded.
+fn audit_day() -> Date {
+    Date::parse(&DEMO_CLOCK_START[..10]).expect("the demo clock starts on a valid date")
+}
+
 fn days_between(from: Date, to: Date) -> i64 {
     (to.naive() - from.naive()).num_days()
 }
@@ -210,6 +223,31 @@ const CONGRESSES: [(CalendarDay, &str); 4] = [
 
 /// Cadre planning for the next term, approved two years ahead of its congress.
 const PLANNINGS: [(CalendarDay, &str); 2] = [((2008, 6, 20), "2010-2015"), ((2013, 6, 20), "2015-2020")];
+
+/// The revision of a cadre plan a year after its approval (the article's plans are "revised
+/// regularly"): it drops one cadre planned for the district committee.
+const PLAN_REVISION: (CalendarDay, &str) = ((2014, 6, 20), "2015-2020");
+
+/// The day a hamlet of this commune is renamed, with its cell.
+const HAMLET_RENAMING: (CalendarDay, &str) = ((2010, 3, 16), "trung-phuc");
+
+/// The day an exempted member returns to activity.
+const EXEMPTION_REVOCATION: CalendarDay = (2012, 9, 14);
+
+/// The commune and the months (first and last day) whose admission records were typed
+/// without diacritics, on a machine without a Vietnamese keyboard; the audit of January 2016
+/// corrects them.
+const UNACCENTED_ADMISSIONS: (&str, CalendarDay, CalendarDay) = ("dam-thuy", (2009, 7, 1), (2009, 9, 30));
+
+/// The home hamlet mistyped at admission is of a member admitted from this year on, so that
+/// the mistake never stands in the coverage of the dates the article speaks of (December
+/// 2008, September 2013), in any version of the ledger.
+const MISTYPED_HOME_FROM_YEAR: i32 = 2014;
+
+/// Why the audit corrects each kind of mistake (the reason recorded with the correction).
+const REASON_UNACCENTED_NAME: &str = "Họ tên nhập thiếu dấu khi nhập hồ sơ kết nạp";
+const REASON_SWAPPED_BIRTH_DATE: &str = "Nhầm ngày và tháng sinh khi nhập hồ sơ kết nạp";
+const REASON_MISTYPED_HOME: &str = "Nhầm nơi cư trú khi nhập hồ sơ kết nạp";
 
 /// The day of Project 03-ĐA/TU's start, when the commune cadres are assessed.
 fn assessment_day() -> Date {
@@ -450,6 +488,18 @@ fn text(s: &str) -> Text {
     Text::parse(s).unwrap_or_else(|e| panic!("the demo built a bad text: {e}"))
 }
 
+/// A Vietnamese name as typed without diacritics: "Nông Thị Mai" as "Nong Thi Mai".
+fn without_diacritics(name: &str) -> String {
+    name.nfd()
+        .filter(|c| !('\u{300}'..='\u{36f}').contains(c))
+        .map(|c| match c {
+            'đ' => 'd',
+            'Đ' => 'D',
+            c => c,
+        })
+        .collect()
+}
+
 /// The ASCII slug of a Vietnamese name: accents dropped, `đ` as `d`, words joined by `-`.
 fn ascii_slug(name: &str) -> String {
     let mut slug = String::new();
@@ -555,10 +605,14 @@ struct Member {
     active: bool,
     temporary: Option<usize>,
     exempted: bool,
+    /// Returned to activity from an exemption; not exempted again in the story.
+    exemption_revoked: bool,
     positions: Vec<(Id, &'static str)>,
     supervising: Vec<usize>,
     /// Assessed below standard under 03-ĐA/TU and not yet settled.
     assessment_open: bool,
+    /// Planned for a term at some time, even if the plan was revised since: such cadres stay
+    /// out of the story's deaths, departures and moves.
     planned: bool,
 }
 
@@ -597,6 +651,9 @@ enum Action {
         thematic: bool,
     },
     Resolution(usize),
+    RenameHamlet(&'static str),
+    RevokeExemption,
+    RevisePlan(&'static str),
     Training {
         member: usize,
         dimension: StandardDimension,
@@ -623,9 +680,9 @@ impl Action {
         match self {
             Action::Instrument(_) => 0,
             Action::Opening => 1,
-            Action::FoundCell(_) => 2,
+            Action::FoundCell(_) | Action::RenameHamlet(_) => 2,
             Action::Congress(_) => 3,
-            Action::CadrePlanning(_) => 4,
+            Action::CadrePlanning(_) | Action::RevisePlan(_) => 4,
             Action::Assessment => 5,
             Action::Verify { .. } => 6,
             Action::Admit(_) => 7,
@@ -642,6 +699,7 @@ impl Action {
             | Action::Removal
             | Action::Discipline
             | Action::Exemption
+            | Action::RevokeExemption
             | Action::Move => 16,
             Action::TemporaryEnd { .. } => 17,
         }
@@ -668,6 +726,9 @@ struct Story {
     decisions: BTreeMap<(String, i32), u32>,
     /// Cadre plans: (member, term, position, org).
     plans: Vec<(usize, &'static str, &'static str, Id)>,
+    /// Members whose admission record holds their name without diacritics, with the name as
+    /// it should be.
+    unaccented: Vec<(usize, String)>,
 }
 
 /// Elects `m` to the position it was wanted for, or to a plain committee seat when that one
@@ -702,6 +763,7 @@ impl Story {
             refused_numbers: 0,
             decisions: BTreeMap::new(),
             plans: Vec::new(),
+            unaccented: Vec::new(),
         };
         story.draw_territory();
         story.draw_white_spots();
@@ -709,7 +771,8 @@ impl Story {
         story
     }
 
-    /// Plays the agenda in date order and returns the events, sorted by effective date.
+    /// Plays the agenda in date order, then the audit of the admission records, and returns
+    /// the events, sorted by effective date.
     fn tell(mut self) -> Vec<Submission> {
         while let Some(((date, _, _), action)) = self.agenda.pop_first() {
             if date > story_end() {
@@ -718,6 +781,8 @@ impl Story {
             self.today = date;
             self.perform(date, action);
         }
+        self.today = audit_day();
+        self.audit_admission_records(audit_day());
         // The agenda already runs in date order; the stable sort makes the promise explicit.
         self.out.sort_by_key(|s| s.effective);
         self.out
@@ -740,16 +805,23 @@ impl Story {
         self.out.push(Submission::new(date, event));
     }
 
+    /// Emits an event with the decision it rests on, taken up to three days before.
     fn emit_decided(&mut self, date: Date, event: Event, issuer: &str, suffix: &str) {
+        let lead = self.rng.between(0, 3);
+        self.emit_decided_on(date.plus_days(-lead), date, event, issuer, suffix);
+    }
+
+    /// Emits an event with the decision it rests on, taken on `decided`, numbered in the
+    /// issuer's series of the effective date's year.
+    fn emit_decided_on(&mut self, decided: Date, date: Date, event: Event, issuer: &str, suffix: &str) {
         let number = {
             let n = self.decisions.entry((issuer.to_owned(), date.year())).or_insert(0);
             *n += 1;
             *n
         };
-        let lead = self.rng.between(0, 3);
         let decision = Decision {
             number: text(&format!("{number}-{suffix}")),
-            date: date.plus_days(-lead),
+            date: decided,
             issuer: id(issuer),
         };
         self.out.push(Submission::new(date, event).with_decision(decision));
@@ -932,6 +1004,12 @@ impl Story {
             self.schedule(ymd(*y, *m, *d), Action::CadrePlanning(i));
         }
         self.schedule(assessment_day(), Action::Assessment);
+        let ((y, m, d), commune) = HAMLET_RENAMING;
+        self.schedule(ymd(y, m, d), Action::RenameHamlet(commune));
+        let (y, m, d) = EXEMPTION_REVOCATION;
+        self.schedule(ymd(y, m, d), Action::RevokeExemption);
+        let ((y, m, d), term) = PLAN_REVISION;
+        self.schedule(ymd(y, m, d), Action::RevisePlan(term));
     }
 
     fn perform(&mut self, date: Date, action: Action) {
@@ -949,6 +1027,9 @@ impl Story {
             Action::WeakCells => self.supervise_weak_cells(date),
             Action::Meeting { cell, thematic } => self.hold_meeting(date, cell, thematic),
             Action::Resolution(cell) => self.adopt_resolution(date, cell),
+            Action::RenameHamlet(commune) => self.rename_hamlet(date, commune),
+            Action::RevokeExemption => self.revoke_an_exemption(date),
+            Action::RevisePlan(term) => self.revise_plan(date, term),
             Action::Training { member, dimension } => self.complete_training(date, member, dimension),
             Action::Standardize(m) => self.standardize(date, m),
             Action::RetireUnderPolicy(m) => self.retire_under_policy(date, m),
@@ -1279,10 +1360,18 @@ impl Story {
         sponsors.extend(hosted);
         sponsors.truncate(2);
         let introducers: Vec<Id> = sponsors.iter().map(|&m| self.members[m].person.clone()).collect();
+        let (unaccented_commune, (y, m, d), (last_y, last_m, last_d)) = UNACCENTED_ADMISSIONS;
+        let typed_without_diacritics = COMMUNES[self.commune_of(home)].0 == unaccented_commune
+            && (ymd(y, m, d)..=ymd(last_y, last_m, last_d)).contains(&date);
         let c = &self.candidates[candidate];
+        let typed_name = if typed_without_diacritics {
+            without_diacritics(&c.name)
+        } else {
+            c.name.clone()
+        };
         let e = Event::MemberAdmitted(MemberAdmitted {
             member: c.person.clone(),
-            name: text(&c.name),
+            name: text(&typed_name),
             sex: c.sex,
             birth_date: c.birth,
             home_locality: self.home_locality(home),
@@ -1304,14 +1393,19 @@ impl Story {
             active: true,
             temporary: None,
             exempted: false,
+            exemption_revoked: false,
             positions: Vec::new(),
             supervising: Vec::new(),
             assessment_open: false,
             planned: false,
         };
+        let true_name = (typed_name != c.name).then(|| c.name.clone());
         self.emit_decided(date, e, DISTRICT_COMMITTEE.0, "QĐ/HU");
         let m = self.members.len();
         self.members.push(member);
+        if let Some(name) = true_name {
+            self.unaccented.push((m, name));
+        }
         self.cells[cell].members.insert(m);
         if let Home::Place(p) = home {
             self.places[p].residents += 1;
@@ -1414,7 +1508,11 @@ impl Story {
         let pool: Vec<usize> = (0..self.members.len())
             .filter(|&m| {
                 let member = &self.members[m];
-                member.active && member.official && !member.exempted && self.age(m, date) >= 68
+                member.active
+                    && member.official
+                    && !member.exempted
+                    && !member.exemption_revoked
+                    && self.age(m, date) >= 68
             })
             .collect();
         if pool.is_empty() {
@@ -1908,6 +2006,80 @@ impl Story {
         }
     }
 
+    // --- Changes of names and minds ------------------------------------------------------
+
+    /// The commune renames one of its hamlets after its households resettle along the new
+    /// road, and the commune committee renames the hamlet's cell to match. The ids stay: an
+    /// id names the hamlet and the cell, not what they are called. The new name is the first
+    /// of the name list that no hamlet uses, so that no choice of the story is drawn for it.
+    fn rename_hamlet(&mut self, date: Date, commune_slug: &str) {
+        let commune = self.commune_by_slug(commune_slug);
+        let hamlet = self.communes[commune].places.iter().copied().find(|&p| {
+            !self.places[p].residential && self.places[p].cell.is_some_and(|c| self.cells[c].founded <= date)
+        });
+        let Some(p) = hamlet else { return };
+        let used: BTreeSet<String> = self
+            .places
+            .iter()
+            .flat_map(|place| [place.slug.clone(), ascii_slug(&place.name)])
+            .collect();
+        let new_name = PLACE_FIRST
+            .iter()
+            .flat_map(|first| PLACE_SECOND.iter().map(move |second| format!("{first} {second}")))
+            .find(|name| !used.contains(&ascii_slug(name)))
+            .expect("the name list holds more names than the district has hamlets");
+        let e = Event::LocalityChanged(LocalityChanged {
+            locality: self.places[p].locality.clone(),
+            name: Some(text(&new_name)),
+            parent: None,
+            border: None,
+        });
+        self.emit(date, e);
+        let cell = self.places[p].cell.expect("found above");
+        let e = Event::OrganizationRenamed(OrganizationRenamed {
+            org: self.cells[cell].org.clone(),
+            name: text(&format!("Chi bộ xóm {new_name}")),
+        });
+        let committee = self.communes[commune].org.clone();
+        self.emit_decided_on(date, date, e, committee.as_str(), "QĐ/ĐU");
+        self.places[p].name = new_name;
+    }
+
+    /// The youngest member exempted for age and health returns to activity.
+    fn revoke_an_exemption(&mut self, date: Date) {
+        let exempted = (0..self.members.len())
+            .filter(|&m| self.members[m].active && self.members[m].exempted)
+            .max_by_key(|&m| (self.members[m].birth, m));
+        let Some(m) = exempted else { return };
+        let e = Event::ExemptionRevoked(ExemptionRevoked {
+            member: self.members[m].person.clone(),
+        });
+        self.emit(date, e);
+        self.members[m].exempted = false;
+        self.members[m].exemption_revoked = true;
+    }
+
+    /// The revision of a term's plan drops the oldest cadre planned for the district
+    /// committee, whom the term's congresses do not elect (they elect commune committees),
+    /// so the rest of the story is unchanged.
+    fn revise_plan(&mut self, date: Date, term: &'static str) {
+        let district = id(DISTRICT_COMMITTEE.0);
+        let oldest = self
+            .plans
+            .iter()
+            .enumerate()
+            .filter(|(_, (m, t, _, org))| *t == term && *org == district && self.members[*m].active)
+            .min_by_key(|(i, (m, ..))| (self.members[*m].birth, *i))
+            .map(|(i, _)| i);
+        let Some(i) = oldest else { return };
+        let (m, ..) = self.plans.remove(i);
+        let e = Event::CadreUnplanned(CadreUnplanned {
+            person: self.members[m].person.clone(),
+            term: id(term),
+        });
+        self.emit(date, e);
+    }
+
     // --- Cadres -------------------------------------------------------------------------
 
     fn issue_instrument(&mut self, date: Date, i: usize) {
@@ -2209,5 +2381,106 @@ impl Story {
                 self.assign_supervisor(date, successor, cell);
             }
         }
+    }
+
+    // --- The audit of the admission records (transaction time) --------------------------
+
+    /// On the clock's first day the district checks the admission records against the
+    /// members' files and records, as corrections, what the clerks typed wrong. The ledger
+    /// keeps what was typed: asked as of a `seq` before this batch, it still says it.
+    ///
+    /// Only members still on the rolls are corrected, since the rules let no event name an
+    /// ended member. The names typed without diacritics were typed so at admission (see
+    /// [`UNACCENTED_ADMISSIONS`]). The swapped birth date and the mistyped home hamlet are
+    /// chosen now, once the story is told, among members none of its figures rely on, and
+    /// their admission event, not yet appended, is given the value the clerk typed: a birth
+    /// date of a member never planned as a cadre (so the plans' shares of young cadres do not
+    /// move), and the home hamlet of a member admitted late who never moved house, typed as
+    /// the next hamlet of the same commune, while the true one has other residents.
+    fn audit_admission_records(&mut self, date: Date) {
+        let mut corrected: BTreeSet<usize> = BTreeSet::new();
+        for (m, name) in std::mem::take(&mut self.unaccented) {
+            if self.members[m].active {
+                self.correct(date, m, ProfileField::Name, &name, REASON_UNACCENTED_NAME);
+                corrected.insert(m);
+            }
+        }
+
+        let swapped = (0..self.members.len()).find_map(|m| {
+            let member = &self.members[m];
+            let birth = member.birth.naive();
+            let (day, month) = (birth.day(), birth.month());
+            if day > 12 || day == month {
+                return None;
+            }
+            let typed = ymd(birth.year(), day, month);
+            let age = member.admitted.years_since(typed);
+            let admissible = (MIN_ADMISSION_AGE..=MAX_ADMISSION_AGE).contains(&age);
+            (member.active
+                && !member.planned
+                && member.positions.is_empty()
+                && member.admitted >= story_start()
+                && admissible
+                && !corrected.contains(&m))
+            .then_some((m, typed))
+        });
+        if let Some((m, typed)) = swapped {
+            let person = self.members[m].person.clone();
+            self.admission_record(&person).birth_date = typed;
+            let truth = self.members[m].birth.to_string();
+            self.correct(date, m, ProfileField::BirthDate, &truth, REASON_SWAPPED_BIRTH_DATE);
+            corrected.insert(m);
+        }
+
+        let moved: BTreeSet<Id> = self
+            .out
+            .iter()
+            .filter_map(|s| match &s.event {
+                Event::MemberTransferred(e) if e.home_locality.is_some() => Some(e.member.clone()),
+                _ => None,
+            })
+            .collect();
+        let mistyped = (0..self.members.len()).find_map(|m| {
+            let member = &self.members[m];
+            let Home::Place(p) = member.home else { return None };
+            (member.active
+                && !member.planned
+                && member.admitted.year() >= MISTYPED_HOME_FROM_YEAR
+                && !moved.contains(&member.person)
+                && self.places[p].residents >= 2
+                && !corrected.contains(&m))
+            .then_some((m, p))
+        });
+        if let Some((m, p)) = mistyped {
+            let places = &self.communes[self.places[p].commune].places;
+            let next =
+                places[(places.iter().position(|&q| q == p).expect("a place of its commune") + 1) % places.len()];
+            let typed = self.places[next].locality.clone();
+            let person = self.members[m].person.clone();
+            self.admission_record(&person).home_locality = typed;
+            let truth = self.places[p].locality.to_string();
+            self.correct(date, m, ProfileField::HomeLocality, &truth, REASON_MISTYPED_HOME);
+        }
+    }
+
+    /// The admission event of `person`, among those emitted so far.
+    fn admission_record(&mut self, person: &Id) -> &mut MemberAdmitted {
+        self.out
+            .iter_mut()
+            .find_map(|s| match &mut s.event {
+                Event::MemberAdmitted(e) if &e.member == person => Some(e),
+                _ => None,
+            })
+            .expect("every member was admitted")
+    }
+
+    fn correct(&mut self, date: Date, m: usize, field: ProfileField, value: &str, reason: &str) {
+        let e = Event::ProfileCorrected(ProfileCorrected {
+            subject: self.members[m].person.clone(),
+            field,
+            value: text(value),
+            reason: text(reason),
+        });
+        self.emit(date, e);
     }
 }

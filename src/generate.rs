@@ -49,15 +49,48 @@ const BORDER_POSTS_PER_DISTRICT: usize = 2;
 const CONGRESS_YEARS: [i32; 8] = [1991, 1996, 2001, 2005, 2010, 2015, 2020, 2025];
 /// Cadre standardization programmes: id, title, first and last day.
 const PROGRAMMES: [(&str, &str, (i32, u32, u32), (i32, u32, u32)); 3] = [
-    ("da-chuan-hoa-2001", "Chuẩn hóa cán bộ cơ sở giai đoạn 2001-2005", (2001, 3, 15), (2005, 12, 31)),
-    ("da-chuan-hoa-2012", "Chuẩn hóa đội ngũ cán bộ cơ sở giai đoạn 2012-2015", (2012, 1, 5), (2015, 12, 31)),
-    ("da-chuan-hoa-2021", "Nâng cao chất lượng cán bộ cơ sở giai đoạn 2021-2025", (2021, 2, 1), (2025, 10, 31)),
+    (
+        "da-chuan-hoa-2001",
+        "Chuẩn hóa cán bộ cơ sở giai đoạn 2001-2005",
+        (2001, 3, 15),
+        (2005, 12, 31),
+    ),
+    (
+        "da-chuan-hoa-2012",
+        "Chuẩn hóa đội ngũ cán bộ cơ sở giai đoạn 2012-2015",
+        (2012, 1, 5),
+        (2015, 12, 31),
+    ),
+    (
+        "da-chuan-hoa-2021",
+        "Nâng cao chất lượng cán bộ cơ sở giai đoạn 2021-2025",
+        (2021, 2, 1),
+        (2025, 10, 31),
+    ),
 ];
 /// Instruments cited in cell life: id, kind, title, issuer, date.
 const INSTRUMENTS: [(&str, InstrumentKind, &str, &str, (i32, u32, u32)); 3] = [
-    ("ct-10-2007", InstrumentKind::Directive, "Nâng cao chất lượng sinh hoạt chi bộ", "Ban Bí thư", (2007, 3, 30)),
-    ("hd-09-2012", InstrumentKind::Guidance, "Một số vấn đề về nội dung sinh hoạt chi bộ", "Ban Tổ chức Trung ương", (2012, 3, 2)),
-    ("nq-04-2016", InstrumentKind::Resolution, "Tăng cường xây dựng, chỉnh đốn Đảng", "Ban Chấp hành Trung ương", (2016, 10, 30)),
+    (
+        "ct-10-2007",
+        InstrumentKind::Directive,
+        "Nâng cao chất lượng sinh hoạt chi bộ",
+        "Ban Bí thư",
+        (2007, 3, 30),
+    ),
+    (
+        "hd-09-2012",
+        InstrumentKind::Guidance,
+        "Một số vấn đề về nội dung sinh hoạt chi bộ",
+        "Ban Tổ chức Trung ương",
+        (2012, 3, 2),
+    ),
+    (
+        "nq-04-2016",
+        InstrumentKind::Resolution,
+        "Tăng cường xây dựng, chỉnh đốn Đảng",
+        "Ban Chấp hành Trung ương",
+        (2016, 10, 30),
+    ),
 ];
 /// Positions of a commune committee (one seat each) and of a cell.
 const COMMUNE_SEATS: [&str; 2] = ["bi-thu", "pho-bi-thu"];
@@ -65,18 +98,20 @@ const CELL_SECRETARY: &str = "bi-thu-chi-bo";
 
 /// Syllables of Tày and Nùng place names, for hamlets, communes and districts.
 const PLACE_SYLLABLES: &[&str] = &[
-    "Nà", "Pác", "Lũng", "Khuổi", "Bó", "Phya", "Cốc", "Nặm", "Ngòa", "Mỏ", "Thoong", "Lạn", "Giộc", "Đỏng",
-    "Tổng", "Slim", "Pò", "Keng", "Vài", "Rằng", "Khau", "Pắc", "Thẳm", "Mu", "Lùng", "Chang", "Cáy", "Khưa",
-    "Sẳng", "Luông", "Mạ", "Thin", "Ngườm", "Hoan", "Tảo", "Pù", "Bản", "Lạng", "Kéo", "Đoỏng",
+    "Nà", "Pác", "Lũng", "Khuổi", "Bó", "Phya", "Cốc", "Nặm", "Ngòa", "Mỏ", "Thoong", "Lạn", "Giộc", "Đỏng", "Tổng",
+    "Slim", "Pò", "Keng", "Vài", "Rằng", "Khau", "Pắc", "Thẳm", "Mu", "Lùng", "Chang", "Cáy", "Khưa", "Sẳng", "Luông",
+    "Mạ", "Thin", "Ngườm", "Hoan", "Tảo", "Pù", "Bản", "Lạng", "Kéo", "Đoỏng",
 ];
-const FAMILY_NAMES: &[&str] =
-    &["Nông", "Hoàng", "Lương", "Đàm", "Triệu", "Lý", "Nguyễn", "Bế", "Lục", "Hà", "Lâm", "Mã", "Đinh", "Vi", "Chu"];
+const FAMILY_NAMES: &[&str] = &[
+    "Nông", "Hoàng", "Lương", "Đàm", "Triệu", "Lý", "Nguyễn", "Bế", "Lục", "Hà", "Lâm", "Mã", "Đinh", "Vi", "Chu",
+];
 const MALE_NAMES: &[&str] = &[
     "Hùng", "Dũng", "Thắng", "Quân", "Sơn", "Tuấn", "Cường", "Bình", "Lâm", "Hải", "Long", "Trung", "Kiên", "Hiếu",
     "Đức", "Tiến",
 ];
-const FEMALE_NAMES: &[&str] =
-    &["Lan", "Hoa", "Hương", "Mai", "Thảo", "Nga", "Hạnh", "Liên", "Phương", "Thủy", "Dung", "Yến", "Nhung", "Hà"];
+const FEMALE_NAMES: &[&str] = &[
+    "Lan", "Hoa", "Hương", "Mai", "Thảo", "Nga", "Hạnh", "Liên", "Phương", "Thủy", "Dung", "Yến", "Nhung", "Hà",
+];
 const MEETING_TOPICS: &[&str] = &[
     "Học tập Chỉ thị 10-CT/TW",
     "Xây dựng nông thôn mới",
@@ -128,7 +163,13 @@ pub fn write_ledger(dir: &Path, events: u64, seed: u64) -> Result<Head, Generate
     }
     let start = Timestamp::parse(CLOCK_START).expect("a valid timestamp");
     let clock = SteppedClock::new(start, CLOCK_STEP_MICROS);
-    let ledger = Ledger::open(dir, LedgerOptions { create: true, clock: Box::new(clock) })?;
+    let ledger = Ledger::open(
+        dir,
+        LedgerOptions {
+            create: true,
+            clock: Box::new(clock),
+        },
+    )?;
     let actor = Id::parse(ACTOR).expect("a valid id");
     for batch in synthetic_batches(events, seed) {
         ledger.append(actor.clone(), batch, None).map_err(|e| match e {
@@ -310,35 +351,107 @@ struct Person {
 /// Something that happens on a date, decided when the date comes.
 enum Action {
     /// The annual plan of a cell: its meetings, candidates, resolutions and rating.
-    CellYear { cell: u32, year: i32 },
-    CommuneYear { commune: u32, year: i32 },
-    Meeting { cell: u32, month: u32 },
-    Verify { cell: u32 },
-    Admit { person: u32 },
-    Officialize { person: u32 },
-    Leave { person: u32, reason: EndReason },
-    Exempt { person: u32 },
-    Transfer { person: u32 },
-    TemporaryStart { person: u32 },
-    TemporaryEnd { person: u32, host: u32 },
-    Discipline { person: u32 },
-    Correct { person: u32 },
-    Resolution { cell: u32 },
-    Rate { cell: u32, year: i32 },
-    Supervise { cell: u32 },
-    Release { cell: u32 },
-    ElectSecretary { cell: u32 },
-    Congress { commune: u32, term: usize },
-    Plan { commune: u32, term: usize },
-    Unplan { person: u32, term: usize },
-    Instrument { index: usize },
-    Programme { index: usize },
-    Assess { commune: u32, programme: usize },
-    Train { person: u32, programme: usize, dimension: StandardDimension },
-    Settle { person: u32, programme: usize, retire: bool },
-    FoundCell { hamlet: u32 },
-    NewHamlet { commune: u32 },
-    Rename { hamlet: u32 },
+    CellYear {
+        cell: u32,
+        year: i32,
+    },
+    CommuneYear {
+        commune: u32,
+        year: i32,
+    },
+    Meeting {
+        cell: u32,
+        month: u32,
+    },
+    Verify {
+        cell: u32,
+    },
+    Admit {
+        person: u32,
+    },
+    Officialize {
+        person: u32,
+    },
+    Leave {
+        person: u32,
+        reason: EndReason,
+    },
+    Exempt {
+        person: u32,
+    },
+    Transfer {
+        person: u32,
+    },
+    TemporaryStart {
+        person: u32,
+    },
+    TemporaryEnd {
+        person: u32,
+        host: u32,
+    },
+    Discipline {
+        person: u32,
+    },
+    Correct {
+        person: u32,
+    },
+    Resolution {
+        cell: u32,
+    },
+    Rate {
+        cell: u32,
+        year: i32,
+    },
+    Supervise {
+        cell: u32,
+    },
+    Release {
+        cell: u32,
+    },
+    ElectSecretary {
+        cell: u32,
+    },
+    Congress {
+        commune: u32,
+        term: usize,
+    },
+    Plan {
+        commune: u32,
+        term: usize,
+    },
+    Unplan {
+        person: u32,
+        term: usize,
+    },
+    Instrument {
+        index: usize,
+    },
+    Programme {
+        index: usize,
+    },
+    Assess {
+        commune: u32,
+        programme: usize,
+    },
+    Train {
+        person: u32,
+        programme: usize,
+        dimension: StandardDimension,
+    },
+    Settle {
+        person: u32,
+        programme: usize,
+        retire: bool,
+    },
+    FoundCell {
+        hamlet: u32,
+    },
+    NewHamlet {
+        commune: u32,
+    },
+    Rename {
+        hamlet: u32,
+    },
 }
 
 /// An agenda entry; the heap pops the earliest date first, and on one date the action
@@ -397,7 +510,12 @@ impl Province {
         let term_ids = CONGRESS_YEARS
             .iter()
             .enumerate()
-            .map(|(i, y)| id(format!("nk-{y}-{}", CONGRESS_YEARS.get(i + 1).copied().unwrap_or(y + 5))))
+            .map(|(i, y)| {
+                id(format!(
+                    "nk-{y}-{}",
+                    CONGRESS_YEARS.get(i + 1).copied().unwrap_or(y + 5)
+                ))
+            })
             .collect();
         let mut p = Province {
             rng: Rng(seed ^ 0x6f72_676c_6564_6765),
@@ -462,7 +580,11 @@ impl Province {
             return;
         }
         self.scheduled += 1;
-        self.agenda.push(Scheduled { date: when, order: self.scheduled, action });
+        self.agenda.push(Scheduled {
+            date: when,
+            order: self.scheduled,
+            action,
+        });
     }
 
     fn emit(&mut self, effective: Date, event: Event) {
@@ -477,7 +599,8 @@ impl Province {
             date: effective.plus_days(-self.rng.range(0, 10)),
             issuer: issuer.clone(),
         };
-        self.out.push_back(Submission::new(effective, event).with_decision(decision));
+        self.out
+            .push_back(Submission::new(effective, event).with_decision(decision));
     }
 
     fn day_in_year(&mut self, year: i32) -> Date {
@@ -500,7 +623,9 @@ impl Province {
     }
 
     fn district_committee(&self, cell: u32) -> Id {
-        self.districts[self.cells[cell as usize].district as usize].committee.clone()
+        self.districts[self.cells[cell as usize].district as usize]
+            .committee
+            .clone()
     }
 
     fn active(&self, person: u32) -> bool {
@@ -589,7 +714,11 @@ impl Province {
             "QĐ/TU",
         );
         let district = self.districts.len() as u32;
-        self.districts.push(District { committee: committee.clone(), communes: Vec::new(), post_cells: Vec::new() });
+        self.districts.push(District {
+            committee: committee.clone(),
+            communes: Vec::new(),
+            post_cells: Vec::new(),
+        });
         for ci in 0..communes {
             // A third of a border district's communes lie on the border; the last commune
             // of each district is its township, made of residential groups.
@@ -605,12 +734,25 @@ impl Province {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn found_commune(&mut self, district: u32, di: usize, ci: usize, border: bool, township: bool, parent: &Id, district_committee: &Id) {
+    fn found_commune(
+        &mut self,
+        district: u32,
+        di: usize,
+        ci: usize,
+        border: bool,
+        township: bool,
+        parent: &Id,
+        district_committee: &Id,
+    ) {
         let (d3, d4, d8) = (date(FIRST_YEAR, 1, 3), date(FIRST_YEAR, 1, 4), date(FIRST_YEAR, 1, 8));
         let locality = id(format!("xa-{di:02}-{ci:02}"));
         let committee = id(format!("du-{di:02}-{ci:02}"));
         let name = self.place_name();
-        let (place, org) = if township { ("Thị trấn", "thị trấn") } else { ("Xã", "xã") };
+        let (place, org) = if township {
+            ("Thị trấn", "thị trấn")
+        } else {
+            ("Xã", "xã")
+        };
         self.emit(
             d3,
             Event::LocalityRegistered(LocalityRegistered {
@@ -647,9 +789,17 @@ impl Province {
         let hamlets = self.rng.range(10, 20) as usize;
         for hi in 0..hamlets {
             let (kind, hid, hname) = if township {
-                (LocalityKind::ResidentialGroup, id(format!("to-{di:02}-{ci:02}-{hi:02}")), format!("Tổ dân phố {}", hi + 1))
+                (
+                    LocalityKind::ResidentialGroup,
+                    id(format!("to-{di:02}-{ci:02}-{hi:02}")),
+                    format!("Tổ dân phố {}", hi + 1),
+                )
             } else {
-                (LocalityKind::Hamlet, id(format!("xom-{di:02}-{ci:02}-{hi:02}")), format!("Xóm {}", self.place_name()))
+                (
+                    LocalityKind::Hamlet,
+                    id(format!("xom-{di:02}-{ci:02}-{hi:02}")),
+                    format!("Xóm {}", self.place_name()),
+                )
             };
             let on_border = border && self.rng.percent(50);
             self.emit(
@@ -663,7 +813,12 @@ impl Province {
                 }),
             );
             let hamlet = self.hamlets.len() as u32;
-            self.hamlets.push(Hamlet { id: hid, name: hname, commune, cell: None });
+            self.hamlets.push(Hamlet {
+                id: hid,
+                name: hname,
+                commune,
+                cell: None,
+            });
             self.communes[commune as usize].hamlets.push(hamlet);
         }
         // Most hamlets have a cell from the start, some share their neighbour's, and the
@@ -694,7 +849,13 @@ impl Province {
             let when = date(FIRST_YEAR, 1, 11);
             self.schedule(when, Action::CellYear { cell, year: FIRST_YEAR });
         }
-        self.schedule(date(FIRST_YEAR, 12, 20), Action::CommuneYear { commune, year: FIRST_YEAR });
+        self.schedule(
+            date(FIRST_YEAR, 12, 20),
+            Action::CommuneYear {
+                commune,
+                year: FIRST_YEAR,
+            },
+        );
         let congress = date(CONGRESS_YEARS[0], 4, 1).plus_days(self.rng.range(0, 100));
         self.schedule(congress, Action::Congress { commune, term: 0 });
         if self.rng.percent(30) {
@@ -807,7 +968,13 @@ impl Province {
                 self.emit(d, Event::QualityRated(QualityRated { subject, year, level }));
                 if year < LAST_YEAR {
                     let when = date(year + 1, 12, 20).plus_days(self.rng.range(0, 8));
-                    self.schedule(when, Action::CommuneYear { commune, year: year + 1 });
+                    self.schedule(
+                        when,
+                        Action::CommuneYear {
+                            commune,
+                            year: year + 1,
+                        },
+                    );
                 }
             }
             Action::Meeting { cell, month } => self.meeting(cell, month),
@@ -818,7 +985,12 @@ impl Province {
                     self.people[person as usize].official = true;
                     let member = self.people[person as usize].id.clone();
                     let issuer = self.district_committee(self.people[person as usize].cell);
-                    self.emit_decided(d, Event::MemberOfficialized(MemberOfficialized { member }), &issuer, "QĐ/HU");
+                    self.emit_decided(
+                        d,
+                        Event::MemberOfficialized(MemberOfficialized { member }),
+                        &issuer,
+                        "QĐ/HU",
+                    );
                 }
             }
             Action::Leave { person, reason } => self.leave(person, reason),
@@ -837,15 +1009,27 @@ impl Province {
                     self.people[person as usize].temporary = None;
                     let member = self.people[person as usize].id.clone();
                     let host_org = self.cells[host as usize].id.clone();
-                    self.emit(d, Event::TemporaryActivityEnded(TemporaryActivityEnded { member, host_org }));
+                    self.emit(
+                        d,
+                        Event::TemporaryActivityEnded(TemporaryActivityEnded { member, host_org }),
+                    );
                 }
             }
             Action::Discipline { person } => {
                 if self.active(person) {
-                    let form = if self.rng.percent(70) { DisciplineForm::Reprimand } else { DisciplineForm::Warning };
+                    let form = if self.rng.percent(70) {
+                        DisciplineForm::Reprimand
+                    } else {
+                        DisciplineForm::Warning
+                    };
                     let member = self.people[person as usize].id.clone();
                     let issuer = self.district_committee(self.people[person as usize].cell);
-                    self.emit_decided(d, Event::MemberDisciplined(MemberDisciplined { member, form }), &issuer, "QĐ-KL/ĐU");
+                    self.emit_decided(
+                        d,
+                        Event::MemberDisciplined(MemberDisciplined { member, form }),
+                        &issuer,
+                        "QĐ-KL/ĐU",
+                    );
                 }
             }
             Action::Correct { person } => {
@@ -856,7 +1040,12 @@ impl Province {
                     let reason = text("Sửa tên theo giấy khai sinh");
                     self.emit(
                         d,
-                        Event::ProfileCorrected(ProfileCorrected { subject, field: ProfileField::Name, value, reason }),
+                        Event::ProfileCorrected(ProfileCorrected {
+                            subject,
+                            field: ProfileField::Name,
+                            value,
+                            reason,
+                        }),
                     );
                 }
             }
@@ -906,7 +1095,11 @@ impl Province {
             }
             Action::Programme { index } => self.programme(index),
             Action::Assess { commune, programme } => self.assess(commune, programme),
-            Action::Train { person, programme, dimension } => {
+            Action::Train {
+                person,
+                programme,
+                dimension,
+            } => {
                 if self.active(person) {
                     let event = Event::TrainingCompleted(TrainingCompleted {
                         person: self.people[person as usize].id.clone(),
@@ -923,14 +1116,24 @@ impl Province {
                     self.emit(d, event);
                 }
             }
-            Action::Settle { person, programme, retire } => {
+            Action::Settle {
+                person,
+                programme,
+                retire,
+            } => {
                 if self.active(person) {
                     let who = self.people[person as usize].id.clone();
                     let prog = self.programme_ids[programme].clone();
                     let event = if retire {
-                        Event::CadreRetiredUnderPolicy(CadreRetiredUnderPolicy { person: who, programme: prog })
+                        Event::CadreRetiredUnderPolicy(CadreRetiredUnderPolicy {
+                            person: who,
+                            programme: prog,
+                        })
                     } else {
-                        Event::CadreStandardized(CadreStandardized { person: who, programme: prog })
+                        Event::CadreStandardized(CadreStandardized {
+                            person: who,
+                            programme: prog,
+                        })
                     };
                     self.emit(d, event);
                 }
@@ -948,7 +1151,11 @@ impl Province {
             }
             Action::NewHamlet { commune } => {
                 let c = &self.communes[commune as usize];
-                let hid = id(format!("{}-m{}", c.id.as_str().replacen("xa-", "xom-", 1), c.hamlets.len()));
+                let hid = id(format!(
+                    "{}-m{}",
+                    c.id.as_str().replacen("xa-", "xom-", 1),
+                    c.hamlets.len()
+                ));
                 let parent = c.id.clone();
                 let name = format!("Xóm {} Mới", self.place_name());
                 self.emit(
@@ -962,7 +1169,12 @@ impl Province {
                     }),
                 );
                 let hamlet = self.hamlets.len() as u32;
-                self.hamlets.push(Hamlet { id: hid, name, commune, cell: None });
+                self.hamlets.push(Hamlet {
+                    id: hid,
+                    name,
+                    commune,
+                    cell: None,
+                });
                 self.communes[commune as usize].hamlets.push(hamlet);
                 let when = d.plus_days(self.rng.range(365, 6 * 365));
                 self.schedule(when, Action::FoundCell { hamlet });
@@ -983,7 +1195,10 @@ impl Province {
                 if let Some(cell) = cell.filter(|c| self.cells[*c as usize].homes.len() == 1) {
                     let c = &mut self.cells[cell as usize];
                     c.name = format!("Chi bộ {name}");
-                    let event = Event::OrganizationRenamed(OrganizationRenamed { org: c.id.clone(), name: text(&c.name) });
+                    let event = Event::OrganizationRenamed(OrganizationRenamed {
+                        org: c.id.clone(),
+                        name: text(&c.name),
+                    });
                     self.emit(d, event);
                 }
             }
@@ -996,7 +1211,11 @@ impl Province {
             let when = date(year, month, 1).plus_days(self.rng.range(2, 26));
             self.schedule(when, Action::Meeting { cell, month });
         }
-        let candidates = if post { self.rng.range(0, 4) } else { *self.rng.pick(&[0, 0, 1, 1, 1, 2, 2, 3]) };
+        let candidates = if post {
+            self.rng.range(0, 4)
+        } else {
+            *self.rng.pick(&[0, 0, 1, 1, 1, 2, 2, 3])
+        };
         for _ in 0..candidates {
             let when = date(year, 1, 1).plus_days(self.rng.range(20, 300));
             self.schedule(when, Action::Verify { cell });
@@ -1040,11 +1259,19 @@ impl Province {
         let supervised = c.weak && c.supervisor.is_some();
         let attendance = (members * self.rng.range(70, 100) as u64 / 100).max(1) as u32;
         let thematic = month % 3 == 0;
-        let topics = if thematic { vec![text(*self.rng.pick(MEETING_TOPICS))] } else { Vec::new() };
+        let topics = if thematic {
+            vec![text(*self.rng.pick(MEETING_TOPICS))]
+        } else {
+            Vec::new()
+        };
         let supervisor_present = supervised.then(|| self.rng.percent(85));
         let event = Event::CellMeetingHeld(CellMeetingHeld {
             cell: self.cells[cell as usize].id.clone(),
-            kind: if thematic { MeetingKind::Thematic } else { MeetingKind::Regular },
+            kind: if thematic {
+                MeetingKind::Thematic
+            } else {
+                MeetingKind::Regular
+            },
             attendance,
             supervisor_present,
             topics,
@@ -1057,8 +1284,16 @@ impl Province {
         let c = &self.cells[cell as usize];
         let post = c.commune.is_none();
         let border = c.commune.is_some_and(|k| self.communes[k as usize].border) || post;
-        let sex = if !post && self.rng.percent(38) { Sex::Female } else { Sex::Male };
-        let age = if post { self.rng.range(19, 24) } else { self.rng.range(19, 45) };
+        let sex = if !post && self.rng.percent(38) {
+            Sex::Female
+        } else {
+            Sex::Male
+        };
+        let age = if post {
+            self.rng.range(19, 24)
+        } else {
+            self.rng.range(19, 45)
+        };
         let birth = d.plus_days(-(age * 365 + self.rng.range(10, 300)));
         // Most live in the cell's own hamlets; some in another hamlet of the commune,
         // which is how hamlets without a cell come to have members.
@@ -1089,8 +1324,19 @@ impl Province {
             seats: Vec::new(),
             plans: Vec::new(),
         });
-        let outcome = if refused { VerificationOutcome::Refused } else { VerificationOutcome::Cleared };
-        self.emit(d, Event::BackgroundVerified(BackgroundVerified { person: pid, outcome, kin_abroad }));
+        let outcome = if refused {
+            VerificationOutcome::Refused
+        } else {
+            VerificationOutcome::Cleared
+        };
+        self.emit(
+            d,
+            Event::BackgroundVerified(BackgroundVerified {
+                person: pid,
+                outcome,
+                kin_abroad,
+            }),
+        );
         if !refused {
             let when = d.plus_days(self.rng.range(20, 120));
             self.schedule(when, Action::Admit { person });
@@ -1140,14 +1386,32 @@ impl Province {
         let probation_end = d.plus_months(12).plus_days(self.rng.range(0, 60));
         if self.rng.per_mille(8) {
             let when = d.plus_months(11);
-            let reason = if self.rng.percent(50) { EndReason::Removed } else { EndReason::Resigned };
+            let reason = if self.rng.percent(50) {
+                EndReason::Removed
+            } else {
+                EndReason::Resigned
+            };
             self.schedule(when, Action::Leave { person, reason });
         }
         self.schedule(probation_end, Action::Officialize { person });
-        let death_age = if self.rng.percent(4) { self.rng.range(30, 60) } else { self.rng.range(60, 95) };
+        let death_age = if self.rng.percent(4) {
+            self.rng.range(30, 60)
+        } else {
+            self.rng.range(60, 95)
+        };
         let death = birth.plus_days(death_age * 365 + self.rng.range(0, 364));
-        let death = if death <= d { d.plus_days(self.rng.range(400, 4000)) } else { death };
-        self.schedule(death, Action::Leave { person, reason: EndReason::Died });
+        let death = if death <= d {
+            d.plus_days(self.rng.range(400, 4000))
+        } else {
+            death
+        };
+        self.schedule(
+            death,
+            Action::Leave {
+                person,
+                reason: EndReason::Died,
+            },
+        );
         if self.rng.percent(60) {
             let seventy = birth.plus_days(70 * 366 + self.rng.range(0, 200));
             if seventy < death && seventy > d {
@@ -1156,7 +1420,11 @@ impl Province {
         }
         let transfers = if post { 60 } else { 12 };
         if self.rng.percent(transfers) {
-            let span = if post { self.rng.range(2 * 365, 6 * 365) } else { self.rng.range(400, 30 * 365) };
+            let span = if post {
+                self.rng.range(2 * 365, 6 * 365)
+            } else {
+                self.rng.range(400, 30 * 365)
+            };
             self.schedule(d.plus_days(span), Action::Transfer { person });
         }
         if !post && self.rng.percent(5) {
@@ -1230,7 +1498,11 @@ impl Province {
         let district = &self.districts[self.cells[from as usize].district as usize];
         let to = if self.cells[from as usize].commune.is_none() {
             // A soldier moves to another post, possibly in another district.
-            let posts: Vec<u32> = self.districts.iter().flat_map(|d| d.post_cells.iter().copied()).collect();
+            let posts: Vec<u32> = self
+                .districts
+                .iter()
+                .flat_map(|d| d.post_cells.iter().copied())
+                .collect();
             *self.rng.pick(&posts)
         } else {
             let commune = district.communes[self.rng.below(district.communes.len() as u64) as usize];
@@ -1265,7 +1537,12 @@ impl Province {
         // Border posts host their members in the cells of border communes; other members
         // work for a while in another commune of their district.
         let communes: Vec<u32> = if self.cells[home as usize].commune.is_none() {
-            district.communes.iter().copied().filter(|k| self.communes[*k as usize].border).collect()
+            district
+                .communes
+                .iter()
+                .copied()
+                .filter(|k| self.communes[*k as usize].border)
+                .collect()
         } else {
             district.communes.clone()
         };
@@ -1348,9 +1625,13 @@ impl Province {
 
     fn supervise(&mut self, cell: u32) {
         let c = &self.cells[cell as usize];
-        let (Some(commune), None, true) = (c.commune, c.supervisor, c.weak) else { return };
+        let (Some(commune), None, true) = (c.commune, c.supervisor, c.weak) else {
+            return;
+        };
         // The committee member in charge comes from another cell of the commune.
-        let Some(person) = self.official_in_commune(commune, Some(cell), &[]) else { return };
+        let Some(person) = self.official_in_commune(commune, Some(cell), &[]) else {
+            return;
+        };
         self.cells[cell as usize].supervisor = Some(person);
         self.people[person as usize].supervising.push(cell);
         let event = Event::SupervisorAssigned(SupervisorAssigned {
@@ -1362,7 +1643,11 @@ impl Province {
 
     fn elect_secretary(&mut self, cell: u32) {
         let members = &self.cells[cell as usize].members;
-        let officials: Vec<u32> = members.iter().copied().filter(|m| self.people[*m as usize].official).collect();
+        let officials: Vec<u32> = members
+            .iter()
+            .copied()
+            .filter(|m| self.people[*m as usize].official)
+            .collect();
         if officials.is_empty() {
             return;
         }
@@ -1376,12 +1661,27 @@ impl Province {
         if let Some(old) = old {
             self.people[old as usize].seats.retain(|s| *s != Seat::Secretary(cell));
             let person = self.people[old as usize].id.clone();
-            self.emit(self.now, Event::PositionEnded(PositionEnded { person, org: org.clone(), position: position.clone() }));
+            self.emit(
+                self.now,
+                Event::PositionEnded(PositionEnded {
+                    person,
+                    org: org.clone(),
+                    position: position.clone(),
+                }),
+            );
         }
         self.cells[cell as usize].secretary = Some(new);
         self.people[new as usize].seats.push(Seat::Secretary(cell));
         let person = self.people[new as usize].id.clone();
-        self.emit(self.now, Event::PositionAssigned(PositionAssigned { person, org, position, term: None }));
+        self.emit(
+            self.now,
+            Event::PositionAssigned(PositionAssigned {
+                person,
+                org,
+                position,
+                term: None,
+            }),
+        );
     }
 
     fn congress(&mut self, commune: u32, term: usize) {
@@ -1393,12 +1693,23 @@ impl Province {
             if current[seat].is_some() && self.rng.percent(50) {
                 continue;
             }
-            let Some(new) = self.official_in_commune(commune, None, &except) else { continue };
+            let Some(new) = self.official_in_commune(commune, None, &except) else {
+                continue;
+            };
             let position = id(COMMUNE_SEATS[seat].into());
             if let Some(old) = current[seat] {
-                self.people[old as usize].seats.retain(|s| *s != Seat::Commune(commune, seat));
+                self.people[old as usize]
+                    .seats
+                    .retain(|s| *s != Seat::Commune(commune, seat));
                 let person = self.people[old as usize].id.clone();
-                self.emit(self.now, Event::PositionEnded(PositionEnded { person, org: org.clone(), position: position.clone() }));
+                self.emit(
+                    self.now,
+                    Event::PositionEnded(PositionEnded {
+                        person,
+                        org: org.clone(),
+                        position: position.clone(),
+                    }),
+                );
             }
             self.communes[commune as usize].seats[seat] = Some(new);
             self.people[new as usize].seats.push(Seat::Commune(commune, seat));
@@ -1413,9 +1724,21 @@ impl Province {
         if term + 1 < CONGRESS_YEARS.len() {
             let year = CONGRESS_YEARS[term + 1];
             let when = date(year, 4, 1).plus_days(self.rng.range(0, 100));
-            self.schedule(when, Action::Congress { commune, term: term + 1 });
+            self.schedule(
+                when,
+                Action::Congress {
+                    commune,
+                    term: term + 1,
+                },
+            );
             let planning = date(year - 1, 9, 1).plus_days(self.rng.range(0, 60));
-            self.schedule(planning, Action::Plan { commune, term: term + 1 });
+            self.schedule(
+                planning,
+                Action::Plan {
+                    commune,
+                    term: term + 1,
+                },
+            );
         }
     }
 
@@ -1423,7 +1746,9 @@ impl Province {
         let org = self.communes[commune as usize].committee.clone();
         let mut chosen: Vec<u32> = Vec::new();
         for slot in 0..3 {
-            let Some(person) = self.official_in_commune(commune, None, &chosen) else { continue };
+            let Some(person) = self.official_in_commune(commune, None, &chosen) else {
+                continue;
+            };
             if self.people[person as usize].plans.contains(&term) {
                 continue;
             }
@@ -1456,7 +1781,13 @@ impl Province {
         self.emit(self.now, event);
         for commune in 0..self.communes.len() as u32 {
             let when = self.now.plus_days(self.rng.range(10, 80));
-            self.schedule(when, Action::Assess { commune, programme: index });
+            self.schedule(
+                when,
+                Action::Assess {
+                    commune,
+                    programme: index,
+                },
+            );
         }
     }
 
@@ -1465,7 +1796,12 @@ impl Province {
     fn assess(&mut self, commune: u32, programme: usize) {
         let (d, (ey, em, ed)) = (self.now, PROGRAMMES[programme].3);
         let ends = date(ey, em, ed).min(end_date());
-        let mut cadres: Vec<u32> = self.communes[commune as usize].seats.iter().flatten().copied().collect();
+        let mut cadres: Vec<u32> = self.communes[commune as usize]
+            .seats
+            .iter()
+            .flatten()
+            .copied()
+            .collect();
         for &cell in &self.communes[commune as usize].cells {
             cadres.extend(self.cells[cell as usize].secretary);
         }
@@ -1499,17 +1835,38 @@ impl Province {
             let span = (ends.naive() - d.naive()).num_days().max(120);
             if self.age_on(person, ends) >= 55 {
                 let when = d.plus_days(self.rng.range(60, span));
-                self.schedule(when, Action::Settle { person, programme, retire: true });
+                self.schedule(
+                    when,
+                    Action::Settle {
+                        person,
+                        programme,
+                        retire: true,
+                    },
+                );
                 continue;
             }
             let mut when = d;
             let step = span / (gaps.len() as i64 + 1);
             for dimension in gaps {
                 when = when.plus_days(self.rng.range(step / 2, step));
-                self.schedule(when, Action::Train { person, programme, dimension });
+                self.schedule(
+                    when,
+                    Action::Train {
+                        person,
+                        programme,
+                        dimension,
+                    },
+                );
             }
             let settle = when.plus_days(self.rng.range(1, step.max(2)));
-            self.schedule(settle, Action::Settle { person, programme, retire: false });
+            self.schedule(
+                settle,
+                Action::Settle {
+                    person,
+                    programme,
+                    retire: false,
+                },
+            );
         }
     }
 }

@@ -4,7 +4,9 @@
 //! F8 of `shared/seed/README.md`).
 //!
 //! The facts are checked with small folds written here over the submissions, independent of
-//! the projections, so that a bug in one does not hide a bug in the other.
+//! the projections, so that a bug in one does not hide a bug in the other. So are the
+//! story's renamings, its revoked exemption and revised plan, and the final batch of
+//! corrections that shows the transaction-time axis.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -18,6 +20,7 @@ use orgledger::demo::{
 use orgledger::event::*;
 use orgledger::rules::State;
 use orgledger::store::{Ledger, LedgerOptions, Store};
+use unicode_normalization::UnicodeNormalization;
 
 /// The demo's events, generated once for all the tests of this file.
 fn story() -> &'static [Submission] {
@@ -27,6 +30,21 @@ fn story() -> &'static [Submission] {
 
 fn date(s: &str) -> Date {
     Date::parse(s).unwrap()
+}
+
+/// The day the demo is recorded, the clock's first day: the day of its corrections.
+fn recording_day() -> Date {
+    date(&DEMO_CLOCK_START[..10])
+}
+
+/// The final batch of the demo: the audit's corrections.
+fn corrections() -> &'static [Submission] {
+    let events = story();
+    let first = events
+        .iter()
+        .position(|s| s.effective > date("2015-12-31"))
+        .expect("a batch after the story");
+    &events[first..]
 }
 
 fn bin() -> Command {
@@ -60,10 +78,20 @@ fn every_demo_event_passes_the_rules_in_date_order_one_batch_a_month() {
         "events in effective-date order"
     );
     assert!((20_000..=40_000).contains(&events.len()), "{} events", events.len());
-    assert!(events.last().unwrap().effective <= date("2015-12-31"));
+    // The story ends with 2015; only the corrections come after, on the day of recording.
+    let story_end = date("2015-12-31");
+    assert!(corrections().iter().all(|s| s.effective == recording_day()));
+    assert_eq!(
+        batches.last().unwrap().as_slice(),
+        corrections(),
+        "the corrections are the last batch"
+    );
+    assert!(events[..events.len() - corrections().len()]
+        .iter()
+        .all(|s| s.effective <= story_end));
 
     // The ledger records the demo on the clock's first day, so that is the rules' "today".
-    let today = date(&DEMO_CLOCK_START[..10]);
+    let today = recording_day();
     let mut state = State::new();
     for (i, sub) in events.iter().enumerate() {
         if let Err(v) = state.apply(sub, today) {
@@ -274,11 +302,35 @@ struct Coverage {
     without_cell: BTreeSet<Id>,
 }
 
+/// The home locality a correction puts in place of the last one recorded before it, keyed by
+/// the index of the event that recorded that one: a correction is transaction time, so it
+/// replaces that home over all its dates, whenever the correction takes effect.
+fn corrected_homes() -> BTreeMap<usize, Id> {
+    let mut last_home: BTreeMap<Id, usize> = BTreeMap::new();
+    let mut corrected = BTreeMap::new();
+    for (i, sub) in story().iter().enumerate() {
+        match &sub.event {
+            Event::MemberAdmitted(e) => {
+                last_home.insert(e.member.clone(), i);
+            }
+            Event::MemberTransferred(e) if e.home_locality.is_some() => {
+                last_home.insert(e.member.clone(), i);
+            }
+            Event::ProfileCorrected(e) if e.field == ProfileField::HomeLocality => {
+                corrected.insert(last_home[&e.subject], Id::parse(e.value.as_str()).unwrap());
+            }
+            _ => {}
+        }
+    }
+    corrected
+}
+
 fn coverage_on(day: Date) -> Coverage {
     let mut places = BTreeSet::new();
     let mut homes: BTreeMap<Id, Id> = BTreeMap::new();
     let mut cells: BTreeMap<Id, Vec<Id>> = BTreeMap::new();
-    for sub in story().iter().filter(|s| s.effective <= day) {
+    let corrected = corrected_homes();
+    for (i, sub) in story().iter().enumerate().filter(|(_, s)| s.effective <= day) {
         match &sub.event {
             Event::LocalityRegistered(e) if matches!(e.kind, LocalityKind::Hamlet | LocalityKind::ResidentialGroup) => {
                 places.insert(e.locality.clone());
@@ -287,15 +339,13 @@ fn coverage_on(day: Date) -> Coverage {
                 places.remove(&e.locality);
             }
             Event::MemberAdmitted(e) => {
-                homes.insert(e.member.clone(), e.home_locality.clone());
+                let home = corrected.get(&i).unwrap_or(&e.home_locality);
+                homes.insert(e.member.clone(), home.clone());
             }
             Event::MemberTransferred(e) => {
                 if let Some(home) = &e.home_locality {
-                    homes.insert(e.member.clone(), home.clone());
+                    homes.insert(e.member.clone(), corrected.get(&i).unwrap_or(home).clone());
                 }
-            }
-            Event::ProfileCorrected(e) if e.field == ProfileField::HomeLocality => {
-                homes.insert(e.subject.clone(), Id::parse(e.value.as_str()).unwrap());
             }
             Event::MembershipEnded(e) => {
                 homes.remove(&e.member);
@@ -464,20 +514,32 @@ fn cells_meet_monthly_and_resolve_on_roads_land_and_public_works() {
     }
 }
 
-/// F8: the 2015-2020 cadre plan has a good share of women and of cadres under 35.
+/// F8: the 2015-2020 cadre plan, as revised, has a good share of women and of cadres under
+/// 35 (ages from the corrected birth dates).
 #[test]
 fn cadre_plan_has_women_and_young_cadres() {
     let mut people: BTreeMap<Id, (Sex, Date)> = BTreeMap::new();
     let mut planned = Vec::new();
+    let mut unplanned = 0;
     for sub in story() {
         match &sub.event {
             Event::MemberAdmitted(e) => {
                 people.insert(e.member.clone(), (e.sex, e.birth_date));
             }
+            Event::ProfileCorrected(e) if e.field == ProfileField::BirthDate => {
+                people.get_mut(&e.subject).unwrap().1 = Date::parse(e.value.as_str()).unwrap();
+            }
             Event::CadrePlanned(e) if e.term.as_str() == "2015-2020" => planned.push((e.person.clone(), sub.effective)),
+            Event::CadreUnplanned(e) if e.term.as_str() == "2015-2020" => {
+                let before = planned.len();
+                planned.retain(|(p, _)| p != &e.person);
+                assert_eq!(planned.len() + 1, before, "{} was planned once", e.person);
+                unplanned += 1;
+            }
             _ => {}
         }
     }
+    assert_eq!(unplanned, 1, "the plan's revision drops one cadre");
     assert!(planned.len() >= 60, "{} planned", planned.len());
     let women = planned.iter().filter(|(p, _)| people[p].0 == Sex::Female).count();
     let young = planned
@@ -486,4 +548,163 @@ fn cadre_plan_has_women_and_young_cadres() {
         .count();
     assert!(women * 4 >= planned.len(), "{women} women of {}", planned.len());
     assert!(young * 4 >= planned.len(), "{young} young of {}", planned.len());
+}
+
+/// In 2010 a hamlet is renamed and its cell with it, the same day; the ids stay.
+#[test]
+fn a_hamlet_and_its_cell_are_renamed_in_2010() {
+    let mut cells_of: BTreeMap<Id, Vec<Id>> = BTreeMap::new();
+    let mut hamlets = BTreeMap::new();
+    let mut renamed_hamlets = Vec::new();
+    let mut renamed_cells = Vec::new();
+    for sub in story() {
+        match &sub.event {
+            Event::LocalityRegistered(e) => {
+                hamlets.insert(e.locality.clone(), (e.kind, e.name.clone()));
+            }
+            Event::OrganizationFounded(e) if e.kind == OrgKind::Cell => {
+                for l in &e.localities {
+                    cells_of.entry(l.clone()).or_default().push(e.org.clone());
+                }
+            }
+            Event::LocalityChanged(e) => {
+                assert!(e.parent.is_none() && e.border.is_none(), "only a name changes");
+                renamed_hamlets.push((sub.effective, e.locality.clone(), e.name.clone().expect("a new name")));
+            }
+            Event::OrganizationRenamed(e) => renamed_cells.push((sub.effective, e.org.clone(), e.name.clone())),
+            _ => {}
+        }
+    }
+    assert_eq!(renamed_hamlets.len(), 1, "{renamed_hamlets:?}");
+    assert_eq!(renamed_cells.len(), 1, "{renamed_cells:?}");
+    let (on, hamlet, name) = &renamed_hamlets[0];
+    let (cell_on, cell, cell_name) = &renamed_cells[0];
+    assert_eq!(on.year(), 2010);
+    assert_eq!(cell_on, on);
+    let (kind, old_name) = &hamlets[hamlet];
+    assert_eq!(*kind, LocalityKind::Hamlet);
+    assert_ne!(old_name, name);
+    assert!(
+        hamlets.values().all(|(_, n)| n != name),
+        "the new name {name} is no other hamlet's"
+    );
+    assert_eq!(cells_of[hamlet], vec![cell.clone()]);
+    assert_eq!(cell_name.as_str(), format!("Chi bộ xóm {}", name.as_str()));
+}
+
+/// An exempted member returns to activity, and the plan of 2015-2020 is revised: each names
+/// someone in the state the event undoes.
+#[test]
+fn an_exemption_is_revoked_and_a_planned_cadre_is_unplanned() {
+    let mut exempted = BTreeSet::new();
+    let mut planned: BTreeSet<(Id, Id)> = BTreeSet::new();
+    let (mut revoked, mut unplanned) = (Vec::new(), Vec::new());
+    for sub in story() {
+        match &sub.event {
+            Event::MemberExempted(e) => {
+                exempted.insert(e.member.clone());
+            }
+            Event::ExemptionRevoked(e) => {
+                assert!(exempted.remove(&e.member), "{} was not exempted", e.member);
+                revoked.push(e.member.clone());
+            }
+            Event::CadrePlanned(e) => {
+                planned.insert((e.person.clone(), e.term.clone()));
+            }
+            Event::CadreUnplanned(e) => {
+                assert!(
+                    planned.remove(&(e.person.clone(), e.term.clone())),
+                    "{} was not planned",
+                    e.person
+                );
+                assert!(sub.effective > date("2013-06-20") && sub.effective < date("2015-06-15"));
+                unplanned.push(e.person.clone());
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    assert_eq!(unplanned.len(), 1, "{unplanned:?}");
+    // Returned to activity, the member is not exempted again.
+    let later = story()
+        .iter()
+        .skip_while(|s| !matches!(&s.event, Event::ExemptionRevoked(_)));
+    assert!(!later
+        .clone()
+        .any(|s| matches!(&s.event, Event::MemberExempted(e) if e.member == revoked[0])));
+}
+
+/// The audit on the day of recording corrects the admission records: names typed without
+/// diacritics, one birth date with day and month swapped of a member never planned as a
+/// cadre, and one home hamlet, typed as another of the same commune, of a member admitted
+/// from 2014 who never moved house. Each corrects what the admission said.
+#[test]
+fn the_last_batch_corrects_names_a_birth_date_and_a_home_hamlet_typed_wrong_at_admission() {
+    let mut admissions: BTreeMap<Id, (Date, MemberAdmitted)> = BTreeMap::new();
+    let mut parent: BTreeMap<Id, Id> = BTreeMap::new();
+    let mut ever_planned = BTreeSet::new();
+    let mut moved = BTreeSet::new();
+    for sub in story() {
+        match &sub.event {
+            Event::LocalityRegistered(e) => {
+                parent.extend(e.parent.clone().map(|p| (e.locality.clone(), p)));
+            }
+            Event::MemberAdmitted(e) => {
+                admissions.insert(e.member.clone(), (sub.effective, e.clone()));
+            }
+            Event::CadrePlanned(e) => {
+                ever_planned.insert(e.person.clone());
+            }
+            Event::MemberTransferred(e) if e.home_locality.is_some() => {
+                moved.insert(e.member.clone());
+            }
+            _ => {}
+        }
+    }
+    let unaccented = |s: &str| -> String {
+        s.nfd()
+            .filter(|c| !('\u{300}'..='\u{36f}').contains(c))
+            .map(|c| match c {
+                'đ' => 'd',
+                'Đ' => 'D',
+                c => c,
+            })
+            .collect()
+    };
+    let (mut names, mut births, mut homes) = (0, 0, 0);
+    for sub in corrections() {
+        let Event::ProfileCorrected(e) = &sub.event else {
+            panic!("the last batch holds only corrections: {sub:?}")
+        };
+        let (admitted_on, admission) = &admissions[&e.subject];
+        let value = e.value.as_str();
+        match e.field {
+            ProfileField::Name => {
+                assert_ne!(admission.name.as_str(), value);
+                assert_eq!(admission.name.as_str(), unaccented(value), "typed without diacritics");
+                names += 1;
+            }
+            ProfileField::BirthDate => {
+                let (typed, truth) = (admission.birth_date.to_string(), value.to_owned());
+                assert_ne!(typed, truth);
+                assert_eq!(
+                    (&typed[..4], &typed[5..7], &typed[8..]),
+                    (&truth[..4], &truth[8..], &truth[5..7]),
+                    "day and month swapped"
+                );
+                assert!(!ever_planned.contains(&e.subject), "{} is in a cadre plan", e.subject);
+                births += 1;
+            }
+            ProfileField::HomeLocality => {
+                let truth = Id::parse(value).unwrap();
+                assert_ne!(admission.home_locality, truth);
+                assert_eq!(parent[&admission.home_locality], parent[&truth], "the same commune");
+                assert!(admitted_on.year() >= 2014 && !moved.contains(&e.subject));
+                homes += 1;
+            }
+            ProfileField::Sex => panic!("no sex is corrected"),
+        }
+    }
+    assert!((2..=6).contains(&names), "{names} names corrected");
+    assert_eq!((births, homes), (1, 1));
 }

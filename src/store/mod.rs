@@ -258,6 +258,19 @@ impl Store {
     /// Writes `records` (which must follow the current head) and the new head in one atomic
     /// batch, then flushes. Returns only once the flush has returned: durable.
     pub fn write_group(&self, records: &[Record]) -> Result<(), StoreError> {
+        self.insert_group(records)?;
+        self.flush()
+    }
+
+    /// Makes everything inserted so far durable: returns once sled's flush has returned.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(StoreError::io)?;
+        Ok(())
+    }
+
+    /// Inserts `records` (which must follow the current head) and the new head in one atomic
+    /// batch, without flushing: not durable until [`Store::flush`] returns.
+    pub fn insert_group(&self, records: &[Record]) -> Result<(), StoreError> {
         let Some(last) = records.last() else { return Ok(()) };
         let mut batch = sled::Batch::default();
         let mut value = Vec::new();
@@ -272,7 +285,6 @@ impl Store {
         head.extend_from_slice(&last.hash().0);
         batch.insert(HEAD_KEY, head);
         self.log.apply_batch(batch).map_err(StoreError::io)?;
-        self.db.flush().map_err(StoreError::io)?;
         Ok(())
     }
 

@@ -6,9 +6,10 @@
 //! its events, or an error, and then nothing of it was appended.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -93,7 +94,8 @@ pub enum AppendError {
     /// An empty batch. GraphQL `BAD_USER_INPUT`.
     #[error("an append needs at least one event")]
     Empty,
-    /// The store failed; the state was rolled back. GraphQL `INTERNAL`; retry may succeed.
+    /// The store failed. The append path stops (every later append gets this error) until
+    /// the ledger is reopened. GraphQL `INTERNAL`.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The writer has stopped (shutting down). GraphQL `INTERNAL`.
@@ -108,62 +110,96 @@ struct Request {
     reply: oneshot::Sender<Result<Vec<Appended>, AppendError>>,
 }
 
-/// An open ledger: the store plus its writer thread.
+/// An open ledger: the store plus the three threads of its append path.
+///
+/// - The **writer** owns the rules state. It takes whatever requests are queued, validates
+///   each against the state left by the ones before it, seals the accepted events and
+///   inserts them into sled as one atomic batch, then goes on with the next requests
+///   without waiting for the disk.
+/// - The **flusher** takes every batch inserted since its last flush, flushes once, and
+///   only then answers their submitters: one flush for many groups, and the writer's work
+///   on the next group overlaps the flush of the last.
+/// - The **projector** folds durable records into the live projection and writes
+///   projection snapshots, off the path that answers submitters.
 pub struct Ledger {
     store: Arc<Store>,
     queue: Option<mpsc::Sender<Request>>,
+    /// The durable head: moved by the flusher before it answers.
     head: watch::Receiver<Head>,
-    writer: Option<JoinHandle<()>>,
-    /// How many groups the writer has made durable, so the benchmark can report the
-    /// average group size (events per flush).
+    /// The `seq` the live projection has folded up to.
+    projected: Arc<Progress>,
+    threads: Vec<JoinHandle<()>>,
+    /// How many flushes made groups durable, so the benchmark can report the average number
+    /// of events per flush.
     groups: Arc<AtomicU64>,
-    /// The live projection, folded by the writer after each durable group and before it
-    /// answers, so a submitter that reads after its append sees its own events.
     projection: Arc<RwLock<Projection>>,
+}
+
+/// A position that only moves forward, which threads can wait on.
+#[derive(Default)]
+struct Progress {
+    seq: Mutex<u64>,
+    moved: Condvar,
+}
+
+impl Progress {
+    fn advance(&self, seq: u64) {
+        let mut cur = self.seq.lock().unwrap_or_else(|e| e.into_inner());
+        if seq > *cur {
+            *cur = seq;
+            self.moved.notify_all();
+        }
+    }
+
+    /// Waits until the position is at least `seq`, or `closed` says it never will be.
+    fn wait_for(&self, seq: u64, closed: &AtomicBool) {
+        let mut cur = self.seq.lock().unwrap_or_else(|e| e.into_inner());
+        while *cur < seq && !closed.load(Ordering::Acquire) {
+            cur = self.moved.wait_timeout(cur, Duration::from_millis(50)).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
 }
 
 impl Ledger {
     /// Opens (or creates) the ledger in `dir`: replays the log into the state, checking
-    /// every hash, link and rule on the way, then starts the writer.
+    /// every hash, link and rule on the way, opens the projection from its latest snapshot,
+    /// then starts the append path.
     pub fn open(dir: &Path, options: LedgerOptions) -> Result<Ledger, StoreError> {
         let store = Arc::new(Store::open(dir, options.create)?);
         let (snapshot, _) = store.latest_snapshot()?;
         let mut projection = snapshot.unwrap_or_default();
-        let last_snapshot = projection.head().seq;
+        let mut last_snapshot = projection.head().seq;
         let (state, head) = replay(&store, Some(&mut projection))?;
         if snapshot_due(last_snapshot, head.seq) {
             store.put_snapshot(&projection)?;
+            last_snapshot = head.seq;
         }
-        let last_snapshot = if snapshot_due(last_snapshot, head.seq) { head.seq } else { last_snapshot };
-        let projection = Arc::new(RwLock::new(projection));
-        let writer_projection = projection.clone();
-        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let (head_tx, head_rx) = watch::channel(head);
-        let writer_store = store.clone();
-        let groups = Arc::new(AtomicU64::new(0));
-        let writer_groups = groups.clone();
         let last_time = match head.seq {
             0 => None,
             seq => store.record(seq)?.map(|r| r.recorded_at()),
         };
-        let writer = std::thread::Builder::new()
-            .name("orgledger-writer".into())
-            .spawn(move || {
-                Writer {
-                    store: writer_store,
-                    state,
-                    head,
-                    clock: options.clock,
-                    last_time,
-                    head_tx,
-                    groups: writer_groups,
-                    projection: writer_projection,
-                    last_snapshot,
-                }
-                    .run(rx)
-            })
-            .map_err(StoreError::io)?;
-        Ok(Ledger { store, queue: Some(tx), head: head_rx, writer: Some(writer), groups, projection })
+        let projection = Arc::new(RwLock::new(projection));
+        let projected = Arc::new(Progress::default());
+        projected.advance(head.seq);
+        let groups = Arc::new(AtomicU64::new(0));
+        let stopped = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let (head_tx, head_rx) = watch::channel(head);
+        let (flush_tx, flush_rx) = std::sync::mpsc::channel::<Inserted>();
+        let (fold_tx, fold_rx) = std::sync::mpsc::channel::<Vec<Record>>();
+
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new().name(name.into()).spawn(f).map_err(StoreError::io)
+        };
+        let projector = Projector { store: store.clone(), projection: projection.clone(), projected: projected.clone(), last_snapshot };
+        let flusher = Flusher { store: store.clone(), head_tx, groups: groups.clone(), stopped: stopped.clone(), fold: fold_tx };
+        let writer = Writer { store: store.clone(), state, head, clock: options.clock, last_time, stopped, flush: flush_tx };
+        let threads = vec![
+            spawn("orgledger-projector", Box::new(move || projector.run(fold_rx)))?,
+            spawn("orgledger-flusher", Box::new(move || flusher.run(flush_rx)))?,
+            spawn("orgledger-writer", Box::new(move || writer.run(rx)))?,
+        ];
+        Ok(Ledger { store, queue: Some(tx), head: head_rx, projected, threads, groups, projection })
     }
 
     pub fn store(&self) -> &Store {
@@ -175,17 +211,20 @@ impl Ledger {
         *self.head.borrow()
     }
 
-    /// The live projection, up to the last durable group.
+    /// The live projection, folded at least up to the durable head as it stood when called,
+    /// so a submitter that reads after its append returned sees its own events.
     pub fn projection(&self) -> RwLockReadGuard<'_, Projection> {
+        let closed = AtomicBool::new(self.queue.is_none());
+        self.projected.wait_for(self.head().seq, &closed);
         self.projection.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// How many groups (one flush each) the writer has made durable since the ledger opened.
+    /// How many flushes have made groups durable since the ledger opened.
     pub fn groups_committed(&self) -> u64 {
         self.groups.load(Ordering::Relaxed)
     }
 
-    /// A receiver that sees each new head.
+    /// A receiver that sees each new durable head.
     pub fn watch_head(&self) -> watch::Receiver<Head> {
         self.head.clone()
     }
@@ -224,15 +263,18 @@ impl Ledger {
         rx.await.map_err(|_| AppendError::Closed)?
     }
 
-    /// Stops the writer after it has answered everything queued.
+    /// Stops the append path after it has answered everything queued and folded every
+    /// durable record.
     pub fn close(mut self) {
         self.shutdown();
     }
 
     fn shutdown(&mut self) {
+        // Closing the queue ends the writer, whose end closes the flusher's channel, whose
+        // end closes the projector's: each drains what it holds first.
         self.queue.take();
-        if let Some(w) = self.writer.take() {
-            let _ = w.join();
+        for t in self.threads.drain(..).rev() {
+            let _ = t.join();
         }
     }
 }
@@ -269,20 +311,31 @@ pub fn replay(store: &Store, mut projection: Option<&mut Projection>) -> Result<
     Ok((state, head))
 }
 
+/// A group inserted into sled but not yet flushed, with the submitters to answer.
+struct Inserted {
+    records: Vec<Record>,
+    replies: Vec<(oneshot::Sender<Result<Vec<Appended>, AppendError>>, Vec<Appended>)>,
+}
+
+/// The error every append gets once a storage failure has stopped the append path: what was
+/// inserted after the failure may or may not be on disk, so nothing more is accepted until
+/// the ledger is reopened (which replays and checks the log).
+fn stopped_error() -> AppendError {
+    AppendError::Store(StoreError::Io("the ledger stopped appending after a storage error; reopen it".into()))
+}
+
 struct Writer {
     store: Arc<Store>,
     state: State,
+    /// The head including groups inserted but not yet flushed: where the next event goes.
     head: Head,
     clock: Box<dyn Clock>,
     /// The last `recorded_at` given, so transaction time never goes backwards even if the
     /// wall clock does.
     last_time: Option<Timestamp>,
-    head_tx: watch::Sender<Head>,
-    /// Counts durable groups for [`Ledger::groups_committed`].
-    groups: Arc<AtomicU64>,
-    projection: Arc<RwLock<Projection>>,
-    /// The `seq` of the last projection snapshot written.
-    last_snapshot: u64,
+    /// Set by the flusher (or the writer) when storage failed.
+    stopped: Arc<AtomicBool>,
+    flush: std::sync::mpsc::Sender<Inserted>,
 }
 
 impl Writer {
@@ -314,11 +367,17 @@ impl Writer {
     }
 
     /// Validates each request of the group in turn against the state left by the ones
-    /// before it, writes the accepted ones with one flush, then answers everyone.
+    /// before it, inserts the accepted ones as one atomic batch, and hands them to the
+    /// flusher, which answers them once they are durable.
     fn commit(&mut self, group: Vec<Request>) {
-        let (base_state, base_head, base_time) = (self.state.clone(), self.head, self.last_time);
+        if self.stopped.load(Ordering::Acquire) {
+            for req in group {
+                let _ = req.reply.send(Err(stopped_error()));
+            }
+            return;
+        }
         let mut records: Vec<Record> = Vec::new();
-        let mut accepted = Vec::new();
+        let mut replies = Vec::new();
         for req in group {
             if let Some(expected) = req.expect_seq {
                 if expected != self.head.seq {
@@ -326,7 +385,10 @@ impl Writer {
                     continue;
                 }
             }
-            let (state_mark, head_mark, records_mark) = (self.state.clone(), self.head, records.len());
+            // `State::apply` leaves the state as it was when it refuses an event, so only a
+            // batch of several events needs a copy to roll back to (an O(1) clone).
+            let state_mark = (req.submissions.len() > 1).then(|| self.state.clone());
+            let (head_mark, records_mark) = (self.head, records.len());
             let mut refused = None;
             for (index, sub) in req.submissions.into_iter().enumerate() {
                 let now = self.now();
@@ -340,46 +402,110 @@ impl Writer {
             }
             match refused {
                 Some(err) => {
-                    self.state = state_mark;
+                    if let Some(state) = state_mark {
+                        self.state = state;
+                    }
                     self.head = head_mark;
                     records.truncate(records_mark);
                     let _ = req.reply.send(Err(err));
                 }
                 None => {
                     let appended = records[records_mark..].iter().map(|r| Appended { seq: r.seq(), hash: r.hash() }).collect();
-                    accepted.push((req.reply, appended));
+                    replies.push((req.reply, appended));
                 }
             }
         }
         if records.is_empty() {
             return;
         }
-        match self.store.write_group(&records) {
-            Ok(()) => {
-                self.groups.fetch_add(1, Ordering::Relaxed);
-                {
-                    let mut projection = self.projection.write().unwrap_or_else(|e| e.into_inner());
-                    for r in &records {
-                        projection.fold(r);
+        if let Err(e) = self.store.insert_group(&records) {
+            self.stopped.store(true, Ordering::Release);
+            for (reply, _) in replies {
+                let _ = reply.send(Err(AppendError::Store(e.clone())));
+            }
+            return;
+        }
+        if let Err(std::sync::mpsc::SendError(inserted)) = self.flush.send(Inserted { records, replies }) {
+            for (reply, _) in inserted.replies {
+                let _ = reply.send(Err(AppendError::Closed));
+            }
+        }
+    }
+}
+
+struct Flusher {
+    store: Arc<Store>,
+    head_tx: watch::Sender<Head>,
+    groups: Arc<AtomicU64>,
+    stopped: Arc<AtomicBool>,
+    fold: std::sync::mpsc::Sender<Vec<Record>>,
+}
+
+impl Flusher {
+    fn run(self, rx: std::sync::mpsc::Receiver<Inserted>) {
+        while let Ok(first) = rx.recv() {
+            let mut pending = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                pending.push(more);
+            }
+            match self.store.flush() {
+                Ok(()) => {
+                    self.groups.fetch_add(1, Ordering::Relaxed);
+                    let last = pending.iter().rev().find_map(|p| p.records.last()).expect("groups are not empty");
+                    // The head moves before anyone is answered, so a submitter that reads the
+                    // head after its append sees its own events.
+                    self.head_tx.send_replace(Head { seq: last.seq(), hash: last.hash() });
+                    let mut durable = Vec::new();
+                    for p in pending {
+                        for (reply, appended) in p.replies {
+                            let _ = reply.send(Ok(appended));
+                        }
+                        durable.extend(p.records);
                     }
-                    if snapshot_due(self.last_snapshot, self.head.seq) {
-                        // A failed snapshot write only costs a longer replay next time.
-                        if self.store.put_snapshot(&projection).is_ok() {
-                            self.last_snapshot = self.head.seq;
+                    let _ = self.fold.send(durable);
+                }
+                Err(e) => {
+                    self.stopped.store(true, Ordering::Release);
+                    for p in pending {
+                        for (reply, _) in p.replies {
+                            let _ = reply.send(Err(AppendError::Store(e.clone())));
                         }
                     }
                 }
-                self.head_tx.send_replace(self.head);
-                for (reply, appended) in accepted {
-                    let _ = reply.send(Ok(appended));
-                }
             }
-            Err(e) => {
-                self.state = base_state;
-                self.head = base_head;
-                self.last_time = base_time;
-                for (reply, _) in accepted {
-                    let _ = reply.send(Err(AppendError::Store(e.clone())));
+        }
+    }
+}
+
+struct Projector {
+    store: Arc<Store>,
+    projection: Arc<RwLock<Projection>>,
+    projected: Arc<Progress>,
+    /// The `seq` of the last projection snapshot written.
+    last_snapshot: u64,
+}
+
+impl Projector {
+    fn run(mut self, rx: std::sync::mpsc::Receiver<Vec<Record>>) {
+        while let Ok(first) = rx.recv() {
+            let mut batches = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                batches.push(more);
+            }
+            let head = {
+                let mut projection = self.projection.write().unwrap_or_else(|e| e.into_inner());
+                for r in batches.iter().flatten() {
+                    projection.fold(r);
+                }
+                projection.head().seq
+            };
+            self.projected.advance(head);
+            if snapshot_due(self.last_snapshot, head) {
+                // Readers share the lock while the snapshot is encoded; only folding waits.
+                let projection = self.projection.read().unwrap_or_else(|e| e.into_inner());
+                // A failed snapshot write only costs a longer replay next time.
+                if self.store.put_snapshot(&projection).is_ok() {
+                    self.last_snapshot = head;
                 }
             }
         }
