@@ -489,7 +489,7 @@ fn text(s: &str) -> Text {
 }
 
 /// A Vietnamese name as typed without diacritics: "Nông Thị Mai" as "Nong Thi Mai".
-fn without_diacritics(name: &str) -> String {
+pub fn without_diacritics(name: &str) -> String {
     name.nfd()
         .filter(|c| !('\u{300}'..='\u{36f}').contains(c))
         .map(|c| match c {

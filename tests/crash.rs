@@ -7,6 +7,8 @@
 //! [`CHILD_DATA`] set, as sled's own crash tests do. 8 crashes in a normal run, 200 under
 //! `ORGLEDGER_STRESS=1`; set `ORGLEDGER_CRASH_SEED` to replay the kill points of a failure.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -69,25 +71,6 @@ fn open_ledger(data: &Path) -> Ledger {
     }
 }
 
-/// Waits until no handle holds sled's lock on the store (the `flock` on its `db` file), so
-/// the next child does not find the store in use by this process.
-fn wait_until_released(data: &Path) {
-    let deadline = Instant::now() + LOCK_PATIENCE;
-    loop {
-        let db = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(data.join("db"))
-            .expect("sled's db file");
-        match db.try_lock() {
-            Ok(()) => return,
-            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(2))
-            }
-            Err(e) => panic!("the store at {} stayed locked: {e}", data.display()),
-        }
-    }
-}
 
 /// The child's side: append single events until killed, writing each acknowledged `seq`
 /// to stdout and flushing at once, so that every `seq` the parent reads was durable first.
@@ -262,7 +245,7 @@ fn check_after_crash(data: &Path, acknowledged: &BTreeSet<u64>) {
         }
     }
     ledger.close();
-    wait_until_released(data);
+    common::wait_until_released(data);
 }
 
 #[test]

@@ -20,7 +20,6 @@ use orgledger::demo::{
 use orgledger::event::*;
 use orgledger::rules::State;
 use orgledger::store::{Ledger, LedgerOptions, Store};
-use unicode_normalization::UnicodeNormalization;
 
 /// The demo's events, generated once for all the tests of this file.
 fn story() -> &'static [Submission] {
@@ -661,16 +660,7 @@ fn the_last_batch_corrects_names_a_birth_date_and_a_home_hamlet_typed_wrong_at_a
             _ => {}
         }
     }
-    let unaccented = |s: &str| -> String {
-        s.nfd()
-            .filter(|c| !('\u{300}'..='\u{36f}').contains(c))
-            .map(|c| match c {
-                'đ' => 'd',
-                'Đ' => 'D',
-                c => c,
-            })
-            .collect()
-    };
+    let unaccented = orgledger::demo::without_diacritics;
     let (mut names, mut births, mut homes) = (0, 0, 0);
     for sub in corrections() {
         let Event::ProfileCorrected(e) = &sub.event else {

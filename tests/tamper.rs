@@ -4,6 +4,8 @@
 //! `{"ok":false,"seq":K,"error":...}` with K the first bad record, and `orgledger append`
 //! must refuse to write on a broken store, naming the same record.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -84,7 +86,7 @@ fn build_store() -> BuiltStore {
     let head = ledger.head();
     assert_eq!(head.seq, EVENTS, "the territory holds {EVENTS} events");
     ledger.close();
-    wait_until_released(&data);
+    common::wait_until_released(&data);
     BuiltStore { _dir: dir, data, head }
 }
 
@@ -100,34 +102,12 @@ fn damage(data: &Path, how: impl FnOnce(&Store)) {
     };
     how(&store);
     drop(store);
-    wait_until_released(data);
+    common::wait_until_released(data);
 }
 
 /// How long to wait for sled to let go of a store this process has closed.
 const LOCK_PATIENCE: Duration = Duration::from_secs(10);
 
-/// Waits until no handle holds sled's lock on the store (the `db` file, locked with
-/// `flock`). sled lets go a moment after its last handle is dropped: its background IO
-/// threads and deferred frees may still hold the file, and a child being spawned by a test
-/// running in parallel briefly shares it. Without this wait, the CLI run right after a
-/// close could find the store in use.
-fn wait_until_released(data: &Path) {
-    let deadline = Instant::now() + LOCK_PATIENCE;
-    loop {
-        let db = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(data.join("db"))
-            .expect("sled's db file");
-        match db.try_lock() {
-            Ok(()) => return,
-            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(2))
-            }
-            Err(e) => panic!("the store at {} stayed locked: {e}", data.display()),
-        }
-    }
-}
 
 fn stored_value(store: &Store, seq: u64) -> Vec<u8> {
     store
@@ -235,7 +215,7 @@ fn assert_store_broken_at(data: &Path, seq: u64, error_says: &str) {
         Err(other) => panic!("Ledger::open should find the store corrupt at {seq}, not fail with {other}"),
         Ok(_) => panic!("Ledger::open accepted a store broken at {seq}"),
     }
-    wait_until_released(data);
+    common::wait_until_released(data);
 
     let append = orgledger(&["append"], Some(data), NEW_HAMLET);
     assert_eq!(

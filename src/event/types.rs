@@ -20,8 +20,11 @@ pub const MAX_YEAR: i32 = 2100;
 
 /// A stable identifier chosen by the client: 1 to 64 characters of `a-z`, `0-9` and `-`,
 /// starting and ending with a letter or digit (`xom-pac-ngoa`, `dv-000123`, `03-da-tu`).
+///
+/// Shared (`Arc<str>`), because ids are cloned into every map of the state and the
+/// projection: a clone is a reference count, not an allocation.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Id(String);
+pub struct Id(std::sync::Arc<str>);
 
 impl Id {
     pub fn parse(s: &str) -> Result<Id, String> {
@@ -39,7 +42,7 @@ impl Id {
                  starting and ending with a letter or digit"
             ));
         }
-        Ok(Id(s.to_owned()))
+        Ok(Id(std::sync::Arc::from(s)))
     }
 
     pub fn as_str(&self) -> &str {

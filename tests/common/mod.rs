@@ -1,6 +1,7 @@
-//! Shared by the test files that run the independent Python verifier (tools/verify_export.py):
-//! a Python with the pinned `blake3` package, provisioned under `target/pyenv` so that a
-//! plain `cargo test` works on a fresh machine that has python3 and reaches PyPI.
+//! Shared by several test files: a Python with the pinned `blake3` package for the
+//! independent verifier (tools/verify_export.py), provisioned under `target/pyenv` so that a
+//! plain `cargo test` works on a fresh machine that has python3 and reaches PyPI; and a wait
+//! for sled to let go of a store's lock.
 
 #![allow(dead_code)]
 
@@ -8,6 +9,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -100,3 +102,29 @@ fn run_step(what: &str, command: &mut Command) -> Result<(), String> {
     Ok(())
 }
 
+
+/// How long a test waits for sled to release a store it has just closed or killed.
+const RELEASE_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Waits until no handle holds sled's lock on the store (the `db` file, locked with
+/// `flock`). sled lets go a moment after its last handle is dropped: its background IO
+/// threads and deferred frees may still hold the file, and a child being spawned by a test
+/// running in parallel briefly shares it. Without this wait, the CLI run right after a
+/// close could find the store in use.
+pub fn wait_until_released(data: &Path) {
+    let deadline = Instant::now() + RELEASE_PATIENCE;
+    loop {
+        let db = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(data.join("db"))
+            .expect("sled's db file");
+        match db.try_lock() {
+            Ok(()) => return,
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(2))
+            }
+            Err(e) => panic!("the store at {} stayed locked: {e}", data.display()),
+        }
+    }
+}
