@@ -47,50 +47,68 @@ const COMMUNES_PER_DISTRICT: usize = 12;
 const BORDER_POSTS_PER_DISTRICT: usize = 2;
 /// The years commune party congresses elect their committees; each term runs to the next.
 const CONGRESS_YEARS: [i32; 8] = [1991, 1996, 2001, 2005, 2010, 2015, 2020, 2025];
-/// Cadre standardization programmes: id, title, first and last day.
-const PROGRAMMES: [(&str, &str, (i32, u32, u32), (i32, u32, u32)); 3] = [
-    (
-        "da-chuan-hoa-2001",
-        "Chuẩn hóa cán bộ cơ sở giai đoạn 2001-2005",
-        (2001, 3, 15),
-        (2005, 12, 31),
-    ),
-    (
-        "da-chuan-hoa-2012",
-        "Chuẩn hóa đội ngũ cán bộ cơ sở giai đoạn 2012-2015",
-        (2012, 1, 5),
-        (2015, 12, 31),
-    ),
-    (
-        "da-chuan-hoa-2021",
-        "Nâng cao chất lượng cán bộ cơ sở giai đoạn 2021-2025",
-        (2021, 2, 1),
-        (2025, 10, 31),
-    ),
+/// A cadre standardization programme, issued by the provincial standing committee.
+struct ProgrammeSpec {
+    id: &'static str,
+    title: &'static str,
+    /// Its first and last day, as (year, month, day).
+    starts: (i32, u32, u32),
+    ends: (i32, u32, u32),
+}
+
+const PROGRAMMES: [ProgrammeSpec; 3] = [
+    ProgrammeSpec {
+        id: "da-chuan-hoa-2001",
+        title: "Chuẩn hóa cán bộ cơ sở giai đoạn 2001-2005",
+        starts: (2001, 3, 15),
+        ends: (2005, 12, 31),
+    },
+    ProgrammeSpec {
+        id: "da-chuan-hoa-2012",
+        title: "Chuẩn hóa đội ngũ cán bộ cơ sở giai đoạn 2012-2015",
+        starts: (2012, 1, 5),
+        ends: (2015, 12, 31),
+    },
+    ProgrammeSpec {
+        id: "da-chuan-hoa-2021",
+        title: "Nâng cao chất lượng cán bộ cơ sở giai đoạn 2021-2025",
+        starts: (2021, 2, 1),
+        ends: (2025, 10, 31),
+    },
 ];
-/// Instruments cited in cell life: id, kind, title, issuer, date.
-const INSTRUMENTS: [(&str, InstrumentKind, &str, &str, (i32, u32, u32)); 3] = [
-    (
-        "ct-10-2007",
-        InstrumentKind::Directive,
-        "Nâng cao chất lượng sinh hoạt chi bộ",
-        "Ban Bí thư",
-        (2007, 3, 30),
-    ),
-    (
-        "hd-09-2012",
-        InstrumentKind::Guidance,
-        "Một số vấn đề về nội dung sinh hoạt chi bộ",
-        "Ban Tổ chức Trung ương",
-        (2012, 3, 2),
-    ),
-    (
-        "nq-04-2016",
-        InstrumentKind::Resolution,
-        "Tăng cường xây dựng, chỉnh đốn Đảng",
-        "Ban Chấp hành Trung ương",
-        (2016, 10, 30),
-    ),
+
+/// An instrument that cell life cites (a directive, a guidance, a resolution).
+struct InstrumentSpec {
+    id: &'static str,
+    kind: InstrumentKind,
+    title: &'static str,
+    issuer: &'static str,
+    /// The day it was issued, as (year, month, day).
+    issued: (i32, u32, u32),
+}
+
+const INSTRUMENTS: [InstrumentSpec; 3] = [
+    InstrumentSpec {
+        id: "ct-10-2007",
+        kind: InstrumentKind::Directive,
+        title: "Nâng cao chất lượng sinh hoạt chi bộ",
+        issuer: "Ban Bí thư",
+        issued: (2007, 3, 30),
+    },
+    InstrumentSpec {
+        id: "hd-09-2012",
+        kind: InstrumentKind::Guidance,
+        title: "Một số vấn đề về nội dung sinh hoạt chi bộ",
+        issuer: "Ban Tổ chức Trung ương",
+        issued: (2012, 3, 2),
+    },
+    InstrumentSpec {
+        id: "nq-04-2016",
+        kind: InstrumentKind::Resolution,
+        title: "Tăng cường xây dựng, chỉnh đốn Đảng",
+        issuer: "Ban Chấp hành Trung ương",
+        issued: (2016, 10, 30),
+    },
 ];
 /// Positions of a commune committee (one seat each) and of a cell.
 const COMMUNE_SEATS: [&str; 2] = ["bi-thu", "pho-bi-thu"];
@@ -534,7 +552,7 @@ impl Province {
             decisions: 0,
             resolutions: 0,
             term_ids,
-            programme_ids: PROGRAMMES.iter().map(|p| id(p.0.into())).collect(),
+            programme_ids: PROGRAMMES.iter().map(|p| id(p.id.into())).collect(),
             assessed: vec![Vec::new(); PROGRAMMES.len()],
         };
         p.found_world(communes);
@@ -671,12 +689,12 @@ impl Province {
             self.found_district(di, in_district, &province);
         }
         // Later history that does not hang from one cell.
-        for index in 0..INSTRUMENTS.len() {
-            let (y, m, d) = INSTRUMENTS[index].4;
+        for (index, instrument) in INSTRUMENTS.iter().enumerate() {
+            let (y, m, d) = instrument.issued;
             self.schedule(date(y, m, d), Action::Instrument { index });
         }
-        for index in 0..PROGRAMMES.len() {
-            let (y, m, d) = PROGRAMMES[index].2;
+        for (index, programme) in PROGRAMMES.iter().enumerate() {
+            let (y, m, d) = programme.starts;
             self.schedule(date(y, m, d), Action::Programme { index });
         }
         // The founding events were made district by district; the ledger takes them in date
@@ -686,7 +704,7 @@ impl Province {
 
     fn found_district(&mut self, di: usize, communes: usize, province: &Id) {
         let d2 = date(FIRST_YEAR, 1, 2);
-        let border = di % 2 == 0;
+        let border = di.is_multiple_of(2);
         let locality = id(format!("huyen-{di:02}"));
         let committee = id(format!("hu-{di:02}"));
         let name = self.place_name();
@@ -1082,12 +1100,12 @@ impl Province {
                 }
             }
             Action::Instrument { index } => {
-                let (iid, kind, title, issuer, _) = INSTRUMENTS[index];
+                let spec = &INSTRUMENTS[index];
                 let event = Event::InstrumentIssued(InstrumentIssued {
-                    instrument: id(iid.into()),
-                    kind,
-                    title: text(title),
-                    issuer: text(issuer),
+                    instrument: id(spec.id.into()),
+                    kind: spec.kind,
+                    title: text(spec.title),
+                    issuer: text(spec.issuer),
                     starts: Some(d),
                     ends: None,
                 });
@@ -1258,9 +1276,10 @@ impl Province {
         }
         let supervised = c.weak && c.supervisor.is_some();
         let attendance = (members * self.rng.range(70, 100) as u64 / 100).max(1) as u32;
-        let thematic = month % 3 == 0;
+        let thematic = month.is_multiple_of(3);
         let topics = if thematic {
-            vec![text(*self.rng.pick(MEETING_TOPICS))]
+            let topic = *self.rng.pick(MEETING_TOPICS);
+            vec![text(topic)]
         } else {
             Vec::new()
         };
@@ -1769,7 +1788,9 @@ impl Province {
     }
 
     fn programme(&mut self, index: usize) {
-        let (_, title, starts, ends) = PROGRAMMES[index];
+        let ProgrammeSpec {
+            title, starts, ends, ..
+        } = PROGRAMMES[index];
         let event = Event::InstrumentIssued(InstrumentIssued {
             instrument: self.programme_ids[index].clone(),
             kind: InstrumentKind::Project,
@@ -1794,7 +1815,7 @@ impl Province {
     /// Assesses a commune's cadres (its committee's seat holders and its cell secretaries)
     /// under a programme, and schedules the training and settlement of those below standard.
     fn assess(&mut self, commune: u32, programme: usize) {
-        let (d, (ey, em, ed)) = (self.now, PROGRAMMES[programme].3);
+        let (d, (ey, em, ed)) = (self.now, PROGRAMMES[programme].ends);
         let ends = date(ey, em, ed).min(end_date());
         let mut cadres: Vec<u32> = self.communes[commune as usize]
             .seats
