@@ -29,7 +29,10 @@ pub struct Head {
 }
 
 impl Head {
-    pub const EMPTY: Head = Head { seq: 0, hash: Hash::ZERO };
+    pub const EMPTY: Head = Head {
+        seq: 0,
+        hash: Hash::ZERO,
+    };
 
     /// When the chain ends at `self` but the store records its head at `recorded`, the
     /// first bad record: the one after the shorter of the two ends (a record past the
@@ -88,13 +91,19 @@ impl ChainVerifier {
         }
         let computed = event_hash(canonical);
         if computed != stated {
-            return Err(ChainError { seq: expected, error: RecordError::HashMismatch { stated, computed }.to_string() });
+            return Err(ChainError {
+                seq: expected,
+                error: RecordError::HashMismatch { stated, computed }.to_string(),
+            });
         }
         let seq = embedded_seq(canonical);
         if seq != Some(expected) {
             return Err(ChainError {
                 seq: expected,
-                error: format!("the record stored at {expected} says seq {}", seq.map_or("nothing".into(), |s| s.to_string())),
+                error: format!(
+                    "the record stored at {expected} says seq {}",
+                    seq.map_or("nothing".into(), |s| s.to_string())
+                ),
             });
         }
         // The common case, a good link, compares the hex digits in place: decoding them costs
@@ -102,7 +111,10 @@ impl ChainVerifier {
         let mut head_hex = [0u8; 64];
         hex::encode_to_slice(self.head.hash.0, &mut head_hex).expect("64 bytes hold a hash in hex");
         if embedded_prev_hex(canonical) == Some(&head_hex[..]) {
-            self.head = Head { seq: expected, hash: stated };
+            self.head = Head {
+                seq: expected,
+                hash: stated,
+            };
             return Ok(());
         }
         self.link(expected, embedded_prev(canonical), stated)
@@ -123,7 +135,11 @@ impl ChainVerifier {
 
     fn link(&mut self, seq: u64, prev: Option<Hash>, hash: Hash) -> Result<(), ChainError> {
         if prev != Some(self.head.hash) {
-            let what = if seq == 1 { "all zeros".to_string() } else { format!("the hash of record {}", seq - 1) };
+            let what = if seq == 1 {
+                "all zeros".to_string()
+            } else {
+                format!("the hash of record {}", seq - 1)
+            };
             return Err(ChainError {
                 seq,
                 error: format!(

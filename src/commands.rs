@@ -76,7 +76,13 @@ pub fn read_submissions(input: impl BufRead) -> Result<(Vec<Submission>, Vec<usi
 }
 
 /// `orgledger append`: one atomic batch; prints `{"seq":N,"hash":"..."}` per event.
-pub fn append(data: &Path, input: impl BufRead, expect_seq: Option<u64>, actor: &str, out: &mut impl Write) -> Result<(), CommandError> {
+pub fn append(
+    data: &Path,
+    input: impl BufRead,
+    expect_seq: Option<u64>,
+    actor: &str,
+    out: &mut impl Write,
+) -> Result<(), CommandError> {
     let actor = Id::parse(actor).map_err(|e| CommandError::Failed(format!("--actor: {e}")))?;
     let (subs, lines) = read_submissions(input)?;
     let ledger = Ledger::open(data, LedgerOptions::default())?;
@@ -108,7 +114,10 @@ pub fn verify_file(file: &Path, out: &mut impl Write) -> Result<(), CommandError
     print_verdict(verdict.map(|head| (head.seq, head.hash)), out)
 }
 
-fn print_verdict(verdict: Result<(u64, crate::event::Hash), crate::chain::ChainError>, out: &mut impl Write) -> Result<(), CommandError> {
+fn print_verdict(
+    verdict: Result<(u64, crate::event::Hash), crate::chain::ChainError>,
+    out: &mut impl Write,
+) -> Result<(), CommandError> {
     match verdict {
         Ok((events, head)) => {
             writeln!(out, "{}", json!({"ok": true, "events": events, "head": head.to_hex()}))?;
@@ -116,7 +125,10 @@ fn print_verdict(verdict: Result<(u64, crate::event::Hash), crate::chain::ChainE
         }
         Err(e) => {
             writeln!(out, "{}", json!({"ok": false, "seq": e.seq, "error": e.error}))?;
-            Err(CommandError::Rejected(format!("the chain is broken at record {}: {}", e.seq, e.error)))
+            Err(CommandError::Rejected(format!(
+                "the chain is broken at record {}: {}",
+                e.seq, e.error
+            )))
         }
     }
 }
@@ -132,7 +144,9 @@ pub fn check_export(
         let bytes = line?;
         let seq = chain.head().seq + 1;
         let bad = |error: String| Ok(Err(crate::chain::ChainError { seq, error }));
-        let Ok(text) = std::str::from_utf8(&bytes) else { return bad("the line is not valid UTF-8".into()) };
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            return bad("the line is not valid UTF-8".into());
+        };
         if text.is_empty() {
             continue;
         }
@@ -163,7 +177,8 @@ pub fn export_file(data: &Path, path: &Path) -> Result<u64, CommandError> {
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
     let partial = std::path::PathBuf::from(partial);
-    let file = std::fs::File::create(&partial).map_err(|e| CommandError::Failed(format!("{}: {e}", partial.display())))?;
+    let file =
+        std::fs::File::create(&partial).map_err(|e| CommandError::Failed(format!("{}: {e}", partial.display())))?;
     let mut writer = std::io::BufWriter::new(file);
     let written = export_records(&store, &mut writer).and_then(|n| {
         let file = writer.into_inner().map_err(|e| CommandError::Failed(e.to_string()))?;
@@ -196,21 +211,34 @@ pub fn import(data: &Path, file: &Path, out: &mut impl Write) -> Result<(), Comm
     let mut state = State::new();
     let mut records = Vec::new();
     let verdict = check_export(std::io::BufReader::new(input), |record| {
-        state.apply(record.submission(), record.recorded_at().date()).map_err(|v| crate::chain::ChainError {
-            seq: record.seq(),
-            error: format!("the event breaks {v}"),
-        })?;
+        state
+            .apply(record.submission(), record.recorded_at().date())
+            .map_err(|v| crate::chain::ChainError {
+                seq: record.seq(),
+                error: format!("the event breaks {v}"),
+            })?;
         records.push(record);
         Ok(())
     })?;
-    let head = verdict.map_err(|e| CommandError::Rejected(format!("{}: refused, nothing imported: record {}: {}", file.display(), e.seq, e.error)))?;
+    let head = verdict.map_err(|e| {
+        CommandError::Rejected(format!(
+            "{}: refused, nothing imported: record {}: {}",
+            file.display(),
+            e.seq,
+            e.error
+        ))
+    })?;
     let store = Store::open(data, true)?;
     let current = store.head()?;
     if current.seq != 0 {
         return Err(StoreError::NotEmpty(current.seq).into());
     }
     store.write_group(&records)?;
-    writeln!(out, "{}", json!({"ok": true, "events": head.seq, "head": head.hash.to_hex()}))?;
+    writeln!(
+        out,
+        "{}",
+        json!({"ok": true, "events": head.seq, "head": head.hash.to_hex()})
+    )?;
     Ok(())
 }
 
@@ -263,7 +291,9 @@ pub fn demo(data: &Path, out: &mut impl Write) -> Result<(), CommandError> {
 pub fn generate(data: &Path, events: u64, seed: u64, out: &mut impl Write) -> Result<(), CommandError> {
     use crate::generate::GenerateError;
     if events == 0 {
-        return Err(CommandError::Failed("--events: a ledger needs at least one event".into()));
+        return Err(CommandError::Failed(
+            "--events: a ledger needs at least one event".into(),
+        ));
     }
     let head = crate::generate::write_ledger(data, events, seed).map_err(|e| match e {
         GenerateError::Store(s) => s.into(),

@@ -12,6 +12,6 @@ pub mod commands;
 pub mod demo;
 pub mod event;
 pub mod generate;
+pub mod projection;
 pub mod rules;
 pub mod store;
-pub mod projection;

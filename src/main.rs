@@ -9,7 +9,11 @@ use orgledger::commands::report::{AsOf, Format, ReportKind};
 use orgledger::commands::{self, CommandError};
 
 #[derive(Parser)]
-#[command(name = "orgledger", version, about = "A hash-chained, event-sourced ledger of a party organization")]
+#[command(
+    name = "orgledger",
+    version,
+    about = "A hash-chained, event-sourced ledger of a party organization"
+)]
 struct Cli {
     /// The ledger's data directory.
     #[arg(long, global = true, env = "ORGLEDGER_DATA", default_value = "./orgledger-data")]
@@ -153,8 +157,14 @@ impl ReportCommand {
         match self {
             ReportCommand::Coverage { options } => (ReportKind::Coverage, options),
             ReportCommand::TemporaryActivity { options } => (ReportKind::TemporaryActivity, options),
-            ReportCommand::Admissions { from_year, to_year, options } => (ReportKind::Admissions { from_year, to_year }, options),
-            ReportCommand::Standardization { programme, options } => (ReportKind::Standardization { programme }, options),
+            ReportCommand::Admissions {
+                from_year,
+                to_year,
+                options,
+            } => (ReportKind::Admissions { from_year, to_year }, options),
+            ReportCommand::Standardization { programme, options } => {
+                (ReportKind::Standardization { programme }, options)
+            }
             ReportCommand::Meetings { year, options } => (ReportKind::Meetings { year }, options),
             ReportCommand::Resolutions { options } => (ReportKind::Resolutions, options),
             ReportCommand::Planning { term, options } => (ReportKind::Planning { term }, options),
@@ -168,9 +178,14 @@ fn run(cli: Cli) -> Result<(), CommandError> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match cli.command {
-        Command::Append { file, expect_seq, actor } => match file {
+        Command::Append {
+            file,
+            expect_seq,
+            actor,
+        } => match file {
             Some(path) if path.as_os_str() != "-" => {
-                let f = std::fs::File::open(&path).map_err(|e| CommandError::Failed(format!("{}: {e}", path.display())))?;
+                let f =
+                    std::fs::File::open(&path).map_err(|e| CommandError::Failed(format!("{}: {e}", path.display())))?;
                 commands::append(&cli.data, BufReader::new(f), expect_seq, &actor, &mut out)
             }
             _ => commands::append(&cli.data, std::io::stdin().lock(), expect_seq, &actor, &mut out),
@@ -182,7 +197,10 @@ fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Import { file } => commands::import(&cli.data, &file, &mut out),
         Command::Report { report } => {
             let (kind, options) = report.into_parts();
-            let as_of = AsOf { date: options.date, seq: options.seq };
+            let as_of = AsOf {
+                date: options.date,
+                seq: options.seq,
+            };
             let format = match options.format {
                 OutputFormat::Json => Format::Json,
                 OutputFormat::Table => Format::Table,

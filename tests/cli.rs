@@ -56,23 +56,14 @@ enum Feed {
 
 /// Runs the binary in `cwd` with `args`, no inherited `ORGLEDGER_*` settings plus `envs`, and
 /// `input` on stdin (an empty stdin when `None`).
-fn run_orgledger(
-    cwd: &Path,
-    envs: &[(&str, &Path)],
-    args: &[&str],
-    input: Option<&[u8]>,
-) -> Outcome {
+fn run_orgledger(cwd: &Path, envs: &[(&str, &Path)], args: &[&str], input: Option<&[u8]>) -> Outcome {
     let mut command = Command::new(env!("CARGO_BIN_EXE_orgledger"));
     command
         .current_dir(cwd)
         .env_remove("ORGLEDGER_DATA")
         .env_remove("ORGLEDGER_ACTOR")
         .args(args)
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (key, value) in envs {
@@ -88,9 +79,7 @@ fn run_orgledger(
             let _ = stdin.write_all(&bytes);
         })
     });
-    let output = child
-        .wait_with_output()
-        .expect("the orgledger binary runs to its end");
+    let output = child.wait_with_output().expect("the orgledger binary runs to its end");
     if let Some(feeder) = feeder {
         feeder.join().expect("the stdin feeder does not panic");
     }
@@ -159,32 +148,17 @@ fn unique() -> u64 {
 /// Returns the hashes in order.
 fn check_appended(outcome: &Outcome, first_seq: u64, events: usize) -> Vec<String> {
     assert_eq!(outcome.code, 0, "append must succeed: {outcome:?}");
-    assert_eq!(
-        outcome.stderr, "",
-        "a successful append writes nothing on stderr"
-    );
+    assert_eq!(outcome.stderr, "", "a successful append writes nothing on stderr");
     let lines: Vec<&str> = outcome.stdout.lines().collect();
-    assert_eq!(
-        lines.len(),
-        events,
-        "one stdout line per event: {:?}",
-        outcome.stdout
-    );
+    assert_eq!(lines.len(), events, "one stdout line per event: {:?}", outcome.stdout);
     let mut hashes = Vec::new();
     for (i, line) in lines.iter().enumerate() {
-        let value: Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?} is not JSON: {e}"));
-        let object = value
-            .as_object()
-            .unwrap_or_else(|| panic!("{line:?} is not an object"));
+        let value: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?} is not JSON: {e}"));
+        let object = value.as_object().unwrap_or_else(|| panic!("{line:?} is not an object"));
         let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
         keys.sort_unstable();
         assert_eq!(keys, ["hash", "seq"], "{line:?}");
-        assert_eq!(
-            object["seq"].as_u64(),
-            Some(first_seq + i as u64),
-            "{line:?}"
-        );
+        assert_eq!(object["seq"].as_u64(), Some(first_seq + i as u64), "{line:?}");
         let hash = object["hash"]
             .as_str()
             .unwrap_or_else(|| panic!("the hash of {line:?} is not a string"));
@@ -196,10 +170,7 @@ fn check_appended(outcome: &Outcome, first_seq: u64, events: usize) -> Vec<Strin
 
 fn assert_hex_hash(hash: &str) {
     assert!(
-        hash.len() == 64
-            && hash
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
         "{hash:?} is not 64 lowercase hex digits"
     );
 }
@@ -208,22 +179,14 @@ fn assert_hex_hash(hash: &str) {
 fn parse_verdict(outcome: &Outcome) -> Verdict {
     assert_eq!(outcome.code, 0, "verify must succeed: {outcome:?}");
     let lines: Vec<&str> = outcome.stdout.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "verify prints one JSON object: {:?}",
-        outcome.stdout
-    );
+    assert_eq!(lines.len(), 1, "verify prints one JSON object: {:?}", outcome.stdout);
     let value: Value = serde_json::from_str(lines[0]).expect("the verdict is JSON");
     let object = value.as_object().expect("the verdict is an object");
     let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(keys, ["events", "head", "ok"], "{value}");
     assert_eq!(object["ok"], Value::Bool(true), "{value}");
-    let head = object["head"]
-        .as_str()
-        .expect("head is a string")
-        .to_owned();
+    let head = object["head"].as_str().expect("head is a string").to_owned();
     assert_hex_hash(&head);
     Verdict {
         events: object["events"].as_u64().expect("events is an integer"),
@@ -348,9 +311,7 @@ fn expect_seq_accepts_the_head_and_refuses_a_stale_position() {
                 assert_eq!(outcome.stdout, "");
                 assert!(outcome.stderr.contains("conflict"), "{:?}", outcome.stderr);
                 assert!(
-                    outcome
-                        .stderr
-                        .contains(&format!("expected the head at {expect}")),
+                    outcome.stderr.contains(&format!("expected the head at {expect}")),
                     "{:?}",
                     outcome.stderr
                 );
@@ -377,14 +338,7 @@ fn assert_no_panic(outcome: &Outcome) {
 /// The append boundary on bad input: exit 1, nothing on stdout, a stderr line
 /// `error: line N: ...` holding `expect` (or just holding `expect` when the input has no bad
 /// line, as with empty input), and the store exactly as it was.
-fn check_refused(
-    data: &Path,
-    feed: Feed,
-    case: &str,
-    input: &[u8],
-    line: Option<usize>,
-    expect: &str,
-) {
+fn check_refused(data: &Path, feed: Feed, case: &str, input: &[u8], line: Option<usize>, expect: &str) {
     let before = verify(data);
     let outcome = append(data, input, feed, &[]);
     assert_eq!(outcome.code, 1, "{case}: {outcome:?}");
@@ -402,15 +356,8 @@ fn check_refused(
             "{case}: {first:?} should start with {prefix:?}"
         );
     }
-    assert!(
-        first.contains(expect),
-        "{case}: {first:?} should say {expect:?}"
-    );
-    assert_eq!(
-        verify(data),
-        before,
-        "{case}: a refused batch appends nothing"
-    );
+    assert!(first.contains(expect), "{case}: {first:?} should say {expect:?}");
+    assert_eq!(verify(data), before, "{case}: a refused batch appends nothing");
 }
 
 /// A batch of the good hamlet `xom-moi` followed by `bad`: the error is on line 2.
@@ -540,22 +487,11 @@ fn every_kind_of_bad_input_is_refused_whole_with_its_line_and_reason() {
             .iter()
             .filter(|c| c.0.starts_with("200 good lines") || c.0 == "empty input")
         {
-            check_refused(
-                &data,
-                feed,
-                &format!("{case} ({feed:?})"),
-                input,
-                *line,
-                expect,
-            );
+            check_refused(&data, feed, &format!("{case} ({feed:?})"), input, *line, expect);
         }
     }
     // And the lines before the bad ones were good: alone, they are appended.
-    let hashes = check_appended(
-        &append(&data, many.as_bytes(), Feed::Stdin, &[]),
-        WORLD_EVENTS + 1,
-        200,
-    );
+    let hashes = check_appended(&append(&data, many.as_bytes(), Feed::Stdin, &[]), WORLD_EVENTS + 1, 200);
     assert_eq!(verify(&data).head, hashes[199]);
 }
 
@@ -606,12 +542,7 @@ fn verify_reports_the_head_of_good_new_and_missing_stores() {
 /// and nothing on stdout.
 fn check_no_ledger(data: &Path, args: &[&str]) {
     let outcome = on_store(data, args, None);
-    assert_eq!(
-        outcome.code,
-        2,
-        "{args:?} on {}: {outcome:?}",
-        data.display()
-    );
+    assert_eq!(outcome.code, 2, "{args:?} on {}: {outcome:?}", data.display());
     assert_eq!(outcome.stdout, "", "{args:?}");
     assert_no_panic(&outcome);
     assert!(
@@ -636,11 +567,7 @@ fn export_writes_the_canonical_chain_that_verify_and_import_accept() {
     std::fs::create_dir(out.parent().unwrap()).unwrap();
     let to_file = on_store(&data, &["export", "--out", path_arg(&out)], None);
     assert_eq!(
-        (
-            to_file.code,
-            to_file.stdout.as_str(),
-            to_file.stderr.as_str()
-        ),
+        (to_file.code, to_file.stdout.as_str(), to_file.stderr.as_str()),
         (0, "", ""),
         "{to_file:?}"
     );
@@ -700,12 +627,7 @@ fn export_writes_the_canonical_chain_that_verify_and_import_accept() {
 
     // The imported store is a live ledger: it appends after the imported head.
     let next = check_appended(
-        &append(
-            &copy,
-            format!("{HAMLET_XOM_MOI}\n").as_bytes(),
-            Feed::Stdin,
-            &[],
-        ),
+        &append(&copy, format!("{HAMLET_XOM_MOI}\n").as_bytes(), Feed::Stdin, &[]),
         11,
         1,
     );
@@ -727,10 +649,7 @@ fn export_writes_the_canonical_chain_that_verify_and_import_accept() {
 /// and the event's own fields as they were submitted, chained by `prev`.
 fn check_export(export: &str, hashes: &[String]) {
     let lines: Vec<&str> = export.lines().collect();
-    assert!(
-        export.ends_with('\n'),
-        "every export line ends with a newline"
-    );
+    assert!(export.ends_with('\n'), "every export line ends with a newline");
     assert_eq!(lines.len(), hashes.len(), "one line per record");
     let mut prev = ZERO_HASH.to_owned();
     let mut last_recorded = String::new();
@@ -744,20 +663,8 @@ fn check_export(export: &str, hashes: &[String]) {
             i + 1
         );
         let record = value.as_object().expect("a record is an object");
-        for key in [
-            "seq",
-            "prev",
-            "hash",
-            "recorded_at",
-            "actor",
-            "type",
-            "effective",
-        ] {
-            assert!(
-                record.contains_key(key),
-                "line {} lacks {key}: {line}",
-                i + 1
-            );
+        for key in ["seq", "prev", "hash", "recorded_at", "actor", "type", "effective"] {
+            assert!(record.contains_key(key), "line {} lacks {key}: {line}", i + 1);
         }
         assert_eq!(record["seq"].as_u64(), Some(i as u64 + 1), "seq order");
         assert_eq!(
@@ -799,13 +706,7 @@ fn check_export(export: &str, hashes: &[String]) {
 /// --file` must name.
 fn broken_exports(export: &str) -> Vec<(&'static str, Vec<u8>, u64)> {
     let lines: Vec<&str> = export.lines().collect();
-    let join = |lines: &[&str]| {
-        lines
-            .iter()
-            .map(|l| format!("{l}\n"))
-            .collect::<String>()
-            .into_bytes()
-    };
+    let join = |lines: &[&str]| lines.iter().map(|l| format!("{l}\n")).collect::<String>().into_bytes();
     let one_byte = {
         let mut bytes = export.as_bytes().to_vec();
         let at = export.find(r#""kind":"commune""#).unwrap() + r#""kind":"commun"#.len();
@@ -830,11 +731,7 @@ fn broken_exports(export: &str) -> Vec<(&'static str, Vec<u8>, u64)> {
         ("records 3 and 4 swapped", join(&swapped), 3),
         ("last line truncated", truncated, WORLD_EVENTS),
         ("actor of record 5 rewritten", join(&forged), 5),
-        (
-            "first line only half there",
-            export.as_bytes()[..20].to_vec(),
-            1,
-        ),
+        ("first line only half there", export.as_bytes()[..20].to_vec(), 1),
     ]
 }
 
@@ -857,8 +754,8 @@ fn check_broken_export(scratch: &Path, case: &str, bytes: &[u8], first_bad: u64)
 
     let verdict = run_orgledger(scratch, &[], &["verify", "--file", path_arg(&file)], None);
     assert_eq!(verdict.code, 1, "{case}: {verdict:?}");
-    let value: Value = serde_json::from_str(verdict.stdout.trim_end())
-        .unwrap_or_else(|e| panic!("{case}: {e}: {verdict:?}"));
+    let value: Value =
+        serde_json::from_str(verdict.stdout.trim_end()).unwrap_or_else(|e| panic!("{case}: {e}: {verdict:?}"));
     assert_eq!(value["ok"], Value::Bool(false), "{case}");
     assert_eq!(value["seq"].as_u64(), Some(first_bad), "{case}: {value}");
     assert!(
@@ -877,8 +774,7 @@ fn check_broken_export(scratch: &Path, case: &str, bytes: &[u8], first_bad: u64)
     assert_eq!(imported.stdout, "", "{case}");
     assert_no_panic(&imported);
     assert!(
-        imported.stderr.contains("refused")
-            && imported.stderr.contains(&format!("record {first_bad}")),
+        imported.stderr.contains("refused") && imported.stderr.contains(&format!("record {first_bad}")),
         "{case}: {:?}",
         imported.stderr
     );
@@ -914,10 +810,7 @@ fn check_log(data: &Path, args: &[&str], seqs: &[u64]) {
     full.extend_from_slice(args);
     let outcome = on_store(data, &full, None);
     assert_eq!(outcome.code, 0, "{args:?}: {outcome:?}");
-    let world: Vec<Value> = WORLD
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let world: Vec<Value> = WORLD.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let listed: Vec<u64> = outcome
         .stdout
         .lines()
@@ -964,22 +857,13 @@ impl StoreHolder {
         // the last one is written: once a line arrives, the store is held.
         let mut first = String::new();
         stdout.read_line(&mut first).expect("the holder writes");
-        assert!(
-            first.starts_with('{'),
-            "the holder exported nothing: {first:?}"
-        );
-        StoreHolder {
-            child,
-            _stdout: stdout,
-        }
+        assert!(first.starts_with('{'), "the holder exported nothing: {first:?}");
+        StoreHolder { child, _stdout: stdout }
     }
 
     /// Whether the holder is still running (so still holding the store).
     fn running(&mut self) -> bool {
-        self.child
-            .try_wait()
-            .expect("the holder can be polled")
-            .is_none()
+        self.child.try_wait().expect("the holder can be polled").is_none()
     }
 }
 
@@ -998,11 +882,7 @@ fn check_in_use(data: &Path, args: &[&str], input: Option<&[u8]>) {
     assert_eq!(outcome.code, 2, "{args:?}: {outcome:?}");
     assert_eq!(outcome.stdout, "", "{args:?}");
     assert_no_panic(&outcome);
-    assert!(
-        outcome.stderr.contains("in use"),
-        "{args:?}: {:?}",
-        outcome.stderr
-    );
+    assert!(outcome.stderr.contains("in use"), "{args:?}: {:?}", outcome.stderr);
     assert!(
         took < AT_ONCE,
         "{args:?} waited {took:?} for the store instead of failing at once"
@@ -1017,11 +897,7 @@ fn a_store_held_by_another_process_is_refused_at_once() {
     std::fs::write(&world_export, on_store(&data, &["export"], None).stdout).unwrap();
     // Enough records that the export outgrows any pipe buffer and blocks while holding the
     // store (about 300 KB against Linux's 64 KB).
-    check_appended(
-        &append(&data, hamlets(1000).as_bytes(), Feed::File, &[]),
-        11,
-        1000,
-    );
+    check_appended(&append(&data, hamlets(1000).as_bytes(), Feed::File, &[]), 11, 1000);
     let head = verify(&data);
 
     let mut holder = StoreHolder::hold(&data);
@@ -1031,28 +907,18 @@ fn a_store_held_by_another_process_is_refused_at_once() {
         (&["export"], None),
         (&["log", "--limit", "1"], None),
         (&["append"], Some(good_line.as_bytes())),
-        (
-            &["append", "--expect-seq", "1010"],
-            Some(good_line.as_bytes()),
-        ),
+        (&["append", "--expect-seq", "1010"], Some(good_line.as_bytes())),
         (&["import", path_arg(&world_export)], None),
     ];
     for (args, input) in cases {
         check_in_use(&data, args, *input);
     }
-    assert!(
-        holder.running(),
-        "the holder kept the store for the whole check"
-    );
+    assert!(holder.running(), "the holder kept the store for the whole check");
     drop(holder);
 
     // Once the holder is gone the store is whole and usable again.
     assert_eq!(verify(&data), head);
-    check_appended(
-        &append(&data, good_line.as_bytes(), Feed::Stdin, &[]),
-        1011,
-        1,
-    );
+    check_appended(&append(&data, good_line.as_bytes(), Feed::Stdin, &[]), 1011, 1);
 }
 
 #[test]
@@ -1070,15 +936,8 @@ fn the_data_directory_comes_from_the_flag_the_environment_or_the_default() {
         events: WORLD_EVENTS,
         head: hashes.last().unwrap().clone(),
     };
-    assert_eq!(
-        verify(&data),
-        expected,
-        "the store is where ORGLEDGER_DATA says"
-    );
-    assert_eq!(
-        parse_verdict(&run_orgledger(cwd, &env, &["verify"], None)),
-        expected
-    );
+    assert_eq!(verify(&data), expected, "the store is where ORGLEDGER_DATA says");
+    assert_eq!(parse_verdict(&run_orgledger(cwd, &env, &["verify"], None)), expected);
 
     // --data wins over the environment.
     let elsewhere = dir.path().join("elsewhere");

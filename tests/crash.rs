@@ -71,7 +71,6 @@ fn open_ledger(data: &Path) -> Ledger {
     }
 }
 
-
 /// The child's side: append single events until killed, writing each acknowledged `seq`
 /// to stdout and flushing at once, so that every `seq` the parent reads was durable first.
 fn append_until_killed(data: &Path) {

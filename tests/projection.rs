@@ -2064,7 +2064,10 @@ fn the_report_command_refuses_bad_questions_and_prints_tables() {
             &["unknown organization", "nope"],
         ),
         (&["report", "history", "--entity", "nope"], &["unknown entity", "nope"]),
-        (&["report", "planning", "--term", "nope", "--date", "2015-12-31"], &["unknown term", "nope"]),
+        (
+            &["report", "planning", "--term", "nope", "--date", "2015-12-31"],
+            &["unknown term", "nope"],
+        ),
         (
             &[
                 "report",

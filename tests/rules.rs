@@ -154,9 +154,7 @@ const BROKEN: &[Broken] = &[
     Broken {
         rule: "entity_ended",
         story: "a member who died is exempted afterwards",
-        given: &[
-            r#"{"type":"MembershipEnded","effective":"2025-01-10","member":"dv-002","reason":"died"}"#,
-        ],
+        given: &[r#"{"type":"MembershipEnded","effective":"2025-01-10","member":"dv-002","reason":"died"}"#],
         when: r#"{"type":"MemberExempted","effective":"2025-03-01","member":"dv-002","reason":"Ốm đau"}"#,
         mentions: "dv-002",
     },
@@ -500,9 +498,7 @@ const BROKEN: &[Broken] = &[
     Broken {
         rule: "already_exempted",
         story: "an exempted member exempted again",
-        given: &[
-            r#"{"type":"MemberExempted","effective":"2025-01-10","member":"dv-001","reason":"Tuổi cao"}"#,
-        ],
+        given: &[r#"{"type":"MemberExempted","effective":"2025-01-10","member":"dv-001","reason":"Tuổi cao"}"#],
         when: r#"{"type":"MemberExempted","effective":"2025-03-01","member":"dv-001","reason":"Tuổi cao"}"#,
         mentions: "dv-001",
     },
@@ -672,9 +668,7 @@ const BROKEN: &[Broken] = &[
     Broken {
         rule: "supervisor_assigned",
         story: "a committee member put in charge of a cell twice",
-        given: &[
-            r#"{"type":"SupervisorAssigned","effective":"2025-01-10","member":"dv-001","cell":"cb-ban-gioc"}"#,
-        ],
+        given: &[r#"{"type":"SupervisorAssigned","effective":"2025-01-10","member":"dv-001","cell":"cb-ban-gioc"}"#],
         when: r#"{"type":"SupervisorAssigned","effective":"2025-03-01","member":"dv-001","cell":"cb-ban-gioc"}"#,
         mentions: "dv-001",
     },
@@ -870,16 +864,10 @@ fn the_happy_path_of_every_event_type_is_accepted() {
             panic!("refused on the happy path: {v}\n{line}");
         }
     }
-    let told: BTreeSet<&str> = HAPPY_STORY
-        .iter()
-        .map(|l| submission(l).event.type_name())
-        .collect();
+    let told: BTreeSet<&str> = HAPPY_STORY.iter().map(|l| submission(l).event.type_name()).collect();
     let catalogue: BTreeSet<&str> = EVENT_TYPES.iter().copied().collect();
     let untold: Vec<_> = catalogue.difference(&told).collect();
-    assert!(
-        untold.is_empty(),
-        "event types with no accepted happy path: {untold:?}"
-    );
+    assert!(untold.is_empty(), "event types with no accepted happy path: {untold:?}");
 
     // The story's effects are visible through the state's accessors.
     let membership = |who: &str| {
@@ -903,34 +891,14 @@ fn the_happy_path_of_every_event_type_is_accepted() {
         .expect("xom-khuoi-ky")
         .retired
         .is_some());
-    assert!(
-        state
-            .locality(&id("xom-lung-ri"))
-            .expect("xom-lung-ri")
-            .border
-    );
-    assert_eq!(
-        state
-            .organization(&id("cb-lung-ri"))
-            .expect("cb-lung-ri")
-            .members,
-        1
-    );
-    assert_eq!(
-        state
-            .organization(&id("cb-ban-gioc"))
-            .expect("cb-ban-gioc")
-            .members,
-        0
-    );
+    assert!(state.locality(&id("xom-lung-ri")).expect("xom-lung-ri").border);
+    assert_eq!(state.organization(&id("cb-lung-ri")).expect("cb-lung-ri").members, 1);
+    assert_eq!(state.organization(&id("cb-ban-gioc")).expect("cb-ban-gioc").members, 0);
 }
 
 /// Applies `line` to a fresh copy of `state` and returns the rule that refused it, if any.
 fn outcome(state: &State, line: &str) -> Result<(), &'static str> {
-    state
-        .clone()
-        .apply(&submission(line), today())
-        .map_err(|v| v.rule)
+    state.clone().apply(&submission(line), today()).map_err(|v| v.rule)
 }
 
 #[test]
@@ -943,10 +911,7 @@ fn officialization_is_possible_exactly_twelve_months_after_admission() {
         )
     };
     assert_eq!(outcome(&state, &officialized("2025-06-01")), Ok(()));
-    assert_eq!(
-        outcome(&state, &officialized("2025-05-31")),
-        Err("probation_12_months")
-    );
+    assert_eq!(outcome(&state, &officialized("2025-05-31")), Err("probation_12_months"));
 }
 
 #[test]
@@ -959,32 +924,21 @@ fn admission_is_open_from_eighteen_to_sixty_years_of_age() {
     };
     // Eighteen on the day itself; seventeen until the day before the birthday.
     assert_eq!(outcome(&state, &admitted_born("2007-03-01")), Ok(()));
-    assert_eq!(
-        outcome(&state, &admitted_born("2007-03-02")),
-        Err("admission_age")
-    );
+    assert_eq!(outcome(&state, &admitted_born("2007-03-02")), Err("admission_age"));
     // Sixty until the day before the sixty-first birthday; sixty-one on it.
     assert_eq!(outcome(&state, &admitted_born("1965-03-01")), Ok(()));
     assert_eq!(outcome(&state, &admitted_born("1964-03-02")), Ok(()));
-    assert_eq!(
-        outcome(&state, &admitted_born("1964-03-01")),
-        Err("admission_age")
-    );
+    assert_eq!(outcome(&state, &admitted_born("1964-03-01")), Err("admission_age"));
 }
 
 #[test]
 fn an_event_may_be_dated_one_day_ahead_of_utc_but_not_two() {
     let state = given(&[]);
     let renamed = |on: &str| {
-        format!(
-            r#"{{"type":"OrganizationRenamed","effective":"{on}","org":"cb-pac-ngoa","name":"Chi bộ Pác Ngòa"}}"#
-        )
+        format!(r#"{{"type":"OrganizationRenamed","effective":"{on}","org":"cb-pac-ngoa","name":"Chi bộ Pác Ngòa"}}"#)
     };
     assert_eq!(outcome(&state, &renamed("2026-11-28")), Ok(()));
-    assert_eq!(
-        outcome(&state, &renamed("2026-11-29")),
-        Err("effective_in_future")
-    );
+    assert_eq!(outcome(&state, &renamed("2026-11-29")), Err("effective_in_future"));
 }
 
 #[test]
@@ -994,9 +948,7 @@ fn a_refused_event_leaves_the_state_as_it_was() {
     let too_young = r#"{"type":"MemberAdmitted","effective":"2025-03-01","decision":{"number":"90-QĐ/HU","date":"2025-02-20","issuer":"huyen-uy-trung-khanh"},"member":"ung-vien-020","name":"Nông Thị Mai","sex":"female","birth_date":"2010-01-01","home_locality":"xom-pac-ngoa","org":"cb-pac-ngoa"}"#;
     let bad_second_locality = r#"{"type":"OrganizationFounded","effective":"2025-03-01","decision":{"number":"72-QĐ/ĐU","date":"2025-02-20","issuer":"dang-uy-dam-thuy"},"org":"cb-lung-ri","name":"Chi bộ xóm Lũng Rì","kind":"cell","parent":"dang-uy-dam-thuy","localities":["xom-lung-ri","xom-khong-co"]}"#;
     assert_eq!(
-        refused
-            .apply(&submission(too_young), today())
-            .map_err(|v| v.rule),
+        refused.apply(&submission(too_young), today()).map_err(|v| v.rule),
         Err("admission_age")
     );
     assert_eq!(
@@ -1007,15 +959,10 @@ fn a_refused_event_leaves_the_state_as_it_was() {
     );
 
     // Nothing of either refused event shows through the accessors.
-    let candidate = refused
-        .person(&id("ung-vien-020"))
-        .expect("the verified candidate");
+    let candidate = refused.person(&id("ung-vien-020")).expect("the verified candidate");
     assert!(candidate.membership.is_none());
     assert_eq!(
-        refused
-            .organization(&id("cb-pac-ngoa"))
-            .expect("cb-pac-ngoa")
-            .members,
+        refused.organization(&id("cb-pac-ngoa")).expect("cb-pac-ngoa").members,
         2
     );
     assert!(refused.organization(&id("cb-lung-ri")).is_none());
@@ -1070,10 +1017,7 @@ fn stored_lines(ledger: &Ledger) -> Vec<String> {
     ledger
         .store()
         .records(1)
-        .map(|r| {
-            serde_json::Value::Object(r.expect("a readable record").submission().to_value())
-                .to_string()
-        })
+        .map(|r| serde_json::Value::Object(r.expect("a readable record").submission().to_value()).to_string())
         .collect()
 }
 
@@ -1088,20 +1032,12 @@ fn a_batch_whose_last_event_breaks_a_rule_appends_nothing() {
     assert_eq!(head.seq, WORLD.len() as u64);
 
     // Two good events, then one that breaks `id_in_use` (it repeats the first).
-    let batch = [
-        hamlet("xom-moi-1"),
-        hamlet("xom-moi-2"),
-        hamlet("xom-moi-1"),
-    ];
+    let batch = [hamlet("xom-moi-1"), hamlet("xom-moi-2"), hamlet("xom-moi-1")];
     match ledger.append(id(ACTOR), submissions(&batch), None) {
         Err(AppendError::Rule { index, violation }) => {
             assert_eq!(index, 2);
             assert_eq!(violation.rule, "id_in_use");
-            assert!(
-                violation.message.contains("xom-moi-1"),
-                "{}",
-                violation.message
-            );
+            assert!(violation.message.contains("xom-moi-1"), "{}", violation.message);
         }
         other => panic!("expected the last event to break id_in_use, got {other:?}"),
     }
@@ -1173,13 +1109,7 @@ fn a_refused_batch_does_not_disturb_batches_accepted_alongside_it() {
                     assert_eq!(seqs[1], seqs[0] + 1, "a batch is appended contiguously");
                     accepted_ids.extend(ids);
                 }
-                (
-                    1,
-                    Err(AppendError::Rule {
-                        index: 2,
-                        violation,
-                    }),
-                ) if violation.rule == "id_in_use" => {
+                (1, Err(AppendError::Rule { index: 2, violation })) if violation.rule == "id_in_use" => {
                     refused_ids.extend(ids);
                 }
                 (_, other) => {
@@ -1193,18 +1123,9 @@ fn a_refused_batch_does_not_disturb_batches_accepted_alongside_it() {
     assert_eq!(ledger.head().seq, expected_seq);
     let stored = stored_lines(&ledger);
     assert_eq!(stored.len() as u64, expected_seq);
-    let names = |locality: &str| {
-        stored
-            .iter()
-            .filter(|l| l.contains(&format!("\"{locality}\"")))
-            .count()
-    };
+    let names = |locality: &str| stored.iter().filter(|l| l.contains(&format!("\"{locality}\""))).count();
     for locality in &accepted_ids {
-        assert_eq!(
-            names(locality),
-            1,
-            "{locality} was accepted and must be stored once"
-        );
+        assert_eq!(names(locality), 1, "{locality} was accepted and must be stored once");
     }
     for locality in &refused_ids {
         assert_eq!(
@@ -1253,6 +1174,7 @@ fn a_member_whose_lapsed_host_was_dissolved_can_still_be_named() {
         assert_eq!(outcome(&state, line), Ok(()), "{line}");
     }
     // The dissolved cell itself still cannot be named.
-    let ended_there = r#"{"type":"TemporaryActivityEnded","effective":"2025-04-01","member":"dv-003","host_org":"cb-na-ray"}"#;
+    let ended_there =
+        r#"{"type":"TemporaryActivityEnded","effective":"2025-04-01","member":"dv-003","host_org":"cb-na-ray"}"#;
     assert_eq!(outcome(&state, ended_there), Err("entity_ended"));
 }

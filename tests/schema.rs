@@ -16,9 +16,8 @@ use std::collections::BTreeSet;
 use jsonschema::Validator;
 use orgledger::event::record::LEDGER_FIELDS;
 use orgledger::event::{
-    DisciplineForm, EndReason, InstrumentKind, LocalityKind, MeetingKind, OrgKind, ProfileField,
-    QualityLevel, ResolutionTopic, Sex, StandardDimension, Submission, VerificationOutcome,
-    EVENT_TYPES,
+    DisciplineForm, EndReason, InstrumentKind, LocalityKind, MeetingKind, OrgKind, ProfileField, QualityLevel,
+    ResolutionTopic, Sex, StandardDimension, Submission, VerificationOutcome, EVENT_TYPES,
 };
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -85,15 +84,8 @@ fn rust_fields(type_name: &str) -> BTreeSet<String> {
         .to_string();
     let (_, expected) = message
         .split_once("unknown field `zz_not_a_field`, expected ")
-        .unwrap_or_else(|| {
-            panic!("{type_name}: unexpected message for an unknown field: {message}")
-        });
-    expected
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_owned)
-        .collect()
+        .unwrap_or_else(|| panic!("{type_name}: unexpected message for an unknown field: {message}"));
+    expected.split('`').skip(1).step_by(2).map(str::to_owned).collect()
 }
 
 /// The values of a snake_case string enumeration, as serde writes them (which is what
@@ -115,10 +107,7 @@ fn rust_enums() -> Vec<(&'static str, Vec<String>)> {
     vec![
         ("locality_kind", serde_names(LocalityKind::ALL)),
         ("org_kind", serde_names(OrgKind::ALL)),
-        (
-            "verification_outcome",
-            serde_names(VerificationOutcome::ALL),
-        ),
+        ("verification_outcome", serde_names(VerificationOutcome::ALL)),
         ("sex", serde_names(Sex::ALL)),
         ("discipline_form", serde_names(DisciplineForm::ALL)),
         ("end_reason", serde_names(EndReason::ALL)),
@@ -137,8 +126,7 @@ fn valid_corpus() -> Vec<(String, Map<String, Value>)> {
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
-            let Value::Object(map) = serde_json::from_str(l).expect("the valid corpus is JSON")
-            else {
+            let Value::Object(map) = serde_json::from_str(l).expect("the valid corpus is JSON") else {
                 panic!("a corpus line is an object: {l}")
             };
             (l.to_owned(), map)
@@ -152,21 +140,14 @@ fn full_example(type_name: &str) -> Map<String, Value> {
     valid_corpus()
         .into_iter()
         .map(|(_, map)| map)
-        .find(|map| {
-            map["type"] == type_name && map.keys().cloned().collect::<BTreeSet<_>>() == properties
-        })
-        .unwrap_or_else(|| {
-            panic!("the valid corpus has no example of {type_name} with every field")
-        })
+        .find(|map| map["type"] == type_name && map.keys().cloned().collect::<BTreeSet<_>>() == properties)
+        .unwrap_or_else(|| panic!("the valid corpus has no example of {type_name} with every field"))
 }
 
 #[test]
 fn the_schema_is_a_valid_draft_2020_12_schema() {
     let schema = schema();
-    assert_eq!(
-        schema["$schema"],
-        "https://json-schema.org/draft/2020-12/schema"
-    );
+    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
     if let Err(e) = jsonschema::draft202012::meta::validate(&schema) {
         panic!("the schema does not validate against the 2020-12 meta-schema: {e}");
     }
@@ -189,17 +170,11 @@ fn the_schema_has_one_definition_per_catalogue_event_type() {
                 .to_owned()
         })
         .collect();
-    assert_eq!(
-        branches, catalogue,
-        "the oneOf branches are the catalogue, in order"
-    );
+    assert_eq!(branches, catalogue, "the oneOf branches are the catalogue, in order");
 
     let listed: Vec<String> = serde_json::from_value(schema["properties"]["type"]["enum"].clone())
         .expect("the top level lists the event types");
-    assert_eq!(
-        listed, catalogue,
-        "the top-level `type` enum is the catalogue"
-    );
+    assert_eq!(listed, catalogue, "the top-level `type` enum is the catalogue");
 
     for type_name in EVENT_TYPES {
         let definition = event_definition(&schema, type_name);
@@ -239,10 +214,7 @@ fn each_definition_has_exactly_the_fields_of_its_rust_struct() {
     let schema = schema();
     for type_name in EVENT_TYPES {
         let mut fields = rust_fields(type_name);
-        assert!(
-            !fields.is_empty(),
-            "{type_name}: serde names the struct's fields"
-        );
+        assert!(!fields.is_empty(), "{type_name}: serde names the struct's fields");
         fields.extend(ENVELOPE_FIELDS.iter().map(|f| f.to_string()));
         assert_eq!(
             schema_properties(&schema, type_name),
@@ -296,15 +268,11 @@ fn schema_enums_are_the_rust_enums_and_every_value_is_read() {
         .collect();
     assert_eq!(
         enum_defs,
-        enums
-            .iter()
-            .map(|(name, _)| *name)
-            .collect::<BTreeSet<&str>>(),
+        enums.iter().map(|(name, _)| *name).collect::<BTreeSet<&str>>(),
         "each schema enum has a Rust enum"
     );
     for (name, values) in &enums {
-        let listed: Vec<String> =
-            serde_json::from_value(schema["$defs"][name]["enum"].clone()).expect("enum values");
+        let listed: Vec<String> = serde_json::from_value(schema["$defs"][name]["enum"].clone()).expect("enum values");
         assert_eq!(&listed, values, "$defs/{name}");
     }
 
@@ -325,19 +293,12 @@ fn schema_enums_are_the_rust_enums_and_every_value_is_read() {
                 },
                 _ => continue,
             };
-            let Some((_, values)) = enums
-                .iter()
-                .find(|(name, _)| target == format!("#/$defs/{name}"))
-            else {
+            let Some((_, values)) = enums.iter().find(|(name, _)| target == format!("#/$defs/{name}")) else {
                 continue;
             };
             for value in values {
                 let mut example = full.clone();
-                example[field] = if in_array {
-                    json!([value])
-                } else {
-                    json!(value)
-                };
+                example[field] = if in_array { json!([value]) } else { json!(value) };
                 let example = Value::Object(example);
                 assert_eq!(
                     schema_errors(&strict, &example),
@@ -370,8 +331,7 @@ fn the_valid_corpus_is_accepted_by_the_schema_and_by_from_json() {
             Vec::<String>::new(),
             "schema with formats on {line}"
         );
-        let submission =
-            Submission::from_json(line).unwrap_or_else(|e| panic!("from_json refused {line}: {e}"));
+        let submission = Submission::from_json(line).unwrap_or_else(|e| panic!("from_json refused {line}: {e}"));
         // What the ledger writes back for a submission is itself valid input.
         let written = Value::Object(submission.to_value());
         assert_eq!(
@@ -466,83 +426,385 @@ fn with(mut base: Value, field: &str, value: Option<Value>) -> Value {
 
 fn refused_corpus() -> Vec<Refused> {
     use SchemaVerdict::*;
-    let decision =
-        json!({"number": "125-QĐ/HU", "date": "2009-03-02", "issuer": "huyen-uy-trung-khanh"});
+    let decision = json!({"number": "125-QĐ/HU", "date": "2009-03-02", "issuer": "huyen-uy-trung-khanh"});
     let mut cases = vec![
         // The event type.
-        refused("unknown type", with(hamlet(), "type", Some(json!("LocalityDiscovered"))), "unknown event type \"LocalityDiscovered\"", Refuses),
-        refused("type in the wrong case", with(hamlet(), "type", Some(json!("localityRegistered"))), "unknown event type", Refuses),
-        refused("missing type", with(hamlet(), "type", None), "missing field `type`", Refuses),
-        refused("type not a string", with(hamlet(), "type", Some(json!(1))), "`type` must be a string", Refuses),
-        refused("not an object", json!(["LocalityRegistered"]), "must be a JSON object", Refuses),
+        refused(
+            "unknown type",
+            with(hamlet(), "type", Some(json!("LocalityDiscovered"))),
+            "unknown event type \"LocalityDiscovered\"",
+            Refuses,
+        ),
+        refused(
+            "type in the wrong case",
+            with(hamlet(), "type", Some(json!("localityRegistered"))),
+            "unknown event type",
+            Refuses,
+        ),
+        refused(
+            "missing type",
+            with(hamlet(), "type", None),
+            "missing field `type`",
+            Refuses,
+        ),
+        refused(
+            "type not a string",
+            with(hamlet(), "type", Some(json!(1))),
+            "`type` must be a string",
+            Refuses,
+        ),
+        refused(
+            "not an object",
+            json!(["LocalityRegistered"]),
+            "must be a JSON object",
+            Refuses,
+        ),
         // Unknown fields, in the event and in its decision.
-        refused("unknown field", with(hamlet(), "population", Some(json!(312))), "unknown field `population`", Refuses),
-        refused("a field of another event type", with(hamlet(), "org", Some(json!("cb-pac-ngoa"))), "unknown field `org`", Refuses),
-        refused("unknown decision field", with(hamlet(), "decision", Some(with(decision.clone(), "signed_by", Some(json!("Bí thư"))))), "unknown field `signed_by`", Refuses),
+        refused(
+            "unknown field",
+            with(hamlet(), "population", Some(json!(312))),
+            "unknown field `population`",
+            Refuses,
+        ),
+        refused(
+            "a field of another event type",
+            with(hamlet(), "org", Some(json!("cb-pac-ngoa"))),
+            "unknown field `org`",
+            Refuses,
+        ),
+        refused(
+            "unknown decision field",
+            with(
+                hamlet(),
+                "decision",
+                Some(with(decision.clone(), "signed_by", Some(json!("Bí thư")))),
+            ),
+            "unknown field `signed_by`",
+            Refuses,
+        ),
         // Missing required fields.
-        refused("missing effective", with(hamlet(), "effective", None), "missing field `effective`", Refuses),
-        refused("missing border", with(hamlet(), "border", None), "missing field `border`", Refuses),
-        refused("missing birth_date", with(admission(), "birth_date", None), "missing field `birth_date`", Refuses),
-        refused("missing gaps", json!({"type": "CadreAssessed", "effective": "2012-01-15", "person": "cb-0001", "programme": "03-da-tu", "meets_standard": true}), "missing field `gaps`", Refuses),
-        refused("missing localities", json!({"type": "OrganizationFounded", "effective": "2008-12-15", "org": "cb-pac-ngoa", "name": "Chi bộ", "kind": "cell", "parent": "du-ngoc-khe"}), "missing field `localities`", Refuses),
-        refused("missing decision issuer", with(hamlet(), "decision", Some(with(decision.clone(), "issuer", None))), "missing field `issuer`", Refuses),
+        refused(
+            "missing effective",
+            with(hamlet(), "effective", None),
+            "missing field `effective`",
+            Refuses,
+        ),
+        refused(
+            "missing border",
+            with(hamlet(), "border", None),
+            "missing field `border`",
+            Refuses,
+        ),
+        refused(
+            "missing birth_date",
+            with(admission(), "birth_date", None),
+            "missing field `birth_date`",
+            Refuses,
+        ),
+        refused(
+            "missing gaps",
+            json!({"type": "CadreAssessed", "effective": "2012-01-15", "person": "cb-0001", "programme": "03-da-tu", "meets_standard": true}),
+            "missing field `gaps`",
+            Refuses,
+        ),
+        refused(
+            "missing localities",
+            json!({"type": "OrganizationFounded", "effective": "2008-12-15", "org": "cb-pac-ngoa", "name": "Chi bộ", "kind": "cell", "parent": "du-ngoc-khe"}),
+            "missing field `localities`",
+            Refuses,
+        ),
+        refused(
+            "missing decision issuer",
+            with(hamlet(), "decision", Some(with(decision.clone(), "issuer", None))),
+            "missing field `issuer`",
+            Refuses,
+        ),
         // Wrong JSON types.
-        refused("boolean as a string", with(hamlet(), "border", Some(json!("yes"))), "invalid type: string \"yes\", expected a boolean", Refuses),
-        refused("required field null", with(hamlet(), "name", Some(Value::Null)), "invalid type: null", Refuses),
-        refused("id as a number", with(hamlet(), "locality", Some(json!(42))), "invalid type: integer `42`", Refuses),
-        refused("list as a string", with(admission(), "introducers", Some(json!("dv-000001"))), "invalid type: string", Refuses),
-        refused("default list as null", with(meeting(), "topics", Some(Value::Null)), "invalid type: null", Refuses),
-        refused("decision as a string", with(hamlet(), "decision", Some(json!("125-QĐ/HU"))), "decision: invalid type: string", Refuses),
-        refused("year as a string", json!({"type": "QualityRated", "effective": "2012-12-31", "subject": "cb-pac-ngoa", "year": "2012", "level": "weak"}), "invalid type: string \"2012\"", Refuses),
-        refused("negative count", with(meeting(), "attendance", Some(json!(-1))), "invalid value: integer `-1`, expected u32", Refuses),
-        refused("count beyond u32", with(meeting(), "attendance", Some(json!(4_294_967_296u64))), "invalid value: integer `4294967296`, expected u32", Refuses),
+        refused(
+            "boolean as a string",
+            with(hamlet(), "border", Some(json!("yes"))),
+            "invalid type: string \"yes\", expected a boolean",
+            Refuses,
+        ),
+        refused(
+            "required field null",
+            with(hamlet(), "name", Some(Value::Null)),
+            "invalid type: null",
+            Refuses,
+        ),
+        refused(
+            "id as a number",
+            with(hamlet(), "locality", Some(json!(42))),
+            "invalid type: integer `42`",
+            Refuses,
+        ),
+        refused(
+            "list as a string",
+            with(admission(), "introducers", Some(json!("dv-000001"))),
+            "invalid type: string",
+            Refuses,
+        ),
+        refused(
+            "default list as null",
+            with(meeting(), "topics", Some(Value::Null)),
+            "invalid type: null",
+            Refuses,
+        ),
+        refused(
+            "decision as a string",
+            with(hamlet(), "decision", Some(json!("125-QĐ/HU"))),
+            "decision: invalid type: string",
+            Refuses,
+        ),
+        refused(
+            "year as a string",
+            json!({"type": "QualityRated", "effective": "2012-12-31", "subject": "cb-pac-ngoa", "year": "2012", "level": "weak"}),
+            "invalid type: string \"2012\"",
+            Refuses,
+        ),
+        refused(
+            "negative count",
+            with(meeting(), "attendance", Some(json!(-1))),
+            "invalid value: integer `-1`, expected u32",
+            Refuses,
+        ),
+        refused(
+            "count beyond u32",
+            with(meeting(), "attendance", Some(json!(4_294_967_296u64))),
+            "invalid value: integer `4294967296`, expected u32",
+            Refuses,
+        ),
         // JSON Schema sees numbers, not how they are written: 12.0 is the integer 12 to it, but
         // the ledger's format carries no floats and refuses a number written with a fraction.
-        refused("integer written with a fraction", with(meeting(), "attendance", Some(json!(12.0))), "invalid type: floating point", Inexpressible),
+        refused(
+            "integer written with a fraction",
+            with(meeting(), "attendance", Some(json!(12.0))),
+            "invalid type: floating point",
+            Inexpressible,
+        ),
         // Enumerations.
-        refused("unknown locality kind", with(hamlet(), "kind", Some(json!("village"))), "unknown variant `village`", Refuses),
-        refused("enum value not in snake_case", with(hamlet(), "kind", Some(json!("ResidentialGroup"))), "unknown variant `ResidentialGroup`", Refuses),
-        refused("unknown gap", json!({"type": "CadreAssessed", "effective": "2012-01-15", "person": "cb-0001", "programme": "03-da-tu", "meets_standard": false, "gaps": ["education", "literacy"]}), "unknown variant `literacy`", Refuses),
+        refused(
+            "unknown locality kind",
+            with(hamlet(), "kind", Some(json!("village"))),
+            "unknown variant `village`",
+            Refuses,
+        ),
+        refused(
+            "enum value not in snake_case",
+            with(hamlet(), "kind", Some(json!("ResidentialGroup"))),
+            "unknown variant `ResidentialGroup`",
+            Refuses,
+        ),
+        refused(
+            "unknown gap",
+            json!({"type": "CadreAssessed", "effective": "2012-01-15", "person": "cb-0001", "programme": "03-da-tu", "meets_standard": false, "gaps": ["education", "literacy"]}),
+            "unknown variant `literacy`",
+            Refuses,
+        ),
         // Dates: the shape and ranges are in the pattern, the calendar only in `format: date`.
-        refused("day the month does not have", with(hamlet(), "effective", Some(json!("2008-02-30"))), "invalid date \"2008-02-30\"", RefusesWhenFormatsAsserted),
-        refused("29 February of a common year", with(admission(), "birth_date", Some(json!("1985-02-29"))), "invalid date \"1985-02-29\"", RefusesWhenFormatsAsserted),
-        refused("31 April in a decision", with(hamlet(), "decision", Some(with(decision.clone(), "date", Some(json!("2009-04-31"))))), "invalid date \"2009-04-31\"", RefusesWhenFormatsAsserted),
-        refused("month 13", with(hamlet(), "effective", Some(json!("2008-13-01"))), "invalid date", Refuses),
-        refused("day 00", with(hamlet(), "effective", Some(json!("2008-12-00"))), "invalid date", Refuses),
-        refused("date without leading zeros", with(hamlet(), "effective", Some(json!("2008-1-01"))), "invalid date \"2008-1-01\"", Refuses),
-        refused("two-digit year", with(hamlet(), "effective", Some(json!("08-12-31"))), "invalid date", Refuses),
-        refused("date with a time", with(hamlet(), "effective", Some(json!("2008-12-31T00:00:00Z"))), "invalid date", Refuses),
-        refused("day-first date", with(admission(), "birth_date", Some(json!("12-04-1985"))), "invalid date", Refuses),
-        refused("date before 1900", with(admission(), "birth_date", Some(json!("1899-12-31"))), "outside the years 1900 to 2100", Refuses),
-        refused("date after 2100", with(hamlet(), "effective", Some(json!("2101-01-01"))), "outside the years 1900 to 2100", Refuses),
+        refused(
+            "day the month does not have",
+            with(hamlet(), "effective", Some(json!("2008-02-30"))),
+            "invalid date \"2008-02-30\"",
+            RefusesWhenFormatsAsserted,
+        ),
+        refused(
+            "29 February of a common year",
+            with(admission(), "birth_date", Some(json!("1985-02-29"))),
+            "invalid date \"1985-02-29\"",
+            RefusesWhenFormatsAsserted,
+        ),
+        refused(
+            "31 April in a decision",
+            with(
+                hamlet(),
+                "decision",
+                Some(with(decision.clone(), "date", Some(json!("2009-04-31")))),
+            ),
+            "invalid date \"2009-04-31\"",
+            RefusesWhenFormatsAsserted,
+        ),
+        refused(
+            "month 13",
+            with(hamlet(), "effective", Some(json!("2008-13-01"))),
+            "invalid date",
+            Refuses,
+        ),
+        refused(
+            "day 00",
+            with(hamlet(), "effective", Some(json!("2008-12-00"))),
+            "invalid date",
+            Refuses,
+        ),
+        refused(
+            "date without leading zeros",
+            with(hamlet(), "effective", Some(json!("2008-1-01"))),
+            "invalid date \"2008-1-01\"",
+            Refuses,
+        ),
+        refused(
+            "two-digit year",
+            with(hamlet(), "effective", Some(json!("08-12-31"))),
+            "invalid date",
+            Refuses,
+        ),
+        refused(
+            "date with a time",
+            with(hamlet(), "effective", Some(json!("2008-12-31T00:00:00Z"))),
+            "invalid date",
+            Refuses,
+        ),
+        refused(
+            "day-first date",
+            with(admission(), "birth_date", Some(json!("12-04-1985"))),
+            "invalid date",
+            Refuses,
+        ),
+        refused(
+            "date before 1900",
+            with(admission(), "birth_date", Some(json!("1899-12-31"))),
+            "outside the years 1900 to 2100",
+            Refuses,
+        ),
+        refused(
+            "date after 2100",
+            with(hamlet(), "effective", Some(json!("2101-01-01"))),
+            "outside the years 1900 to 2100",
+            Refuses,
+        ),
         // Ids.
-        refused("id with capitals", with(hamlet(), "locality", Some(json!("Xom-Pac-Ngoa"))), "invalid id \"Xom-Pac-Ngoa\"", Refuses),
-        refused("id with diacritics", with(hamlet(), "locality", Some(json!("xóm-pác-ngòa"))), "invalid id", Refuses),
-        refused("id with a space", with(hamlet(), "parent", Some(json!("xa ngoc khe"))), "invalid id", Refuses),
-        refused("id starting with a hyphen", with(hamlet(), "locality", Some(json!("-xom"))), "invalid id", Refuses),
-        refused("id ending with a hyphen", with(hamlet(), "locality", Some(json!("xom-"))), "invalid id", Refuses),
-        refused("empty id", with(hamlet(), "locality", Some(json!(""))), "invalid id", Refuses),
-        refused("id of 65 characters", with(hamlet(), "locality", Some(json!("x".repeat(65)))), "invalid id", Refuses),
-        refused("bad id in a list", with(admission(), "introducers", Some(json!(["dv-000001", "DV 2"]))), "invalid id \"DV 2\"", Refuses),
-        refused("bad id as decision issuer", with(hamlet(), "decision", Some(with(decision.clone(), "issuer", Some(json!("Huyện ủy"))))), "invalid id", Refuses),
+        refused(
+            "id with capitals",
+            with(hamlet(), "locality", Some(json!("Xom-Pac-Ngoa"))),
+            "invalid id \"Xom-Pac-Ngoa\"",
+            Refuses,
+        ),
+        refused(
+            "id with diacritics",
+            with(hamlet(), "locality", Some(json!("xóm-pác-ngòa"))),
+            "invalid id",
+            Refuses,
+        ),
+        refused(
+            "id with a space",
+            with(hamlet(), "parent", Some(json!("xa ngoc khe"))),
+            "invalid id",
+            Refuses,
+        ),
+        refused(
+            "id starting with a hyphen",
+            with(hamlet(), "locality", Some(json!("-xom"))),
+            "invalid id",
+            Refuses,
+        ),
+        refused(
+            "id ending with a hyphen",
+            with(hamlet(), "locality", Some(json!("xom-"))),
+            "invalid id",
+            Refuses,
+        ),
+        refused(
+            "empty id",
+            with(hamlet(), "locality", Some(json!(""))),
+            "invalid id",
+            Refuses,
+        ),
+        refused(
+            "id of 65 characters",
+            with(hamlet(), "locality", Some(json!("x".repeat(65)))),
+            "invalid id",
+            Refuses,
+        ),
+        refused(
+            "bad id in a list",
+            with(admission(), "introducers", Some(json!(["dv-000001", "DV 2"]))),
+            "invalid id \"DV 2\"",
+            Refuses,
+        ),
+        refused(
+            "bad id as decision issuer",
+            with(
+                hamlet(),
+                "decision",
+                Some(with(decision.clone(), "issuer", Some(json!("Huyện ủy")))),
+            ),
+            "invalid id",
+            Refuses,
+        ),
         // Text.
-        refused("empty name", with(hamlet(), "name", Some(json!(""))), "empty text", Refuses),
-        refused("name of spaces only", with(hamlet(), "name", Some(json!("   "))), "empty text", Refuses),
-        refused("name with a newline", with(hamlet(), "name", Some(json!("Pác\nNgòa"))), "control character", Refuses),
-        refused("name with a tab", with(hamlet(), "name", Some(json!("Pác\tNgòa"))), "control character", Refuses),
-        refused("name with DEL", with(hamlet(), "name", Some(json!("Pác\u{7f}Ngòa"))), "control character", Refuses),
-        refused("name with a C1 control", with(hamlet(), "name", Some(json!("Pác\u{85}Ngòa"))), "control character", Refuses),
-        refused("topic with a control character", with(meeting(), "topics", Some(json!(["Hiến đất\u{1}"]))), "control character", Refuses),
-        refused("name of 501 characters", with(hamlet(), "name", Some(json!("a".repeat(501)))), "longer than 500 characters", Refuses),
+        refused(
+            "empty name",
+            with(hamlet(), "name", Some(json!(""))),
+            "empty text",
+            Refuses,
+        ),
+        refused(
+            "name of spaces only",
+            with(hamlet(), "name", Some(json!("   "))),
+            "empty text",
+            Refuses,
+        ),
+        refused(
+            "name with a newline",
+            with(hamlet(), "name", Some(json!("Pác\nNgòa"))),
+            "control character",
+            Refuses,
+        ),
+        refused(
+            "name with a tab",
+            with(hamlet(), "name", Some(json!("Pác\tNgòa"))),
+            "control character",
+            Refuses,
+        ),
+        refused(
+            "name with DEL",
+            with(hamlet(), "name", Some(json!("Pác\u{7f}Ngòa"))),
+            "control character",
+            Refuses,
+        ),
+        refused(
+            "name with a C1 control",
+            with(hamlet(), "name", Some(json!("Pác\u{85}Ngòa"))),
+            "control character",
+            Refuses,
+        ),
+        refused(
+            "topic with a control character",
+            with(meeting(), "topics", Some(json!(["Hiến đất\u{1}"]))),
+            "control character",
+            Refuses,
+        ),
+        refused(
+            "name of 501 characters",
+            with(hamlet(), "name", Some(json!("a".repeat(501)))),
+            "longer than 500 characters",
+            Refuses,
+        ),
         // The ledger counts characters after NFC normalization; a schema counts them as sent.
         // U+0958 (Devanagari qa) is excluded from composition, so NFC writes it as two code
         // points and 500 of them become 1000.
-        refused("name that NFC makes longer than 500", with(hamlet(), "name", Some(json!("\u{958}".repeat(500)))), "longer than 500 characters", Inexpressible),
+        refused(
+            "name that NFC makes longer than 500",
+            with(hamlet(), "name", Some(json!("\u{958}".repeat(500)))),
+            "longer than 500 characters",
+            Inexpressible,
+        ),
         // Text that is not JSON at all: a schema applies only to a parsed document.
-        Refused { case: "malformed JSON", line: r#"{"type":"MemberOfficialized","effective":"2009-06-01","member":"dv-000123""#.into(), names: "malformed JSON".into(), schema: Inexpressible },
+        Refused {
+            case: "malformed JSON",
+            line: r#"{"type":"MemberOfficialized","effective":"2009-06-01","member":"dv-000123""#.into(),
+            names: "malformed JSON".into(),
+            schema: Inexpressible,
+        },
         // A key given twice: JSON Schema sees the parsed object, in which one of the two values
         // has already won, so it cannot refuse the duplicate.
-        Refused { case: "duplicate key", line: r#"{"type":"MemberOfficialized","effective":"2009-06-01","member":"dv-000123","member":"dv-000124"}"#.into(), names: "duplicate key `member`".into(), schema: Inexpressible },
+        Refused {
+            case: "duplicate key",
+            line: r#"{"type":"MemberOfficialized","effective":"2009-06-01","member":"dv-000123","member":"dv-000124"}"#
+                .into(),
+            names: "duplicate key `member`".into(),
+            schema: Inexpressible,
+        },
     ];
     // Envelope fields the ledger sets itself, each refused by name.
     for field in LEDGER_FIELDS {
@@ -587,18 +849,14 @@ fn the_refused_corpus_is_refused_by_from_json_and_wherever_possible_by_the_schem
         if *schema == SchemaVerdict::Inexpressible {
             continue;
         }
-        let instance: Value =
-            serde_json::from_str(line).expect("a case the schema can judge is JSON");
+        let instance: Value = serde_json::from_str(line).expect("a case the schema can judge is JSON");
         assert!(
             !schema_errors(&strict, &instance).is_empty(),
             "{what}: the format-asserting schema accepted {line}"
         );
         let lenient_errors = schema_errors(&lenient, &instance);
         match schema {
-            SchemaVerdict::Refuses => assert!(
-                !lenient_errors.is_empty(),
-                "{what}: the schema accepted {line}"
-            ),
+            SchemaVerdict::Refuses => assert!(!lenient_errors.is_empty(), "{what}: the schema accepted {line}"),
             // If the annotation-only validator refused this too, the case belongs under
             // `Refuses`: keep the table honest about what the pattern catches.
             SchemaVerdict::RefusesWhenFormatsAsserted => {
@@ -637,9 +895,7 @@ fn a_wrong_json_type_in_any_field_is_refused() {
             example.insert(field.clone(), wrong.clone());
             let example = Value::Object(example);
             let message = Submission::from_json(&example.to_string())
-                .expect_err(&format!(
-                    "{type_name}.{field} = {wrong} is refused by from_json"
-                ))
+                .expect_err(&format!("{type_name}.{field} = {wrong} is refused by from_json"))
                 .to_string();
             assert!(
                 message.contains("invalid type"),

@@ -108,7 +108,6 @@ fn damage(data: &Path, how: impl FnOnce(&Store)) {
 /// How long to wait for sled to let go of a store this process has closed.
 const LOCK_PATIENCE: Duration = Duration::from_secs(10);
 
-
 fn stored_value(store: &Store, seq: u64) -> Vec<u8> {
     store
         .raw_value(seq)

@@ -18,13 +18,26 @@ use crate::store::Store;
 pub enum ReportKind {
     Coverage,
     TemporaryActivity,
-    Admissions { from_year: Option<i32>, to_year: Option<i32> },
-    Standardization { programme: String },
-    Meetings { year: Option<i32> },
+    Admissions {
+        from_year: Option<i32>,
+        to_year: Option<i32>,
+    },
+    Standardization {
+        programme: String,
+    },
+    Meetings {
+        year: Option<i32>,
+    },
     Resolutions,
-    Planning { term: String },
-    Roster { org: String },
-    History { entity: String },
+    Planning {
+        term: String,
+    },
+    Roster {
+        org: String,
+    },
+    History {
+        entity: String,
+    },
 }
 
 /// How a report is printed.
@@ -69,7 +82,12 @@ fn id_arg(flag: &str, value: &str) -> Result<Id, ReportError> {
 
 /// Computes a report from a projection, as JSON. The store is needed only for `history`,
 /// whose events are read back from the log.
-pub fn compute(kind: &ReportKind, as_of: &AsOf, projection: &Projection, store: Option<&Store>) -> Result<Value, CommandError> {
+pub fn compute(
+    kind: &ReportKind,
+    as_of: &AsOf,
+    projection: &Projection,
+    store: Option<&Store>,
+) -> Result<Value, CommandError> {
     let at = resolve(as_of, projection)?;
     fn to_json(v: impl Serialize) -> Value {
         serde_json::to_value(v).expect("reports serialize")
@@ -77,10 +95,14 @@ pub fn compute(kind: &ReportKind, as_of: &AsOf, projection: &Projection, store: 
     Ok(match kind {
         ReportKind::Coverage => to_json(reports::coverage(projection, at)),
         ReportKind::TemporaryActivity => to_json(reports::temporary_activity(projection, at)),
-        ReportKind::Admissions { from_year, to_year } => to_json(reports::admissions(projection, at.seq, *from_year, *to_year)),
-        ReportKind::Standardization { programme } => {
-            to_json(reports::standardization(projection, &id_arg("--programme", programme)?, at)?)
+        ReportKind::Admissions { from_year, to_year } => {
+            to_json(reports::admissions(projection, at.seq, *from_year, *to_year))
         }
+        ReportKind::Standardization { programme } => to_json(reports::standardization(
+            projection,
+            &id_arg("--programme", programme)?,
+            at,
+        )?),
         ReportKind::Meetings { year } => to_json(reports::meetings(projection, at, *year)),
         ReportKind::Resolutions => to_json(reports::resolutions(projection, at)),
         ReportKind::Planning { term } => to_json(reports::planning(projection, &id_arg("--term", term)?, at)?),
@@ -91,7 +113,9 @@ pub fn compute(kind: &ReportKind, as_of: &AsOf, projection: &Projection, store: 
             let store = store.ok_or_else(|| CommandError::Failed("history needs the store".into()))?;
             let mut events = Vec::with_capacity(seqs.len());
             for seq in seqs {
-                let record = store.record(seq)?.ok_or_else(|| CommandError::Rejected(format!("record {seq} is missing")))?;
+                let record = store
+                    .record(seq)?
+                    .ok_or_else(|| CommandError::Rejected(format!("record {seq} is missing")))?;
                 let mut fields = record.submission().to_value();
                 fields.remove("type");
                 fields.remove("effective");
@@ -111,7 +135,13 @@ pub fn compute(kind: &ReportKind, as_of: &AsOf, projection: &Projection, store: 
 }
 
 /// `orgledger report`.
-pub fn report(data: &Path, kind: &ReportKind, as_of: &AsOf, format: Format, out: &mut impl Write) -> Result<(), CommandError> {
+pub fn report(
+    data: &Path,
+    kind: &ReportKind,
+    as_of: &AsOf,
+    format: Format,
+    out: &mut impl Write,
+) -> Result<(), CommandError> {
     let store = Store::open(data, false)?;
     let (projection, _) = store.open_projection()?;
     let value = compute(kind, as_of, &projection, Some(&store))?;
@@ -126,7 +156,9 @@ pub fn report(data: &Path, kind: &ReportKind, as_of: &AsOf, format: Format, out:
 /// objects as aligned tables.
 pub fn table(value: &Value) -> String {
     let mut out = String::new();
-    let Value::Object(map) = value else { return format!("{value}\n") };
+    let Value::Object(map) = value else {
+        return format!("{value}\n");
+    };
     for (k, v) in map {
         match v {
             Value::Array(items) if items.iter().all(|i| i.is_object()) && !items.is_empty() => {}
@@ -142,12 +174,23 @@ pub fn table(value: &Value) -> String {
             let columns: Vec<&String> = items[0].as_object().expect("object").keys().collect();
             let rows: Vec<Vec<String>> = items
                 .iter()
-                .map(|i| columns.iter().map(|c| cell(i.get(c.as_str()).unwrap_or(&Value::Null))).collect())
+                .map(|i| {
+                    columns
+                        .iter()
+                        .map(|c| cell(i.get(c.as_str()).unwrap_or(&Value::Null)))
+                        .collect()
+                })
                 .collect();
             let widths: Vec<usize> = columns
                 .iter()
                 .enumerate()
-                .map(|(i, c)| rows.iter().map(|r| r[i].chars().count()).chain([c.chars().count()]).max().unwrap_or(0))
+                .map(|(i, c)| {
+                    rows.iter()
+                        .map(|r| r[i].chars().count())
+                        .chain([c.chars().count()])
+                        .max()
+                        .unwrap_or(0)
+                })
                 .collect();
             let line = |cells: Vec<String>| {
                 let mut s = String::from(" ");
@@ -173,7 +216,12 @@ fn cell(v: &Value) -> String {
         Value::Array(items) if items.iter().all(|i| i.is_object()) => {
             let names: Vec<String> = items
                 .iter()
-                .map(|i| i.get("name").or_else(|| i.get("id")).map(cell).unwrap_or_else(|| i.to_string()))
+                .map(|i| {
+                    i.get("name")
+                        .or_else(|| i.get("id"))
+                        .map(cell)
+                        .unwrap_or_else(|| i.to_string())
+                })
                 .collect();
             if names.is_empty() {
                 "-".into()
@@ -182,7 +230,11 @@ fn cell(v: &Value) -> String {
             }
         }
         Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(", "),
-        Value::Object(m) => m.iter().map(|(k, v)| format!("{k}={}", cell(v))).collect::<Vec<_>>().join(" "),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", cell(v)))
+            .collect::<Vec<_>>()
+            .join(" "),
         other => other.to_string(),
     }
 }

@@ -182,7 +182,10 @@ mod tests {
     #[test]
     fn sorts_keys_and_escapes_minimally() {
         let v = json!({"b": 1, "a": {"z": true, "y": null}, "s": "Pác \"x\"\\\n\u{1}\u{7f}"});
-        assert_eq!(canon(v), "{\"a\":{\"y\":null,\"z\":true},\"b\":1,\"s\":\"Pác \\\"x\\\"\\\\\\n\\u0001\u{7f}\"}");
+        assert_eq!(
+            canon(v),
+            "{\"a\":{\"y\":null,\"z\":true},\"b\":1,\"s\":\"Pác \\\"x\\\"\\\\\\n\\u0001\u{7f}\"}"
+        );
     }
 
     #[test]

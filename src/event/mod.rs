@@ -9,5 +9,7 @@ pub mod record;
 pub mod types;
 
 pub use catalogue::*;
-pub use record::{event_hash, Decision, InputError, Record, RecordError, Submission, EVENT_HASH_CONTEXT, FORMAT_VERSION};
+pub use record::{
+    event_hash, Decision, InputError, Record, RecordError, Submission, EVENT_HASH_CONTEXT, FORMAT_VERSION,
+};
 pub use types::{Date, Hash, Id, Text, Timestamp};

@@ -57,7 +57,11 @@ pub struct Submission {
 
 impl Submission {
     pub fn new(effective: Date, event: Event) -> Submission {
-        Submission { effective, decision: None, event }
+        Submission {
+            effective,
+            decision: None,
+            event,
+        }
     }
 
     pub fn with_decision(mut self, decision: Decision) -> Submission {
@@ -68,7 +72,9 @@ impl Submission {
     /// Parses one JSON Lines line of client input.
     pub fn from_json(line: &str) -> Result<Submission, InputError> {
         let value = parse_strict(line).map_err(|e| InputError::Json(e.to_string()))?;
-        let Value::Object(map) = value else { return Err(InputError::NotAnObject) };
+        let Value::Object(map) = value else {
+            return Err(InputError::NotAnObject);
+        };
         if let Some(field) = LEDGER_FIELDS.iter().find(|f| map.contains_key(**f)) {
             return Err(InputError::LedgerField((*field).to_owned()));
         }
@@ -91,13 +97,18 @@ impl Submission {
         if !EVENT_TYPES.contains(&type_name.as_str()) {
             return Err(InputError::UnknownType(type_name));
         }
-        let field_err = |message: String| InputError::Field { type_name: type_name.clone(), message };
+        let field_err = |message: String| InputError::Field {
+            type_name: type_name.clone(),
+            message,
+        };
         let effective = match map.remove("effective") {
             Some(v) => Date::deserialize(v).map_err(|e| field_err(format!("effective: {e}")))?,
             None => return Err(field_err("missing field `effective`".into())),
         };
         if let Some((key, _)) = map.iter().find(|(_, v)| v.is_null()) {
-            return Err(field_err(format!("{key}: invalid type: null (leave an optional field out instead)")));
+            return Err(field_err(format!(
+                "{key}: invalid type: null (leave an optional field out instead)"
+            )));
         }
         let decision = match map.remove("decision") {
             None => None,
@@ -111,7 +122,9 @@ impl Submission {
                     Value::Number(_) => "number",
                     _ => "boolean",
                 };
-                return Err(field_err(format!("decision: invalid type: {found}, expected an object {{number, date, issuer}}")));
+                return Err(field_err(format!(
+                    "decision: invalid type: {found}, expected an object {{number, date, issuer}}"
+                )));
             }
         };
         let mut tagged = Map::new();
@@ -119,7 +132,10 @@ impl Submission {
         let event = serde_path_to_error::deserialize::<_, Event>(Value::Object(tagged)).map_err(|e| {
             // The path starts with the variant name; drop it so the message names the field.
             let path = e.path().to_string();
-            let field = path.split_once('.').map(|(_, rest)| rest.to_owned()).unwrap_or_default();
+            let field = path
+                .split_once('.')
+                .map(|(_, rest)| rest.to_owned())
+                .unwrap_or_default();
             let inner = e.into_inner().to_string();
             if field.is_empty() || field == "?" {
                 field_err(inner)
@@ -127,15 +143,23 @@ impl Submission {
                 field_err(format!("{field}: {inner}"))
             }
         })?;
-        Ok(Submission { effective, decision, event })
+        Ok(Submission {
+            effective,
+            decision,
+            event,
+        })
     }
 
     /// The submission as a JSON object: `type`, `effective`, `decision` and the fields.
     pub fn to_value(&self) -> Map<String, Value> {
         let tagged = serde_json::to_value(&self.event).expect("events always serialize");
-        let Value::Object(tagged) = tagged else { unreachable!("events serialize as objects") };
+        let Value::Object(tagged) = tagged else {
+            unreachable!("events serialize as objects")
+        };
         let (type_name, fields) = tagged.into_iter().next().expect("one variant");
-        let Value::Object(mut map) = fields else { unreachable!("event payloads are structs") };
+        let Value::Object(mut map) = fields else {
+            unreachable!("event payloads are structs")
+        };
         map.insert("type".into(), Value::String(type_name));
         map.insert("effective".into(), Value::String(self.effective.to_string()));
         if let Some(d) = &self.decision {
@@ -186,7 +210,15 @@ impl Record {
         let map = envelope_value(seq, prev, recorded_at, &actor, &submission);
         let canonical = to_canonical(&Value::Object(map)).expect("events carry no floats");
         let hash = event_hash(&canonical);
-        Record { seq, prev, recorded_at, actor, submission, canonical, hash }
+        Record {
+            seq,
+            prev,
+            recorded_at,
+            actor,
+            submission,
+            canonical,
+            hash,
+        }
     }
 
     /// Reads a record from its canonical bytes and the hash stored beside them, checking that
@@ -221,8 +253,7 @@ impl Record {
             Some(Value::String(s)) => Hash::parse(&s).map_err(RecordError::Malformed)?,
             _ => return Err(RecordError::Malformed("missing field `hash`".into())),
         };
-        let canonical = to_canonical(&Value::Object(map.clone()))
-            .map_err(|e| RecordError::Malformed(e.to_string()))?;
+        let canonical = to_canonical(&Value::Object(map.clone())).map_err(|e| RecordError::Malformed(e.to_string()))?;
         let computed = event_hash(&canonical);
         if computed != stated {
             return Err(RecordError::HashMismatch { stated, computed });
@@ -239,11 +270,18 @@ impl Record {
     /// proves the fields were in canonical form.
     fn from_map(mut map: Map<String, Value>, hash: Hash, stored: Option<&[u8]>) -> Result<Record, RecordError> {
         let malformed = |m: &str| RecordError::Malformed(m.to_owned());
-        let format = map.remove("format").and_then(|v| v.as_u64()).ok_or_else(|| malformed("missing or bad `format`"))?;
+        let format = map
+            .remove("format")
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| malformed("missing or bad `format`"))?;
         if format != FORMAT_VERSION {
             return Err(RecordError::Version(format));
         }
-        let seq = map.remove("seq").and_then(|v| v.as_u64()).filter(|s| *s >= 1).ok_or_else(|| malformed("missing or bad `seq`"))?;
+        let seq = map
+            .remove("seq")
+            .and_then(|v| v.as_u64())
+            .filter(|s| *s >= 1)
+            .ok_or_else(|| malformed("missing or bad `seq`"))?;
         let prev = match map.remove("prev") {
             Some(Value::String(s)) => Hash::parse(&s).map_err(RecordError::Malformed)?,
             _ => return Err(malformed("missing or bad `prev`")),
@@ -258,7 +296,15 @@ impl Record {
         };
         let submission = Submission::from_map(map).map_err(|e| RecordError::Malformed(e.to_string()))?;
         if let Some(canonical) = stored {
-            return Ok(Record { seq, prev, recorded_at, actor, submission, canonical: canonical.to_vec(), hash });
+            return Ok(Record {
+                seq,
+                prev,
+                recorded_at,
+                actor,
+                submission,
+                canonical: canonical.to_vec(),
+                hash,
+            });
         }
         let record = Record::seal(seq, prev, recorded_at, actor, submission);
         if record.hash != hash {
@@ -310,7 +356,13 @@ impl Record {
     }
 }
 
-fn envelope_value(seq: u64, prev: Hash, recorded_at: Timestamp, actor: &Id, submission: &Submission) -> Map<String, Value> {
+fn envelope_value(
+    seq: u64,
+    prev: Hash,
+    recorded_at: Timestamp,
+    actor: &Id,
+    submission: &Submission,
+) -> Map<String, Value> {
     let mut map = submission.to_value();
     map.insert("format".into(), Value::from(FORMAT_VERSION));
     map.insert("seq".into(), Value::from(seq));

@@ -319,12 +319,24 @@ mod tests {
     #[test]
     fn dates() {
         assert!(Date::parse("2008-12-31").is_ok());
-        for bad in ["2008-02-30", "2008-1-01", "08-12-31", "2008-12-31T00:00", "1899-12-31", "abcd-ef-gh"] {
+        for bad in [
+            "2008-02-30",
+            "2008-1-01",
+            "08-12-31",
+            "2008-12-31T00:00",
+            "1899-12-31",
+            "abcd-ef-gh",
+        ] {
             assert!(Date::parse(bad).is_err(), "{bad:?}");
         }
         let d = Date::parse("2008-02-29").unwrap();
         assert_eq!(d.plus_months(12).to_string(), "2009-02-28");
-        assert_eq!(Date::parse("2008-02-28").unwrap().years_since(Date::parse("1990-03-01").unwrap()), 17);
+        assert_eq!(
+            Date::parse("2008-02-28")
+                .unwrap()
+                .years_since(Date::parse("1990-03-01").unwrap()),
+            17
+        );
     }
 
     #[test]
@@ -332,7 +344,10 @@ mod tests {
         let t = Timestamp::parse("2026-11-27T03:26:19.123456Z").unwrap();
         assert_eq!(t.to_string(), "2026-11-27T03:26:19.123456Z");
         assert!(Timestamp::parse("2026-11-27T03:26:19Z").is_err());
-        assert!(Timestamp::parse("2016-12-31T23:59:60.000000Z").is_err(), "no leap seconds");
+        assert!(
+            Timestamp::parse("2016-12-31T23:59:60.000000Z").is_err(),
+            "no leap seconds"
+        );
         assert!(Timestamp::parse("2026-11-27T03:26:19.123456+00:00").is_err());
     }
 }

@@ -203,7 +203,10 @@ impl Projection {
     }
 
     pub fn head(&self) -> Head {
-        Head { seq: self.head_seq, hash: self.head_hash }
+        Head {
+            seq: self.head_seq,
+            hash: self.head_hash,
+        }
     }
 
     /// Folds the next record of the log. Records must come in `seq` order.
@@ -227,7 +230,10 @@ impl Projection {
         // A member's organizations are touched by the member's own changes too.
         if let Some(member) = member_of(record.event()) {
             if let Some(m) = self.members.get(member) {
-                let at = At { date: record.effective(), seq: s };
+                let at = At {
+                    date: record.effective(),
+                    seq: s,
+                };
                 ids.extend(m.org.at(at));
                 ids.extend(m.temporary_host(at));
             }
@@ -366,7 +372,11 @@ impl Projection {
                     m.ended = Some((d, e.reason, s));
                 });
                 for o in self.orgs.values_mut() {
-                    for sup in o.supervisors.iter_mut().filter(|x| x.value == e.member && x.until.is_none()) {
+                    for sup in o
+                        .supervisors
+                        .iter_mut()
+                        .filter(|x| x.value == e.member && x.until.is_none())
+                    {
                         sup.until = Some((d, s));
                     }
                 }
@@ -379,7 +389,11 @@ impl Projection {
             ProfileCorrected(e) => self.member(&e.subject, |m| match e.field {
                 ProfileField::Name => m.name.correct(e.value.clone(), s),
                 ProfileField::Sex => {
-                    let sex = if e.value.as_str() == "female" { Sex::Female } else { Sex::Male };
+                    let sex = if e.value.as_str() == "female" {
+                        Sex::Female
+                    } else {
+                        Sex::Male
+                    };
                     m.sex.correct(sex, s)
                 }
                 ProfileField::BirthDate => {
@@ -421,7 +435,11 @@ impl Projection {
                 }
             }
             CadrePlanned(e) => self.cadre(&e.person).plans.push(Span {
-                value: Plan { term: e.term.clone(), position: e.position.clone(), org: e.org.clone() },
+                value: Plan {
+                    term: e.term.clone(),
+                    position: e.position.clone(),
+                    org: e.org.clone(),
+                },
                 from: d,
                 opened: s,
                 until: None,
@@ -472,12 +490,22 @@ impl Projection {
             }
             SupervisorAssigned(e) => {
                 if let Some(o) = self.orgs.get_mut(&e.cell) {
-                    o.supervisors.push(Span { value: e.member.clone(), from: d, opened: s, until: None, superseded: None });
+                    o.supervisors.push(Span {
+                        value: e.member.clone(),
+                        from: d,
+                        opened: s,
+                        until: None,
+                        superseded: None,
+                    });
                 }
             }
             SupervisorReleased(e) => {
                 if let Some(o) = self.orgs.get_mut(&e.cell) {
-                    for sup in o.supervisors.iter_mut().filter(|x| x.value == e.member && x.until.is_none()) {
+                    for sup in o
+                        .supervisors
+                        .iter_mut()
+                        .filter(|x| x.value == e.member && x.until.is_none())
+                    {
                         sup.until = Some((d, s));
                     }
                 }
@@ -500,7 +528,12 @@ impl Projection {
             }),
             QualityRated(e) => {
                 if let Some(o) = self.orgs.get_mut(&e.subject) {
-                    o.ratings.push(Rating { year: e.year, level: e.level, date: d, seq: s });
+                    o.ratings.push(Rating {
+                        year: e.year,
+                        level: e.level,
+                        date: d,
+                        seq: s,
+                    });
                 }
             }
         }

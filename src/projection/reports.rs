@@ -32,11 +32,19 @@ pub struct Named {
 }
 
 fn name_of_locality(p: &Projection, id: &Id, at: At) -> String {
-    p.localities.get(id).and_then(|l| l.name.at(at)).map(|n| n.to_string()).unwrap_or_default()
+    p.localities
+        .get(id)
+        .and_then(|l| l.name.at(at))
+        .map(|n| n.to_string())
+        .unwrap_or_default()
 }
 
 fn name_of_org(p: &Projection, id: &Id, at: At) -> String {
-    p.orgs.get(id).and_then(|o| o.name.at(at)).map(|n| n.to_string()).unwrap_or_default()
+    p.orgs
+        .get(id)
+        .and_then(|o| o.name.at(at))
+        .map(|n| n.to_string())
+        .unwrap_or_default()
 }
 
 fn member_name(m: &MemberView, at: At) -> String {
@@ -88,7 +96,14 @@ pub struct Coverage {
 
 impl CoverageCounts {
     fn empty() -> CoverageCounts {
-        CoverageCounts { localities: 0, with_member: 0, with_cell: 0, without_member: vec![], without_cell: vec![], temporary_only: 0 }
+        CoverageCounts {
+            localities: 0,
+            with_member: 0,
+            with_cell: 0,
+            without_member: vec![],
+            without_cell: vec![],
+            temporary_only: 0,
+        }
     }
 
     fn add(&mut self, named: &Named, member: bool, cell: bool, temporary: bool) {
@@ -140,18 +155,33 @@ pub fn coverage(p: &Projection, at: At) -> Coverage {
         if !matches!(l.kind, LocalityKind::Hamlet | LocalityKind::ResidentialGroup) || !l.alive.holds(at) {
             continue;
         }
-        let named = Named { id: id.to_string(), name: name_of_locality(p, id, at) };
+        let named = Named {
+            id: id.to_string(),
+            name: name_of_locality(p, id, at),
+        };
         let (member, cell, temp) = (resident.contains(id), celled.contains(id), temporary.contains(id));
         total.add(&named, member, cell, temp);
         if let Some(c) = commune_of(p, id, at) {
-            communes.entry(c).or_insert_with(CoverageCounts::empty).add(&named, member, cell, temp);
+            communes
+                .entry(c)
+                .or_insert_with(CoverageCounts::empty)
+                .add(&named, member, cell, temp);
         }
     }
     let communes = communes
         .into_iter()
-        .map(|(c, counts)| CommuneCoverage { name: name_of_locality(p, &c, at), commune: c.to_string(), counts })
+        .map(|(c, counts)| CommuneCoverage {
+            name: name_of_locality(p, &c, at),
+            commune: c.to_string(),
+            counts,
+        })
         .collect();
-    Coverage { date: at.date, seq: at.seq, counts: total, communes }
+    Coverage {
+        date: at.date,
+        seq: at.seq,
+        counts: total,
+        communes,
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -197,7 +227,10 @@ pub struct TemporaryActivity {
 fn is_border_post_org(p: &Projection, id: &Id) -> bool {
     let Some(o) = p.orgs.get(id) else { return false };
     o.kind == OrgKind::BorderPostCommittee
-        || o.parent.as_ref().and_then(|pid| p.orgs.get(pid)).is_some_and(|parent| parent.kind == OrgKind::BorderPostCommittee)
+        || o.parent
+            .as_ref()
+            .and_then(|pid| p.orgs.get(pid))
+            .is_some_and(|parent| parent.kind == OrgKind::BorderPostCommittee)
 }
 
 /// Members on temporary activity per host cell, with their home organizations.
@@ -207,7 +240,9 @@ pub fn temporary_activity(p: &Projection, at: At) -> TemporaryActivity {
         if !m.active.holds(at) {
             continue;
         }
-        let Some((host, until)) = m.temporary.at(at) else { continue };
+        let Some((host, until)) = m.temporary.at(at) else {
+            continue;
+        };
         if until.is_some_and(|u| at.date > u) {
             continue;
         }
@@ -232,21 +267,38 @@ pub fn temporary_activity(p: &Projection, at: At) -> TemporaryActivity {
             localities: p
                 .orgs
                 .get(h)
-                .map(|o| o.localities.iter().map(|l| Named { id: l.to_string(), name: name_of_locality(p, l, at) }).collect())
+                .map(|o| {
+                    o.localities
+                        .iter()
+                        .map(|l| Named {
+                            id: l.to_string(),
+                            name: name_of_locality(p, l, at),
+                        })
+                        .collect()
+                })
                 .unwrap_or_default(),
             members,
         })
         .collect::<Vec<_>>();
     // Only activities recorded by `at.seq`: one recorded later must not add years.
-    let first_year =
-        p.members.values().flat_map(|m| m.temporary.spans().first().filter(|s| s.opened <= at.seq)).map(|s| s.from.year()).min();
+    let first_year = p
+        .members
+        .values()
+        .flat_map(|m| m.temporary.spans().first().filter(|s| s.opened <= at.seq))
+        .map(|s| s.from.year())
+        .min();
     let mut years = Vec::new();
     if let Some(first) = first_year {
         for year in first..=at.date.year() {
             let end = Date::from_ymd(year, 12, 31).expect("a real date");
             let end = if end > at.date { at.date } else { end };
             let y_at = At { date: end, seq: at.seq };
-            let mut y = TemporaryYear { year, members: 0, from_border_posts: 0, hosts: 0 };
+            let mut y = TemporaryYear {
+                year,
+                members: 0,
+                from_border_posts: 0,
+                hosts: 0,
+            };
             let mut hs = BTreeSet::new();
             for m in p.members.values() {
                 if let Some(host) = m.temporary_host(y_at).filter(|_| m.active.holds(y_at)) {
@@ -261,7 +313,14 @@ pub fn temporary_activity(p: &Projection, at: At) -> TemporaryActivity {
             years.push(y);
         }
     }
-    TemporaryActivity { date: at.date, seq: at.seq, members, from_border_posts, hosts, years }
+    TemporaryActivity {
+        date: at.date,
+        seq: at.seq,
+        members,
+        from_border_posts,
+        hosts,
+        years,
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -298,12 +357,26 @@ pub struct Admissions {
 /// home locality and by sex, with the year's background verifications.
 pub fn admissions(p: &Projection, seq: u64, from: Option<i32>, to: Option<i32>) -> Admissions {
     let known = p.admissions.iter().filter(|a| a.seq <= seq).map(|a| a.date.year());
-    let (Some(first), Some(last)) = (known.clone().min(), known.max()) else { return Admissions { seq, years: vec![] } };
+    let (Some(first), Some(last)) = (known.clone().min(), known.max()) else {
+        return Admissions { seq, years: vec![] };
+    };
     let (first, last) = (from.unwrap_or(first), to.unwrap_or(last));
     let mut years = Vec::new();
     for year in first..=last {
-        let end = At { date: Date::from_ymd(year, 12, 31).expect("a real date"), seq };
-        let mut y = YearAdmissions { year, admitted: 0, female: 0, male: 0, verified: 0, refused: 0, kin_abroad: 0, communes: vec![] };
+        let end = At {
+            date: Date::from_ymd(year, 12, 31).expect("a real date"),
+            seq,
+        };
+        let mut y = YearAdmissions {
+            year,
+            admitted: 0,
+            female: 0,
+            male: 0,
+            verified: 0,
+            refused: 0,
+            kin_abroad: 0,
+            communes: vec![],
+        };
         let mut communes: BTreeMap<Id, u64> = BTreeMap::new();
         for a in p.admissions.iter().filter(|a| a.seq <= seq && a.date.year() == year) {
             y.admitted += 1;
@@ -323,7 +396,11 @@ pub fn admissions(p: &Projection, seq: u64, from: Option<i32>, to: Option<i32>) 
         }
         y.communes = communes
             .into_iter()
-            .map(|(c, n)| CommuneAdmissions { name: name_of_locality(p, &c, end), commune: c.to_string(), admitted: n })
+            .map(|(c, n)| CommuneAdmissions {
+                name: name_of_locality(p, &c, end),
+                commune: c.to_string(),
+                admitted: n,
+            })
             .collect();
         years.push(y);
     }
@@ -369,7 +446,12 @@ struct StandardCounts {
 }
 
 fn standard_counts(p: &Projection, programme: &Id, at: At) -> StandardCounts {
-    let mut c = StandardCounts { assessed: 0, below: vec![], standardized: 0, retired: 0 };
+    let mut c = StandardCounts {
+        assessed: 0,
+        below: vec![],
+        standardized: 0,
+        retired: 0,
+    };
     for (person, cadre) in &p.cadres {
         // The latest assessment recorded by `at.seq` and in force on `at.date`. A later
         // reassessment replaces an earlier one only from its own effective date: it is a new
@@ -388,7 +470,11 @@ fn standard_counts(p: &Projection, programme: &Id, at: At) -> StandardCounts {
                 let open = a
                     .gaps
                     .iter()
-                    .filter(|g| !a.closed.iter().any(|(cg, d, s)| cg == *g && *s <= at.seq && *d <= at.date))
+                    .filter(|g| {
+                        !a.closed
+                            .iter()
+                            .any(|(cg, d, s)| cg == *g && *s <= at.seq && *d <= at.date)
+                    })
                     .copied()
                     .collect();
                 c.below.push((person.clone(), open));
@@ -405,9 +491,20 @@ pub fn standardization(p: &Projection, programme: &Id, at: At) -> Result<Standar
         .instruments
         .get(programme)
         .filter(|i| i.issued.1 <= at.seq)
-        .ok_or_else(|| ReportError::Unknown { kind: "programme", id: programme.to_string(), seq: at.seq })?;
+        .ok_or_else(|| ReportError::Unknown {
+            kind: "programme",
+            id: programme.to_string(),
+            seq: at.seq,
+        })?;
     let start = inst.starts.unwrap_or(inst.issued.0);
-    let at_start = standard_counts(p, programme, At { date: start, seq: at.seq });
+    let at_start = standard_counts(
+        p,
+        programme,
+        At {
+            date: start,
+            seq: at.seq,
+        },
+    );
     let now = standard_counts(p, programme, at);
     let mut gaps_open: BTreeMap<&'static str, u64> = StandardDimension::ALL.iter().map(|g| (g.as_str(), 0)).collect();
     for (_, open) in &now.below {
@@ -472,21 +569,42 @@ pub struct Meetings {
 /// Cell meetings up to `date` (or within `year`), and those of weak cells with the
 /// supervising committee member present.
 pub fn meetings(p: &Projection, at: At, year: Option<i32>) -> Meetings {
-    let mut r = Meetings { date: at.date, seq: at.seq, year, meetings: 0, regular: 0, thematic: 0, of_weak_cells: 0, weak_with_supervisor: 0, weak_cells: vec![] };
+    let mut r = Meetings {
+        date: at.date,
+        seq: at.seq,
+        year,
+        meetings: 0,
+        regular: 0,
+        thematic: 0,
+        of_weak_cells: 0,
+        weak_with_supervisor: 0,
+        weak_cells: vec![],
+    };
     let mut weak: BTreeMap<&Id, WeakCellMeetings> = BTreeMap::new();
-    for m in p.meetings.iter().filter(|m| m.seq <= at.seq && m.date <= at.date && year.map_or(true, |y| m.date.year() == y)) {
+    for m in p
+        .meetings
+        .iter()
+        .filter(|m| m.seq <= at.seq && m.date <= at.date && year.map_or(true, |y| m.date.year() == y))
+    {
         r.meetings += 1;
         match m.kind {
             MeetingKind::Regular => r.regular += 1,
             MeetingKind::Thematic => r.thematic += 1,
         }
         let Some(cell) = p.orgs.get(&m.cell) else { continue };
-        let rating = cell.ratings.iter().filter(|x| x.seq <= at.seq && x.date <= m.date).max_by_key(|x| (x.date, x.seq));
+        let rating = cell
+            .ratings
+            .iter()
+            .filter(|x| x.seq <= at.seq && x.date <= m.date)
+            .max_by_key(|x| (x.date, x.seq));
         if rating.map(|x| x.level) != Some(QualityLevel::Weak) {
             continue;
         }
         r.of_weak_cells += 1;
-        let m_at = At { date: m.date, seq: at.seq };
+        let m_at = At {
+            date: m.date,
+            seq: at.seq,
+        };
         let entry = weak.entry(&m.cell).or_insert_with(|| WeakCellMeetings {
             cell: m.cell.to_string(),
             name: name_of_org(p, &m.cell, m_at),
@@ -502,7 +620,11 @@ pub fn meetings(p: &Projection, at: At, year: Option<i32>) -> Meetings {
         for sup in cell.supervisors.iter().filter(|s| s.visible(m_at)) {
             let named = Named {
                 id: sup.value.to_string(),
-                name: p.members.get(&sup.value).map(|mv| member_name(mv, m_at)).unwrap_or_default(),
+                name: p
+                    .members
+                    .get(&sup.value)
+                    .map(|mv| member_name(mv, m_at))
+                    .unwrap_or_default(),
             };
             if !entry.supervisors.contains(&named) {
                 entry.supervisors.push(named);
@@ -536,8 +658,19 @@ pub struct Resolutions {
 
 /// Cell resolutions by topic, per cell and for the whole ledger, adopted by `date`.
 pub fn resolutions(p: &Projection, at: At) -> Resolutions {
-    let zero = || ResolutionTopic::ALL.iter().map(|t| (t.as_str(), 0)).collect::<BTreeMap<_, _>>();
-    let mut r = Resolutions { date: at.date, seq: at.seq, total: 0, by_topic: zero(), cells: vec![] };
+    let zero = || {
+        ResolutionTopic::ALL
+            .iter()
+            .map(|t| (t.as_str(), 0))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let mut r = Resolutions {
+        date: at.date,
+        seq: at.seq,
+        total: 0,
+        by_topic: zero(),
+        cells: vec![],
+    };
     let mut cells: BTreeMap<&Id, CellResolutions> = BTreeMap::new();
     for x in p.resolutions.iter().filter(|x| x.seq <= at.seq && x.date <= at.date) {
         r.total += 1;
@@ -594,9 +727,17 @@ fn percent(part: u64, whole: u64) -> String {
 /// The cadre plan of a term on `date`, with the shares of women and of young cadres.
 pub fn planning(p: &Projection, term: &Id, at: At) -> Result<Planning, ReportError> {
     // A term is known once some plan named it; an unknown one is an error, not an empty plan.
-    let known = p.cadres.values().flat_map(|c| c.plans.iter()).any(|s| &s.value.term == term && s.opened <= at.seq);
+    let known = p
+        .cadres
+        .values()
+        .flat_map(|c| c.plans.iter())
+        .any(|s| &s.value.term == term && s.opened <= at.seq);
     if !known {
-        return Err(ReportError::Unknown { kind: "term", id: term.to_string(), seq: at.seq });
+        return Err(ReportError::Unknown {
+            kind: "term",
+            id: term.to_string(),
+            seq: at.seq,
+        });
     }
     let mut cadres = Vec::new();
     for (person, c) in &p.cadres {
@@ -664,7 +805,11 @@ pub fn roster(p: &Projection, org: &Id, at: At) -> Result<Roster, ReportError> {
         .orgs
         .get(org)
         .filter(|o| o.founded.1 <= at.seq)
-        .ok_or_else(|| ReportError::Unknown { kind: "organization", id: org.to_string(), seq: at.seq })?;
+        .ok_or_else(|| ReportError::Unknown {
+            kind: "organization",
+            id: org.to_string(),
+            seq: at.seq,
+        })?;
     let mut members = Vec::new();
     let mut temporary = Vec::new();
     for (id, m) in &p.members {
@@ -736,10 +881,18 @@ pub fn entity_kind_at(p: &Projection, id: &Id, seq: u64) -> Option<&'static str>
 
 /// The `seq` of every event that named `id`, up to `seq`.
 pub fn history(p: &Projection, id: &Id, seq: u64) -> Result<(&'static str, Vec<u64>), ReportError> {
-    let seqs: Vec<u64> = p.touched.get(id).map(|v| v.iter().copied().filter(|s| *s <= seq).collect()).unwrap_or_default();
+    let seqs: Vec<u64> = p
+        .touched
+        .get(id)
+        .map(|v| v.iter().copied().filter(|s| *s <= seq).collect())
+        .unwrap_or_default();
     let kind = entity_kind_at(p, id, seq).filter(|_| !seqs.is_empty());
     match kind {
         Some(k) => Ok((k, seqs)),
-        None => Err(ReportError::Unknown { kind: "entity", id: id.to_string(), seq }),
+        None => Err(ReportError::Unknown {
+            kind: "entity",
+            id: id.to_string(),
+            seq,
+        }),
     }
 }

@@ -62,7 +62,11 @@ pub fn header(bytes: &[u8]) -> Result<(u64, Hash), SnapshotError> {
 pub fn decode(bytes: &[u8], record_hash: Hash) -> Result<Projection, SnapshotError> {
     let (seq, stated) = header(bytes)?;
     if stated != record_hash {
-        return Err(SnapshotError::Stale { seq, stated, actual: record_hash });
+        return Err(SnapshotError::Stale {
+            seq,
+            stated,
+            actual: record_hash,
+        });
     }
     let rest = &bytes[MAGIC.len() + 40..];
     let (hash, body) = rest.split_at(32);

@@ -70,7 +70,13 @@ impl<T: Clone> Timeline<T> {
     /// The value holds from `from` on: the version in force is closed on that date.
     pub fn set(&mut self, value: T, from: Date, seq: u64) {
         self.end(from, seq);
-        self.spans.push(Span { value, from, opened: seq, until: None, superseded: None });
+        self.spans.push(Span {
+            value,
+            from,
+            opened: seq,
+            until: None,
+            superseded: None,
+        });
     }
 
     /// The version in force stops holding on `date`.
@@ -83,15 +89,26 @@ impl<T: Clone> Timeline<T> {
     /// A correction: the latest version was wrong, and `value` is what it should have been
     /// over the same dates. The old version stays visible to questions asked before `seq`.
     pub fn correct(&mut self, value: T, seq: u64) {
-        let Some(i) = self.spans.iter().rposition(|s| s.superseded.is_none()) else { return };
+        let Some(i) = self.spans.iter().rposition(|s| s.superseded.is_none()) else {
+            return;
+        };
         self.spans[i].superseded = Some(seq);
         let old = &self.spans[i];
-        let corrected = Span { value, from: old.from, opened: seq, until: old.until, superseded: None };
+        let corrected = Span {
+            value,
+            from: old.from,
+            opened: seq,
+            until: old.until,
+            superseded: None,
+        };
         self.spans.push(corrected);
     }
 
     fn current_mut(&mut self) -> Option<&mut Span<T>> {
-        self.spans.iter_mut().rev().find(|s| s.superseded.is_none() && s.until.is_none())
+        self.spans
+            .iter_mut()
+            .rev()
+            .find(|s| s.superseded.is_none() && s.until.is_none())
     }
 
     /// The value at `at`, if any version is visible.

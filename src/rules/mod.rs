@@ -32,7 +32,10 @@ pub struct RuleViolation {
 }
 
 fn violation(rule: &'static str, message: impl Into<String>) -> RuleViolation {
-    RuleViolation { rule, message: message.into() }
+    RuleViolation {
+        rule,
+        message: message.into(),
+    }
 }
 
 /// What an id names. Ids are unique across all kinds, so a history or a rating subject is
@@ -195,13 +198,19 @@ impl State {
             None if decision_required(&sub.event) => {
                 return Err(violation(
                     "decision_required",
-                    format!("{} must cite the decision it rests on (`decision`)", sub.event.type_name()),
+                    format!(
+                        "{} must cite the decision it rests on (`decision`)",
+                        sub.event.type_name()
+                    ),
                 ))
             }
             Some(dec) if dec.date > d => {
                 return Err(violation(
                     "decision_after_effective",
-                    format!("decision {} is dated {} after the effective date {d}", dec.number, dec.date),
+                    format!(
+                        "decision {} is dated {} after the effective date {d}",
+                        dec.number, dec.date
+                    ),
                 ))
             }
             _ => {}
@@ -226,7 +235,9 @@ impl State {
         let one = |id: &Id| vec![id.clone()];
         let opt = |id: &Option<Id>| id.iter().cloned().collect::<Vec<_>>();
         let home_org = |member: &Id| -> Vec<Id> {
-            let Some(m) = self.person(member).and_then(|p| p.membership.as_ref()) else { return vec![] };
+            let Some(m) = self.person(member).and_then(|p| p.membership.as_ref()) else {
+                return vec![];
+            };
             let mut v = vec![m.org.clone()];
             v.extend(m.temporary.iter().map(|(h, _)| h.clone()));
             v
@@ -317,7 +328,10 @@ impl State {
             _ => None,
         };
         match ended {
-            Some(when) => Err(violation("entity_ended", format!("{id} ended on {when} and can no longer be named"))),
+            Some(when) => Err(violation(
+                "entity_ended",
+                format!("{id} ended on {when} and can no longer be named"),
+            )),
             None => Ok(()),
         }
     }
@@ -351,17 +365,26 @@ impl State {
             .locality(id)
             .ok_or_else(|| violation("locality_unknown", format!("{role} {id} is not a registered locality")))?;
         if l.registered > d {
-            return Err(violation("locality_not_yet_registered", format!("{role} {id} is registered only from {}", l.registered)));
+            return Err(violation(
+                "locality_not_yet_registered",
+                format!("{role} {id} is registered only from {}", l.registered),
+            ));
         }
         Ok(l)
     }
 
     fn active_org(&self, id: &Id, d: Date, role: &str) -> Result<&Organization, RuleViolation> {
-        let o = self
-            .organization(id)
-            .ok_or_else(|| violation("organization_unknown", format!("{role} {id} is not a founded organization")))?;
+        let o = self.organization(id).ok_or_else(|| {
+            violation(
+                "organization_unknown",
+                format!("{role} {id} is not a founded organization"),
+            )
+        })?;
         if o.founded > d {
-            return Err(violation("organization_not_yet_founded", format!("{role} {id} is founded only on {}", o.founded)));
+            return Err(violation(
+                "organization_not_yet_founded",
+                format!("{role} {id} is founded only on {}", o.founded),
+            ));
         }
         Ok(o)
     }
@@ -369,7 +392,10 @@ impl State {
     fn active_cell(&self, id: &Id, d: Date, role: &str) -> Result<&Organization, RuleViolation> {
         let o = self.active_org(id, d, role)?;
         if o.kind != OrgKind::Cell {
-            return Err(violation("not_a_cell", format!("{role} {id} is a {}, not a cell", o.kind.as_str())));
+            return Err(violation(
+                "not_a_cell",
+                format!("{role} {id} is a {}, not a cell", o.kind.as_str()),
+            ));
         }
         Ok(o)
     }
@@ -380,7 +406,10 @@ impl State {
             .and_then(|p| p.membership.as_ref())
             .ok_or_else(|| violation("member_unknown", format!("{role} {id} is not a party member")))?;
         if m.admitted > d {
-            return Err(violation("member_not_yet_admitted", format!("{role} {id} is admitted only on {}", m.admitted)));
+            return Err(violation(
+                "member_not_yet_admitted",
+                format!("{role} {id} is admitted only on {}", m.admitted),
+            ));
         }
         Ok(m)
     }
@@ -411,7 +440,10 @@ impl State {
         };
         match (expected, parent) {
             (None, None) => Ok(()),
-            (None, Some(p)) => Err(violation("parent_kind", format!("a province has no parent locality (got {p})"))),
+            (None, Some(p)) => Err(violation(
+                "parent_kind",
+                format!("a province has no parent locality (got {p})"),
+            )),
             (Some(want), None) => Err(violation(
                 "parent_required",
                 format!("a {} needs a parent {}", kind.as_str(), want.as_str()),
@@ -421,7 +453,12 @@ impl State {
                 if parent.kind != want {
                     return Err(violation(
                         "parent_kind",
-                        format!("the parent of a {} must be a {}, and {p} is a {}", kind.as_str(), want.as_str(), parent.kind.as_str()),
+                        format!(
+                            "the parent of a {} must be a {}, and {p} is a {}",
+                            kind.as_str(),
+                            want.as_str(),
+                            parent.kind.as_str()
+                        ),
                     ));
                 }
                 Ok(())
@@ -441,16 +478,25 @@ impl State {
         let names = || allowed.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" or ");
         match parent {
             None if allowed.is_empty() => Ok(()),
-            None => Err(violation("parent_required", format!("a {} needs a parent {}", kind.as_str(), names()))),
-            Some(p) if allowed.is_empty() => {
-                Err(violation("parent_kind", format!("a {} has no parent organization (got {p})", kind.as_str())))
-            }
+            None => Err(violation(
+                "parent_required",
+                format!("a {} needs a parent {}", kind.as_str(), names()),
+            )),
+            Some(p) if allowed.is_empty() => Err(violation(
+                "parent_kind",
+                format!("a {} has no parent organization (got {p})", kind.as_str()),
+            )),
             Some(p) => {
                 let parent = self.active_org(p, d, "parent")?;
                 if !allowed.contains(&parent.kind) {
                     return Err(violation(
                         "parent_kind",
-                        format!("the parent of a {} must be a {}, and {p} is a {}", kind.as_str(), names(), parent.kind.as_str()),
+                        format!(
+                            "the parent of a {} must be a {}, and {p} is a {}",
+                            kind.as_str(),
+                            names(),
+                            parent.kind.as_str()
+                        ),
                     ));
                 }
                 Ok(())
@@ -467,20 +513,32 @@ impl State {
     fn check_below_standard_open(&self, person: &Id, programme: &Id) -> Result<&Assessment, RuleViolation> {
         let a = self.assessment(person, programme)?;
         if a.gaps.is_empty() {
-            return Err(violation("meets_standard", format!("{person} met the standard of {programme} when assessed")));
+            return Err(violation(
+                "meets_standard",
+                format!("{person} met the standard of {programme} when assessed"),
+            ));
         }
         if let Some(outcome) = a.outcome {
-            return Err(violation("standard_already_settled", format!("{person} is already {outcome:?} under {programme}")));
+            return Err(violation(
+                "standard_already_settled",
+                format!("{person} is already {outcome:?} under {programme}"),
+            ));
         }
         Ok(a)
     }
 
     fn active_programme(&self, id: &Id, d: Date) -> Result<&Instrument, RuleViolation> {
-        let i = self
-            .instrument(id)
-            .ok_or_else(|| violation("instrument_unknown", format!("programme {id} is not an issued instrument")))?;
+        let i = self.instrument(id).ok_or_else(|| {
+            violation(
+                "instrument_unknown",
+                format!("programme {id} is not an issued instrument"),
+            )
+        })?;
         if i.issued > d {
-            return Err(violation("instrument_not_yet_issued", format!("programme {id} is issued only on {}", i.issued)));
+            return Err(violation(
+                "instrument_not_yet_issued",
+                format!("programme {id} is issued only on {}", i.issued),
+            ));
         }
         Ok(i)
     }
@@ -515,11 +573,17 @@ impl State {
                 let kind = l.kind;
                 let old_parent = l.parent.clone();
                 if e.name.is_none() && e.parent.is_none() && e.border.is_none() {
-                    return Err(violation("nothing_changed", format!("the change of {} must set name, parent or border", e.locality)));
+                    return Err(violation(
+                        "nothing_changed",
+                        format!("the change of {} must set name, parent or border", e.locality),
+                    ));
                 }
                 if let Some(p) = &e.parent {
                     if p == &e.locality {
-                        return Err(violation("parent_kind", format!("{} cannot be its own parent", e.locality)));
+                        return Err(violation(
+                            "parent_kind",
+                            format!("{} cannot be its own parent", e.locality),
+                        ));
                     }
                     self.check_locality_parent(kind, Some(p), d)?;
                 }
@@ -545,17 +609,26 @@ impl State {
                 if l.active_children > 0 {
                     return Err(violation(
                         "locality_has_children",
-                        format!("{} still has {} active localities under it", e.locality, l.active_children),
+                        format!(
+                            "{} still has {} active localities under it",
+                            e.locality, l.active_children
+                        ),
                     ));
                 }
                 let (kind, parent) = (l.kind, l.parent.clone());
                 if let Some(m) = &e.merged_into {
                     if m == &e.locality {
-                        return Err(violation("merge_target", format!("{} cannot be merged into itself", e.locality)));
+                        return Err(violation(
+                            "merge_target",
+                            format!("{} cannot be merged into itself", e.locality),
+                        ));
                     }
                     let target = self.active_locality(m, d, "merged_into")?;
                     if target.kind != kind {
-                        return Err(violation("merge_target", format!("{m} is a {}, not a {}", target.kind.as_str(), kind.as_str())));
+                        return Err(violation(
+                            "merge_target",
+                            format!("{m} is a {}, not a {}", target.kind.as_str(), kind.as_str()),
+                        ));
                     }
                 }
                 if let Some(p) = parent {
@@ -600,27 +673,43 @@ impl State {
             }
             OrganizationDissolved(e) => {
                 let o = self.active_org(&e.org, d, "org")?;
-                let hosted = o.hosted.iter().filter(|(_, until)| until.map_or(true, |u| u >= d)).count();
+                let hosted = o
+                    .hosted
+                    .iter()
+                    .filter(|(_, until)| until.map_or(true, |u| u >= d))
+                    .count();
                 if o.members > 0 || hosted > 0 {
                     return Err(violation(
                         "organization_has_members",
-                        format!("{} still has {} members and {hosted} on temporary activity", e.org, o.members),
+                        format!(
+                            "{} still has {} members and {hosted} on temporary activity",
+                            e.org, o.members
+                        ),
                     ));
                 }
                 if o.active_children > 0 {
                     return Err(violation(
                         "organization_has_children",
-                        format!("{} still has {} active organizations under it", e.org, o.active_children),
+                        format!(
+                            "{} still has {} active organizations under it",
+                            e.org, o.active_children
+                        ),
                     ));
                 }
                 let (kind, parent) = (o.kind, o.parent.clone());
                 if let Some(m) = &e.merged_into {
                     if m == &e.org {
-                        return Err(violation("merge_target", format!("{} cannot be merged into itself", e.org)));
+                        return Err(violation(
+                            "merge_target",
+                            format!("{} cannot be merged into itself", e.org),
+                        ));
                     }
                     let target = self.active_org(m, d, "merged_into")?;
                     if target.kind != kind {
-                        return Err(violation("merge_target", format!("{m} is a {}, not a {}", target.kind.as_str(), kind.as_str())));
+                        return Err(violation(
+                            "merge_target",
+                            format!("{m} is a {}, not a {}", target.kind.as_str(), kind.as_str()),
+                        ));
                     }
                 }
                 if let Some(p) = parent {
@@ -642,19 +731,33 @@ impl State {
             BackgroundVerified(e) => {
                 match self.kinds.get(&e.person) {
                     None | Some(EntityKind::Person) => {}
-                    Some(kind) => return Err(violation("id_in_use", format!("id {} is already used by a {kind:?}", e.person))),
+                    Some(kind) => {
+                        return Err(violation(
+                            "id_in_use",
+                            format!("id {} is already used by a {kind:?}", e.person),
+                        ))
+                    }
                 }
                 if self.person(&e.person).is_some_and(|p| p.membership.is_some()) {
-                    return Err(violation("already_member", format!("{} is already a party member", e.person)));
+                    return Err(violation(
+                        "already_member",
+                        format!("{} is already a party member", e.person),
+                    ));
                 }
                 self.kinds.insert(e.person.clone(), EntityKind::Person);
-                let p = self.people.entry(e.person.clone()).or_insert_with(|| Arc::new(Person::new(d)));
+                let p = self
+                    .people
+                    .entry(e.person.clone())
+                    .or_insert_with(|| Arc::new(Person::new(d)));
                 Arc::make_mut(p).verification = Some((e.outcome, d));
             }
             MemberAdmitted(e) => {
                 let person = self.person(&e.member);
                 if person.is_some_and(|p| p.membership.is_some()) {
-                    return Err(violation("already_member", format!("{} is already a party member", e.member)));
+                    return Err(violation(
+                        "already_member",
+                        format!("{} is already a party member", e.member),
+                    ));
                 }
                 if self.kind_of(&e.member).is_some_and(|k| k != EntityKind::Person) {
                     self.check_id_unused(&e.member)?;
@@ -664,7 +767,10 @@ impl State {
                     Some((VerificationOutcome::Refused, when)) => {
                         return Err(violation(
                             "background_not_cleared",
-                            format!("the background verification of {} concluded {when} with outcome refused", e.member),
+                            format!(
+                                "the background verification of {} concluded {when} with outcome refused",
+                                e.member
+                            ),
                         ))
                     }
                     None => {
@@ -685,11 +791,17 @@ impl State {
                 self.active_locality(&e.home_locality, d, "home_locality")?;
                 for (i, intro) in e.introducers.iter().flatten().enumerate() {
                     if intro == &e.member {
-                        return Err(violation("introducer", format!("{} cannot introduce themself", e.member)));
+                        return Err(violation(
+                            "introducer",
+                            format!("{} cannot introduce themself", e.member),
+                        ));
                     }
                     let m = self.active_member(intro, d, "introducer")?;
                     if m.officialized.map_or(true, |o| o > d) {
-                        return Err(violation("introducer", format!("introducer {intro} is not an official member on {d}")));
+                        return Err(violation(
+                            "introducer",
+                            format!("introducer {intro} is not an official member on {d}"),
+                        ));
                     }
                     if e.introducers.iter().flatten().take(i).any(|x| x == intro) {
                         return Err(violation("introducer", format!("introducer {intro} is listed twice")));
@@ -713,13 +825,19 @@ impl State {
             MemberOfficialized(e) => {
                 let m = self.active_member(&e.member, d, "member")?;
                 if m.status != MemberStatus::Probationary {
-                    return Err(violation("not_probationary", format!("{} is already an official member", e.member)));
+                    return Err(violation(
+                        "not_probationary",
+                        format!("{} is already an official member", e.member),
+                    ));
                 }
                 let due = m.admitted.plus_months(PROBATION_MONTHS);
                 if d < due {
                     return Err(violation(
                         "probation_12_months",
-                        format!("{} was admitted on {}; officialization is possible from {due}", e.member, m.admitted),
+                        format!(
+                            "{} was admitted on {}; officialization is possible from {due}",
+                            e.member, m.admitted
+                        ),
                     ));
                 }
                 let m = self.member_mut(&e.member);
@@ -730,12 +848,21 @@ impl State {
                 let m = self.active_member(&e.member, d, "member")?;
                 let from = m.org.clone();
                 if from == e.to_org {
-                    return Err(violation("transfer_same_org", format!("{} is already a member of {}", e.member, e.to_org)));
+                    return Err(violation(
+                        "transfer_same_org",
+                        format!("{} is already a member of {}", e.member, e.to_org),
+                    ));
                 }
-                if m.temporary.as_ref().is_some_and(|(h, until)| h == &e.to_org && until.map_or(true, |u| u >= d)) {
+                if m.temporary
+                    .as_ref()
+                    .is_some_and(|(h, until)| h == &e.to_org && until.map_or(true, |u| u >= d))
+                {
                     return Err(violation(
                         "transfer_to_host",
-                        format!("{} is on temporary activity at {}; end it before transferring there", e.member, e.to_org),
+                        format!(
+                            "{} is on temporary activity at {}; end it before transferring there",
+                            e.member, e.to_org
+                        ),
                     ));
                 }
                 self.active_cell(&e.to_org, d, "to_org")?;
@@ -761,13 +888,19 @@ impl State {
                     }
                 }
                 if m.org == e.host_org {
-                    return Err(violation("host_is_home", format!("{} is the home organization of {}", e.host_org, e.member)));
+                    return Err(violation(
+                        "host_is_home",
+                        format!("{} is the home organization of {}", e.host_org, e.member),
+                    ));
                 }
                 let previous = m.temporary.as_ref().map(|(h, _)| h.clone());
                 self.active_cell(&e.host_org, d, "host_org")?;
                 if let Some(u) = e.until {
                     if u <= d {
-                        return Err(violation("until_before_start", format!("until {u} is not after the start {d}")));
+                        return Err(violation(
+                            "until_before_start",
+                            format!("until {u} is not after the start {d}"),
+                        ));
                     }
                 }
                 if let Some(prev) = previous {
@@ -792,7 +925,10 @@ impl State {
             MemberExempted(e) => {
                 let m = self.active_member(&e.member, d, "member")?;
                 if m.exempted {
-                    return Err(violation("already_exempted", format!("{} is already exempted", e.member)));
+                    return Err(violation(
+                        "already_exempted",
+                        format!("{} is already exempted", e.member),
+                    ));
                 }
                 self.member_mut(&e.member).exempted = true;
             }
@@ -810,7 +946,11 @@ impl State {
                 {
                     return Err(violation(
                         "probationary_discipline",
-                        format!("{} is probationary and can only be reprimanded or warned, not given {}", e.member, e.form.as_str()),
+                        format!(
+                            "{} is probationary and can only be reprimanded or warned, not given {}",
+                            e.member,
+                            e.form.as_str()
+                        ),
                     ));
                 }
             }
@@ -836,7 +976,12 @@ impl State {
             ProfileCorrected(e) => {
                 self.active_member(&e.subject, d, "subject")?;
                 let value = e.value.as_str();
-                let bad = |what: String| violation("correction_value", format!("{} cannot be {value:?}: {what}", e.field.as_str()));
+                let bad = |what: String| {
+                    violation(
+                        "correction_value",
+                        format!("{} cannot be {value:?}: {what}", e.field.as_str()),
+                    )
+                };
                 match e.field {
                     ProfileField::Name => {
                         self.member_mut(&e.subject).name = e.value.clone();
@@ -864,13 +1009,22 @@ impl State {
                 self.check_id_unused(&e.instrument)?;
                 if let (Some(s), Some(end)) = (e.starts, e.ends) {
                     if end < s {
-                        return Err(violation("instrument_period", format!("ends {end} is before starts {s}")));
+                        return Err(violation(
+                            "instrument_period",
+                            format!("ends {end} is before starts {s}"),
+                        ));
                     }
                 }
                 self.kinds.insert(e.instrument.clone(), EntityKind::Instrument);
                 self.instruments.insert(
                     e.instrument.clone(),
-                    Arc::new(Instrument { kind: e.kind, issued: d, starts: e.starts, ends: e.ends, last_named: d }),
+                    Arc::new(Instrument {
+                        kind: e.kind,
+                        issued: d,
+                        starts: e.starts,
+                        ends: e.ends,
+                        last_named: d,
+                    }),
                 );
             }
             PositionAssigned(e) => {
@@ -878,7 +1032,10 @@ impl State {
                 self.active_org(&e.org, d, "org")?;
                 let key = (e.org.clone(), e.position.clone());
                 if self.person(&e.person).is_some_and(|p| p.positions.contains(&key)) {
-                    return Err(violation("position_held", format!("{} already holds {} in {}", e.person, e.position, e.org)));
+                    return Err(violation(
+                        "position_held",
+                        format!("{} already holds {} in {}", e.person, e.position, e.org),
+                    ));
                 }
                 self.person_mut(&e.person).positions.push(key);
             }
@@ -886,7 +1043,10 @@ impl State {
                 self.active_member(&e.person, d, "person")?;
                 let key = (e.org.clone(), e.position.clone());
                 if !self.person(&e.person).is_some_and(|p| p.positions.contains(&key)) {
-                    return Err(violation("position_not_held", format!("{} does not hold {} in {}", e.person, e.position, e.org)));
+                    return Err(violation(
+                        "position_not_held",
+                        format!("{} does not hold {} in {}", e.person, e.position, e.org),
+                    ));
                 }
                 self.person_mut(&e.person).positions.retain(|k| k != &key);
             }
@@ -894,13 +1054,19 @@ impl State {
                 self.active_member(&e.person, d, "person")?;
                 self.active_org(&e.org, d, "org")?;
                 if self.person(&e.person).is_some_and(|p| p.plans.contains(&e.term)) {
-                    return Err(violation("already_planned", format!("{} is already planned for term {}", e.person, e.term)));
+                    return Err(violation(
+                        "already_planned",
+                        format!("{} is already planned for term {}", e.person, e.term),
+                    ));
                 }
                 self.person_mut(&e.person).plans.push(e.term.clone());
             }
             CadreUnplanned(e) => {
                 if !self.person(&e.person).is_some_and(|p| p.plans.contains(&e.term)) {
-                    return Err(violation("not_planned", format!("{} is not planned for term {}", e.person, e.term)));
+                    return Err(violation(
+                        "not_planned",
+                        format!("{} is not planned for term {}", e.person, e.term),
+                    ));
                 }
                 self.person_mut(&e.person).plans.retain(|t| t != &e.term);
             }
@@ -910,14 +1076,20 @@ impl State {
                 if e.meets_standard != e.gaps.is_empty() {
                     return Err(violation(
                         "gaps_match_standard",
-                        format!("the assessment of {}: meets_standard must be true exactly when gaps is empty", e.person),
+                        format!(
+                            "the assessment of {}: meets_standard must be true exactly when gaps is empty",
+                            e.person
+                        ),
                     ));
                 }
                 let mut gaps = e.gaps.clone();
                 gaps.sort();
                 gaps.dedup();
                 if gaps.len() != e.gaps.len() {
-                    return Err(violation("duplicate_gap", format!("a gap of {} is listed twice", e.person)));
+                    return Err(violation(
+                        "duplicate_gap",
+                        format!("a gap of {} is listed twice", e.person),
+                    ));
                 }
                 if let Ok(a) = self.assessment(&e.person, &e.programme) {
                     if a.outcome.is_some() {
@@ -929,7 +1101,12 @@ impl State {
                 }
                 let p = self.person_mut(&e.person);
                 p.assessments.retain(|a| a.programme != e.programme);
-                p.assessments.push(Assessment { programme: e.programme.clone(), gaps, closed: Vec::new(), outcome: None });
+                p.assessments.push(Assessment {
+                    programme: e.programme.clone(),
+                    gaps,
+                    closed: Vec::new(),
+                    outcome: None,
+                });
             }
             TrainingCompleted(e) => {
                 self.active_member(&e.person, d, "person")?;
@@ -943,7 +1120,11 @@ impl State {
                         ));
                     }
                     let p = self.person_mut(&e.person);
-                    let a = p.assessments.iter_mut().find(|a| &a.programme == prog).expect("checked");
+                    let a = p
+                        .assessments
+                        .iter_mut()
+                        .find(|a| &a.programme == prog)
+                        .expect("checked");
                     if !a.closed.contains(&e.dimension) {
                         a.closed.push(e.dimension);
                     }
@@ -953,11 +1134,21 @@ impl State {
                 self.active_member(&e.person, d, "person")?;
                 self.active_programme(&e.programme, d)?;
                 let a = self.check_below_standard_open(&e.person, &e.programme)?;
-                let open: Vec<&str> = a.gaps.iter().filter(|g| !a.closed.contains(g)).map(|g| g.as_str()).collect();
+                let open: Vec<&str> = a
+                    .gaps
+                    .iter()
+                    .filter(|g| !a.closed.contains(g))
+                    .map(|g| g.as_str())
+                    .collect();
                 if !open.is_empty() {
                     return Err(violation(
                         "gaps_open",
-                        format!("{} still has open gaps under {}: {}", e.person, e.programme, open.join(", ")),
+                        format!(
+                            "{} still has open gaps under {}: {}",
+                            e.person,
+                            e.programme,
+                            open.join(", ")
+                        ),
                     ));
                 }
                 self.set_outcome(&e.person, &e.programme, StandardOutcome::Standardized);
@@ -972,7 +1163,10 @@ impl State {
                 self.active_member(&e.member, d, "member")?;
                 let cell = self.active_cell(&e.cell, d, "cell")?;
                 if cell.supervisors.contains(&e.member) {
-                    return Err(violation("supervisor_assigned", format!("{} already supervises {}", e.member, e.cell)));
+                    return Err(violation(
+                        "supervisor_assigned",
+                        format!("{} already supervises {}", e.member, e.cell),
+                    ));
                 }
                 self.org_mut(&e.cell).supervisors.push(e.member.clone());
                 self.person_mut(&e.member).supervising.push(e.cell.clone());
@@ -980,7 +1174,10 @@ impl State {
             SupervisorReleased(e) => {
                 let cell = self.active_cell(&e.cell, d, "cell")?;
                 if !cell.supervisors.contains(&e.member) {
-                    return Err(violation("not_supervisor", format!("{} does not supervise {}", e.member, e.cell)));
+                    return Err(violation(
+                        "not_supervisor",
+                        format!("{} does not supervise {}", e.member, e.cell),
+                    ));
                 }
                 let member = e.member.clone();
                 self.org_mut(&e.cell).supervisors.retain(|m| m != &member);
@@ -989,12 +1186,19 @@ impl State {
             }
             CellMeetingHeld(e) => {
                 let cell = self.active_cell(&e.cell, d, "cell")?;
-                let hosted = cell.hosted.iter().filter(|(_, until)| until.map_or(true, |u| u >= d)).count() as u32;
+                let hosted = cell
+                    .hosted
+                    .iter()
+                    .filter(|(_, until)| until.map_or(true, |u| u >= d))
+                    .count() as u32;
                 let present_possible = cell.members + hosted;
                 if e.attendance > present_possible {
                     return Err(violation(
                         "attendance_exceeds_members",
-                        format!("attendance {} is more than the {present_possible} members of {}", e.attendance, e.cell),
+                        format!(
+                            "attendance {} is more than the {present_possible} members of {}",
+                            e.attendance, e.cell
+                        ),
                     ));
                 }
                 if e.supervisor_present == Some(true) && cell.supervisors.is_empty() {
@@ -1011,20 +1215,29 @@ impl State {
             }
             QualityRated(e) => {
                 if e.year > d.year() || e.year < MIN_YEAR {
-                    return Err(violation("rating_year", format!("a rating for {} cannot be given on {d}", e.year)));
+                    return Err(violation(
+                        "rating_year",
+                        format!("a rating for {} cannot be given on {d}", e.year),
+                    ));
                 }
                 match self.kind_of(&e.subject) {
                     Some(EntityKind::Organization) => {
                         let o = self.active_org(&e.subject, d, "subject")?;
                         if o.rated_years.contains(&e.year) {
-                            return Err(violation("already_rated", format!("{} is already rated for {}", e.subject, e.year)));
+                            return Err(violation(
+                                "already_rated",
+                                format!("{} is already rated for {}", e.subject, e.year),
+                            ));
                         }
                         self.org_mut(&e.subject).rated_years.push(e.year);
                     }
                     Some(EntityKind::Person) => {
                         self.active_member(&e.subject, d, "subject")?;
                         if self.person(&e.subject).is_some_and(|p| p.rated_years.contains(&e.year)) {
-                            return Err(violation("already_rated", format!("{} is already rated for {}", e.subject, e.year)));
+                            return Err(violation(
+                                "already_rated",
+                                format!("{} is already rated for {}", e.subject, e.year),
+                            ));
                         }
                         self.person_mut(&e.subject).rated_years.push(e.year);
                     }
@@ -1042,7 +1255,11 @@ impl State {
 
     fn set_outcome(&mut self, person: &Id, programme: &Id, outcome: StandardOutcome) {
         let p = self.person_mut(person);
-        let a = p.assessments.iter_mut().find(|a| &a.programme == programme).expect("checked");
+        let a = p
+            .assessments
+            .iter_mut()
+            .find(|a| &a.programme == programme)
+            .expect("checked");
         a.outcome = Some(outcome);
     }
 }

@@ -51,7 +51,10 @@ impl StoreError {
     }
 
     fn from_chain(e: ChainError) -> StoreError {
-        StoreError::Corrupt { seq: e.seq, reason: e.error }
+        StoreError::Corrupt {
+            seq: e.seq,
+            reason: e.error,
+        }
     }
 }
 
@@ -113,7 +116,9 @@ impl Store {
         let db = loop {
             match sled::Config::new().path(dir).open() {
                 Ok(db) => break db,
-                Err(sled::Error::Io(io)) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
+                Err(sled::Error::Io(io))
+                    if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>
+                {
                     attempts += 1;
                     if attempts >= IN_USE_RETRIES {
                         return Err(StoreError::InUse(dir.to_path_buf()));
@@ -135,7 +140,11 @@ impl Store {
                 db.flush().map_err(StoreError::io)?;
             }
         }
-        Ok(Store { path: dir.to_path_buf(), db, log })
+        Ok(Store {
+            path: dir.to_path_buf(),
+            db,
+            log,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -150,7 +159,10 @@ impl Store {
                 seq: u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
                 hash: Hash(v[8..].try_into().expect("32 bytes")),
             }),
-            Some(_) => Err(StoreError::Corrupt { seq: 0, reason: "the recorded head is malformed".into() }),
+            Some(_) => Err(StoreError::Corrupt {
+                seq: 0,
+                reason: "the recorded head is malformed".into(),
+            }),
         }
     }
 
@@ -175,7 +187,10 @@ impl Store {
             let seq = head.seq.min(last) + 1;
             return Err(StoreError::Corrupt {
                 seq,
-                reason: format!("the recorded head is at {} but the last stored record is {last}", head.seq),
+                reason: format!(
+                    "the recorded head is at {} but the last stored record is {last}",
+                    head.seq
+                ),
             });
         }
         if head.seq == 0 {
@@ -186,30 +201,44 @@ impl Store {
                 seq: head.seq - 1,
                 reason: format!("record {} is missing", head.seq - 1),
             })?;
-            Head { seq: head.seq - 1, hash }
+            Head {
+                seq: head.seq - 1,
+                hash,
+            }
         } else {
             Head::EMPTY
         };
         let (hash, bytes) = self.raw(head.seq)?.expect("the last key exists");
         let mut chain = ChainVerifier::after(before);
-        chain.check_stored(head.seq, hash, &bytes).map_err(StoreError::from_chain)?;
+        chain
+            .check_stored(head.seq, hash, &bytes)
+            .map_err(StoreError::from_chain)?;
         if hash != head.hash {
-            return Err(StoreError::Corrupt { seq: head.seq, reason: "the recorded head hash differs from the last record's hash".into() });
+            return Err(StoreError::Corrupt {
+                seq: head.seq,
+                reason: "the recorded head hash differs from the last record's hash".into(),
+            });
         }
         Ok(())
     }
 
     /// The stored hash and canonical bytes of record `seq`.
     pub fn raw(&self, seq: u64) -> Result<Option<(Hash, Vec<u8>)>, StoreError> {
-        let Some(v) = self.log.get(event_key(seq)).map_err(StoreError::io)? else { return Ok(None) };
-        let (hash, bytes) = split_value(&v)
-            .ok_or_else(|| StoreError::Corrupt { seq, reason: "stored value shorter than a hash".into() })?;
+        let Some(v) = self.log.get(event_key(seq)).map_err(StoreError::io)? else {
+            return Ok(None);
+        };
+        let (hash, bytes) = split_value(&v).ok_or_else(|| StoreError::Corrupt {
+            seq,
+            reason: "stored value shorter than a hash".into(),
+        })?;
         Ok(Some((hash, bytes.to_vec())))
     }
 
     /// Record `seq`, read and checked against its hash.
     pub fn record(&self, seq: u64) -> Result<Option<Record>, StoreError> {
-        let Some((hash, bytes)) = self.raw(seq)? else { return Ok(None) };
+        let Some((hash, bytes)) = self.raw(seq)? else {
+            return Ok(None);
+        };
         Record::from_stored(hash, &bytes).map(Some).map_err(|e| corrupt(seq, e))
     }
 
@@ -226,9 +255,15 @@ impl Store {
     pub fn raw_records(&self, from: u64) -> impl Iterator<Item = Result<(u64, Hash, sled::IVec), StoreError>> + '_ {
         self.log.range(event_key(from)..=event_key(u64::MAX)).map(|item| {
             let (k, v) = item.map_err(StoreError::io)?;
-            let seq = key_seq(&k).ok_or_else(|| StoreError::Corrupt { seq: 0, reason: "a malformed key in the log".into() })?;
+            let seq = key_seq(&k).ok_or_else(|| StoreError::Corrupt {
+                seq: 0,
+                reason: "a malformed key in the log".into(),
+            })?;
             let hash = split_value(&v)
-                .ok_or_else(|| StoreError::Corrupt { seq, reason: "stored value shorter than a hash".into() })?
+                .ok_or_else(|| StoreError::Corrupt {
+                    seq,
+                    reason: "stored value shorter than a hash".into(),
+                })?
                 .0;
             Ok((seq, hash, v))
         })
@@ -249,10 +284,16 @@ impl Store {
         if end != head {
             return Ok(Err(ChainError {
                 seq: end.first_bad_against(head),
-                error: format!("the recorded head is at {} ({}) but the chain ends at {}", head.seq, head.hash, end.seq),
+                error: format!(
+                    "the recorded head is at {} ({}) but the chain ends at {}",
+                    head.seq, head.hash, end.seq
+                ),
             }));
         }
-        Ok(Ok(Verified { events: end.seq, head: end }))
+        Ok(Ok(Verified {
+            events: end.seq,
+            head: end,
+        }))
     }
 
     /// Writes `records` (which must follow the current head) and the new head in one atomic
@@ -337,10 +378,17 @@ impl Store {
     /// Test support: the stored value (hash + canonical bytes) of record `seq`.
     #[doc(hidden)]
     pub fn raw_value(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.log.get(event_key(seq)).map_err(StoreError::io)?.map(|v| v.to_vec()))
+        Ok(self
+            .log
+            .get(event_key(seq))
+            .map_err(StoreError::io)?
+            .map(|v| v.to_vec()))
     }
 }
 
 fn corrupt(seq: u64, e: RecordError) -> StoreError {
-    StoreError::Corrupt { seq, reason: e.to_string() }
+    StoreError::Corrupt {
+        seq,
+        reason: e.to_string(),
+    }
 }

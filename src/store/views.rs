@@ -55,7 +55,8 @@ impl Store {
     pub fn put_snapshot(&self, projection: &Projection) -> Result<(), StoreError> {
         let seq = projection.head().seq;
         let tree = self.snapshots()?;
-        tree.insert(seq.to_be_bytes(), snapshot::encode(projection)).map_err(StoreError::io)?;
+        tree.insert(seq.to_be_bytes(), snapshot::encode(projection))
+            .map_err(StoreError::io)?;
         let seqs = self.snapshot_seqs()?;
         for old in seqs.iter().take(seqs.len().saturating_sub(KEEP_SNAPSHOTS)) {
             tree.remove(old.to_be_bytes()).map_err(StoreError::io)?;
@@ -66,7 +67,9 @@ impl Store {
     /// Test and benchmark support: stores raw snapshot bytes under `seq`.
     #[doc(hidden)]
     pub fn put_snapshot_bytes(&self, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        self.snapshots()?.insert(seq.to_be_bytes(), bytes).map_err(StoreError::io)?;
+        self.snapshots()?
+            .insert(seq.to_be_bytes(), bytes)
+            .map_err(StoreError::io)?;
         Ok(())
     }
 
@@ -113,6 +116,13 @@ impl Store {
         if snapshot_due(from_snapshot, projection.head().seq) {
             self.put_snapshot(&projection)?;
         }
-        Ok((projection, Opened { from_snapshot, ignored, replayed }))
+        Ok((
+            projection,
+            Opened {
+                from_snapshot,
+                ignored,
+                replayed,
+            },
+        ))
     }
 }

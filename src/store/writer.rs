@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::views::snapshot_due;
 use super::{Store, StoreError};
 use crate::chain::{ChainVerifier, Head};
-use super::views::snapshot_due;
 use crate::event::{Hash, Id, Record, Submission, Timestamp};
 use crate::projection::Projection;
 use crate::rules::{RuleViolation, State};
@@ -48,7 +48,10 @@ pub struct SteppedClock {
 
 impl SteppedClock {
     pub fn new(start: Timestamp, step_micros: i64) -> SteppedClock {
-        SteppedClock { next: start.micros(), step: step_micros }
+        SteppedClock {
+            next: start.micros(),
+            step: step_micros,
+        }
     }
 }
 
@@ -70,7 +73,10 @@ pub struct LedgerOptions {
 
 impl Default for LedgerOptions {
     fn default() -> Self {
-        LedgerOptions { create: true, clock: Box::new(SystemClock) }
+        LedgerOptions {
+            create: true,
+            clock: Box::new(SystemClock),
+        }
     }
 }
 
@@ -155,7 +161,11 @@ impl Progress {
     fn wait_for(&self, seq: u64, closed: &AtomicBool) {
         let mut cur = self.seq.lock().unwrap_or_else(|e| e.into_inner());
         while *cur < seq && !closed.load(Ordering::Acquire) {
-            cur = self.moved.wait_timeout(cur, Duration::from_millis(50)).unwrap_or_else(|e| e.into_inner()).0;
+            cur = self
+                .moved
+                .wait_timeout(cur, Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 }
@@ -189,17 +199,47 @@ impl Ledger {
         let (fold_tx, fold_rx) = std::sync::mpsc::channel::<Vec<Record>>();
 
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
-            std::thread::Builder::new().name(name.into()).spawn(f).map_err(StoreError::io)
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map_err(StoreError::io)
         };
-        let projector = Projector { store: store.clone(), projection: projection.clone(), projected: projected.clone(), last_snapshot };
-        let flusher = Flusher { store: store.clone(), head_tx, groups: groups.clone(), stopped: stopped.clone(), fold: fold_tx };
-        let writer = Writer { store: store.clone(), state, head, clock: options.clock, last_time, stopped, flush: flush_tx };
+        let projector = Projector {
+            store: store.clone(),
+            projection: projection.clone(),
+            projected: projected.clone(),
+            last_snapshot,
+        };
+        let flusher = Flusher {
+            store: store.clone(),
+            head_tx,
+            groups: groups.clone(),
+            stopped: stopped.clone(),
+            fold: fold_tx,
+        };
+        let writer = Writer {
+            store: store.clone(),
+            state,
+            head,
+            clock: options.clock,
+            last_time,
+            stopped,
+            flush: flush_tx,
+        };
         let threads = vec![
             spawn("orgledger-projector", Box::new(move || projector.run(fold_rx)))?,
             spawn("orgledger-flusher", Box::new(move || flusher.run(flush_rx)))?,
             spawn("orgledger-writer", Box::new(move || writer.run(rx)))?,
         ];
-        Ok(Ledger { store, queue: Some(tx), head: head_rx, projected, threads, groups, projection })
+        Ok(Ledger {
+            store,
+            queue: Some(tx),
+            head: head_rx,
+            projected,
+            threads,
+            groups,
+            projection,
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -239,11 +279,24 @@ impl Ledger {
             return Err(AppendError::Empty);
         }
         let (reply, rx) = oneshot::channel();
-        Ok((Request { actor, submissions, expect_seq, reply }, rx))
+        Ok((
+            Request {
+                actor,
+                submissions,
+                expect_seq,
+                reply,
+            },
+            rx,
+        ))
     }
 
     /// Appends a batch atomically and waits until it is durable. Blocking; for threads.
-    pub fn append(&self, actor: Id, submissions: Vec<Submission>, expect_seq: Option<u64>) -> Result<Vec<Appended>, AppendError> {
+    pub fn append(
+        &self,
+        actor: Id,
+        submissions: Vec<Submission>,
+        expect_seq: Option<u64>,
+    ) -> Result<Vec<Appended>, AppendError> {
         let (req, rx) = self.request(actor, submissions, expect_seq)?;
         let queue = self.queue.as_ref().ok_or(AppendError::Closed)?;
         queue.blocking_send(req).map_err(|_| AppendError::Closed)?;
@@ -293,10 +346,12 @@ pub fn replay(store: &Store, mut projection: Option<&mut Projection>) -> Result<
     for record in store.records(1) {
         let record = record?;
         chain.check_record(&record).map_err(StoreError::from_chain)?;
-        state.apply(record.submission(), record.recorded_at().date()).map_err(|v| StoreError::Corrupt {
-            seq: record.seq(),
-            reason: format!("the stored event breaks {v}"),
-        })?;
+        state
+            .apply(record.submission(), record.recorded_at().date())
+            .map_err(|v| StoreError::Corrupt {
+                seq: record.seq(),
+                reason: format!("the stored event breaks {v}"),
+            })?;
         if let Some(p) = projection.as_deref_mut() {
             if record.seq() > p.head().seq {
                 p.fold(&record);
@@ -306,7 +361,10 @@ pub fn replay(store: &Store, mut projection: Option<&mut Projection>) -> Result<
     let head = chain.head();
     let recorded = store.head()?;
     if head != recorded {
-        return Err(StoreError::Corrupt { seq: head.first_bad_against(recorded), reason: "the recorded head does not match the log".into() });
+        return Err(StoreError::Corrupt {
+            seq: head.first_bad_against(recorded),
+            reason: "the recorded head does not match the log".into(),
+        });
     }
     Ok((state, head))
 }
@@ -321,7 +379,9 @@ struct Inserted {
 /// inserted after the failure may or may not be on disk, so nothing more is accepted until
 /// the ledger is reopened (which replays and checks the log).
 fn stopped_error() -> AppendError {
-    AppendError::Store(StoreError::Io("the ledger stopped appending after a storage error; reopen it".into()))
+    AppendError::Store(StoreError::Io(
+        "the ledger stopped appending after a storage error; reopen it".into(),
+    ))
 }
 
 struct Writer {
@@ -381,7 +441,10 @@ impl Writer {
         for req in group {
             if let Some(expected) = req.expect_seq {
                 if expected != self.head.seq {
-                    let _ = req.reply.send(Err(AppendError::Conflict { expected, head: self.head.seq }));
+                    let _ = req.reply.send(Err(AppendError::Conflict {
+                        expected,
+                        head: self.head.seq,
+                    }));
                     continue;
                 }
             }
@@ -397,7 +460,10 @@ impl Writer {
                     break;
                 }
                 let record = Record::seal(self.head.seq + 1, self.head.hash, now, req.actor.clone(), sub);
-                self.head = Head { seq: record.seq(), hash: record.hash() };
+                self.head = Head {
+                    seq: record.seq(),
+                    hash: record.hash(),
+                };
                 records.push(record);
             }
             match refused {
@@ -410,7 +476,13 @@ impl Writer {
                     let _ = req.reply.send(Err(err));
                 }
                 None => {
-                    let appended = records[records_mark..].iter().map(|r| Appended { seq: r.seq(), hash: r.hash() }).collect();
+                    let appended = records[records_mark..]
+                        .iter()
+                        .map(|r| Appended {
+                            seq: r.seq(),
+                            hash: r.hash(),
+                        })
+                        .collect();
                     replies.push((req.reply, appended));
                 }
             }
@@ -451,10 +523,17 @@ impl Flusher {
             match self.store.flush() {
                 Ok(()) => {
                     self.groups.fetch_add(1, Ordering::Relaxed);
-                    let last = pending.iter().rev().find_map(|p| p.records.last()).expect("groups are not empty");
+                    let last = pending
+                        .iter()
+                        .rev()
+                        .find_map(|p| p.records.last())
+                        .expect("groups are not empty");
                     // The head moves before anyone is answered, so a submitter that reads the
                     // head after its append sees its own events.
-                    self.head_tx.send_replace(Head { seq: last.seq(), hash: last.hash() });
+                    self.head_tx.send_replace(Head {
+                        seq: last.seq(),
+                        hash: last.hash(),
+                    });
                     let mut durable = Vec::new();
                     for p in pending {
                         for (reply, appended) in p.replies {

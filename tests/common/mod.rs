@@ -102,7 +102,6 @@ fn run_step(what: &str, command: &mut Command) -> Result<(), String> {
     Ok(())
 }
 
-
 /// How long a test waits for sled to release a store it has just closed or killed.
 const RELEASE_PATIENCE: Duration = Duration::from_secs(10);
 
