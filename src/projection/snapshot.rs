@@ -5,13 +5,13 @@
 //! it stands for, and a blake3 hash of its body; a snapshot whose record hash does not match
 //! the log, whose body hash is wrong, or whose format is another is ignored and rebuilt.
 //!
-//! Layout: `orgledger-projection-1` (22 bytes), seq (8 bytes, big-endian), record hash (32),
+//! Layout: `orgledger-projection-2` (22 bytes), seq (8 bytes, big-endian), record hash (32),
 //! body hash (32), then the body (postcard encoding of [`Projection`]).
 
 use super::Projection;
 use crate::event::Hash;
 
-const MAGIC: &[u8] = b"orgledger-projection-1";
+const MAGIC: &[u8] = b"orgledger-projection-2";
 const BODY_HASH_CONTEXT: &str = "orgledger 2026-11-27 projection snapshot v1";
 
 /// Why a snapshot was not used. Never an error to the user: the projection is rebuilt.
