@@ -2,7 +2,11 @@
 //! snapshot plus the records after it.
 //!
 //! Snapshots are caches (FORMAT.md does not cover them): a snapshot that does not match the
-//! log is ignored and a new one written; deleting them all only costs a full replay.
+//! log is ignored and a new one written; deleting them all only costs a full replay. They
+//! are plain files in `projection-snapshots/` inside the data directory, named by the `seq`
+//! they stand for.
+
+use std::path::PathBuf;
 
 use super::{Store, StoreError};
 use crate::projection::{snapshot, Projection};
@@ -15,7 +19,8 @@ pub const SNAPSHOT_EVERY: u64 = 10_000;
 /// answers questions about any earlier `seq`; the one before it is kept in case the latest
 /// turns out unusable.
 pub const KEEP_SNAPSHOTS: usize = 2;
-const SNAPSHOT_TREE: &str = "snapshots";
+/// The directory, inside the data directory, that holds snapshot files.
+pub const SNAPSHOT_DIR: &str = "projection-snapshots";
 
 /// How a projection was opened, for the benchmark and for logs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -34,64 +39,73 @@ pub fn snapshot_due(last: u64, head: u64) -> bool {
 }
 
 impl Store {
-    fn snapshots(&self) -> Result<sled::Tree, StoreError> {
-        self.db.open_tree(SNAPSHOT_TREE).map_err(StoreError::io)
+    /// The directory of projection snapshots: files beside sled's, not in it, so that
+    /// writing a snapshot of many megabytes never adds to the flush an append waits for.
+    fn snapshot_dir(&self) -> PathBuf {
+        self.path.join(SNAPSHOT_DIR)
+    }
+
+    fn snapshot_file(&self, seq: u64) -> PathBuf {
+        self.snapshot_dir().join(format!("{seq:020}.snapshot"))
     }
 
     /// The `seq` of every stored snapshot, oldest first.
     pub fn snapshot_seqs(&self) -> Result<Vec<u64>, StoreError> {
+        let entries = match std::fs::read_dir(self.snapshot_dir()) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::io(e)),
+        };
         let mut out = Vec::new();
-        for item in self.snapshots()?.iter().keys() {
-            let k = item.map_err(StoreError::io)?;
-            if let Ok(b) = <[u8; 8]>::try_from(k.as_ref()) {
-                out.push(u64::from_be_bytes(b));
-            }
+        for entry in entries {
+            let name = entry.map_err(StoreError::io)?.file_name();
+            let seq = name.to_str().and_then(|n| n.strip_suffix(".snapshot")).and_then(|n| n.parse::<u64>().ok());
+            out.extend(seq);
         }
+        out.sort_unstable();
         Ok(out)
     }
 
     /// Stores a snapshot of `projection` and drops the oldest beyond [`KEEP_SNAPSHOTS`].
-    /// Not flushed: a snapshot lost in a crash is only a cache miss.
+    /// Not synced: a snapshot lost or cut short in a crash fails its hash and is only a
+    /// cache miss.
     pub fn put_snapshot(&self, projection: &Projection) -> Result<(), StoreError> {
-        let seq = projection.head().seq;
-        let tree = self.snapshots()?;
-        tree.insert(seq.to_be_bytes(), snapshot::encode(projection))
-            .map_err(StoreError::io)?;
+        self.put_snapshot_bytes(projection.head().seq, &snapshot::encode(projection))?;
         let seqs = self.snapshot_seqs()?;
         for old in seqs.iter().take(seqs.len().saturating_sub(KEEP_SNAPSHOTS)) {
-            tree.remove(old.to_be_bytes()).map_err(StoreError::io)?;
+            std::fs::remove_file(self.snapshot_file(*old)).map_err(StoreError::io)?;
         }
         Ok(())
     }
 
-    /// Test and benchmark support: stores raw snapshot bytes under `seq`.
-    #[doc(hidden)]
+    /// Stores raw snapshot bytes under `seq` (written to a temporary file, then renamed, so a
+    /// reader never sees half a file). [`Store::put_snapshot`] uses it; tests use it to plant
+    /// damaged snapshots.
     pub fn put_snapshot_bytes(&self, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        self.snapshots()?
-            .insert(seq.to_be_bytes(), bytes)
-            .map_err(StoreError::io)?;
+        std::fs::create_dir_all(self.snapshot_dir()).map_err(StoreError::io)?;
+        let file = self.snapshot_file(seq);
+        let partial = file.with_extension("partial");
+        std::fs::write(&partial, bytes).map_err(StoreError::io)?;
+        std::fs::rename(&partial, &file).map_err(StoreError::io)?;
         Ok(())
     }
 
     /// Removes every snapshot.
     pub fn delete_snapshots(&self) -> Result<(), StoreError> {
-        self.snapshots()?.clear().map_err(StoreError::io)
+        match std::fs::remove_dir_all(self.snapshot_dir()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::io(e)),
+            _ => Ok(()),
+        }
     }
 
     /// The latest snapshot that matches the log, decoded; unusable ones are skipped and
     /// counted.
     pub fn latest_snapshot(&self) -> Result<(Option<Projection>, u64), StoreError> {
-        let tree = self.snapshots()?;
         let head = self.head()?.seq;
         let mut ignored = 0;
-        for item in tree.iter().rev() {
-            let (k, v) = item.map_err(StoreError::io)?;
-            let Ok(seq) = <[u8; 8]>::try_from(k.as_ref()).map(u64::from_be_bytes) else {
-                ignored += 1;
-                continue;
-            };
-            let usable = match self.raw(seq)? {
-                Some((hash, _)) if seq <= head => snapshot::decode(&v, hash).ok(),
+        for seq in self.snapshot_seqs()?.into_iter().rev() {
+            let usable = match (std::fs::read(self.snapshot_file(seq)), self.raw(seq)?) {
+                (Ok(bytes), Some((hash, _))) if seq <= head => snapshot::decode(&bytes, hash).ok(),
                 _ => None,
             };
             match usable {
