@@ -96,7 +96,13 @@ impl ChainVerifier {
                 error: RecordError::HashMismatch { stated, computed }.to_string(),
             });
         }
-        let seq = embedded_seq(canonical);
+        // Keys are sorted, so `"seq":` follows `"prev":"` and its 64 digits: the second
+        // search starts there, not at the top of the record.
+        let prev_at = PREV_KEY.find(canonical);
+        let seq = match prev_at {
+            Some(at) => canonical.get(at + 72..).and_then(embedded_seq),
+            None => embedded_seq(canonical),
+        };
         if seq != Some(expected) {
             return Err(ChainError {
                 seq: expected,
@@ -110,7 +116,7 @@ impl ChainVerifier {
         // more than the hash. Only a mismatch decodes `prev`, to say what it holds.
         let mut head_hex = [0u8; 64];
         hex::encode_to_slice(self.head.hash.0, &mut head_hex).expect("64 bytes hold a hash in hex");
-        if embedded_prev_hex(canonical) == Some(&head_hex[..]) {
+        if prev_at.and_then(|at| canonical.get(at + 8..at + 72)) == Some(&head_hex[..]) {
             self.head = Head {
                 seq: expected,
                 hash: stated,
@@ -162,8 +168,14 @@ static PREV_KEY: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Fi
 /// The `seq` written in canonical record bytes.
 pub fn embedded_seq(canonical: &[u8]) -> Option<u64> {
     let at = SEQ_KEY.find(canonical)? + 6;
-    let digits = canonical[at..].iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(&canonical[at..at + digits]).ok()?.parse().ok()
+    let digits = canonical[at..].iter().take_while(|b| b.is_ascii_digit());
+    let mut seq: u64 = 0;
+    let mut any = false;
+    for d in digits {
+        seq = seq.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+        any = true;
+    }
+    any.then_some(seq)
 }
 
 /// The `prev` written in canonical record bytes.
