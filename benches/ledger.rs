@@ -492,7 +492,10 @@ fn measure_verify(root: &Path, settings: &Settings, actor: &Id) -> f64 {
     // Close the ledger first: its projector folds and snapshots in the background after a
     // fill, and would share the two cores with the timed scans. Verify is timed on the
     // store alone, as `orgledger verify` runs it.
-    Arc::try_unwrap(ledger).ok().expect("the benchmark holds the only handle").close();
+    Arc::try_unwrap(ledger)
+        .ok()
+        .expect("the benchmark holds the only handle")
+        .close();
     let store = &open_store(&root.join("verify"));
     let copied = copy_log_to_scratch(store, "bench-raw-scan");
     assert_eq!(copied, events, "the scratch tree holds every record");

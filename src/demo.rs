@@ -46,7 +46,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::event::*;
 use crate::rules::charter::{MAX_ADMISSION_AGE, MIN_ADMISSION_AGE};
-use crate::store::{AppendError, Ledger, LedgerOptions, SteppedClock, StoreError};
+use crate::store::{AppendError, Ledger, SteppedClock, StoreError};
 
 /// The actor recorded on every demo event.
 pub const DEMO_ACTOR: &str = "demo";
@@ -69,7 +69,7 @@ pub const STANDARDIZATION_PROGRAMME: &str = "03-da-tu";
 /// The article: "before the project, 76 grassroots cadres did not meet the standard".
 pub const BELOW_STANDARD_AT_START: usize = 76;
 
-/// Why the demo could not be written. `NotEmpty` and `Io` are the caller's (CLI exit code 2);
+/// Why the demo could not be written. `NotEmpty` and `Store` are the caller's (CLI exit code 2);
 /// `Refused` means the demo itself broke a rule, a bug in this module (exit code 1).
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -78,8 +78,6 @@ pub enum DemoError {
          directory (choose another --data)"
     )]
     NotEmpty(PathBuf),
-    #[error("cannot use the data directory {path}: {error}")]
-    Io { path: PathBuf, error: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the demo ledger was refused at batch {batch} ({month}): {error}")]
@@ -109,16 +107,14 @@ pub fn demo_batches() -> Vec<Vec<Submission>> {
 /// [`Ledger::append`] with actor `demo` and the demo's stepped clock. Returns the number of
 /// events and the head hash.
 pub fn write_demo(dir: &Path) -> Result<(u64, Hash), DemoError> {
-    refuse_non_empty(dir)?;
     let start = Timestamp::parse(DEMO_CLOCK_START).expect("the demo clock start is a valid timestamp");
     let clock = SteppedClock::new(start, DEMO_CLOCK_STEP_MICROS);
-    let ledger = Ledger::open(
-        dir,
-        LedgerOptions {
-            create: true,
-            clock: Box::new(clock),
-        },
-    )?;
+    // The demo only ever starts a new ledger: any entry in the directory (a store, or a file
+    // someone left there) is refused before anything is opened, so nothing there changes.
+    let ledger = Ledger::create_in_empty_dir(dir, Box::new(clock)).map_err(|e| match e {
+        StoreError::DirectoryNotEmpty(path) => DemoError::NotEmpty(path),
+        other => DemoError::Store(other),
+    })?;
     let actor = Id::parse(DEMO_ACTOR).expect("the demo actor is a valid id");
     for (index, batch) in demo_batches().into_iter().enumerate() {
         let month = batch
@@ -139,25 +135,6 @@ pub fn write_demo(dir: &Path) -> Result<(u64, Hash), DemoError> {
     let head = ledger.head();
     ledger.close();
     Ok((head.seq, head.hash))
-}
-
-/// The demo only ever starts a new ledger: any entry in the directory (a store, or a file
-/// someone left there) is refused before anything is opened, so nothing there changes.
-fn refuse_non_empty(dir: &Path) -> Result<(), DemoError> {
-    let io = |e: std::io::Error| DemoError::Io {
-        path: dir.to_path_buf(),
-        error: e.to_string(),
-    };
-    match std::fs::metadata(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io(e)),
-        Ok(meta) if !meta.is_dir() => return Err(DemoError::NotEmpty(dir.to_path_buf())),
-        Ok(_) => {}
-    }
-    if std::fs::read_dir(dir).map_err(io)?.next().is_some() {
-        return Err(DemoError::NotEmpty(dir.to_path_buf()));
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use crate::chain::Head;
 use crate::event::*;
-use crate::store::{AppendError, Ledger, LedgerOptions, SteppedClock, StoreError};
+use crate::store::{AppendError, Ledger, SteppedClock, StoreError};
 
 /// Events per append: large batches keep the writer's flushes few.
 pub const BATCH_EVENTS: usize = 5_000;
@@ -159,8 +159,6 @@ const DIMENSIONS: [StandardDimension; 4] = [
 pub enum GenerateError {
     #[error("{0} is not empty; generate writes only into an empty data directory")]
     NotEmpty(PathBuf),
-    #[error("{0}: {1}")]
-    Io(PathBuf, String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the ledger refused a generated event (a generator bug): {0}")]
@@ -170,24 +168,12 @@ pub enum GenerateError {
 /// Writes a synthetic ledger of exactly `events` events into the empty (or absent)
 /// directory `dir`, through `Ledger::append`, and returns its head.
 pub fn write_ledger(dir: &Path, events: u64, seed: u64) -> Result<Head, GenerateError> {
-    match std::fs::read_dir(dir) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                return Err(GenerateError::NotEmpty(dir.to_path_buf()));
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(GenerateError::Io(dir.to_path_buf(), e.to_string())),
-    }
     let start = Timestamp::parse(CLOCK_START).expect("a valid timestamp");
     let clock = SteppedClock::new(start, CLOCK_STEP_MICROS);
-    let ledger = Ledger::open(
-        dir,
-        LedgerOptions {
-            create: true,
-            clock: Box::new(clock),
-        },
-    )?;
+    let ledger = Ledger::create_in_empty_dir(dir, Box::new(clock)).map_err(|e| match e {
+        StoreError::DirectoryNotEmpty(path) => GenerateError::NotEmpty(path),
+        other => GenerateError::Store(other),
+    })?;
     let actor = Id::parse(ACTOR).expect("a valid id");
     for batch in synthetic_batches(events, seed) {
         ledger.append(actor.clone(), batch, None).map_err(|e| match e {

@@ -382,7 +382,11 @@ mod tests {
             let t = Timestamp::from_micros(micros).unwrap();
             assert_eq!(t.to_string(), t.0.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
         }
-        assert_eq!(Date::parse("0999-01-02").map(|d| d.to_string()).ok(), None, "years before 1900 are refused");
+        assert_eq!(
+            Date::parse("0999-01-02").map(|d| d.to_string()).ok(),
+            None,
+            "years before 1900 are refused"
+        );
         assert_eq!(Date::from_ymd(1900, 1, 2).unwrap().to_string(), "1900-01-02");
         assert!(
             Timestamp::parse("2016-12-31T23:59:60.000000Z").is_err(),

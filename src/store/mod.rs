@@ -39,6 +39,8 @@ pub enum StoreError {
     WrongFormat(PathBuf),
     #[error("the store is not empty (head at {0}); import needs an empty store")]
     NotEmpty(u64),
+    #[error("{0} is not an empty directory; a new ledger needs an empty or missing one")]
+    DirectoryNotEmpty(PathBuf),
     #[error("the store is corrupt at record {seq}: {reason}")]
     Corrupt { seq: u64, reason: String },
     #[error("storage error: {0}")]

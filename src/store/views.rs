@@ -59,7 +59,10 @@ impl Store {
         let mut out = Vec::new();
         for entry in entries {
             let name = entry.map_err(StoreError::io)?.file_name();
-            let seq = name.to_str().and_then(|n| n.strip_suffix(".snapshot")).and_then(|n| n.parse::<u64>().ok());
+            let seq = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".snapshot"))
+                .and_then(|n| n.parse::<u64>().ok());
             out.extend(seq);
         }
         out.sort_unstable();

@@ -242,6 +242,24 @@ impl Ledger {
         })
     }
 
+    /// Creates a new ledger in `dir`, which must be missing or an empty directory, with the
+    /// given clock: how the demo and the generator write their deterministic ledgers.
+    pub fn create_in_empty_dir(dir: &Path, clock: Box<dyn Clock>) -> Result<Ledger, StoreError> {
+        match std::fs::metadata(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io(format!("{}: {e}", dir.display()))),
+            Ok(meta) if !meta.is_dir() => return Err(StoreError::DirectoryNotEmpty(dir.to_path_buf())),
+            Ok(_) => {
+                let mut entries =
+                    std::fs::read_dir(dir).map_err(|e| StoreError::io(format!("{}: {e}", dir.display())))?;
+                if entries.next().is_some() {
+                    return Err(StoreError::DirectoryNotEmpty(dir.to_path_buf()));
+                }
+            }
+        }
+        Ledger::open(dir, LedgerOptions { create: true, clock })
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }
