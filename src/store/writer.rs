@@ -146,6 +146,20 @@ pub struct Ledger {
 struct Progress {
     seq: Mutex<u64>,
     moved: Condvar,
+    /// Set when the thread that moves the position has ended, for whatever reason, so
+    /// that nobody waits for a position that will never come.
+    ended: AtomicBool,
+}
+
+/// Marks a [`Progress`] ended when dropped: at the end of the projector's thread, or
+/// while it unwinds from a panic.
+struct EndOnDrop(Arc<Progress>);
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        self.0.ended.store(true, Ordering::Release);
+        self.0.moved.notify_all();
+    }
 }
 
 impl Progress {
@@ -157,10 +171,10 @@ impl Progress {
         }
     }
 
-    /// Waits until the position is at least `seq`, or `closed` says it never will be.
-    fn wait_for(&self, seq: u64, closed: &AtomicBool) {
+    /// Waits until the position is at least `seq`, or its thread has ended.
+    fn wait_for(&self, seq: u64) {
         let mut cur = self.seq.lock().unwrap_or_else(|e| e.into_inner());
-        while *cur < seq && !closed.load(Ordering::Acquire) {
+        while *cur < seq && !self.ended.load(Ordering::Acquire) {
             cur = self
                 .moved
                 .wait_timeout(cur, Duration::from_millis(50))
@@ -272,8 +286,7 @@ impl Ledger {
     /// The live projection, folded at least up to the durable head as it stood when called,
     /// so a submitter that reads after its append returned sees its own events.
     pub fn projection(&self) -> RwLockReadGuard<'_, Projection> {
-        let closed = AtomicBool::new(self.queue.is_none());
-        self.projected.wait_for(self.head().seq, &closed);
+        self.projected.wait_for(self.head().seq);
         self.projection.read().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -584,6 +597,7 @@ struct Projector {
 
 impl Projector {
     fn run(mut self, rx: std::sync::mpsc::Receiver<Vec<Record>>) {
+        let _ended = EndOnDrop(self.projected.clone());
         while let Ok(first) = rx.recv() {
             let mut batches = vec![first];
             while let Ok(more) = rx.try_recv() {
