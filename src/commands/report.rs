@@ -217,10 +217,21 @@ fn cell(v: &Value) -> String {
             let names: Vec<String> = items
                 .iter()
                 .map(|i| {
-                    i.get("name")
+                    let name = i
+                        .get("name")
                         .or_else(|| i.get("id"))
                         .map(cell)
-                        .unwrap_or_else(|| i.to_string())
+                        .unwrap_or_else(|| i.to_string());
+                    // A row's own list of named counts (admissions per commune) shows each
+                    // name with its count.
+                    let counts: Vec<&Value> = i
+                        .as_object()
+                        .map(|o| o.values().filter(|v| v.is_u64()).collect())
+                        .unwrap_or_default();
+                    match counts.as_slice() {
+                        [n] => format!("{name} {n}"),
+                        _ => name,
+                    }
                 })
                 .collect();
             if names.is_empty() {
