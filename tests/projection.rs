@@ -681,7 +681,7 @@ fn ordinary_admissions(s: &mut Chronicle) {
             let i = (year as usize) * 3 + k;
             let (cell, home) = cells[i % cells.len()];
             let id = format!("dv-{year}-{k}");
-            let female = i % 2 == 0;
+            let female = i.is_multiple_of(2);
             let name = if female {
                 format!(
                     "{} {}",

@@ -89,7 +89,7 @@ impl MemberView {
     /// The host of a temporary activity running at `at`.
     pub fn temporary_host(&self, at: At) -> Option<&Id> {
         match self.temporary.at(at) {
-            Some((host, until)) if until.map_or(true, |u| at.date <= u) => Some(host),
+            Some((host, until)) if until.is_none_or(|u| at.date <= u) => Some(host),
             _ => None,
         }
     }

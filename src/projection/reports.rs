@@ -584,7 +584,7 @@ pub fn meetings(p: &Projection, at: At, year: Option<i32>) -> Meetings {
     for m in p
         .meetings
         .iter()
-        .filter(|m| m.seq <= at.seq && m.date <= at.date && year.map_or(true, |y| m.date.year() == y))
+        .filter(|m| m.seq <= at.seq && m.date <= at.date && year.is_none_or(|y| m.date.year() == y))
     {
         r.meetings += 1;
         match m.kind {

@@ -36,15 +36,15 @@ pub struct Span<T> {
 impl<T> Span<T> {
     pub fn visible(&self, at: At) -> bool {
         self.opened <= at.seq
-            && self.superseded.map_or(true, |s| s > at.seq)
+            && self.superseded.is_none_or(|s| s > at.seq)
             && self.from <= at.date
-            && self.until.map_or(true, |(u, s)| s > at.seq || at.date < u)
+            && self.until.is_none_or(|(u, s)| s > at.seq || at.date < u)
     }
 
     /// Whether it was recorded by `seq` and, by then, neither ended nor superseded: the
     /// version in force at the end of valid time, as the ledger stood at `seq`.
     pub fn open_at(&self, seq: u64) -> bool {
-        self.opened <= seq && self.superseded.map_or(true, |s| s > seq) && self.until.map_or(true, |(_, s)| s > seq)
+        self.opened <= seq && self.superseded.is_none_or(|s| s > seq) && self.until.is_none_or(|(_, s)| s > seq)
     }
 }
 

@@ -676,7 +676,7 @@ impl State {
                 let hosted = o
                     .hosted
                     .iter()
-                    .filter(|(_, until)| until.map_or(true, |u| u >= d))
+                    .filter(|(_, until)| until.is_none_or(|u| u >= d))
                     .count();
                 if o.members > 0 || hosted > 0 {
                     return Err(violation(
@@ -797,7 +797,7 @@ impl State {
                         ));
                     }
                     let m = self.active_member(intro, d, "introducer")?;
-                    if m.officialized.map_or(true, |o| o > d) {
+                    if m.officialized.is_none_or(|o| o > d) {
                         return Err(violation(
                             "introducer",
                             format!("introducer {intro} is not an official member on {d}"),
@@ -855,7 +855,7 @@ impl State {
                 }
                 if m.temporary
                     .as_ref()
-                    .is_some_and(|(h, until)| h == &e.to_org && until.map_or(true, |u| u >= d))
+                    .is_some_and(|(h, until)| h == &e.to_org && until.is_none_or(|u| u >= d))
                 {
                     return Err(violation(
                         "transfer_to_host",
@@ -880,7 +880,7 @@ impl State {
             TemporaryActivityStarted(e) => {
                 let m = self.active_member(&e.member, d, "member")?;
                 if let Some((host, until)) = &m.temporary {
-                    if until.map_or(true, |u| u >= d) {
+                    if until.is_none_or(|u| u >= d) {
                         return Err(violation(
                             "temporary_activity_open",
                             format!("{} is already on temporary activity at {host}", e.member),
@@ -912,7 +912,7 @@ impl State {
             }
             TemporaryActivityEnded(e) => {
                 let m = self.active_member(&e.member, d, "member")?;
-                if !m.temporary.as_ref().is_some_and(|(h, _)| h == &e.host_org) {
+                if m.temporary.as_ref().is_none_or(|(h, _)| h != &e.host_org) {
                     return Err(violation(
                         "no_temporary_activity",
                         format!("{} is not on temporary activity at {}", e.member, e.host_org),
@@ -1189,7 +1189,7 @@ impl State {
                 let hosted = cell
                     .hosted
                     .iter()
-                    .filter(|(_, until)| until.map_or(true, |u| u >= d))
+                    .filter(|(_, until)| until.is_none_or(|u| u >= d))
                     .count() as u32;
                 let present_possible = cell.members + hosted;
                 if e.attendance > present_possible {

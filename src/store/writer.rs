@@ -109,11 +109,14 @@ pub enum AppendError {
     Closed,
 }
 
+/// What an append answers: the `seq` and hash of each event, or why nothing was appended.
+type Answer = Result<Vec<Appended>, AppendError>;
+
 struct Request {
     actor: Id,
     submissions: Vec<Submission>,
     expect_seq: Option<u64>,
-    reply: oneshot::Sender<Result<Vec<Appended>, AppendError>>,
+    reply: oneshot::Sender<Answer>,
 }
 
 /// An open ledger: the store plus the three threads of its append path.
@@ -305,7 +308,7 @@ impl Ledger {
         actor: Id,
         submissions: Vec<Submission>,
         expect_seq: Option<u64>,
-    ) -> Result<(Request, oneshot::Receiver<Result<Vec<Appended>, AppendError>>), AppendError> {
+    ) -> Result<(Request, oneshot::Receiver<Answer>), AppendError> {
         if submissions.is_empty() {
             return Err(AppendError::Empty);
         }
@@ -327,7 +330,7 @@ impl Ledger {
         actor: Id,
         submissions: Vec<Submission>,
         expect_seq: Option<u64>,
-    ) -> Result<Vec<Appended>, AppendError> {
+    ) -> Answer {
         let (req, rx) = self.request(actor, submissions, expect_seq)?;
         let queue = self.queue.as_ref().ok_or(AppendError::Closed)?;
         queue.blocking_send(req).map_err(|_| AppendError::Closed)?;
@@ -340,7 +343,7 @@ impl Ledger {
         actor: Id,
         submissions: Vec<Submission>,
         expect_seq: Option<u64>,
-    ) -> Result<Vec<Appended>, AppendError> {
+    ) -> Answer {
         let (req, rx) = self.request(actor, submissions, expect_seq)?;
         let queue = self.queue.as_ref().ok_or(AppendError::Closed)?;
         queue.send(req).await.map_err(|_| AppendError::Closed)?;
@@ -403,7 +406,7 @@ pub fn replay(store: &Store, mut projection: Option<&mut Projection>) -> Result<
 /// A group inserted into sled but not yet flushed, with the submitters to answer.
 struct Inserted {
     records: Vec<Record>,
-    replies: Vec<(oneshot::Sender<Result<Vec<Appended>, AppendError>>, Vec<Appended>)>,
+    replies: Vec<(oneshot::Sender<Answer>, Vec<Appended>)>,
 }
 
 /// The error every append gets once a storage failure has stopped the append path: what was
