@@ -1,23 +1,32 @@
-//! Projection snapshots: the projection's state at some `seq`, as bytes the store keeps so
-//! that opening a projection replays only the records after it.
+//! Snapshots: a state folded from the log up to some `seq`, as bytes the store keeps so that
+//! opening replays only the records after it. Two kinds use this codec: the read-side
+//! [`Projection`], and the writer's rules state ([`crate::rules::State`]).
 //!
-//! A snapshot is a cache. Its header names the format, the `seq` and the hash of the record
-//! it stands for, and a blake3 hash of its body; a snapshot whose record hash does not match
-//! the log, whose body hash is wrong, or whose format is another is ignored and rebuilt.
+//! A snapshot is a cache. Its header names its kind and format, the `seq` and the hash of
+//! the record it stands for, and a blake3 hash of its body; a snapshot whose record hash does
+//! not match the log, whose body hash is wrong, or whose kind or format is another is ignored
+//! and rebuilt.
 //!
-//! Layout: `orgledger-projection-2` (22 bytes), seq (8 bytes, big-endian), record hash (32),
-//! body hash (32), then the body (postcard encoding of [`Projection`]).
+//! Layout: the kind's marker (`orgledger-projection-2`, `orgledger-rules-state-1`), seq
+//! (8 bytes, big-endian), record hash (32), body hash (32), then the body (postcard).
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use super::Projection;
+use crate::chain::Head;
 use crate::event::Hash;
 
-const MAGIC: &[u8] = b"orgledger-projection-2";
+/// The marker of projection snapshots.
+pub const PROJECTION: &[u8] = b"orgledger-projection-2";
+/// The marker of rules-state snapshots.
+pub const RULES_STATE: &[u8] = b"orgledger-rules-state-1";
 const BODY_HASH_CONTEXT: &str = "orgledger 2026-11-27 projection snapshot v1";
 
-/// Why a snapshot was not used. Never an error to the user: the projection is rebuilt.
+/// Why a snapshot was not used. Never an error to the user: the state is rebuilt.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SnapshotError {
-    #[error("not a snapshot of this format")]
+    #[error("not a snapshot of this kind and format")]
     Format,
     #[error("the snapshot's body does not match its hash")]
     Body,
@@ -33,12 +42,11 @@ fn body_hash(body: &[u8]) -> [u8; 32] {
     *h.finalize().as_bytes()
 }
 
-/// Encodes the projection as a snapshot.
-pub fn encode(projection: &Projection) -> Vec<u8> {
-    let body = postcard::to_stdvec(projection).expect("projections always encode");
-    let head = projection.head();
-    let mut out = Vec::with_capacity(MAGIC.len() + 72 + body.len());
-    out.extend_from_slice(MAGIC);
+/// Encodes `value`, folded up to `head`, as a snapshot of the kind `marker`.
+pub fn encode_as<T: Serialize>(marker: &[u8], head: Head, value: &T) -> Vec<u8> {
+    let body = postcard::to_stdvec(value).expect("snapshots always encode");
+    let mut out = Vec::with_capacity(marker.len() + 72 + body.len());
+    out.extend_from_slice(marker);
     out.extend_from_slice(&head.seq.to_be_bytes());
     out.extend_from_slice(&head.hash.0);
     out.extend_from_slice(&body_hash(&body));
@@ -46,35 +54,57 @@ pub fn encode(projection: &Projection) -> Vec<u8> {
     out
 }
 
-/// The `seq` and record hash a snapshot says it stands for, without decoding the body.
-pub fn header(bytes: &[u8]) -> Result<(u64, Hash), SnapshotError> {
-    let rest = bytes.strip_prefix(MAGIC).ok_or(SnapshotError::Format)?;
+/// The `seq` and record hash a snapshot of the kind `marker` says it stands for, without
+/// decoding the body.
+pub fn header_of(marker: &[u8], bytes: &[u8]) -> Result<Head, SnapshotError> {
+    let rest = bytes.strip_prefix(marker).ok_or(SnapshotError::Format)?;
     if rest.len() < 72 {
         return Err(SnapshotError::Format);
     }
     let seq = u64::from_be_bytes(rest[..8].try_into().expect("8 bytes"));
     let hash = Hash(rest[8..40].try_into().expect("32 bytes"));
-    Ok((seq, hash))
+    Ok(Head { seq, hash })
 }
 
-/// Decodes a snapshot, checking it against `record_hash`, the log's hash of the record the
-/// snapshot says it stands for.
-pub fn decode(bytes: &[u8], record_hash: Hash) -> Result<Projection, SnapshotError> {
-    let (seq, stated) = header(bytes)?;
-    if stated != record_hash {
+/// Decodes a snapshot of the kind `marker`, checking it against `record_hash`, the log's
+/// hash of the record the snapshot says it stands for.
+pub fn decode_as<T: DeserializeOwned>(
+    marker: &[u8],
+    bytes: &[u8],
+    record_hash: Hash,
+) -> Result<(T, Head), SnapshotError> {
+    let head = header_of(marker, bytes)?;
+    if head.hash != record_hash {
         return Err(SnapshotError::Stale {
-            seq,
-            stated,
+            seq: head.seq,
+            stated: head.hash,
             actual: record_hash,
         });
     }
-    let rest = &bytes[MAGIC.len() + 40..];
+    let rest = &bytes[marker.len() + 40..];
     let (hash, body) = rest.split_at(32);
     if hash != body_hash(body) {
         return Err(SnapshotError::Body);
     }
-    let projection: Projection = postcard::from_bytes(body).map_err(|e| SnapshotError::Decode(e.to_string()))?;
-    if projection.head().seq != seq || projection.head().hash != stated {
+    let value = postcard::from_bytes(body).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+    Ok((value, head))
+}
+
+/// Encodes the projection as a snapshot.
+pub fn encode(projection: &Projection) -> Vec<u8> {
+    encode_as(PROJECTION, projection.head(), projection)
+}
+
+/// The `seq` and record hash a projection snapshot says it stands for.
+pub fn header(bytes: &[u8]) -> Result<(u64, Hash), SnapshotError> {
+    header_of(PROJECTION, bytes).map(|h| (h.seq, h.hash))
+}
+
+/// Decodes a projection snapshot, checking it against `record_hash`, the log's hash of the
+/// record the snapshot says it stands for.
+pub fn decode(bytes: &[u8], record_hash: Hash) -> Result<Projection, SnapshotError> {
+    let (projection, head): (Projection, Head) = decode_as(PROJECTION, bytes, record_hash)?;
+    if projection.head() != head {
         return Err(SnapshotError::Format);
     }
     Ok(projection)

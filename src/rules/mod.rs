@@ -16,6 +16,8 @@ pub mod charter;
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use crate::event::*;
 use charter::*;
 
@@ -40,7 +42,7 @@ fn violation(rule: &'static str, message: impl Into<String>) -> RuleViolation {
 
 /// What an id names. Ids are unique across all kinds, so a history or a rating subject is
 /// never ambiguous.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EntityKind {
     Locality,
     Organization,
@@ -49,7 +51,7 @@ pub enum EntityKind {
     Resolution,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Locality {
     pub name: Text,
     pub kind: LocalityKind,
@@ -61,7 +63,7 @@ pub struct Locality {
     pub last_named: Date,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Organization {
     pub name: Text,
     pub kind: OrgKind,
@@ -80,13 +82,13 @@ pub struct Organization {
     pub last_named: Date,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MemberStatus {
     Probationary,
     Official,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Membership {
     pub name: Text,
     pub sex: Sex,
@@ -102,13 +104,13 @@ pub struct Membership {
     pub exempted: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum StandardOutcome {
     Standardized,
     RetiredUnderPolicy,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Assessment {
     pub programme: Id,
     pub gaps: Vec<StandardDimension>,
@@ -118,7 +120,7 @@ pub struct Assessment {
 
 /// A person: a candidate once verified, a member once admitted, a cadre once assessed,
 /// planned or assigned.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Person {
     pub verification: Option<(VerificationOutcome, Date)>,
     pub membership: Option<Membership>,
@@ -130,7 +132,7 @@ pub struct Person {
     pub last_named: Date,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Instrument {
     pub kind: InstrumentKind,
     pub issued: Date,
@@ -142,7 +144,7 @@ pub struct Instrument {
 /// The current state of the organization, as the rules need it. Maps are persistent
 /// (`imbl`) and values shared (`Arc`), so a clone costs O(1): the writer clones the state
 /// before a batch and puts the clone back if any event of the batch is refused.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
     kinds: imbl::HashMap<Id, EntityKind>,
     localities: imbl::HashMap<Id, Arc<Locality>>,

@@ -3,13 +3,17 @@
 //!
 //! Snapshots are caches (FORMAT.md does not cover them): a snapshot that does not match the
 //! log is ignored and a new one written; deleting them all only costs a full replay. They
-//! are plain files in `projection-snapshots/` inside the data directory, named by the `seq`
-//! they stand for.
+//! are plain files in `caches/` inside the data directory: projection snapshots named by the
+//! `seq` they stand for, and the writer's rules state as it stood when the ledger last
+//! closed.
 
 use std::path::PathBuf;
 
 use super::{Store, StoreError};
+use crate::chain::Head;
+use crate::event::Hash;
 use crate::projection::{snapshot, Projection};
+use crate::rules::State;
 
 /// A new snapshot is due once this many events, or an eighth of the ledger if that is more,
 /// have been folded since the last one. The growing interval keeps the bytes written for
@@ -19,8 +23,11 @@ pub const SNAPSHOT_EVERY: u64 = 10_000;
 /// answers questions about any earlier `seq`; the one before it is kept in case the latest
 /// turns out unusable.
 pub const KEEP_SNAPSHOTS: usize = 2;
-/// The directory, inside the data directory, that holds snapshot files.
-pub const SNAPSHOT_DIR: &str = "projection-snapshots";
+/// The directory, inside the data directory, that holds snapshot files: caches, which can
+/// be deleted at any time.
+pub const SNAPSHOT_DIR: &str = "caches";
+/// The file of the rules-state snapshot written when a ledger closes.
+const RULES_STATE_FILE: &str = "rules-state.snapshot";
 
 /// How a projection was opened, for the benchmark and for logs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -46,7 +53,7 @@ impl Store {
     }
 
     fn snapshot_file(&self, seq: u64) -> PathBuf {
-        self.snapshot_dir().join(format!("{seq:020}.snapshot"))
+        self.snapshot_dir().join(format!("projection-{seq:020}.snapshot"))
     }
 
     /// The `seq` of every stored snapshot, oldest first.
@@ -61,6 +68,7 @@ impl Store {
             let name = entry.map_err(StoreError::io)?.file_name();
             let seq = name
                 .to_str()
+                .and_then(|n| n.strip_prefix("projection-"))
                 .and_then(|n| n.strip_suffix(".snapshot"))
                 .and_then(|n| n.parse::<u64>().ok());
             out.extend(seq);
@@ -117,6 +125,39 @@ impl Store {
             }
         }
         Ok((None, ignored))
+    }
+
+    /// Stores the rules state as it stands after `head` (written when a ledger closes, so
+    /// that the next open replays only what was appended since).
+    pub fn put_rules_state(&self, state: &State, head: Head) -> Result<(), StoreError> {
+        std::fs::create_dir_all(self.snapshot_dir()).map_err(StoreError::io)?;
+        let file = self.snapshot_dir().join(RULES_STATE_FILE);
+        let partial = file.with_extension("partial");
+        std::fs::write(&partial, snapshot::encode_as(snapshot::RULES_STATE, head, state)).map_err(StoreError::io)?;
+        std::fs::rename(&partial, &file).map_err(StoreError::io)?;
+        Ok(())
+    }
+
+    /// The stored rules state and the head it stands for, if there is one and it matches the
+    /// log; otherwise `None`, and the caller replays the whole log.
+    pub fn rules_state(&self) -> Result<Option<(State, Head)>, StoreError> {
+        let Ok(bytes) = std::fs::read(self.snapshot_dir().join(RULES_STATE_FILE)) else {
+            return Ok(None);
+        };
+        let Ok(head) = snapshot::header_of(snapshot::RULES_STATE, &bytes) else {
+            return Ok(None);
+        };
+        if head.seq > self.head()?.seq {
+            return Ok(None);
+        }
+        let record_hash = match head.seq {
+            0 => Hash::ZERO,
+            seq => match self.raw(seq)? {
+                Some((hash, _)) => hash,
+                None => return Ok(None),
+            },
+        };
+        Ok(snapshot::decode_as(snapshot::RULES_STATE, &bytes, record_hash).ok())
     }
 
     /// Opens the projection at the head: the latest usable snapshot, then every record

@@ -138,6 +138,12 @@ pub struct Ledger {
     /// The `seq` the live projection has folded up to.
     projected: Arc<Progress>,
     threads: Vec<JoinHandle<()>>,
+    /// The writer's thread, which hands back the rules state when it ends.
+    writer: Option<JoinHandle<(State, Head)>>,
+    /// Set when storage failed: the writer's state may then hold what is not durable.
+    stopped: Arc<AtomicBool>,
+    /// The head the saved rules state stood for when the ledger opened.
+    saved_at: Option<u64>,
     /// How many flushes made groups durable, so the benchmark can report the average number
     /// of events per flush.
     groups: Arc<AtomicU64>,
@@ -188,15 +194,23 @@ impl Progress {
 }
 
 impl Ledger {
-    /// Opens (or creates) the ledger in `dir`: replays the log into the state, checking
-    /// every hash, link and rule on the way, opens the projection from its latest snapshot,
-    /// then starts the append path.
+    /// Opens (or creates) the ledger in `dir`: verifies the whole chain (every hash and
+    /// link, as `orgledger verify` does); starts from the rules state saved when the ledger
+    /// last closed (when it matches the log) and replays what follows it, checking every
+    /// rule on the way; opens the projection from its latest snapshot; then starts the
+    /// append path. With no saved state (a new store, or one whose last writer was killed
+    /// before it saved one) the whole log is replayed.
     pub fn open(dir: &Path, options: LedgerOptions) -> Result<Ledger, StoreError> {
         let store = Arc::new(Store::open(dir, options.create)?);
+        // Every hash and link, at scan speed, before anything is served: the saved state and
+        // the snapshots below skip the replay of what they cover, not its check.
+        store.verify()?.map_err(StoreError::from_chain)?;
         let (snapshot, _) = store.latest_snapshot()?;
         let mut projection = snapshot.unwrap_or_default();
         let mut last_snapshot = projection.head().seq;
-        let (state, head) = replay(&store, Some(&mut projection))?;
+        let saved = store.rules_state()?;
+        let saved_at = saved.as_ref().map(|(_, head)| head.seq);
+        let (state, head) = replay(&store, saved, Some(&mut projection))?;
         if snapshot_due(last_snapshot, head.seq) {
             store.put_snapshot(&projection)?;
             last_snapshot = head.seq;
@@ -240,20 +254,26 @@ impl Ledger {
             head,
             clock: options.clock,
             last_time,
-            stopped,
+            stopped: stopped.clone(),
             flush: flush_tx,
         };
         let threads = vec![
             spawn("orgledger-projector", Box::new(move || projector.run(fold_rx)))?,
             spawn("orgledger-flusher", Box::new(move || flusher.run(flush_rx)))?,
-            spawn("orgledger-writer", Box::new(move || writer.run(rx)))?,
         ];
+        let writer = std::thread::Builder::new()
+            .name("orgledger-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(StoreError::io)?;
         Ok(Ledger {
             store,
             queue: Some(tx),
             head: head_rx,
             projected,
             threads,
+            writer: Some(writer),
+            stopped,
+            saved_at,
             groups,
             projection,
         })
@@ -325,12 +345,7 @@ impl Ledger {
     }
 
     /// Appends a batch atomically and waits until it is durable. Blocking; for threads.
-    pub fn append(
-        &self,
-        actor: Id,
-        submissions: Vec<Submission>,
-        expect_seq: Option<u64>,
-    ) -> Answer {
+    pub fn append(&self, actor: Id, submissions: Vec<Submission>, expect_seq: Option<u64>) -> Answer {
         let (req, rx) = self.request(actor, submissions, expect_seq)?;
         let queue = self.queue.as_ref().ok_or(AppendError::Closed)?;
         queue.blocking_send(req).map_err(|_| AppendError::Closed)?;
@@ -338,12 +353,7 @@ impl Ledger {
     }
 
     /// Appends a batch atomically and waits until it is durable. For async callers.
-    pub async fn append_async(
-        &self,
-        actor: Id,
-        submissions: Vec<Submission>,
-        expect_seq: Option<u64>,
-    ) -> Answer {
+    pub async fn append_async(&self, actor: Id, submissions: Vec<Submission>, expect_seq: Option<u64>) -> Answer {
         let (req, rx) = self.request(actor, submissions, expect_seq)?;
         let queue = self.queue.as_ref().ok_or(AppendError::Closed)?;
         queue.send(req).await.map_err(|_| AppendError::Closed)?;
@@ -360,8 +370,18 @@ impl Ledger {
         // Closing the queue ends the writer, whose end closes the flusher's channel, whose
         // end closes the projector's: each drains what it holds first.
         self.queue.take();
+        let ended = self.writer.take().and_then(|w| w.join().ok());
         for t in self.threads.drain(..).rev() {
             let _ = t.join();
+        }
+        // Save the rules state for the next open, when it is exactly the durable log's: no
+        // storage failure, every inserted group flushed. A failure to save costs only a
+        // longer replay next time.
+        if let Some((state, head)) = ended {
+            let durable = !self.stopped.load(Ordering::Acquire) && self.head() == head;
+            if durable && self.saved_at != Some(head.seq) {
+                let _ = self.store.put_rules_state(&state, head);
+            }
         }
     }
 }
@@ -372,12 +392,26 @@ impl Drop for Ledger {
     }
 }
 
-/// Folds the whole log into the state, checking each record's hash, link and rules.
+/// Folds the log into the rules state, checking each record's hash, link and rules: from
+/// `saved` (a state and the head it stands for) when given, else from the first record.
 /// Records after the projection's own head are folded into `projection` too.
-pub fn replay(store: &Store, mut projection: Option<&mut Projection>) -> Result<(State, Head), StoreError> {
-    let mut state = State::new();
-    let mut chain = ChainVerifier::new();
-    for record in store.records(1) {
+pub fn replay(
+    store: &Store,
+    saved: Option<(State, Head)>,
+    mut projection: Option<&mut Projection>,
+) -> Result<(State, Head), StoreError> {
+    let (mut state, start) = saved.unwrap_or_else(|| (State::new(), Head::EMPTY));
+    let mut chain = ChainVerifier::after(start);
+    if let Some(p) = projection.as_deref_mut() {
+        // The projection may stand before the saved state: fold the records between first.
+        for record in store
+            .records(p.head().seq + 1)
+            .take(start.seq.saturating_sub(p.head().seq) as usize)
+        {
+            p.fold(&record?);
+        }
+    }
+    for record in store.records(start.seq + 1) {
         let record = record?;
         chain.check_record(&record).map_err(StoreError::from_chain)?;
         state
@@ -433,7 +467,9 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+    /// Runs until the queue closes, then hands back the rules state and the head it
+    /// stands for.
+    fn run(mut self, mut rx: mpsc::Receiver<Request>) -> (State, Head) {
         while let Some(first) = rx.blocking_recv() {
             let mut group = vec![first];
             let mut events = group[0].submissions.len();
@@ -448,6 +484,7 @@ impl Writer {
             }
             self.commit(group);
         }
+        (self.state, self.head)
     }
 
     fn now(&mut self) -> Timestamp {
