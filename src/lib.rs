@@ -4,8 +4,11 @@
 //! - [`event`]: the catalogue, the envelope and the canonical bytes (pure);
 //! - [`chain`]: hashing and chain verification (pure);
 //! - [`rules`]: validation of each event against the state, and the fold (pure);
-//! - [`store`]: sled, the single writer with group commit, reads;
-//! - [`commands`]: what each CLI command does, for `main.rs` to call.
+//! - [`projection`]: the bitemporal read side, its reports and the snapshot codec (pure);
+//! - [`store`]: sled, the append path (writer, flusher, projector), the cache files;
+//! - [`commands`]: what each CLI command does, for `main.rs` to call;
+//! - [`demo`] and [`generate`]: the Trùng Khánh demo ledger and the synthetic one, written
+//!   through the ordinary append path.
 
 pub mod chain;
 pub mod commands;
