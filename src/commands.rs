@@ -25,6 +25,10 @@ pub enum CommandError {
     /// The command could not run. Exit code 2.
     #[error("{0}")]
     Failed(String),
+    /// Whoever read the output stopped reading (`orgledger log | head`): not an error of
+    /// the command. Exit code 0, nothing printed.
+    #[error("the output was closed")]
+    OutputClosed,
 }
 
 impl CommandError {
@@ -32,6 +36,7 @@ impl CommandError {
         match self {
             CommandError::Rejected(_) => 1,
             CommandError::Failed(_) => 2,
+            CommandError::OutputClosed => 0,
         }
     }
 }
@@ -47,7 +52,10 @@ impl From<StoreError> for CommandError {
 
 impl From<std::io::Error> for CommandError {
     fn from(e: std::io::Error) -> Self {
-        CommandError::Failed(e.to_string())
+        match e.kind() {
+            std::io::ErrorKind::BrokenPipe => CommandError::OutputClosed,
+            _ => CommandError::Failed(e.to_string()),
+        }
     }
 }
 

@@ -216,7 +216,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) | Err(CommandError::OutputClosed) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = std::io::stdout().flush();
             eprintln!("error: {e}");

@@ -158,7 +158,11 @@ fn check_reports(data: &Path) {
     let seq = projection.head().seq;
     assert_eq!(seq, EVENTS);
 
-    let admissions = reports::admissions(&projection, seq, None, None);
+    let end = At {
+        date: day("2100-12-31"),
+        seq,
+    };
+    let admissions = reports::admissions(&projection, end, None, None).expect("admissions");
     let admitting_years = admissions.years.iter().filter(|y| y.admitted > 0).count();
     assert!(admitting_years >= 10, "admissions in only {admitting_years} years");
     let admitted: u64 = admissions.years.iter().map(|y| y.admitted).sum();
@@ -190,7 +194,16 @@ fn check_reports(data: &Path) {
     );
 
     // Asked as of an early seq, the ledger knew of fewer admissions.
-    let as_of_then = reports::admissions(&projection, seq / 4, None, None);
+    let as_of_then = reports::admissions(
+        &projection,
+        At {
+            date: day("2100-12-31"),
+            seq: seq / 4,
+        },
+        None,
+        None,
+    )
+    .expect("admissions");
     let admitted_then: u64 = as_of_then.years.iter().map(|y| y.admitted).sum();
     assert!(0 < admitted_then && admitted_then < admitted);
 

@@ -96,14 +96,14 @@ pub fn compute(
         ReportKind::Coverage => to_json(reports::coverage(projection, at)),
         ReportKind::TemporaryActivity => to_json(reports::temporary_activity(projection, at)),
         ReportKind::Admissions { from_year, to_year } => {
-            to_json(reports::admissions(projection, at.seq, *from_year, *to_year))
+            to_json(reports::admissions(projection, at, *from_year, *to_year)?)
         }
         ReportKind::Standardization { programme } => to_json(reports::standardization(
             projection,
             &id_arg("--programme", programme)?,
             at,
         )?),
-        ReportKind::Meetings { year } => to_json(reports::meetings(projection, at, *year)),
+        ReportKind::Meetings { year } => to_json(reports::meetings(projection, at, *year)?),
         ReportKind::Resolutions => to_json(reports::resolutions(projection, at)),
         ReportKind::Planning { term } => to_json(reports::planning(projection, &id_arg("--term", term)?, at)?),
         ReportKind::Roster { org } => to_json(reports::roster(projection, &id_arg("--org", org)?, at)?),
@@ -116,6 +116,11 @@ pub fn compute(
                 let record = store
                     .record(seq)?
                     .ok_or_else(|| CommandError::Rejected(format!("record {seq} is missing")))?;
+                // Valid time bounds the history as it bounds every report: events that took
+                // effect after `--date` are not yet part of it.
+                if record.effective() > at.date {
+                    continue;
+                }
                 let mut fields = record.submission().to_value();
                 fields.remove("type");
                 fields.remove("effective");
@@ -129,7 +134,7 @@ pub fn compute(
                     "fields": Value::Object(fields),
                 }));
             }
-            json!({"entity": id.to_string(), "kind": entity_kind, "seq": at.seq, "events": events})
+            json!({"entity": id.to_string(), "kind": entity_kind, "date": at.date.to_string(), "seq": at.seq, "events": events})
         }
     })
 }
@@ -171,7 +176,8 @@ pub fn table(value: &Value) -> String {
                 continue;
             }
             out.push_str(&format!("\n{k}:\n"));
-            let columns: Vec<&String> = items[0].as_object().expect("object").keys().collect();
+            let mut columns: Vec<&String> = items[0].as_object().expect("object").keys().collect();
+            columns.sort_by_key(|c| column_rank(c));
             let rows: Vec<Vec<String>> = items
                 .iter()
                 .map(|i| {
@@ -207,6 +213,34 @@ pub fn table(value: &Value) -> String {
         }
     }
     out
+}
+
+/// Where a column goes in a table: what identifies a row first, then the counts and
+/// values in name order, and the long ones (hashes, field lists) last.
+fn column_rank(column: &str) -> (u8, &str) {
+    const FIRST: &[&str] = &[
+        "seq",
+        "year",
+        "date",
+        "effective",
+        "type",
+        "commune",
+        "cell",
+        "host",
+        "org",
+        "member",
+        "person",
+        "id",
+        "name",
+    ];
+    const LAST: &[&str] = &["fields", "recorded_at", "actor", "hash"];
+    if let Some(i) = FIRST.iter().position(|c| *c == column) {
+        (i as u8, "")
+    } else if let Some(i) = LAST.iter().position(|c| *c == column) {
+        (200 + i as u8, "")
+    } else {
+        (100, column)
+    }
 }
 
 fn cell(v: &Value) -> String {

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::{At, MemberView, Outcome, Projection};
+use crate::event::types::{MAX_YEAR, MIN_YEAR};
 use crate::event::*;
 
 /// Cadres younger than this on the report date count as young in planning: the usual
@@ -355,12 +356,27 @@ pub struct Admissions {
 
 /// Admissions per calendar year (of their effective date), by commune of the new member's
 /// home locality and by sex, with the year's background verifications.
-pub fn admissions(p: &Projection, seq: u64, from: Option<i32>, to: Option<i32>) -> Admissions {
-    let known = p.admissions.iter().filter(|a| a.seq <= seq).map(|a| a.date.year());
+pub fn admissions(p: &Projection, at: At, from: Option<i32>, to: Option<i32>) -> Result<Admissions, ReportError> {
+    let seq = at.seq;
+    for (flag, year) in [("--from-year", from), ("--to-year", to)] {
+        if let Some(y) = year.filter(|y| !(MIN_YEAR..=MAX_YEAR).contains(y)) {
+            return Err(ReportError::Invalid(format!(
+                "{flag}: {y} is outside the years {MIN_YEAR} to {MAX_YEAR}"
+            )));
+        }
+    }
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            return Err(ReportError::Invalid(format!("--from-year {f} is after --to-year {t}")));
+        }
+    }
+    // Admissions effective by `at.date`, as the ledger stood at `at.seq`.
+    let counted = |a: &&super::Admission| a.seq <= seq && a.date <= at.date;
+    let known = p.admissions.iter().filter(counted).map(|a| a.date.year());
     let (Some(first), Some(last)) = (known.clone().min(), known.max()) else {
-        return Admissions { seq, years: vec![] };
+        return Ok(Admissions { seq, years: vec![] });
     };
-    let (first, last) = (from.unwrap_or(first), to.unwrap_or(last));
+    let (first, last) = (from.unwrap_or(first), to.unwrap_or(last).min(at.date.year()));
     let mut years = Vec::new();
     for year in first..=last {
         let end = At {
@@ -378,18 +394,29 @@ pub fn admissions(p: &Projection, seq: u64, from: Option<i32>, to: Option<i32>) 
             communes: vec![],
         };
         let mut communes: BTreeMap<Id, u64> = BTreeMap::new();
-        for a in p.admissions.iter().filter(|a| a.seq <= seq && a.date.year() == year) {
+        for a in p.admissions.iter().filter(counted).filter(|a| a.date.year() == year) {
             y.admitted += 1;
-            match a.sex {
+            // Sex and home as the ledger stood at `seq` for the day of admission: a later
+            // correction of either counts, as everywhere else.
+            let on_admission = At { date: a.date, seq };
+            let member = p.members.get(&a.member);
+            let sex = member.and_then(|m| m.sex.at(on_admission)).copied().unwrap_or(a.sex);
+            match sex {
                 Sex::Female => y.female += 1,
                 Sex::Male => y.male += 1,
             }
-            let at = At { date: a.date, seq };
-            if let Some(c) = commune_of(p, &a.home_locality, at) {
+            let home = member
+                .and_then(|m| m.home_locality.at(on_admission))
+                .unwrap_or(&a.home_locality);
+            if let Some(c) = commune_of(p, home, on_admission) {
                 *communes.entry(c).or_default() += 1;
             }
         }
-        for v in p.verifications.iter().filter(|v| v.seq <= seq && v.date.year() == year) {
+        for v in p
+            .verifications
+            .iter()
+            .filter(|v| v.seq <= seq && v.date <= at.date && v.date.year() == year)
+        {
             y.verified += 1;
             y.refused += (v.outcome == VerificationOutcome::Refused) as u64;
             y.kin_abroad += v.kin_abroad as u64;
@@ -404,7 +431,7 @@ pub fn admissions(p: &Projection, seq: u64, from: Option<i32>, to: Option<i32>) 
             .collect();
         years.push(y);
     }
-    Admissions { seq, years }
+    Ok(Admissions { seq, years })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -427,8 +454,9 @@ pub struct Standardization {
     pub ends: Option<Date>,
     /// Cadres assessed under the programme by `date`.
     pub assessed: u64,
-    /// Cadres below standard on the programme's start date (its issue date if it has none).
-    pub below_standard_at_start: u64,
+    /// Cadres below standard on the programme's start date (its issue date if it has none);
+    /// `null` when `date` is before the start, which is then still to come.
+    pub below_standard_at_start: Option<u64>,
     /// Cadres below standard on `date`: assessed with gaps, neither standardized nor retired.
     pub below_standard: u64,
     pub standardized: u64,
@@ -466,7 +494,9 @@ fn standard_counts(p: &Projection, programme: &Id, at: At) -> StandardCounts {
         match a.outcome.filter(|(_, d, s)| *s <= at.seq && *d <= at.date) {
             Some((Outcome::Standardized, _, _)) => c.standardized += 1,
             Some((Outcome::RetiredUnderPolicy, _, _)) => c.retired += 1,
-            None if !a.gaps.is_empty() => {
+            // A cadre whose membership has ended by `at` (died, left) is no longer a cadre to
+            // bring up to standard: not counted below it.
+            None if !a.gaps.is_empty() && p.members.get(person).is_some_and(|m| m.active.holds(at)) => {
                 let open = a
                     .gaps
                     .iter()
@@ -529,7 +559,7 @@ pub fn standardization(p: &Projection, programme: &Id, at: At) -> Result<Standar
         starts: inst.starts,
         ends: inst.ends,
         assessed: now.assessed,
-        below_standard_at_start: at_start.below.len() as u64,
+        below_standard_at_start: (start <= at.date).then_some(at_start.below.len() as u64),
         below_standard: now.below.len() as u64,
         standardized: now.standardized,
         retired_under_policy: now.retired,
@@ -568,7 +598,12 @@ pub struct Meetings {
 
 /// Cell meetings up to `date` (or within `year`), and those of weak cells with the
 /// supervising committee member present.
-pub fn meetings(p: &Projection, at: At, year: Option<i32>) -> Meetings {
+pub fn meetings(p: &Projection, at: At, year: Option<i32>) -> Result<Meetings, ReportError> {
+    if let Some(y) = year.filter(|y| !(MIN_YEAR..=MAX_YEAR).contains(y)) {
+        return Err(ReportError::Invalid(format!(
+            "--year: {y} is outside the years {MIN_YEAR} to {MAX_YEAR}"
+        )));
+    }
     let mut r = Meetings {
         date: at.date,
         seq: at.seq,
@@ -632,7 +667,7 @@ pub fn meetings(p: &Projection, at: At, year: Option<i32>) -> Meetings {
         }
     }
     r.weak_cells = weak.into_values().collect();
-    r
+    Ok(r)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -710,18 +745,20 @@ pub struct Planning {
     pub women: u64,
     pub young: u64,
     /// Shares in percent, rounded to one decimal (0 when nobody is planned).
-    pub women_share: String,
-    pub young_share: String,
+    pub women_share: f64,
+    pub young_share: f64,
     pub young_age_limit: i32,
     pub cadres: Vec<PlannedCadre>,
 }
 
-fn percent(part: u64, whole: u64) -> String {
+/// A share in percent, rounded to one decimal (the rounding is done on integers, so the
+/// number printed is exactly the tenths computed).
+fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
-        return "0.0".into();
+        return 0.0;
     }
     let tenths = (part * 1000 + whole / 2) / whole;
-    format!("{}.{}", tenths / 10, tenths % 10)
+    tenths as f64 / 10.0
 }
 
 /// The cadre plan of a term on `date`, with the shares of women and of young cadres.
@@ -742,7 +779,10 @@ pub fn planning(p: &Projection, term: &Id, at: At) -> Result<Planning, ReportErr
     let mut cadres = Vec::new();
     for (person, c) in &p.cadres {
         for plan in c.plans.iter().filter(|s| &s.value.term == term && s.visible(at)) {
-            let Some(m) = p.members.get(person) else { continue };
+            // A cadre whose membership has ended by `at` is no longer in anyone's plan.
+            let Some(m) = p.members.get(person).filter(|m| m.active.holds(at)) else {
+                continue;
+            };
             let sex = m.sex.at(at).copied().unwrap_or(Sex::Male);
             let age = m.birth_date.at(at).map(|b| at.date.years_since(*b)).unwrap_or(0);
             cadres.push(PlannedCadre {
