@@ -44,7 +44,7 @@ impl CommandError {
 impl From<StoreError> for CommandError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Corrupt { .. } => CommandError::Rejected(e.to_string()),
+            StoreError::Corrupt { .. } | StoreError::Damaged(_) => CommandError::Rejected(e.to_string()),
             _ => CommandError::Failed(e.to_string()),
         }
     }
@@ -59,6 +59,10 @@ impl From<std::io::Error> for CommandError {
     }
 }
 
+/// The longest input line `append` reads. An event is a few hundred bytes; a line of
+/// megabytes is a mistake or an attack, refused before it is parsed.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
 /// Reads JSON Lines input into submissions, naming the line of the first bad one. Lines
 /// holding only whitespace are skipped; line numbers count every line.
 pub fn read_submissions(input: impl BufRead) -> Result<(Vec<Submission>, Vec<usize>), CommandError> {
@@ -67,6 +71,12 @@ pub fn read_submissions(input: impl BufRead) -> Result<(Vec<Submission>, Vec<usi
     for (i, line) in input.split(b'\n').enumerate() {
         let n = i + 1;
         let bytes = line?;
+        if bytes.len() > MAX_LINE_BYTES {
+            return Err(CommandError::Rejected(format!(
+                "line {n}: the line is {} bytes long; an event is at most {MAX_LINE_BYTES} bytes",
+                bytes.len()
+            )));
+        }
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| CommandError::Rejected(format!("line {n}: the line is not valid UTF-8")))?;
         let text = text.strip_suffix('\r').unwrap_or(text);
@@ -93,14 +103,27 @@ pub fn append(
 ) -> Result<(), CommandError> {
     let actor = Id::parse(actor).map_err(|e| CommandError::Failed(format!("--actor: {e}")))?;
     let (subs, lines) = read_submissions(input)?;
+    // Only a directory this command creates may be removed again.
+    let existed = data.exists();
     let ledger = Ledger::open(data, LedgerOptions::default())?;
     let appended = ledger.append(actor, subs, expect_seq).map_err(|e| match e {
         AppendError::Rule { index, violation } => CommandError::Rejected(format!("line {}: {violation}", lines[index])),
         AppendError::Conflict { .. } => CommandError::Rejected(e.to_string()),
         AppendError::Store(s) => s.into(),
         other => CommandError::Failed(other.to_string()),
-    })?;
+    });
     ledger.close();
+    let appended = match appended {
+        Ok(appended) => appended,
+        Err(e) => {
+            // A refused first batch leaves no empty store behind where there was none:
+            // refused input costs nothing, not even a directory.
+            if !existed {
+                let _ = std::fs::remove_dir_all(data);
+            }
+            return Err(e);
+        }
+    };
     for a in appended {
         writeln!(out, "{}", json!({"seq": a.seq, "hash": a.hash.to_hex()}))?;
     }
@@ -117,6 +140,12 @@ pub fn verify_store(data: &Path, out: &mut impl Write) -> Result<(), CommandErro
 
 /// `orgledger verify --file`: the same checks on an export file, without a store.
 pub fn verify_file(file: &Path, out: &mut impl Write) -> Result<(), CommandError> {
+    if file.is_dir() {
+        return Err(CommandError::Failed(format!(
+            "{}: is a directory, not an export file",
+            file.display()
+        )));
+    }
     let input = std::fs::File::open(file).map_err(|e| CommandError::Failed(format!("{}: {e}", file.display())))?;
     let verdict = check_export(std::io::BufReader::new(input), |_| Ok(()))?;
     print_verdict(verdict.map(|head| (head.seq, head.hash)), out)

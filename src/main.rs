@@ -183,6 +183,10 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             expect_seq,
             actor,
         } => match file {
+            Some(path) if path.is_dir() => Err(CommandError::Failed(format!(
+                "{}: is a directory, not a file of events",
+                path.display()
+            ))),
             Some(path) if path.as_os_str() != "-" => {
                 let f =
                     std::fs::File::open(&path).map_err(|e| CommandError::Failed(format!("{}: {e}", path.display())))?;

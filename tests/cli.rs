@@ -959,3 +959,61 @@ fn the_data_directory_comes_from_the_flag_the_environment_or_the_default() {
     let hashes = check_appended(&appended, 1, WORLD_EVENTS as usize);
     assert_eq!(verify(&default_store).head, *hashes.last().unwrap());
 }
+
+/// Limits and leftovers: a refused first batch leaves no store where there was none, and
+/// over-long lines and lists are refused before they are parsed.
+#[test]
+fn refused_input_leaves_nothing_and_oversized_input_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let fresh = root.path().join("fresh");
+    let bin = env!("CARGO_BIN_EXE_orgledger");
+    let run = |args: &[&str], stdin: &str| {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new(bin)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let data = fresh.to_str().unwrap();
+    let province = r#"{"type":"LocalityRegistered","effective":"2005-01-01","locality":"cao-bang","name":"Cao Bằng","kind":"province","border":true}"#;
+
+    let (code, err) = run(&["--data", data, "append", "--expect-seq", "3"], province);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(!fresh.exists(), "a refused first batch left {} behind", fresh.display());
+
+    let long = format!("{}\n", "x".repeat((1 << 20) + 1));
+    let (code, err) = run(&["--data", data, "append"], &long);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("line 1") && err.contains("bytes long"), "{err}");
+
+    let topics: Vec<String> = (0..1001).map(|i| format!("\"t{i}\"")).collect();
+    let meeting = format!(
+        r#"{{"type":"CellMeetingHeld","effective":"2005-01-01","cell":"cb-x","kind":"regular","attendance":1,"topics":[{}]}}"#,
+        topics.join(",")
+    );
+    let (code, err) = run(&["--data", data, "append"], &meeting);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("topics: 1001 items"), "{err}");
+
+    let dir = root.path().to_str().unwrap();
+    let (code, err) = run(&["--data", data, "append", dir], "");
+    assert_eq!(code, Some(2));
+    assert!(err.contains("is a directory"), "{err}");
+    let (code, err) = run(&["verify", "--file", dir], "");
+    assert_eq!(code, Some(2));
+    assert!(err.contains("is a directory"), "{err}");
+    assert!(!fresh.exists());
+
+    // An existing directory is never removed, even when the first batch is refused.
+    std::fs::create_dir_all(&fresh).unwrap();
+    std::fs::write(fresh.join("notes.txt"), "kept").unwrap();
+    let (code, _) = run(&["--data", data, "append", "--expect-seq", "3"], province);
+    assert_eq!(code, Some(1));
+    assert_eq!(std::fs::read_to_string(fresh.join("notes.txt")).unwrap(), "kept");
+}

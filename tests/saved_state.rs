@@ -147,3 +147,83 @@ fn a_saved_state_older_than_the_log_is_caught_up() {
     ledger.close();
     assert_rules_know_the_history(dir.path());
 }
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A log cut back behind the chain's back (sled recovering from a damaged file drops what
+/// follows the damage, and the shorter chain still verifies on its own) is caught by the
+/// caches written from the longer log, by `verify` and by `Ledger::open`.
+#[test]
+fn a_log_cut_behind_the_caches_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ledger");
+    world(&data);
+    common_wait(&data);
+    let early = dir.path().join("early");
+    copy_tree(&data, &early);
+    let ledger = open(&data);
+    ledger
+        .append(
+            actor(),
+            vec![locality("xom-na-thia", "hamlet", Some("xa-ngoc-khe"))],
+            None,
+        )
+        .unwrap();
+    ledger.close();
+    common_wait(&data);
+    // Put the sled files of the earlier, shorter log back, keeping the caches of the longer.
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "caches" {
+            let path = entry.path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(path).unwrap();
+            } else {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+    }
+    for entry in std::fs::read_dir(&early).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "caches" {
+            let target = data.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy_tree(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orgledger"))
+        .args(["--data", data.to_str().unwrap(), "verify"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(verdict["ok"], false);
+    assert_eq!(verdict["seq"], 5, "the first missing record: {verdict}");
+    assert!(
+        verdict["error"].as_str().unwrap().contains("records are missing"),
+        "{verdict}"
+    );
+    match Ledger::open(&data, LedgerOptions::default()) {
+        Err(orgledger::store::StoreError::Corrupt { seq, .. }) => assert_eq!(seq, 5),
+        other => panic!("a cut log opened: {:?}", other.map(|_| ())),
+    }
+}
+
+/// Waits until sled has let go of a store just closed, so its files can be copied whole.
+fn common_wait(data: &Path) {
+    drop(open(data));
+}

@@ -15,6 +15,10 @@ pub const FORMAT_VERSION: u64 = 1;
 /// nodes and checkpoints keep one kind of hash from ever standing for another.
 pub const EVENT_HASH_CONTEXT: &str = "orgledger 2026-11-27 event record v1";
 
+/// The most items a list field of an event may hold (localities of a cell, introducers,
+/// topics, gaps): far above any real event, low enough that no input can exhaust memory.
+pub const MAX_LIST_ITEMS: usize = 1000;
+
 /// Envelope fields set by the ledger; a client that sends one is refused.
 pub const LEDGER_FIELDS: &[&str] = &["seq", "prev", "hash", "recorded_at", "actor", "format"];
 
@@ -105,6 +109,15 @@ impl Submission {
             Some(v) => Date::deserialize(v).map_err(|e| field_err(format!("effective: {e}")))?,
             None => return Err(field_err("missing field `effective`".into())),
         };
+        let long_list = map
+            .iter()
+            .filter_map(|(k, v)| v.as_array().map(|a| (k, a.len())))
+            .find(|(_, n)| *n > MAX_LIST_ITEMS);
+        if let Some((key, items)) = long_list {
+            return Err(field_err(format!(
+                "{key}: {items} items; a list holds at most {MAX_LIST_ITEMS}"
+            )));
+        }
         if let Some((key, _)) = map.iter().find(|(_, v)| v.is_null()) {
             return Err(field_err(format!(
                 "{key}: invalid type: null (leave an optional field out instead)"

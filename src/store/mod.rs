@@ -31,7 +31,7 @@ const IN_USE_RETRIES: u32 = 10;
 /// `Corrupt` names the first bad `seq` (exit code 1, GraphQL `INTERNAL`); `Io` is the disk's.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    #[error("the store at {0} is in use by another process (is `orgledger serve` running on it?)")]
+    #[error("the store at {0} is in use by another process (another orgledger command holds it)")]
     InUse(PathBuf),
     #[error("no ledger at {0} (run `orgledger append` or `orgledger import` to create one)")]
     NotFound(PathBuf),
@@ -45,11 +45,23 @@ pub enum StoreError {
     Corrupt { seq: u64, reason: String },
     #[error("storage error: {0}")]
     Io(String),
+    /// sled found its own files damaged (its checksums failed) while reading. Exit code 1,
+    /// like a broken chain: the data is wrong; restore the store from an export.
+    #[error("the store's files are damaged: {0}")]
+    Damaged(String),
 }
 
 impl StoreError {
     fn io(e: impl std::fmt::Display) -> StoreError {
         StoreError::Io(e.to_string())
+    }
+
+    /// A sled error met while reading: damage sled detected in its files, or else IO.
+    fn read(e: sled::Error) -> StoreError {
+        match e {
+            sled::Error::Corruption { .. } => StoreError::Damaged("sled's checksum of its data failed".into()),
+            other => StoreError::io(other),
+        }
     }
 
     fn from_chain(e: ChainError) -> StoreError {
@@ -138,8 +150,12 @@ impl Store {
                 if log.first().map_err(StoreError::io)?.is_some() {
                     return Err(StoreError::WrongFormat(dir.to_path_buf()));
                 }
-                log.insert(FORMAT_KEY, FORMAT_VALUE).map_err(StoreError::io)?;
-                db.flush().map_err(StoreError::io)?;
+                // Only a command that may create a store marks one; `verify` and the other
+                // readers never write.
+                if create {
+                    log.insert(FORMAT_KEY, FORMAT_VALUE).map_err(StoreError::io)?;
+                    db.flush().map_err(StoreError::io)?;
+                }
             }
         }
         Ok(Store {
@@ -256,7 +272,7 @@ impl Store {
     /// are `value[32..]`.
     pub fn raw_records(&self, from: u64) -> impl Iterator<Item = Result<(u64, Hash, sled::IVec), StoreError>> + '_ {
         self.log.range(event_key(from)..=event_key(u64::MAX)).map(|item| {
-            let (k, v) = item.map_err(StoreError::io)?;
+            let (k, v) = item.map_err(StoreError::read)?;
             let seq = key_seq(&k).ok_or_else(|| StoreError::Corrupt {
                 seq: 0,
                 reason: "a malformed key in the log".into(),
@@ -276,7 +292,18 @@ impl Store {
     pub fn verify(&self) -> Result<Result<Verified, ChainError>, StoreError> {
         let mut chain = ChainVerifier::new();
         for item in self.raw_records(1) {
-            let (seq, hash, value) = item?;
+            let (seq, hash, value) = match item {
+                Ok(found) => found,
+                // Damage sled detects in its own files is a broken chain too: name the
+                // first record that cannot be read.
+                Err(StoreError::Damaged(why)) => {
+                    return Ok(Err(ChainError {
+                        seq: chain.head().seq + 1,
+                        error: format!("the record cannot be read: {why}"),
+                    }))
+                }
+                Err(other) => return Err(other),
+            };
             if let Err(e) = chain.check_stored(seq, hash, &value[32..]) {
                 return Ok(Err(e));
             }
@@ -291,6 +318,23 @@ impl Store {
                     head.seq, head.hash, end.seq
                 ),
             }));
+        }
+        // The caches were written from this log at some head: a log that no longer reaches
+        // that head lost records behind the chain's back (sled, for one, recovers from a
+        // damaged file by dropping what follows the damage, and the shorter chain verifies on
+        // its own). A cache whose record differs is only ignored, as a stale cache; a
+        // rewritten history is for signed checkpoints to catch. Deleted caches make this
+        // check silent.
+        for (what, cached) in self.cache_heads()? {
+            if cached.seq > end.seq {
+                return Ok(Err(ChainError {
+                    seq: end.seq + 1,
+                    error: format!(
+                        "the log ends at {} but the {what} in caches/ was written from it at record {}: records are missing",
+                        end.seq, cached.seq
+                    ),
+                }));
+            }
         }
         Ok(Ok(Verified {
             events: end.seq,

@@ -101,6 +101,30 @@ impl Store {
         Ok(())
     }
 
+    /// The head each cache file says it was written at: the saved rules state and every
+    /// projection snapshot whose header reads. For `verify`'s check that the log still
+    /// reaches them.
+    pub(crate) fn cache_heads(&self) -> Result<Vec<(&'static str, Head)>, StoreError> {
+        let mut heads = Vec::new();
+        if let Ok(bytes) = std::fs::read(self.snapshot_dir().join(RULES_STATE_FILE)) {
+            heads.extend(
+                snapshot::header_of(snapshot::RULES_STATE, &bytes)
+                    .ok()
+                    .map(|h| ("saved rules state", h)),
+            );
+        }
+        for seq in self.snapshot_seqs()? {
+            if let Ok(bytes) = std::fs::read(self.snapshot_file(seq)) {
+                heads.extend(
+                    snapshot::header_of(snapshot::PROJECTION, &bytes)
+                        .ok()
+                        .map(|h| ("projection snapshot", h)),
+                );
+            }
+        }
+        Ok(heads)
+    }
+
     /// Removes every snapshot.
     pub fn delete_snapshots(&self) -> Result<(), StoreError> {
         match std::fs::remove_dir_all(self.snapshot_dir()) {
