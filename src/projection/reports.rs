@@ -221,7 +221,8 @@ pub struct TemporaryActivity {
     pub members: u64,
     pub from_border_posts: u64,
     pub hosts: Vec<TemporaryHost>,
-    /// The same counts at the end of each year up to `date`: the story over time.
+    /// The same counts at the end of each year up to `date` (the last row is counted on
+    /// `date` itself when it falls inside the year): the story over time.
     pub years: Vec<TemporaryYear>,
 }
 
