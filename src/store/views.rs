@@ -93,11 +93,15 @@ impl Store {
     /// reader never sees half a file). [`Store::put_snapshot`] uses it; tests use it to plant
     /// damaged snapshots.
     pub fn put_snapshot_bytes(&self, seq: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        self.write_cache_file(&self.snapshot_file(seq), bytes)
+    }
+
+    /// Writes a file of `caches/` whole: to a temporary file, then renamed over the old one.
+    fn write_cache_file(&self, file: &std::path::Path, bytes: &[u8]) -> Result<(), StoreError> {
         std::fs::create_dir_all(self.snapshot_dir()).map_err(StoreError::io)?;
-        let file = self.snapshot_file(seq);
         let partial = file.with_extension("partial");
         std::fs::write(&partial, bytes).map_err(StoreError::io)?;
-        std::fs::rename(&partial, &file).map_err(StoreError::io)?;
+        std::fs::rename(&partial, file).map_err(StoreError::io)?;
         Ok(())
     }
 
@@ -154,12 +158,8 @@ impl Store {
     /// Stores the rules state as it stands after `head` (written when a ledger closes, so
     /// that the next open replays only what was appended since).
     pub fn put_rules_state(&self, state: &State, head: Head) -> Result<(), StoreError> {
-        std::fs::create_dir_all(self.snapshot_dir()).map_err(StoreError::io)?;
-        let file = self.snapshot_dir().join(RULES_STATE_FILE);
-        let partial = file.with_extension("partial");
-        std::fs::write(&partial, snapshot::encode_as(snapshot::RULES_STATE, head, state)).map_err(StoreError::io)?;
-        std::fs::rename(&partial, &file).map_err(StoreError::io)?;
-        Ok(())
+        let bytes = snapshot::encode_as(snapshot::RULES_STATE, head, state);
+        self.write_cache_file(&self.snapshot_dir().join(RULES_STATE_FILE), &bytes)
     }
 
     /// The stored rules state and the head it stands for, if there is one and it matches the
