@@ -25,6 +25,15 @@ pub enum ReportError {
     Invalid(String),
 }
 
+/// An id the projection does not know as of `seq`.
+fn unknown(kind: &'static str, id: &Id, seq: u64) -> ReportError {
+    ReportError::Unknown {
+        kind,
+        id: id.to_string(),
+        seq,
+    }
+}
+
 /// A locality named in a report.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Named {
@@ -522,11 +531,7 @@ pub fn standardization(p: &Projection, programme: &Id, at: At) -> Result<Standar
         .instruments
         .get(programme)
         .filter(|i| i.issued.1 <= at.seq)
-        .ok_or_else(|| ReportError::Unknown {
-            kind: "programme",
-            id: programme.to_string(),
-            seq: at.seq,
-        })?;
+        .ok_or_else(|| unknown("programme", programme, at.seq))?;
     let start = inst.starts.unwrap_or(inst.issued.0);
     let at_start = standard_counts(
         p,
@@ -771,11 +776,7 @@ pub fn planning(p: &Projection, term: &Id, at: At) -> Result<Planning, ReportErr
         .flat_map(|c| c.plans.iter())
         .any(|s| &s.value.term == term && s.opened <= at.seq);
     if !known {
-        return Err(ReportError::Unknown {
-            kind: "term",
-            id: term.to_string(),
-            seq: at.seq,
-        });
+        return Err(unknown("term", term, at.seq));
     }
     let mut cadres = Vec::new();
     for (person, c) in &p.cadres {
@@ -846,11 +847,7 @@ pub fn roster(p: &Projection, org: &Id, at: At) -> Result<Roster, ReportError> {
         .orgs
         .get(org)
         .filter(|o| o.founded.1 <= at.seq)
-        .ok_or_else(|| ReportError::Unknown {
-            kind: "organization",
-            id: org.to_string(),
-            seq: at.seq,
-        })?;
+        .ok_or_else(|| unknown("organization", org, at.seq))?;
     let mut members = Vec::new();
     let mut temporary = Vec::new();
     for (id, m) in &p.members {
@@ -930,10 +927,6 @@ pub fn history(p: &Projection, id: &Id, seq: u64) -> Result<(&'static str, Vec<u
     let kind = entity_kind_at(p, id, seq).filter(|_| !seqs.is_empty());
     match kind {
         Some(k) => Ok((k, seqs)),
-        None => Err(ReportError::Unknown {
-            kind: "entity",
-            id: id.to_string(),
-            seq,
-        }),
+        None => Err(unknown("entity", id, seq)),
     }
 }
