@@ -244,6 +244,19 @@ fn is_border_post_org(p: &Projection, id: &Id) -> bool {
             .is_some_and(|parent| parent.kind == OrgKind::BorderPostCommittee)
 }
 
+/// A member on temporary activity at `at`, with the home organization they come from.
+fn temporary_member(p: &Projection, id: &Id, m: &MemberView, at: At) -> TemporaryMember {
+    let home = m.org.at(at);
+    TemporaryMember {
+        member: id.to_string(),
+        name: member_name(m, at),
+        home_org: home.map(|h| h.to_string()).unwrap_or_default(),
+        home_org_name: home.map(|h| name_of_org(p, h, at)).unwrap_or_default(),
+        from_border_post: home.is_some_and(|h| is_border_post_org(p, h)),
+        until: m.temporary.at(at).and_then(|(_, u)| *u),
+    }
+}
+
 /// Members on temporary activity per host cell, with their home organizations.
 pub fn temporary_activity(p: &Projection, at: At) -> TemporaryActivity {
     let mut hosts: BTreeMap<&Id, Vec<TemporaryMember>> = BTreeMap::new();
@@ -251,22 +264,10 @@ pub fn temporary_activity(p: &Projection, at: At) -> TemporaryActivity {
         if !m.active.holds(at) {
             continue;
         }
-        let Some((host, until)) = m.temporary.at(at) else {
+        let Some(host) = m.temporary_host(at) else {
             continue;
         };
-        if until.is_some_and(|u| at.date > u) {
-            continue;
-        }
-        let home = m.org.at(at).cloned();
-        let home_str = home.as_ref().map(|h| h.to_string()).unwrap_or_default();
-        hosts.entry(host).or_default().push(TemporaryMember {
-            member: id.to_string(),
-            name: member_name(m, at),
-            home_org_name: home.as_ref().map(|h| name_of_org(p, h, at)).unwrap_or_default(),
-            from_border_post: home.as_ref().is_some_and(|h| is_border_post_org(p, h)),
-            home_org: home_str,
-            until: *until,
-        });
+        hosts.entry(host).or_default().push(temporary_member(p, id, m, at));
     }
     let members = hosts.values().map(|v| v.len() as u64).sum();
     let from_border_posts = hosts.values().flatten().filter(|m| m.from_border_post).count() as u64;
@@ -865,15 +866,7 @@ pub fn roster(p: &Projection, org: &Id, at: At) -> Result<Roster, ReportError> {
                 exempted: m.exempted.holds(at),
             });
         } else if m.temporary_host(at) == Some(org) {
-            let home = m.org.at(at).cloned();
-            temporary.push(TemporaryMember {
-                member: id.to_string(),
-                name: member_name(m, at),
-                home_org_name: home.as_ref().map(|h| name_of_org(p, h, at)).unwrap_or_default(),
-                from_border_post: home.as_ref().is_some_and(|h| is_border_post_org(p, h)),
-                home_org: home.map(|h| h.to_string()).unwrap_or_default(),
-                until: m.temporary.at(at).and_then(|(_, u)| *u),
-            });
+            temporary.push(temporary_member(p, id, m, at));
         }
     }
     Ok(Roster {
