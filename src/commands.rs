@@ -5,6 +5,7 @@
 //! broken chain); 2 the command could not run (store in use or missing, IO, usage).
 
 pub mod report;
+pub mod serve;
 
 use std::io::{BufRead, Write};
 use std::path::Path;

@@ -6,6 +6,9 @@
 //! - [`rules`]: validation of each event against the state, and the fold (pure);
 //! - [`projection`]: the bitemporal read side, its reports and the snapshot codec (pure);
 //! - [`store`]: sled, the append path (writer, flusher, projector), the cache files;
+//! - [`graphql`]: the GraphQL schema: queries, the typed append, subscriptions (no HTTP);
+//! - [`server`]: the axum router, authentication, limits, `run(listener, config, shutdown)`;
+//! - [`tokens`]: bearer tokens and their roles, kept hashed beside the store;
 //! - [`commands`]: what each CLI command does, for `main.rs` to call;
 //! - [`demo`] and [`generate`]: the Trùng Khánh demo ledger and the synthetic one, written
 //!   through the ordinary append path.
@@ -15,6 +18,9 @@ pub mod commands;
 pub mod demo;
 pub mod event;
 pub mod generate;
+pub mod graphql;
 pub mod projection;
 pub mod rules;
+pub mod server;
 pub mod store;
+pub mod tokens;

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use orgledger::commands::report::{AsOf, Format, ReportKind};
-use orgledger::commands::{self, CommandError};
+use orgledger::commands::{self, serve, CommandError};
+use orgledger::tokens::Role;
 
 #[derive(Parser)]
 #[command(
@@ -60,6 +61,25 @@ enum Command {
     },
     /// Write the Trùng Khánh demo ledger (2005-2015) into an empty or missing data directory.
     Demo,
+    /// Serve GraphQL over HTTP until SIGTERM or Ctrl-C.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Fill an empty data directory with the demo ledger first, and print a clerk token.
+        #[arg(long)]
+        demo: bool,
+        /// Serve queries and subscriptions without a token (never mutations).
+        #[arg(long)]
+        public_read: bool,
+    },
+    /// Manage the bearer tokens of the server.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema,
     /// Write a synthetic province-scale ledger of N events (1990-2025) into an empty or
     /// missing data directory, for benchmarks; the same N and seed give the same head.
     Generate {
@@ -68,6 +88,22 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Add a token and print it, alone, on stdout: the only time it is shown.
+    Add {
+        /// The token's name: the actor recorded on what it appends (a-z, 0-9, '-').
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: Role,
+    },
+    /// List the tokens: name, role, creation time.
+    List,
+    /// Revoke a token: it stops working at once, on a running server too.
+    Revoke { name: String },
 }
 
 /// The point a report is asked at, and how it is printed; shared by every report.
@@ -214,6 +250,25 @@ fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Log { from, limit } => commands::log(&cli.data, from, limit, &mut out),
         Command::Demo => commands::demo(&cli.data, &mut out),
         Command::Generate { events, seed } => commands::generate(&cli.data, events, seed, &mut out),
+        Command::Serve {
+            listen,
+            demo,
+            public_read,
+        } => serve::serve(
+            &cli.data,
+            serve::ServeOptions {
+                listen,
+                demo,
+                public_read,
+            },
+            &mut out,
+        ),
+        Command::Token { command } => match command {
+            TokenCommand::Add { name, role } => serve::token_add(&cli.data, &name, role, &mut out),
+            TokenCommand::List => serve::token_list(&cli.data, &mut out),
+            TokenCommand::Revoke { name } => serve::token_revoke(&cli.data, &name, &mut out),
+        },
+        Command::Schema => serve::schema(&mut out),
     }
 }
 

@@ -44,7 +44,9 @@ catalogue! {
 macro_rules! string_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        ///
+        /// In JSON its values are snake_case; in GraphQL, SCREAMING_CASE.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, async_graphql::Enum)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
 

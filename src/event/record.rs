@@ -79,6 +79,13 @@ impl Submission {
         let Value::Object(map) = value else {
             return Err(InputError::NotAnObject);
         };
+        Submission::from_object(map)
+    }
+
+    /// Builds a submission from a JSON object as a line of input holds it (`type`,
+    /// `effective`, `decision?` and the event's fields): how GraphQL input reaches the same
+    /// checks as the command line's.
+    pub fn from_object(map: Map<String, Value>) -> Result<Submission, InputError> {
         if let Some(field) = LEDGER_FIELDS.iter().find(|f| map.contains_key(**f)) {
             return Err(InputError::LedgerField((*field).to_owned()));
         }

@@ -21,7 +21,7 @@ use crate::chain::Head;
 use crate::event::*;
 pub use timeline::{At, Span, Timeline};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, async_graphql::Enum)]
 pub enum MemberStatus {
     Probationary,
     Official,

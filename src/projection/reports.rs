@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use async_graphql::SimpleObject;
 use serde::Serialize;
 
 use super::{At, MemberView, Outcome, Projection};
@@ -35,7 +36,7 @@ fn unknown(kind: &'static str, id: &Id, seq: u64) -> ReportError {
 }
 
 /// A locality named in a report.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord, SimpleObject)]
 pub struct Named {
     pub id: String,
     pub name: String,
@@ -77,7 +78,7 @@ fn commune_of(p: &Projection, id: &Id, at: At) -> Option<Id> {
 // ---------------------------------------------------------------------------------------
 // coverage
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct CoverageCounts {
     pub localities: u64,
     pub with_member: u64,
@@ -87,19 +88,21 @@ pub struct CoverageCounts {
     pub temporary_only: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct CommuneCoverage {
     pub commune: String,
     pub name: String,
     #[serde(flatten)]
+    #[graphql(flatten)]
     pub counts: CoverageCounts,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct Coverage {
     pub date: Date,
     pub seq: u64,
     #[serde(flatten)]
+    #[graphql(flatten)]
     pub counts: CoverageCounts,
     pub communes: Vec<CommuneCoverage>,
 }
@@ -197,7 +200,7 @@ pub fn coverage(p: &Projection, at: At) -> Coverage {
 // ---------------------------------------------------------------------------------------
 // temporary activity
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct TemporaryMember {
     pub member: String,
     pub name: String,
@@ -207,7 +210,7 @@ pub struct TemporaryMember {
     pub until: Option<Date>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct TemporaryHost {
     pub host: String,
     pub name: String,
@@ -215,7 +218,7 @@ pub struct TemporaryHost {
     pub members: Vec<TemporaryMember>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct TemporaryYear {
     pub year: i32,
     pub members: u64,
@@ -223,7 +226,7 @@ pub struct TemporaryYear {
     pub hosts: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct TemporaryActivity {
     pub date: Date,
     pub seq: u64,
@@ -338,14 +341,14 @@ pub fn temporary_activity(p: &Projection, at: At) -> TemporaryActivity {
 // ---------------------------------------------------------------------------------------
 // admissions
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct CommuneAdmissions {
     pub commune: String,
     pub name: String,
     pub admitted: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct YearAdmissions {
     pub year: i32,
     pub admitted: u64,
@@ -359,7 +362,7 @@ pub struct YearAdmissions {
     pub communes: Vec<CommuneAdmissions>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct Admissions {
     pub seq: u64,
     pub years: Vec<YearAdmissions>,
@@ -448,14 +451,35 @@ pub fn admissions(p: &Projection, at: At, from: Option<i32>, to: Option<i32>) ->
 // ---------------------------------------------------------------------------------------
 // standardization
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct BelowStandard {
     pub person: String,
     pub name: String,
     pub gaps_open: Vec<&'static str>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Open gaps per dimension of the standard, every dimension present (0 when none).
+#[derive(Debug, Clone, Default, Serialize, SimpleObject)]
+pub struct GapCounts {
+    pub education: u64,
+    pub political_theory: u64,
+    pub professional: u64,
+    pub state_management: u64,
+}
+
+impl GapCounts {
+    fn add(&mut self, gap: StandardDimension) {
+        use StandardDimension::*;
+        *match gap {
+            Education => &mut self.education,
+            PoliticalTheory => &mut self.political_theory,
+            Professional => &mut self.professional,
+            StateManagement => &mut self.state_management,
+        } += 1;
+    }
+}
+
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct Standardization {
     pub programme: String,
     pub title: String,
@@ -473,7 +497,7 @@ pub struct Standardization {
     pub standardized: u64,
     pub retired_under_policy: u64,
     /// Open gaps on `date`, per dimension.
-    pub gaps_open: BTreeMap<&'static str, u64>,
+    pub gaps_open: GapCounts,
     pub cadres_below_standard: Vec<BelowStandard>,
 }
 
@@ -543,10 +567,10 @@ pub fn standardization(p: &Projection, programme: &Id, at: At) -> Result<Standar
         },
     );
     let now = standard_counts(p, programme, at);
-    let mut gaps_open: BTreeMap<&'static str, u64> = StandardDimension::ALL.iter().map(|g| (g.as_str(), 0)).collect();
+    let mut gaps_open = GapCounts::default();
     for (_, open) in &now.below {
         for g in open {
-            *gaps_open.entry(g.as_str()).or_default() += 1;
+            gaps_open.add(*g);
         }
     }
     let cadres_below_standard = now
@@ -578,7 +602,7 @@ pub fn standardization(p: &Projection, programme: &Id, at: At) -> Result<Standar
 // ---------------------------------------------------------------------------------------
 // meetings
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct WeakCellMeetings {
     pub cell: String,
     pub name: String,
@@ -588,7 +612,7 @@ pub struct WeakCellMeetings {
     pub supervisors: Vec<Named>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct Meetings {
     pub date: Date,
     pub seq: u64,
@@ -680,51 +704,73 @@ pub fn meetings(p: &Projection, at: At, year: Option<i32>) -> Result<Meetings, R
 // ---------------------------------------------------------------------------------------
 // resolutions
 
-#[derive(Debug, Clone, Serialize)]
+/// Resolutions per topic, every topic present (0 when none). Its fields are the topics'
+/// names, in the order of a sorted map, so the JSON reads as one.
+#[derive(Debug, Clone, Default, Serialize, SimpleObject)]
+pub struct TopicCounts {
+    pub economy: u64,
+    pub land_donation: u64,
+    pub other: u64,
+    pub party_building: u64,
+    pub public_works: u64,
+    pub rural_roads: u64,
+    pub security: u64,
+}
+
+impl TopicCounts {
+    fn add(&mut self, topic: ResolutionTopic) {
+        use ResolutionTopic::*;
+        *match topic {
+            Economy => &mut self.economy,
+            LandDonation => &mut self.land_donation,
+            Other => &mut self.other,
+            PartyBuilding => &mut self.party_building,
+            PublicWorks => &mut self.public_works,
+            RuralRoads => &mut self.rural_roads,
+            Security => &mut self.security,
+        } += 1;
+    }
+}
+
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct CellResolutions {
     pub cell: String,
     pub name: String,
     pub total: u64,
-    pub by_topic: BTreeMap<&'static str, u64>,
+    pub by_topic: TopicCounts,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct Resolutions {
     pub date: Date,
     pub seq: u64,
     pub total: u64,
     /// District-wide counts per topic.
-    pub by_topic: BTreeMap<&'static str, u64>,
+    pub by_topic: TopicCounts,
     pub cells: Vec<CellResolutions>,
 }
 
 /// Cell resolutions by topic, per cell and for the whole ledger, adopted by `date`.
 pub fn resolutions(p: &Projection, at: At) -> Resolutions {
-    let zero = || {
-        ResolutionTopic::ALL
-            .iter()
-            .map(|t| (t.as_str(), 0))
-            .collect::<BTreeMap<_, _>>()
-    };
     let mut r = Resolutions {
         date: at.date,
         seq: at.seq,
         total: 0,
-        by_topic: zero(),
+        by_topic: TopicCounts::default(),
         cells: vec![],
     };
     let mut cells: BTreeMap<&Id, CellResolutions> = BTreeMap::new();
     for x in p.resolutions.iter().filter(|x| x.seq <= at.seq && x.date <= at.date) {
         r.total += 1;
-        *r.by_topic.entry(x.topic.as_str()).or_default() += 1;
+        r.by_topic.add(x.topic);
         let c = cells.entry(&x.cell).or_insert_with(|| CellResolutions {
             cell: x.cell.to_string(),
             name: name_of_org(p, &x.cell, at),
             total: 0,
-            by_topic: zero(),
+            by_topic: TopicCounts::default(),
         });
         c.total += 1;
-        *c.by_topic.entry(x.topic.as_str()).or_default() += 1;
+        c.by_topic.add(x.topic);
     }
     r.cells = cells.into_values().collect();
     r
@@ -733,7 +779,7 @@ pub fn resolutions(p: &Projection, at: At) -> Resolutions {
 // ---------------------------------------------------------------------------------------
 // planning
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct PlannedCadre {
     pub person: String,
     pub name: String,
@@ -743,7 +789,7 @@ pub struct PlannedCadre {
     pub org: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct Planning {
     pub term: String,
     pub date: Date,
@@ -818,7 +864,7 @@ pub fn planning(p: &Projection, term: &Id, at: At) -> Result<Planning, ReportErr
 // ---------------------------------------------------------------------------------------
 // roster
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct RosterMember {
     pub member: String,
     pub name: String,
@@ -829,7 +875,7 @@ pub struct RosterMember {
     pub exempted: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, SimpleObject)]
 pub struct Roster {
     pub org: String,
     pub name: String,

@@ -358,8 +358,17 @@ impl Store {
     /// Inserts `records` (which must follow the current head) and the new head in one atomic
     /// batch, without flushing: not durable until [`Store::flush`] returns.
     pub fn insert_group(&self, records: &[Record]) -> Result<(), StoreError> {
+        self.insert_group_with(records, &[])
+    }
+
+    /// [`Store::insert_group`], with the idempotency entries of the group's requests in the
+    /// same atomic batch: a key is stored exactly when its events are.
+    pub fn insert_group_with(&self, records: &[Record], keys: &[(Vec<u8>, Vec<u8>)]) -> Result<(), StoreError> {
         let Some(last) = records.last() else { return Ok(()) };
         let mut batch = sled::Batch::default();
+        for (key, value) in keys {
+            batch.insert(idempotency_key(key), value.as_slice());
+        }
         let mut value = Vec::new();
         for r in records {
             value.clear();
@@ -373,6 +382,15 @@ impl Store {
         batch.insert(HEAD_KEY, head);
         self.log.apply_batch(batch).map_err(StoreError::io)?;
         Ok(())
+    }
+
+    /// The stored outcome of the append made under an idempotency key, if any.
+    pub fn idempotent(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .log
+            .get(idempotency_key(key))
+            .map_err(StoreError::io)?
+            .map(|v| v.to_vec()))
     }
 
     /// Writes raw key/value pairs into a scratch tree with the same batching and flush as
@@ -443,6 +461,17 @@ impl Store {
             .map_err(StoreError::io)?
             .map(|v| v.to_vec()))
     }
+}
+
+/// Idempotency entries share the log's tree (so that they commit in the records' batch)
+/// under their own prefix, which no record key has.
+const IDEMPOTENCY_PREFIX: u8 = b'i';
+
+fn idempotency_key(key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + key.len());
+    k.push(IDEMPOTENCY_PREFIX);
+    k.extend_from_slice(key);
+    k
 }
 
 fn corrupt(seq: u64, e: RecordError) -> StoreError {

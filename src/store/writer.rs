@@ -107,6 +107,80 @@ pub enum AppendError {
     /// The writer has stopped (shutting down). GraphQL `INTERNAL`.
     #[error("the ledger is closed")]
     Closed,
+    /// The idempotency key was used before for a different request. GraphQL
+    /// `BAD_USER_INPUT`; use a new key for a new request.
+    #[error("the idempotency key {0:?} was used before for a different request")]
+    KeyReused(String),
+    /// The idempotency key is empty or too long. GraphQL `BAD_USER_INPUT`.
+    #[error("an idempotency key is 1 to {MAX_IDEMPOTENCY_KEY} bytes long")]
+    BadKey,
+}
+
+/// The longest idempotency key, in bytes.
+pub const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+/// An append's idempotency: the key the client chose (scoped to the actor), and a
+/// fingerprint of the request, so that the same key sent with a different request is refused
+/// instead of answered with another request's result.
+struct Idempotency {
+    key: Vec<u8>,
+    client_key: String,
+    fingerprint: Hash,
+}
+
+impl Idempotency {
+    fn new(actor: &Id, key: &str, submissions: &[Submission], expect_seq: Option<u64>) -> Result<Self, AppendError> {
+        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+            return Err(AppendError::BadKey);
+        }
+        let mut scoped = Vec::with_capacity(actor.as_str().len() + 1 + key.len());
+        scoped.extend_from_slice(actor.as_str().as_bytes());
+        scoped.push(0);
+        scoped.extend_from_slice(key.as_bytes());
+        let mut h = blake3::Hasher::new_derive_key("orgledger 2026-11-27 idempotent request v1");
+        h.update(&expect_seq.map_or(u64::MAX, |s| s).to_be_bytes());
+        for sub in submissions {
+            let value = serde_json::Value::Object(sub.to_value());
+            h.update(&crate::event::canonical::to_canonical(&value).expect("submissions hold no floats"));
+            h.update(b"\n");
+        }
+        Ok(Idempotency {
+            key: scoped,
+            client_key: key.to_owned(),
+            fingerprint: Hash(*h.finalize().as_bytes()),
+        })
+    }
+
+    /// The stored outcome: the fingerprint, then the `seq` and hash of each event.
+    fn encode(&self, appended: &[Appended]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(32 + appended.len() * 40);
+        v.extend_from_slice(&self.fingerprint.0);
+        for a in appended {
+            v.extend_from_slice(&a.seq.to_be_bytes());
+            v.extend_from_slice(&a.hash.0);
+        }
+        v
+    }
+
+    /// The outcome stored under this key, if it was for this same request.
+    fn decode(&self, stored: &[u8]) -> Result<Vec<Appended>, AppendError> {
+        if stored.len() < 32 || (stored.len() - 32) % 40 != 0 {
+            return Err(AppendError::Store(StoreError::Corrupt {
+                seq: 0,
+                reason: "a malformed idempotency entry".into(),
+            }));
+        }
+        if stored[..32] != self.fingerprint.0 {
+            return Err(AppendError::KeyReused(self.client_key.clone()));
+        }
+        Ok(stored[32..]
+            .chunks(40)
+            .map(|c| Appended {
+                seq: u64::from_be_bytes(c[..8].try_into().expect("8 bytes")),
+                hash: Hash(c[8..].try_into().expect("32 bytes")),
+            })
+            .collect())
+    }
 }
 
 /// What an append answers: the `seq` and hash of each event, or why nothing was appended.
@@ -116,6 +190,7 @@ struct Request {
     actor: Id,
     submissions: Vec<Submission>,
     expect_seq: Option<u64>,
+    idempotency: Option<Idempotency>,
     reply: oneshot::Sender<Answer>,
 }
 
@@ -151,10 +226,11 @@ pub struct Ledger {
 }
 
 /// A position that only moves forward, which threads can wait on.
-#[derive(Default)]
 struct Progress {
     seq: Mutex<u64>,
     moved: Condvar,
+    /// The same position for async waiters.
+    watch: watch::Sender<u64>,
     /// Set when the thread that moves the position has ended, for whatever reason, so
     /// that nobody waits for a position that will never come.
     ended: AtomicBool,
@@ -168,15 +244,27 @@ impl Drop for EndOnDrop {
     fn drop(&mut self) {
         self.0.ended.store(true, Ordering::Release);
         self.0.moved.notify_all();
+        // Wake async waiters too: they see `ended` and stop waiting.
+        self.0.watch.send_modify(|_| {});
     }
 }
 
 impl Progress {
+    fn new() -> Progress {
+        Progress {
+            seq: Mutex::new(0),
+            moved: Condvar::new(),
+            watch: watch::channel(0).0,
+            ended: AtomicBool::new(false),
+        }
+    }
+
     fn advance(&self, seq: u64) {
         let mut cur = self.seq.lock().unwrap_or_else(|e| e.into_inner());
         if seq > *cur {
             *cur = seq;
             self.moved.notify_all();
+            self.watch.send_replace(seq);
         }
     }
 
@@ -220,7 +308,7 @@ impl Ledger {
             seq => store.record(seq)?.map(|r| r.recorded_at()),
         };
         let projection = Arc::new(RwLock::new(projection));
-        let projected = Arc::new(Progress::default());
+        let projected = Arc::new(Progress::new());
         projected.advance(head.seq);
         let groups = Arc::new(AtomicU64::new(0));
         let stopped = Arc::new(AtomicBool::new(false));
@@ -313,6 +401,22 @@ impl Ledger {
         self.projection.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Waits, without blocking a thread, until the live projection has folded the durable
+    /// head as it stood when called; then [`Ledger::projection_now`] gives read-your-writes.
+    pub async fn projection_caught_up(&self) {
+        let target = self.head().seq;
+        let mut rx = self.projected.watch.subscribe();
+        let projected = self.projected.clone();
+        let _ = rx
+            .wait_for(|seq| *seq >= target || projected.ended.load(Ordering::Acquire))
+            .await;
+    }
+
+    /// The live projection as it is now, without waiting for the projector.
+    pub fn projection_now(&self) -> RwLockReadGuard<'_, Projection> {
+        self.projection.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// How many flushes have made groups durable since the ledger opened.
     pub fn groups_committed(&self) -> u64 {
         self.groups.load(Ordering::Relaxed)
@@ -328,16 +432,21 @@ impl Ledger {
         actor: Id,
         submissions: Vec<Submission>,
         expect_seq: Option<u64>,
+        idempotency_key: Option<&str>,
     ) -> Result<(Request, oneshot::Receiver<Answer>), AppendError> {
         if submissions.is_empty() {
             return Err(AppendError::Empty);
         }
+        let idempotency = idempotency_key
+            .map(|key| Idempotency::new(&actor, key, &submissions, expect_seq))
+            .transpose()?;
         let (reply, rx) = oneshot::channel();
         Ok((
             Request {
                 actor,
                 submissions,
                 expect_seq,
+                idempotency,
                 reply,
             },
             rx,
@@ -346,7 +455,7 @@ impl Ledger {
 
     /// Appends a batch atomically and waits until it is durable. Blocking; for threads.
     pub fn append(&self, actor: Id, submissions: Vec<Submission>, expect_seq: Option<u64>) -> Answer {
-        let (req, rx) = self.request(actor, submissions, expect_seq)?;
+        let (req, rx) = self.request(actor, submissions, expect_seq, None)?;
         let queue = self.queue.as_ref().ok_or(AppendError::Closed)?;
         queue.blocking_send(req).map_err(|_| AppendError::Closed)?;
         rx.blocking_recv().map_err(|_| AppendError::Closed)?
@@ -354,7 +463,21 @@ impl Ledger {
 
     /// Appends a batch atomically and waits until it is durable. For async callers.
     pub async fn append_async(&self, actor: Id, submissions: Vec<Submission>, expect_seq: Option<u64>) -> Answer {
-        let (req, rx) = self.request(actor, submissions, expect_seq)?;
+        self.append_idempotent(actor, submissions, expect_seq, None).await
+    }
+
+    /// [`Ledger::append_async`] under an idempotency key: the first request with a key is
+    /// appended, and the same request sent again with the same key (by the same actor) gets
+    /// the first one's answer and appends nothing, even after a restart. The key is stored
+    /// in the same atomic batch as the events.
+    pub async fn append_idempotent(
+        &self,
+        actor: Id,
+        submissions: Vec<Submission>,
+        expect_seq: Option<u64>,
+        idempotency_key: Option<&str>,
+    ) -> Answer {
+        let (req, rx) = self.request(actor, submissions, expect_seq, idempotency_key)?;
         let queue = self.queue.as_ref().ok_or(AppendError::Closed)?;
         queue.send(req).await.map_err(|_| AppendError::Closed)?;
         rx.await.map_err(|_| AppendError::Closed)?
@@ -509,7 +632,29 @@ impl Writer {
         }
         let mut records: Vec<Record> = Vec::new();
         let mut replies = Vec::new();
+        // Idempotency entries of this group, written with its records; a key used twice
+        // within one group is found here, since the group is not in the store yet.
+        let mut keys: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         for req in group {
+            if let Some(idem) = &req.idempotency {
+                let stored = match keys.iter().find(|(k, _)| *k == idem.key) {
+                    Some((_, v)) => Ok(Some(v.clone())),
+                    None => self.store.idempotent(&idem.key).map_err(AppendError::Store),
+                };
+                match stored.and_then(|found| found.map(|v| idem.decode(&v)).transpose()) {
+                    // Answered after the next flush, like any append: the first request's
+                    // events may still be on their way to the disk.
+                    Ok(Some(appended)) => {
+                        replies.push((req.reply, appended));
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        let _ = req.reply.send(Err(e));
+                        continue;
+                    }
+                }
+            }
             if let Some(expected) = req.expect_seq {
                 if expected != self.head.seq {
                     let _ = req.reply.send(Err(AppendError::Conflict {
@@ -547,21 +692,24 @@ impl Writer {
                     let _ = req.reply.send(Err(err));
                 }
                 None => {
-                    let appended = records[records_mark..]
+                    let appended: Vec<Appended> = records[records_mark..]
                         .iter()
                         .map(|r| Appended {
                             seq: r.seq(),
                             hash: r.hash(),
                         })
                         .collect();
+                    if let Some(idem) = &req.idempotency {
+                        keys.push((idem.key.clone(), idem.encode(&appended)));
+                    }
                     replies.push((req.reply, appended));
                 }
             }
         }
-        if records.is_empty() {
+        if replies.is_empty() {
             return;
         }
-        if let Err(e) = self.store.insert_group(&records) {
+        if let Err(e) = self.store.insert_group_with(&records, &keys) {
             self.stopped.store(true, Ordering::Release);
             for (reply, _) in replies {
                 let _ = reply.send(Err(AppendError::Store(e.clone())));
@@ -594,17 +742,15 @@ impl Flusher {
             match self.store.flush() {
                 Ok(()) => {
                     self.groups.fetch_add(1, Ordering::Relaxed);
-                    let last = pending
-                        .iter()
-                        .rev()
-                        .find_map(|p| p.records.last())
-                        .expect("groups are not empty");
                     // The head moves before anyone is answered, so a submitter that reads the
-                    // head after its append sees its own events.
-                    self.head_tx.send_replace(Head {
-                        seq: last.seq(),
-                        hash: last.hash(),
-                    });
+                    // head after its append sees its own events. (A group may hold only
+                    // repeated idempotent requests, and no record.)
+                    if let Some(last) = pending.iter().rev().find_map(|p| p.records.last()) {
+                        self.head_tx.send_replace(Head {
+                            seq: last.seq(),
+                            hash: last.hash(),
+                        });
+                    }
                     let mut durable = Vec::new();
                     for p in pending {
                         for (reply, appended) in p.replies {
@@ -612,7 +758,9 @@ impl Flusher {
                         }
                         durable.extend(p.records);
                     }
-                    let _ = self.fold.send(durable);
+                    if !durable.is_empty() {
+                        let _ = self.fold.send(durable);
+                    }
                 }
                 Err(e) => {
                     self.stopped.store(true, Ordering::Release);

@@ -1,0 +1,227 @@
+//! The GraphQL schema: queries over the projection and the log, the typed `append`
+//! mutation, and live subscriptions. No HTTP here: [`crate::server`] carries requests in and
+//! answers out, and decides who the caller is.
+//!
+//! Every error carries `extensions.code`, one of [`codes`]. Reads never block a thread: a
+//! resolver waits (asynchronously) for the projection to reach the durable head, then reads
+//! it under a short lock, without an `.await` in between.
+
+pub mod inputs;
+mod mutation;
+mod objects;
+mod query;
+mod scalars;
+mod subscription;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
+use async_graphql::{Context, ErrorExtensions, Response, Schema};
+use tokio::sync::watch;
+
+use crate::event::{Date, Timestamp};
+use crate::projection::reports::ReportError;
+use crate::projection::{At, Projection};
+use crate::store::{AppendError, Ledger};
+use crate::tokens::{Caller, Permission};
+
+pub use mutation::Mutation;
+pub use query::Query;
+pub use subscription::Subscription;
+
+/// The schema the server serves.
+pub type LedgerSchema = Schema<Query, Mutation, Subscription>;
+
+/// The most items one page of a connection may hold; asking for more is an error.
+pub const MAX_PAGE: usize = 1000;
+
+/// The `extensions.code` of every error.
+pub mod codes {
+    /// The request is wrong: it does not parse or validate, an argument is out of range, an
+    /// event is malformed. Fix the request; retrying it unchanged fails the same way.
+    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
+    /// An event broke a rule of the domain; `extensions.rule` names it.
+    pub const RULE_VIOLATION: &str = "RULE_VIOLATION";
+    /// `expectedSeq` was not the head: re-read and retry.
+    pub const CONFLICT: &str = "CONFLICT";
+    /// No token, or a token that is unknown or revoked.
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    /// The token's role does not allow this.
+    pub const FORBIDDEN: &str = "FORBIDDEN";
+    /// The server failed; the request may be retried later.
+    pub const INTERNAL: &str = "INTERNAL";
+}
+
+/// An error with its code.
+pub fn error(code: &'static str, message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code))
+}
+
+fn bad_input(message: impl Into<String>) -> async_graphql::Error {
+    error(codes::BAD_USER_INPUT, message)
+}
+
+/// A report's refusal (an unknown id, a `seq` past the head, a bad argument).
+pub(crate) fn report_error(e: ReportError) -> async_graphql::Error {
+    bad_input(e.to_string())
+}
+
+/// The GraphQL error of a refused append, with what a client needs to act on it.
+pub fn append_error(e: &AppendError) -> async_graphql::Error {
+    let message = e.to_string();
+    match e {
+        AppendError::Rule { index, violation } => {
+            let (index, rule) = (*index, violation.rule);
+            error(codes::RULE_VIOLATION, message).extend_with(|_, x| {
+                x.set("rule", rule);
+                x.set("index", index as u64);
+            })
+        }
+        AppendError::Conflict { expected, head } => {
+            let (expected, head) = (*expected, *head);
+            error(codes::CONFLICT, message).extend_with(|_, x| {
+                x.set("expectedSeq", expected);
+                x.set("head", head);
+            })
+        }
+        AppendError::Empty | AppendError::KeyReused(_) | AppendError::BadKey => bad_input(message),
+        AppendError::Store(_) | AppendError::Closed => {
+            tracing::error!("append failed: {message}");
+            error(codes::INTERNAL, message)
+        }
+    }
+}
+
+/// What every resolver can reach: the ledger, and whether reads are open to all.
+pub struct Env {
+    pub ledger: Arc<Ledger>,
+    /// Set when the server stops: live subscriptions end.
+    pub stopping: watch::Receiver<bool>,
+}
+
+/// Who made the request; `None` when nobody authenticated (reads opened by `--public-read`).
+#[derive(Debug, Clone)]
+pub struct Access(pub Option<Caller>);
+
+/// Set when a request reaches execution, by the [`MarkExecuted`] extension: errors before
+/// it (parse, validation, limits) are the request's fault, answered over HTTP with 400.
+/// Put a fresh one in each request's data.
+#[derive(Clone, Default)]
+pub struct Executed(Arc<AtomicBool>);
+
+impl Executed {
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+struct MarkExecuted;
+
+impl ExtensionFactory for MarkExecuted {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(MarkExecuted)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for MarkExecuted {
+    async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
+        if let Some(flag) = ctx.data_opt::<Executed>() {
+            flag.0.store(true, Ordering::Release);
+        }
+        next.run(ctx, operation_name).await
+    }
+}
+
+/// Builds the schema over a ledger, with the limits the server enforces.
+pub fn schema(env: Arc<Env>, limits: &Limits) -> LedgerSchema {
+    builder()
+        .data(env)
+        .extension(MarkExecuted)
+        .limit_depth(limits.depth)
+        .limit_complexity(limits.complexity)
+        .limit_recursive_depth(limits.depth.max(32))
+        .limit_directives(limits.directives)
+        .finish()
+}
+
+fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query, Mutation, Subscription)
+}
+
+/// The schema in SDL, as `orgledger schema` prints it and `schema/ledger.graphql` holds it.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}
+
+/// The limits on one GraphQL request.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// How deeply selections may nest.
+    pub depth: usize,
+    /// The most fields a query may select, counted by async-graphql's complexity (a list
+    /// counts its items' fields once).
+    pub complexity: usize,
+    /// The most directives on one field.
+    pub directives: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            depth: 12,
+            complexity: 2000,
+            directives: 8,
+        }
+    }
+}
+
+pub(crate) fn env<'a>(ctx: &Context<'a>) -> &'a Env {
+    ctx.data_unchecked::<Arc<Env>>()
+}
+
+/// Checks that the caller may do what `permission` covers.
+pub(crate) fn require(ctx: &Context<'_>, permission: Permission) -> async_graphql::Result<Option<Caller>> {
+    let caller = ctx.data_opt::<Access>().and_then(|a| a.0.clone());
+    match (&caller, permission) {
+        (None, Permission::Read) => Ok(None),
+        (None, _) => Err(error(codes::UNAUTHENTICATED, "this needs a token: send `Authorization: Bearer <token>`")),
+        (Some(c), p) if c.role.allows(p) => Ok(caller),
+        (Some(c), p) => Err(error(
+            codes::FORBIDDEN,
+            format!(
+                "the token {:?} has the role {}, which may not {}",
+                c.name.as_str(),
+                c.role.as_str(),
+                match p {
+                    Permission::Read => "read",
+                    Permission::Append => "append (it needs clerk or admin)",
+                    Permission::Audit => "audit (it needs auditor or admin)",
+                }
+            ),
+        )),
+    }
+}
+
+/// Runs `f` on the live projection once it has folded the durable head.
+pub(crate) async fn read<T>(ctx: &Context<'_>, f: impl FnOnce(&Projection) -> T) -> T {
+    let ledger = &env(ctx).ledger;
+    ledger.projection_caught_up().await;
+    let p = ledger.projection_now();
+    f(&p)
+}
+
+/// The point a question is asked at: `date` (valid time, default today in UTC) and `seq`
+/// (transaction time, default the head), as the reports take them.
+pub(crate) fn resolve_at(p: &Projection, date: Option<Date>, seq: Option<u64>) -> async_graphql::Result<At> {
+    let head = p.head().seq;
+    let seq = seq.unwrap_or(head);
+    if seq > head {
+        return Err(report_error(ReportError::PastHead { seq, head }));
+    }
+    Ok(At {
+        date: date.unwrap_or_else(|| Timestamp::now().date()),
+        seq,
+    })
+}

@@ -1,0 +1,479 @@
+//! The query root: the head, the log as a Relay connection, the objects of the projection,
+//! and every report of the projection with the fields of its JSON.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, InputObject, Object, Result, ID};
+
+use super::objects::{id_arg, id_page, page_size, Cadre, EventNode, Locality, Member, Node, Organization};
+use super::{bad_input, codes, env, error, read, resolve_at};
+use crate::chain::Head;
+use crate::commands::report::History;
+use crate::commands::CommandError;
+use crate::event::*;
+use crate::projection::reports::{self, *};
+use crate::store::Store;
+
+/// The root of every query.
+pub struct Query;
+
+/// A position of the log: the head, or the end of an append.
+pub struct HeadObject(pub Head);
+
+#[Object(name = "Head")]
+impl HeadObject {
+    /// The `seq` of the last event (0 for an empty ledger).
+    async fn seq(&self) -> u64 {
+        self.0.seq
+    }
+    /// Its hash, in hex (64 zeros for an empty ledger).
+    async fn hash(&self) -> String {
+        self.0.hash.to_hex()
+    }
+    /// When the last event was recorded; null for an empty ledger.
+    async fn recorded_at(&self, ctx: &Context<'_>) -> Result<Option<Timestamp>> {
+        if self.0.seq == 0 {
+            return Ok(None);
+        }
+        Ok(record(env(ctx).ledger.store(), self.0.seq)?.map(|r| r.recorded_at()))
+    }
+}
+
+/// Which events `events` lists; every condition given must hold.
+#[derive(Debug, Default, InputObject)]
+pub struct EventFilter {
+    /// Only events of these types (`MemberAdmitted`, ...).
+    pub types: Option<Vec<String>>,
+    /// Only events that named this id: a locality, organization, member or cadre (an
+    /// organization is also named by its members' changes), as `history` lists them.
+    pub entity: Option<String>,
+    /// Only events effective on or after this date.
+    pub effective_from: Option<Date>,
+    /// Only events effective on or before this date.
+    pub effective_to: Option<Date>,
+    /// Only events at or after this `seq`.
+    pub seq_from: Option<u64>,
+    /// Only events at or before this `seq`.
+    pub seq_to: Option<u64>,
+}
+
+pub(crate) fn record(store: &Store, seq: u64) -> Result<Option<Record>> {
+    store.record(seq).map_err(|e| {
+        tracing::error!("reading record {seq}: {e}");
+        error(codes::INTERNAL, format!("reading record {seq}: {e}"))
+    })
+}
+
+/// Checks event type names against the catalogue.
+pub(crate) fn check_types(types: &Option<Vec<String>>) -> Result<()> {
+    for t in types.iter().flatten() {
+        if !EVENT_TYPES.contains(&t.as_str()) {
+            return Err(bad_input(format!(
+                "unknown event type {t:?}; known types: {}",
+                EVENT_TYPES.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The default page size of a connection when neither `first` nor `last` is given.
+const DEFAULT_PAGE: usize = 100;
+
+impl EventFilter {
+    fn matches(&self, r: &Record) -> bool {
+        self.types.as_ref().is_none_or(|t| t.iter().any(|t| t == r.type_name()))
+            && self.effective_from.is_none_or(|d| r.effective() >= d)
+            && self.effective_to.is_none_or(|d| r.effective() <= d)
+    }
+}
+
+/// The events of a page, and whether more match beyond either end.
+struct EventPage {
+    events: Vec<Record>,
+    has_previous: bool,
+    has_next: bool,
+}
+
+/// Finds the events of one page: the `seq`s in `candidates` (ascending, within bounds) are
+/// read from the log and filtered; `n` are taken from the front (`forward`) or the back,
+/// and one more is looked for to tell whether the page is the last.
+fn event_page(
+    store: &Store,
+    filter: &EventFilter,
+    candidates: &[u64],
+    range: (u64, u64),
+    n: usize,
+    forward: bool,
+) -> Result<EventPage> {
+    let (lo, hi) = range;
+    let in_range = |s: &&u64| **s >= lo && **s <= hi;
+    let mut found = Vec::new();
+    let mut more = false;
+    let take = |seq: u64, found: &mut Vec<Record>| -> Result<bool> {
+        if let Some(r) = record(store, seq)? {
+            if filter.matches(&r) {
+                if found.len() == n {
+                    return Ok(true);
+                }
+                found.push(r);
+            }
+        }
+        Ok(false)
+    };
+    if forward {
+        for &seq in candidates.iter().filter(in_range) {
+            if take(seq, &mut found)? {
+                more = true;
+                break;
+            }
+        }
+    } else {
+        for &seq in candidates.iter().rev().filter(in_range) {
+            if take(seq, &mut found)? {
+                more = true;
+                break;
+            }
+        }
+        found.reverse();
+    }
+    let (has_previous, has_next) = if forward { (false, more) } else { (more, false) };
+    Ok(EventPage {
+        events: found,
+        has_previous,
+        has_next,
+    })
+}
+
+/// Whether any event in `candidates` within `range` matches: for the far side of a page.
+fn any_match(store: &Store, filter: &EventFilter, candidates: &[u64], range: (u64, u64)) -> Result<bool> {
+    if range.0 > range.1 {
+        return Ok(false);
+    }
+    // A page of none that finds "more" found a match.
+    Ok(event_page(store, filter, candidates, range, 0, true)?.has_next)
+}
+
+fn parse_cursor(what: &str, cursor: Option<&str>) -> Result<Option<u64>> {
+    cursor
+        .map(|c| {
+            c.parse::<u64>()
+                .map_err(|_| bad_input(format!("{what}: {c:?} is not a cursor of this connection")))
+        })
+        .transpose()
+}
+
+fn report<T>(r: std::result::Result<T, ReportError>) -> Result<T> {
+    r.map_err(super::report_error)
+}
+
+#[Object]
+impl Query {
+    /// The durable head of the log.
+    async fn head(&self, ctx: &Context<'_>) -> HeadObject {
+        HeadObject(env(ctx).ledger.head())
+    }
+
+    /// The log, a page at a time, oldest first: `first`/`after` pages forward, `last`/`before`
+    /// backward; a page holds at most 1000 events (100 when neither `first` nor `last` is
+    /// given). Cursors are opaque strings.
+    #[allow(clippy::too_many_arguments)]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<EventFilter>,
+    ) -> Result<Connection<String, EventNode>> {
+        let filter = filter.unwrap_or_default();
+        check_types(&filter.types)?;
+        let (first, last) = (page_size(first)?, page_size(last)?);
+        if first.is_some() && last.is_some() {
+            return Err(bad_input("give `first` or `last`, not both"));
+        }
+        let after = parse_cursor("after", after.as_deref())?;
+        let before = parse_cursor("before", before.as_deref())?;
+        let ledger = &env(ctx).ledger;
+        let head = ledger.head().seq;
+        // The bounds of the whole filtered list, then of the window between the cursors.
+        let outer = (filter.seq_from.unwrap_or(1).max(1), filter.seq_to.unwrap_or(head).min(head));
+        let window = (
+            outer.0.max(after.map_or(0, |a| a.saturating_add(1))),
+            outer.1.min(before.map_or(u64::MAX, |b| b.saturating_sub(1))),
+        );
+        let candidates: Vec<u64> = match &filter.entity {
+            Some(entity) => {
+                let id = id_arg("filter.entity", entity)?;
+                read(ctx, |p| p.touched.get(&id).cloned().unwrap_or_default()).await
+            }
+            None if window.0 <= window.1 => (window.0..=window.1).collect(),
+            None => vec![],
+        };
+        let store = ledger.store();
+        let forward = last.is_none();
+        let n = first.or(last).unwrap_or(DEFAULT_PAGE);
+        let page = event_page(store, &filter, &candidates, window, n, forward)?;
+        // The far side of the window: whether anything matches before `after` (going
+        // forward) or after `before` (going backward).
+        let (has_previous, has_next) = if forward {
+            let before_window = (outer.0, window.0.saturating_sub(1));
+            let prev = after.is_some() && any_match(store, &filter, &candidates, before_window)?;
+            (prev, page.has_next)
+        } else {
+            let after_window = (window.1.saturating_add(1), outer.1);
+            let next = before.is_some() && any_match(store, &filter, &candidates, after_window)?;
+            (page.has_previous, next)
+        };
+        let mut connection = Connection::new(has_previous, has_next);
+        connection.edges.extend(
+            page.events
+                .into_iter()
+                .map(|r| Edge::new(r.seq().to_string(), EventNode(r))),
+        );
+        Ok(connection)
+    }
+
+    /// One event, by `seq`; null past the head.
+    async fn event(&self, ctx: &Context<'_>, seq: u64) -> Result<Option<EventNode>> {
+        Ok(record(env(ctx).ledger.store(), seq)?.map(EventNode))
+    }
+
+    /// Any object by its global id (`Event:42`, `Locality:xom-pac-ngoa`, ...), as of today
+    /// and the head; null when there is none.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+        let Some((kind, key)) = id.split_once(':') else {
+            return Err(bad_input(format!("{:?} is not a global id (Kind:key)", id.as_str())));
+        };
+        if kind == "Event" {
+            let seq = key
+                .parse::<u64>()
+                .map_err(|_| bad_input(format!("{:?} is not an event id", id.as_str())))?;
+            return Ok(record(env(ctx).ledger.store(), seq)?.map(|r| Node::Event(EventNode(r))));
+        }
+        let key = id_arg("id", key)?;
+        read(ctx, |p| {
+            let at = resolve_at(p, None, None)?;
+            let id = key.clone();
+            Ok(match kind {
+                "Locality" => p.localities.contains_key(&key).then(|| Node::Locality(Locality { id, at })),
+                "Organization" => p.orgs.contains_key(&key).then(|| Node::Organization(Organization { id, at })),
+                "Member" => p.members.contains_key(&key).then(|| Node::Member(Member { id, at })),
+                "Cadre" => p.cadres.contains_key(&key).then(|| Node::Cadre(Cadre { id, at })),
+                _ => return Err(bad_input(format!("unknown kind {kind:?} in the global id"))),
+            })
+        })
+        .await
+    }
+
+    /// A locality by its id, as of `date` and `seq`; null when the ledger did not know it by
+    /// `seq`.
+    async fn locality(&self, ctx: &Context<'_>, id: String, date: Option<Date>, seq: Option<u64>) -> Result<Option<Locality>> {
+        let id = id_arg("id", &id)?;
+        read(ctx, |p| {
+            let at = resolve_at(p, date, seq)?;
+            Ok(p.localities
+                .get(&id)
+                .filter(|l| l.registered.1 <= at.seq)
+                .map(|_| Locality { id: id.clone(), at }))
+        })
+        .await
+    }
+
+    /// Localities registered by `seq`, in id order, optionally of one kind.
+    async fn localities(
+        &self,
+        ctx: &Context<'_>,
+        kind: Option<LocalityKind>,
+        date: Option<Date>,
+        seq: Option<u64>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Locality>> {
+        read(ctx, |p| {
+            let at = resolve_at(p, date, seq)?;
+            let items = p
+                .localities
+                .iter()
+                .filter(|(_, l)| l.registered.1 <= at.seq && kind.is_none_or(|k| l.kind == k))
+                .map(|(id, _)| (id.clone(), ()));
+            id_page(items, first, after, |id, ()| Locality { id, at })
+        })
+        .await
+    }
+
+    /// An organization by its id, as of `date` and `seq`.
+    async fn organization(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        date: Option<Date>,
+        seq: Option<u64>,
+    ) -> Result<Option<Organization>> {
+        let id = id_arg("id", &id)?;
+        read(ctx, |p| {
+            let at = resolve_at(p, date, seq)?;
+            Ok(p.orgs
+                .get(&id)
+                .filter(|o| o.founded.1 <= at.seq)
+                .map(|_| Organization { id: id.clone(), at }))
+        })
+        .await
+    }
+
+    /// Organizations founded by `seq`, in id order, optionally of one kind.
+    async fn organizations(
+        &self,
+        ctx: &Context<'_>,
+        kind: Option<OrgKind>,
+        date: Option<Date>,
+        seq: Option<u64>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Organization>> {
+        read(ctx, |p| {
+            let at = resolve_at(p, date, seq)?;
+            let items = p
+                .orgs
+                .iter()
+                .filter(|(_, o)| o.founded.1 <= at.seq && kind.is_none_or(|k| o.kind == k))
+                .map(|(id, _)| (id.clone(), ()));
+            id_page(items, first, after, |id, ()| Organization { id, at })
+        })
+        .await
+    }
+
+    /// A member by id, as of `date` and `seq`.
+    async fn member(&self, ctx: &Context<'_>, id: String, date: Option<Date>, seq: Option<u64>) -> Result<Option<Member>> {
+        let id = id_arg("id", &id)?;
+        read(ctx, |p| {
+            let at = resolve_at(p, date, seq)?;
+            Ok(p.members
+                .get(&id)
+                .filter(|m| m.admitted.1 <= at.seq)
+                .map(|_| Member { id: id.clone(), at }))
+        })
+        .await
+    }
+
+    /// Members admitted by `seq`, in id order; `active: true` keeps those who are members
+    /// on `date`.
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        active: Option<bool>,
+        date: Option<Date>,
+        seq: Option<u64>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Member>> {
+        read(ctx, |p| {
+            let at = resolve_at(p, date, seq)?;
+            let items = p
+                .members
+                .iter()
+                .filter(|(_, m)| m.admitted.1 <= at.seq && active.is_none_or(|a| m.active.holds(at) == a))
+                .map(|(id, _)| (id.clone(), ()));
+            id_page(items, first, after, |id, ()| Member { id, at })
+        })
+        .await
+    }
+
+    /// A cadre (a person with posts, plans or assessments) by id.
+    async fn cadre(&self, ctx: &Context<'_>, id: String, date: Option<Date>, seq: Option<u64>) -> Result<Option<Cadre>> {
+        let id = id_arg("id", &id)?;
+        read(ctx, |p| {
+            let at = resolve_at(p, date, seq)?;
+            Ok(p.cadres.contains_key(&id).then(|| Cadre { id: id.clone(), at }))
+        })
+        .await
+    }
+
+    /// Cadres, in id order.
+    async fn cadres(
+        &self,
+        ctx: &Context<'_>,
+        date: Option<Date>,
+        seq: Option<u64>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Cadre>> {
+        read(ctx, |p| {
+            let at = resolve_at(p, date, seq)?;
+            let items = p.cadres.keys().map(|id| (id.clone(), ()));
+            id_page(items, first, after, |id, ()| Cadre { id, at })
+        })
+        .await
+    }
+
+    /// Hamlets and residential groups with a resident member and with a cell, per commune
+    /// and in all (`orgledger report coverage`).
+    async fn coverage(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Coverage> {
+        read(ctx, |p| Ok(reports::coverage(p, resolve_at(p, date, seq)?))).await
+    }
+
+    /// Members on temporary activity per host cell, and their home organizations.
+    async fn temporary_activity(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<TemporaryActivity> {
+        read(ctx, |p| Ok(reports::temporary_activity(p, resolve_at(p, date, seq)?))).await
+    }
+
+    /// Admissions per calendar year, by commune and sex.
+    async fn admissions(
+        &self,
+        ctx: &Context<'_>,
+        from_year: Option<i32>,
+        to_year: Option<i32>,
+        date: Option<Date>,
+        seq: Option<u64>,
+    ) -> Result<Admissions> {
+        read(ctx, |p| report(reports::admissions(p, resolve_at(p, date, seq)?, from_year, to_year))).await
+    }
+
+    /// Cadres below standard, standardized and retired under policy under a programme.
+    async fn standardization(
+        &self,
+        ctx: &Context<'_>,
+        programme: String,
+        date: Option<Date>,
+        seq: Option<u64>,
+    ) -> Result<Standardization> {
+        let programme = id_arg("programme", &programme)?;
+        read(ctx, |p| report(reports::standardization(p, &programme, resolve_at(p, date, seq)?))).await
+    }
+
+    /// Cell meetings, and those of weak cells with the committee member in charge present.
+    async fn meetings(&self, ctx: &Context<'_>, year: Option<i32>, date: Option<Date>, seq: Option<u64>) -> Result<Meetings> {
+        read(ctx, |p| report(reports::meetings(p, resolve_at(p, date, seq)?, year))).await
+    }
+
+    /// Cell resolutions by topic, per cell and in all.
+    async fn resolutions(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Resolutions> {
+        read(ctx, |p| Ok(reports::resolutions(p, resolve_at(p, date, seq)?))).await
+    }
+
+    /// The cadre plan of a term, with the shares of women and of young cadres.
+    async fn planning(&self, ctx: &Context<'_>, term: String, date: Option<Date>, seq: Option<u64>) -> Result<Planning> {
+        let term = id_arg("term", &term)?;
+        read(ctx, |p| report(reports::planning(p, &term, resolve_at(p, date, seq)?))).await
+    }
+
+    /// The members of an organization, with their status.
+    async fn roster(&self, ctx: &Context<'_>, org: String, date: Option<Date>, seq: Option<u64>) -> Result<Roster> {
+        let org = id_arg("org", &org)?;
+        read(ctx, |p| report(reports::roster(p, &org, resolve_at(p, date, seq)?))).await
+    }
+
+    /// Every event that named a locality, organization, member or cadre.
+    async fn history(&self, ctx: &Context<'_>, entity: String, date: Option<Date>, seq: Option<u64>) -> Result<History> {
+        let entity = id_arg("entity", &entity)?;
+        let store = env(ctx).ledger.store();
+        read(ctx, |p| {
+            let at = resolve_at(p, date, seq)?;
+            crate::commands::report::history(p, store, &entity, at).map_err(|e| match e {
+                CommandError::Rejected(m) => bad_input(m),
+                other => error(codes::INTERNAL, other.to_string()),
+            })
+        })
+        .await
+    }
+}

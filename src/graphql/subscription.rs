@@ -1,0 +1,123 @@
+//! The subscription root: the log from any `seq` and then live, and each new head.
+//!
+//! `events` never misses or repeats an event across the switch from catch-up to live: it
+//! keeps one cursor (the last `seq` sent), reads the log from the store up to the durable
+//! head, and then waits for the head to move, which it watches from before its first read.
+//! Whatever became durable meanwhile is read on the next turn; nothing is read twice because
+//! the cursor only moves forward. A slow subscriber costs reads, never lost events.
+
+use async_graphql::{Context, Result, Subscription as SubscriptionMacro};
+use futures_util::stream::{self, Stream, StreamExt};
+use tokio::sync::watch;
+
+use super::objects::EventNode;
+use super::query::{check_types, HeadObject};
+use super::{codes, env, error};
+use crate::chain::Head;
+use crate::event::Record;
+use crate::store::Ledger;
+
+/// The root of every subscription.
+pub struct Subscription;
+
+/// How many records a subscription reads from the store in one go.
+const READ_CHUNK: usize = 256;
+
+struct Follow {
+    ledger: std::sync::Arc<Ledger>,
+    head: watch::Receiver<Head>,
+    stopping: watch::Receiver<bool>,
+    /// The last `seq` sent (or skipped by the type filter).
+    cursor: u64,
+    types: Option<Vec<String>>,
+    buffered: std::collections::VecDeque<Record>,
+}
+
+impl Follow {
+    /// The next event to send: from the buffer, else read from the store up to the durable
+    /// head, else after the head moves. `None` when the server stops or the store fails.
+    async fn next(&mut self) -> Option<Result<Record>> {
+        loop {
+            if let Some(r) = self.buffered.pop_front() {
+                return Some(Ok(r));
+            }
+            // Mark the current head as seen before reading up to it: a head that moves after
+            // this line wakes the wait below.
+            let durable = self.head.borrow_and_update().seq;
+            if self.cursor < durable {
+                let until = durable.min(self.cursor + READ_CHUNK as u64);
+                for item in self.ledger.store().records(self.cursor + 1).take((until - self.cursor) as usize) {
+                    match item {
+                        Ok(r) => {
+                            self.cursor = r.seq();
+                            if self.types.as_ref().is_none_or(|t| t.iter().any(|t| t == r.type_name())) {
+                                self.buffered.push_back(r);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!("subscription: {e}");
+                            return Some(Err(error(codes::INTERNAL, e.to_string())));
+                        }
+                    }
+                }
+                continue;
+            }
+            tokio::select! {
+                changed = self.head.changed() => if changed.is_err() { return None },
+                _ = self.stopping.wait_for(|s| *s) => return None,
+            }
+        }
+    }
+}
+
+#[SubscriptionMacro]
+impl Subscription {
+    /// Every event from `fromSeq` (default: the next one appended) in `seq` order: first
+    /// those already in the log, then each new one once it is durable, none missed or
+    /// repeated. `types` keeps only events of those types.
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        from_seq: Option<u64>,
+        types: Option<Vec<String>>,
+    ) -> Result<impl Stream<Item = Result<EventNode>>> {
+        check_types(&types)?;
+        let env = env(ctx);
+        let head = env.ledger.watch_head();
+        let start = match from_seq {
+            Some(s) => s.saturating_sub(1),
+            None => head.borrow().seq,
+        };
+        let follow = Follow {
+            ledger: env.ledger.clone(),
+            head,
+            stopping: env.stopping.clone(),
+            cursor: start,
+            types,
+            buffered: Default::default(),
+        };
+        Ok(stream::unfold(follow, |mut f| async move {
+            let next = f.next().await?;
+            Some((next.map(EventNode), f))
+        }))
+    }
+
+    /// The durable head, now and each time it moves. Heads that follow each other faster
+    /// than the subscriber reads are coalesced: the latest is always sent.
+    async fn head(&self, ctx: &Context<'_>) -> impl Stream<Item = HeadObject> {
+        let env = env(ctx);
+        let head = env.ledger.watch_head();
+        let stopping = env.stopping.clone();
+        stream::unfold((head, stopping, true), |(mut head, mut stopping, first)| async move {
+            if !first {
+                tokio::select! {
+                    changed = head.changed() => changed.ok()?,
+                    _ = stopping.wait_for(|s| *s) => return None,
+                }
+            }
+            let h = *head.borrow_and_update();
+            Some((HeadObject(h), (head, stopping, false)))
+        })
+        .boxed()
+    }
+}

@@ -1,0 +1,535 @@
+//! The HTTP server: the axum router, authentication, the limits on each request, and the
+//! GraphQL-over-HTTP rules. The schema itself is in [`crate::graphql`].
+//!
+//! - `POST /graphql`: a GraphQL request (or a batch of a few) as `application/json`.
+//! - `GET /graphql?query=...`: queries only; a mutation over GET is refused with 405. Without
+//!   a `query` parameter, the explorer page (self-contained, it loads nothing from outside).
+//! - `GET /graphql/ws`: subscriptions (and queries) over WebSocket, `graphql-transport-ws`.
+//! - `GET /healthz`: 200 once the server serves.
+//! - `GET /export`: the log as JSON Lines, as `orgledger export` writes it (auditor, admin).
+//!
+//! Answers are `application/graphql-response+json` (or `application/json` for a client that
+//! accepts only that). A request that does not parse or validate gets 400; once a request
+//! executes, 200, with any field errors in `errors`. Every error carries `extensions.code`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, Data, ErrorExtensions, Response};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::body::{Body, Bytes};
+use axum::extract::{Query as UrlQuery, State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::graphql::{self, codes, Access, Env, Executed, LedgerSchema, Limits};
+use crate::store::Ledger;
+use crate::tokens::{Caller, Permission, Tokens};
+
+/// The explorer page served at `GET /graphql`: plain HTML and script, nothing fetched from
+/// elsewhere, so it works offline.
+const EXPLORER: &str = include_str!("server/explorer.html");
+
+/// The media type of GraphQL answers (GraphQL over HTTP).
+pub const GRAPHQL_RESPONSE: &str = "application/graphql-response+json; charset=utf-8";
+
+/// How the server is set up.
+pub struct ServerConfig {
+    pub ledger: Arc<Ledger>,
+    pub tokens: Arc<Tokens>,
+    /// Serve queries and subscriptions without a token (never mutations).
+    pub public_read: bool,
+    pub limits: ServerLimits,
+}
+
+/// The limits on each request.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// The largest request body, in bytes (and the largest WebSocket message).
+    pub max_body: usize,
+    /// The most GraphQL requests in one batch.
+    pub max_batch: usize,
+    /// Depth, complexity and directives per GraphQL request.
+    pub graphql: Limits,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_body: 2 << 20,
+            max_batch: 10,
+            graphql: Limits::default(),
+        }
+    }
+}
+
+struct AppState {
+    schema: LedgerSchema,
+    tokens: Arc<Tokens>,
+    ledger: Arc<Ledger>,
+    public_read: bool,
+    limits: ServerLimits,
+    stopping: watch::Receiver<bool>,
+}
+
+/// Serves on `listener` until `shutdown` completes; then stops taking requests, lets the ones
+/// in flight finish, ends live subscriptions, and returns. The caller closes the ledger
+/// (which flushes) when the last reference to it is dropped.
+pub async fn run(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stopping) = watch::channel(false);
+    let env = Arc::new(Env {
+        ledger: config.ledger.clone(),
+        stopping: stopping.clone(),
+    });
+    let schema = graphql::schema(env, &config.limits.graphql);
+    let state = Arc::new(AppState {
+        schema,
+        tokens: config.tokens,
+        ledger: config.ledger,
+        public_read: config.public_read,
+        limits: config.limits,
+        stopping,
+    });
+    let app = router(state);
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "serving GraphQL at http://{addr}/graphql");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("stopping: finishing the requests in flight");
+            let _ = stop_tx.send(true);
+        })
+        .await
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql/ws", get(graphql_ws))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/export", get(export))
+        .with_state(state)
+}
+
+/// An answer with the GraphQL error shape: `{"errors": [{"message", "extensions": {"code"}}]}`.
+fn error_response(status: StatusCode, code: &str, message: &str) -> axum::response::Response {
+    let body = json!({"errors": [{"message": message, "extensions": {"code": code}}]});
+    let mut response = (status, [(header::CONTENT_TYPE, GRAPHQL_RESPONSE)], body.to_string()).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// Who is calling: from `Authorization: Bearer <token>`. No header is an anonymous reader
+/// when reads are public, else 401; a header with an unknown or revoked token is always 401.
+fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Access, axum::response::Response> {
+    match headers.get(header::AUTHORIZATION) {
+        None if state.public_read => Ok(Access(None)),
+        None => Err(error_response(
+            StatusCode::UNAUTHORIZED,
+            codes::UNAUTHENTICATED,
+            "this server needs a token: send `Authorization: Bearer <token>`",
+        )),
+        Some(value) => {
+            let caller = value
+                .to_str()
+                .ok()
+                .and_then(bearer)
+                .and_then(|token| state.tokens.authenticate(token));
+            match caller {
+                Some(c) => Ok(Access(Some(c))),
+                None => Err(error_response(
+                    StatusCode::UNAUTHORIZED,
+                    codes::UNAUTHENTICATED,
+                    "the token is unknown or revoked (send `Authorization: Bearer <token>`)",
+                )),
+            }
+        }
+    }
+}
+
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Which media type the client gets: `application/graphql-response+json` unless it accepts
+/// `application/json` and not the former.
+fn response_type(headers: &HeaderMap) -> &'static str {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if accept.contains("application/json") && !accept.contains("application/graphql-response+json") {
+        "application/json; charset=utf-8"
+    } else {
+        GRAPHQL_RESPONSE
+    }
+}
+
+/// Gives every error a code: those raised before execution (parse, validation, limits) and
+/// those of argument coercion are the request's fault.
+fn with_codes(mut response: Response) -> Response {
+    for e in &mut response.errors {
+        let has_code = e.extensions.as_ref().is_some_and(|x| x.get("code").is_some());
+        if !has_code {
+            let ext = e.extensions.get_or_insert_with(Default::default);
+            ext.set("code", codes::BAD_USER_INPUT);
+        }
+    }
+    response
+}
+
+/// Executes one request, and tells whether it got as far as execution.
+async fn execute(state: &AppState, access: &Access, request: async_graphql::Request) -> (serde_json::Value, bool) {
+    let executed = Executed::default();
+    let request = request.data(access.clone()).data(executed.clone());
+    let response = with_codes(state.schema.execute(request).await);
+    let executed = executed.get() || response.errors.is_empty();
+    let mut body = serde_json::to_value(&response).expect("responses serialize");
+    // A request refused before execution has no `data` at all (GraphQL over HTTP).
+    if !executed {
+        if let Some(obj) = body.as_object_mut() {
+            obj.remove("data");
+        }
+    }
+    (body, executed)
+}
+
+fn graphql_answer(headers: &HeaderMap, status: StatusCode, body: String) -> axum::response::Response {
+    (status, [(header::CONTENT_TYPE, response_type(headers))], body).into_response()
+}
+
+fn status_of(executed: bool) -> StatusCode {
+    if executed {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    }
+}
+
+fn log_request(method: &Method, started: Instant, status: StatusCode, caller: &Access) {
+    tracing::debug!(
+        %method,
+        status = status.as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        caller = caller.0.as_ref().map(|c: &Caller| c.name.as_str()).unwrap_or("-"),
+        "graphql"
+    );
+}
+
+async fn graphql_post(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> axum::response::Response {
+    let started = Instant::now();
+    let access = match authenticate(&state, &headers) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case("application/json") {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            codes::BAD_USER_INPUT,
+            &format!("a GraphQL POST body must be application/json, not {content_type:?}"),
+        );
+    }
+    let bytes: Bytes = match axum::body::to_bytes(body, state.limits.max_body).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                codes::BAD_USER_INPUT,
+                &format!("the request body is larger than {} bytes", state.limits.max_body),
+            )
+        }
+    };
+    let batch: BatchRequest = match serde_json::from_slice(&bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                codes::BAD_USER_INPUT,
+                &format!("the body is not a GraphQL request: {e}"),
+            )
+        }
+    };
+    match batch {
+        BatchRequest::Single(request) => {
+            let (response, executed) = execute(&state, &access, request).await;
+            let status = status_of(executed);
+            log_request(&Method::POST, started, status, &access);
+            graphql_answer(&headers, status, response.to_string())
+        }
+        BatchRequest::Batch(requests) => {
+            if requests.is_empty() || requests.len() > state.limits.max_batch {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    codes::BAD_USER_INPUT,
+                    &format!(
+                        "a batch holds 1 to {} requests; this one holds {}",
+                        state.limits.max_batch,
+                        requests.len()
+                    ),
+                );
+            }
+            let mut responses = Vec::with_capacity(requests.len());
+            let mut all_refused = true;
+            for request in requests {
+                let (response, executed) = execute(&state, &access, request).await;
+                all_refused &= !executed;
+                responses.push(response);
+            }
+            let status = if all_refused {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            };
+            log_request(&Method::POST, started, status, &access);
+            graphql_answer(&headers, status, serde_json::Value::Array(responses).to_string())
+        }
+    }
+}
+
+/// The operation a GET request would run, to refuse a mutation before anything executes.
+fn operation_type(query: &str, operation_name: Option<&str>) -> Option<OperationType> {
+    let doc = async_graphql::parser::parse_query(query).ok()?;
+    match (&doc.operations, operation_name) {
+        (async_graphql::parser::types::DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (async_graphql::parser::types::DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.get(name).map(|op| op.node.ty)
+        }
+        (async_graphql::parser::types::DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| op.node.ty)
+        }
+        _ => None,
+    }
+}
+
+async fn graphql_get(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    UrlQuery(params): UrlQuery<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    let started = Instant::now();
+    let Some(query) = params.get("query") else {
+        return explorer();
+    };
+    let access = match authenticate(&state, &headers) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let operation_name = params.get("operationName").map(String::as_str);
+    match operation_type(query, operation_name) {
+        Some(OperationType::Mutation) => {
+            let mut r = error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                codes::BAD_USER_INPUT,
+                "mutations are not run over GET: send them with POST",
+            );
+            r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return r;
+        }
+        Some(OperationType::Subscription) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                codes::BAD_USER_INPUT,
+                "subscriptions are served over WebSocket at /graphql/ws",
+            )
+        }
+        _ => {}
+    }
+    let mut request = async_graphql::Request::new(query.clone());
+    if let Some(name) = operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(vars) = params.get("variables") {
+        match serde_json::from_str::<serde_json::Value>(vars) {
+            Ok(v @ serde_json::Value::Object(_)) => {
+                request = request.variables(async_graphql::Variables::from_json(v));
+            }
+            _ => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    codes::BAD_USER_INPUT,
+                    "`variables` must be a JSON object",
+                )
+            }
+        }
+    }
+    let (response, executed) = execute(&state, &access, request).await;
+    let status = status_of(executed);
+    log_request(&Method::GET, started, status, &access);
+    graphql_answer(&headers, status, response.to_string())
+}
+
+fn explorer() -> axum::response::Response {
+    let mut r = Html(EXPLORER).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
+        ),
+    );
+    r
+}
+
+/// The token in a `connection_init` payload: `{"Authorization": "Bearer <token>"}` (any
+/// case of the key), or `{"token": "<token>"}`.
+fn init_token(payload: &serde_json::Value) -> Option<String> {
+    let obj = payload.as_object()?;
+    for (k, v) in obj {
+        if k.eq_ignore_ascii_case("authorization") {
+            return v.as_str().and_then(bearer).map(str::to_owned);
+        }
+        if k == "token" {
+            return v.as_str().map(str::to_owned);
+        }
+    }
+    None
+}
+
+async fn graphql_ws(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> axum::response::Response {
+    // A token on the upgrade request itself is checked now; otherwise the one in
+    // `connection_init` is checked then.
+    let from_header = match headers.get(header::AUTHORIZATION) {
+        Some(_) => match authenticate(&state, &headers) {
+            Ok(a) => Some(a),
+            Err(r) => return r,
+        },
+        None => None,
+    };
+    let max = state.limits.max_body;
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| async move {
+            let tokens = state.tokens.clone();
+            let public_read = state.public_read;
+            let mut stopping = state.stopping.clone();
+            let ws = GraphQLWebSocket::new(socket, state.schema.clone(), protocol).on_connection_init(
+                move |payload| async move {
+                    let access = match (from_header, init_token(&payload)) {
+                        (_, Some(token)) => match tokens.authenticate(&token) {
+                            Some(c) => Access(Some(c)),
+                            None => {
+                                return Err(async_graphql::Error::new("the token is unknown or revoked")
+                                    .extend_with(|_, e| e.set("code", codes::UNAUTHENTICATED)))
+                            }
+                        },
+                        (Some(access), None) => access,
+                        (None, None) if public_read => Access(None),
+                        (None, None) => {
+                            return Err(async_graphql::Error::new(
+                                "this server needs a token: send {\"Authorization\": \"Bearer <token>\"} in connection_init",
+                            )
+                            .extend_with(|_, e| e.set("code", codes::UNAUTHENTICATED)))
+                        }
+                    };
+                    let mut data = Data::default();
+                    data.insert(access);
+                    Ok(data)
+                },
+            );
+            tokio::select! {
+                _ = ws.serve() => {}
+                _ = stopping.wait_for(|s| *s) => {}
+            }
+        })
+}
+
+/// `GET /export`: every record as JSON Lines, in `seq` order, up to the head as it stood
+/// when the request came; for auditors while the server holds the store.
+async fn export(State(state): State<Arc<AppState>>, headers: HeaderMap) -> axum::response::Response {
+    let access = match authenticate(&state, &headers) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match &access.0 {
+        Some(c) if c.role.allows(Permission::Audit) => {}
+        Some(c) => {
+            return error_response(
+                StatusCode::FORBIDDEN,
+                codes::FORBIDDEN,
+                &format!(
+                    "the token {:?} has the role {}; exports need auditor or admin",
+                    c.name.as_str(),
+                    c.role.as_str()
+                ),
+            )
+        }
+        None => {
+            return error_response(
+                StatusCode::UNAUTHORIZED,
+                codes::UNAUTHENTICATED,
+                "exports need a token with the auditor or admin role",
+            )
+        }
+    }
+    let head = state.ledger.head().seq;
+    let ledger = state.ledger.clone();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    tokio::task::spawn_blocking(move || {
+        let mut chunk = Vec::with_capacity(1 << 16);
+        for record in ledger.store().records(1).take(head as usize) {
+            match record {
+                Ok(r) => {
+                    chunk.extend_from_slice(r.export_line().as_bytes());
+                    chunk.push(b'\n');
+                    if chunk.len() >= 1 << 16 && tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk)))).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("export: {e}");
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                    return;
+                }
+            }
+        }
+        if !chunk.is_empty() {
+            let _ = tx.blocking_send(Ok(Bytes::from(chunk)));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// Logs to stderr, at the level `RUST_LOG` sets (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
