@@ -89,10 +89,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stopping) = watch::channel(false);
-    let env = Arc::new(Env {
-        ledger: config.ledger.clone(),
-        stopping: stopping.clone(),
-    });
+    let env = Arc::new(Env::new(config.ledger.clone(), stopping.clone()));
     let schema = graphql::schema(env, &config.limits.graphql);
     let state = Arc::new(AppState {
         schema,
@@ -137,6 +134,7 @@ fn error_response(status: StatusCode, code: &str, message: &str) -> axum::respon
 
 /// Who is calling: from `Authorization: Bearer <token>`. No header is an anonymous reader
 /// when reads are public, else 401; a header with an unknown or revoked token is always 401.
+#[allow(clippy::result_large_err)] // the refusal is the response itself, made once per request
 fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Access, axum::response::Response> {
     match headers.get(header::AUTHORIZATION) {
         None if state.public_read => Ok(Access(None)),
@@ -171,10 +169,7 @@ fn bearer(value: &str) -> Option<&str> {
 /// Which media type the client gets: `application/graphql-response+json` unless it accepts
 /// `application/json` and not the former.
 fn response_type(headers: &HeaderMap) -> &'static str {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     if accept.contains("application/json") && !accept.contains("application/graphql-response+json") {
         "application/json; charset=utf-8"
     } else {
@@ -499,7 +494,8 @@ async fn export(State(state): State<Arc<AppState>>, headers: HeaderMap) -> axum:
                 Ok(r) => {
                     chunk.extend_from_slice(r.export_line().as_bytes());
                     chunk.push(b'\n');
-                    if chunk.len() >= 1 << 16 && tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk)))).is_err() {
+                    if chunk.len() >= 1 << 16 && tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk)))).is_err()
+                    {
                         return;
                     }
                 }

@@ -93,11 +93,83 @@ pub fn append_error(e: &AppendError) -> async_graphql::Error {
     }
 }
 
-/// What every resolver can reach: the ledger, and whether reads are open to all.
+/// What every resolver can reach.
 pub struct Env {
     pub ledger: Arc<Ledger>,
     /// Set when the server stops: live subscriptions end.
     pub stopping: watch::Receiver<bool>,
+    /// Reports already computed, by report, arguments and point.
+    pub reports: ReportCache,
+}
+
+impl Env {
+    pub fn new(ledger: Arc<Ledger>, stopping: watch::Receiver<bool>) -> Env {
+        Env {
+            ledger,
+            stopping,
+            reports: ReportCache::default(),
+        }
+    }
+}
+
+/// How many computed reports the cache keeps.
+const REPORT_CACHE_ENTRIES: usize = 256;
+
+/// Reports computed at a point (`date`, `seq`), kept for the next client that asks the same.
+/// A report at a `seq` at or below the head never changes (the projection is bitemporal:
+/// what is recorded later carries a later `seq`), so an entry is never stale; the oldest
+/// entries are dropped past [`REPORT_CACHE_ENTRIES`].
+#[derive(Default)]
+pub struct ReportCache {
+    entries: std::sync::Mutex<CachedReports>,
+}
+
+/// The reports by key, and the keys in the order they were put.
+type CachedReports = (
+    std::collections::HashMap<String, Arc<dyn std::any::Any + Send + Sync>>,
+    std::collections::VecDeque<String>,
+);
+
+impl ReportCache {
+    fn get<T: Send + Sync + 'static>(&self, key: &str) -> Option<Arc<T>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.0.get(key).cloned().and_then(|v| v.downcast::<T>().ok())
+    }
+
+    fn put<T: Send + Sync + 'static>(&self, key: String, value: Arc<T>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, order) = &mut *entries;
+        if map.insert(key.clone(), value).is_none() {
+            order.push_back(key);
+        }
+        while order.len() > REPORT_CACHE_ENTRIES {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+    }
+}
+
+/// A report at the point `date`/`seq` resolve to, from the cache or computed (and kept).
+/// `name` names the report and its own arguments.
+pub(crate) async fn cached_report<T: Send + Sync + 'static>(
+    ctx: &Context<'_>,
+    name: String,
+    date: Option<Date>,
+    seq: Option<u64>,
+    compute: impl FnOnce(&Projection, At) -> async_graphql::Result<T>,
+) -> async_graphql::Result<Arc<T>> {
+    let env = env(ctx);
+    env.ledger.projection_caught_up().await;
+    let p = env.ledger.projection_now();
+    let at = resolve_at(&p, date, seq)?;
+    let key = format!("{name}|{}|{}", at.date, at.seq);
+    if let Some(hit) = env.reports.get::<T>(&key) {
+        return Ok(hit);
+    }
+    let value = Arc::new(compute(&p, at)?);
+    env.reports.put(key, value.clone());
+    Ok(value)
 }
 
 /// Who made the request; `None` when nobody authenticated (reads opened by `--public-read`).
@@ -126,7 +198,12 @@ impl ExtensionFactory for MarkExecuted {
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for MarkExecuted {
-    async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, next: NextExecute<'_>) -> Response {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
         if let Some(flag) = ctx.data_opt::<Executed>() {
             flag.0.store(true, Ordering::Release);
         }
@@ -160,8 +237,9 @@ pub fn sdl() -> String {
 pub struct Limits {
     /// How deeply selections may nest.
     pub depth: usize,
-    /// The most fields a query may select, counted by async-graphql's complexity (a list
-    /// counts its items' fields once).
+    /// The most a query may cost: each field 1, and a connection what one item selects
+    /// times the page size asked (100 by default). A page of 1,000 events with a dozen
+    /// fields fits; a query fanning out over several such pages does not.
     pub complexity: usize,
     /// The most directives on one field.
     pub directives: usize,
@@ -170,8 +248,10 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            depth: 12,
-            complexity: 2000,
+            // The standard introspection query (graphql-js's `getIntrospectionQuery`, sent by
+            // GraphiQL and code generators) nests 15 deep through its `ofType` chain.
+            depth: 15,
+            complexity: 20_000,
             directives: 8,
         }
     }
@@ -186,7 +266,10 @@ pub(crate) fn require(ctx: &Context<'_>, permission: Permission) -> async_graphq
     let caller = ctx.data_opt::<Access>().and_then(|a| a.0.clone());
     match (&caller, permission) {
         (None, Permission::Read) => Ok(None),
-        (None, _) => Err(error(codes::UNAUTHENTICATED, "this needs a token: send `Authorization: Bearer <token>`")),
+        (None, _) => Err(error(
+            codes::UNAUTHENTICATED,
+            "this needs a token: send `Authorization: Bearer <token>`",
+        )),
         (Some(c), p) if c.role.allows(p) => Ok(caller),
         (Some(c), p) => Err(error(
             codes::FORBIDDEN,

@@ -26,7 +26,7 @@ pub enum Node {
 }
 
 /// One record of the log.
-pub struct EventNode(pub Record);
+pub struct EventNode(pub Box<Record>);
 
 #[Object(name = "Event")]
 impl EventNode {
@@ -89,7 +89,7 @@ pub(crate) fn id_page<T, N: async_graphql::OutputType>(
     after: Option<String>,
     node: impl Fn(Id, T) -> N,
 ) -> Result<Connection<String, N>> {
-    let first = page_size(first)?.unwrap_or(100);
+    let first = page_size(first)?.unwrap_or(super::query::DEFAULT_PAGE);
     let mut items = items.skip_while(|(id, _)| after.as_deref().is_some_and(|a| id.as_str() <= a));
     let mut page: Vec<(Id, T)> = items.by_ref().take(first).collect();
     let has_next = items.next().is_some();
@@ -105,7 +105,9 @@ pub(crate) fn page_size(n: Option<i32>) -> Result<Option<usize>> {
     match n {
         None => Ok(None),
         Some(n) if (0..=MAX_PAGE as i32).contains(&n) => Ok(Some(n as usize)),
-        Some(n) => Err(bad_input(format!("a page holds 0 to {MAX_PAGE} items; {n} were asked for"))),
+        Some(n) => Err(bad_input(format!(
+            "a page holds 0 to {MAX_PAGE} items; {n} were asked for"
+        ))),
     }
 }
 
@@ -134,7 +136,10 @@ impl Locality {
     async fn name(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Option<String>> {
         read(ctx, |p| {
             let at = field_at(p, self.at, date, seq)?;
-            Ok(p.localities.get(&self.id).and_then(|l| l.name.at(at)).map(|n| n.to_string()))
+            Ok(p.localities
+                .get(&self.id)
+                .and_then(|l| l.name.at(at))
+                .map(|n| n.to_string()))
         })
         .await
     }
@@ -177,7 +182,12 @@ impl Locality {
         .await
     }
     /// The active organizations whose area includes it (for a hamlet: its cell).
-    async fn organizations(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Vec<Organization>> {
+    async fn organizations(
+        &self,
+        ctx: &Context<'_>,
+        date: Option<Date>,
+        seq: Option<u64>,
+    ) -> Result<Vec<Organization>> {
         read(ctx, |p| {
             let at = field_at(p, self.at, date, seq)?;
             Ok(p.orgs
@@ -251,7 +261,10 @@ impl Organization {
     }
     async fn parent(&self, ctx: &Context<'_>) -> Option<Organization> {
         read(ctx, |p| {
-            p.orgs.get(&self.id).and_then(|o| o.parent.clone()).map(|id| Organization { id, at: self.at })
+            p.orgs
+                .get(&self.id)
+                .and_then(|o| o.parent.clone())
+                .map(|id| Organization { id, at: self.at })
         })
         .await
     }
@@ -272,13 +285,22 @@ impl Organization {
         read(ctx, |p| {
             p.orgs
                 .get(&self.id)
-                .map(|o| o.localities.iter().map(|id| Locality { id: id.clone(), at: self.at }).collect())
+                .map(|o| {
+                    o.localities
+                        .iter()
+                        .map(|id| Locality {
+                            id: id.clone(),
+                            at: self.at,
+                        })
+                        .collect()
+                })
                 .unwrap_or_default()
         })
         .await
     }
     /// Its members (the roster: members on temporary activity here are not among them), in
     /// id order, a page at a time.
+    #[graphql(complexity = "super::query::page_cost(first, child_complexity)")]
     async fn members(
         &self,
         ctx: &Context<'_>,
@@ -320,7 +342,10 @@ impl Organization {
                     o.supervisors
                         .iter()
                         .filter(|s| s.visible(at))
-                        .map(|s| Member { id: s.value.clone(), at })
+                        .map(|s| Member {
+                            id: s.value.clone(),
+                            at,
+                        })
                         .collect()
                 })
                 .unwrap_or_default())
@@ -389,7 +414,10 @@ impl Member {
     async fn name(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Option<String>> {
         read(ctx, |p| {
             let at = field_at(p, self.at, date, seq)?;
-            Ok(p.members.get(&self.id).and_then(|m| m.name.at(at)).map(|n| n.to_string()))
+            Ok(p.members
+                .get(&self.id)
+                .and_then(|m| m.name.at(at))
+                .map(|n| n.to_string()))
         })
         .await
     }
@@ -438,7 +466,12 @@ impl Member {
         .await
     }
     /// The organization the member belongs to (the home cell).
-    async fn organization(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Option<Organization>> {
+    async fn organization(
+        &self,
+        ctx: &Context<'_>,
+        date: Option<Date>,
+        seq: Option<u64>,
+    ) -> Result<Option<Organization>> {
         read(ctx, |p| {
             let at = field_at(p, self.at, date, seq)?;
             Ok(p.members
@@ -450,7 +483,12 @@ impl Member {
         .await
     }
     /// The cell the member attends on temporary activity, if any.
-    async fn temporary_host(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Option<Organization>> {
+    async fn temporary_host(
+        &self,
+        ctx: &Context<'_>,
+        date: Option<Date>,
+        seq: Option<u64>,
+    ) -> Result<Option<Organization>> {
         read(ctx, |p| {
             let at = field_at(p, self.at, date, seq)?;
             Ok(p.members
@@ -536,7 +574,10 @@ impl Cadre {
     async fn name(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Option<String>> {
         read(ctx, |p| {
             let at = field_at(p, self.at, date, seq)?;
-            Ok(p.members.get(&self.id).and_then(|m| m.name.at(at)).map(|n| n.to_string()))
+            Ok(p.members
+                .get(&self.id)
+                .and_then(|m| m.name.at(at))
+                .map(|n| n.to_string()))
         })
         .await
     }
@@ -595,7 +636,12 @@ impl Cadre {
         .await
     }
     /// The assessments recorded by that point, each with what became of its gaps.
-    async fn assessments(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Vec<AssessmentObject>> {
+    async fn assessments(
+        &self,
+        ctx: &Context<'_>,
+        date: Option<Date>,
+        seq: Option<u64>,
+    ) -> Result<Vec<AssessmentObject>> {
         use crate::projection::Outcome;
         read(ctx, |p| {
             let at = field_at(p, self.at, date, seq)?;
@@ -607,7 +653,9 @@ impl Cadre {
                         .filter(|a| a.seq <= at.seq && a.date <= at.date && a.superseded.is_none_or(|s| s > at.seq))
                         .map(|a| {
                             let closed = |g: &StandardDimension| {
-                                a.closed.iter().any(|(d, date, s)| d == g && *s <= at.seq && *date <= at.date)
+                                a.closed
+                                    .iter()
+                                    .any(|(d, date, s)| d == g && *s <= at.seq && *date <= at.date)
                             };
                             let outcome = a.outcome.filter(|(_, d, s)| *s <= at.seq && *d <= at.date);
                             AssessmentObject {

@@ -5,7 +5,9 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, InputObject, Object, Result, ID};
 
 use super::objects::{id_arg, id_page, page_size, Cadre, EventNode, Locality, Member, Node, Organization};
-use super::{bad_input, codes, env, error, read, resolve_at};
+use std::sync::Arc;
+
+use super::{bad_input, cached_report, codes, env, error, read, resolve_at};
 use crate::chain::Head;
 use crate::commands::report::History;
 use crate::commands::CommandError;
@@ -77,7 +79,13 @@ pub(crate) fn check_types(types: &Option<Vec<String>>) -> Result<()> {
 }
 
 /// The default page size of a connection when neither `first` nor `last` is given.
-const DEFAULT_PAGE: usize = 100;
+pub(crate) const DEFAULT_PAGE: usize = 100;
+
+/// The complexity of a page: what one item selects, times the items asked for.
+pub(crate) fn page_cost(size: Option<i32>, child_complexity: usize) -> usize {
+    let items = size.map_or(DEFAULT_PAGE, |n| n.clamp(1, super::MAX_PAGE as i32) as usize);
+    items.saturating_mul(child_complexity)
+}
 
 impl EventFilter {
     fn matches(&self, r: &Record) -> bool {
@@ -177,6 +185,7 @@ impl Query {
     /// backward; a page holds at most 1000 events (100 when neither `first` nor `last` is
     /// given). Cursors are opaque strings.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_cost(first.or(last), child_complexity)")]
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -197,7 +206,10 @@ impl Query {
         let ledger = &env(ctx).ledger;
         let head = ledger.head().seq;
         // The bounds of the whole filtered list, then of the window between the cursors.
-        let outer = (filter.seq_from.unwrap_or(1).max(1), filter.seq_to.unwrap_or(head).min(head));
+        let outer = (
+            filter.seq_from.unwrap_or(1).max(1),
+            filter.seq_to.unwrap_or(head).min(head),
+        );
         let window = (
             outer.0.max(after.map_or(0, |a| a.saturating_add(1))),
             outer.1.min(before.map_or(u64::MAX, |b| b.saturating_sub(1))),
@@ -229,14 +241,14 @@ impl Query {
         connection.edges.extend(
             page.events
                 .into_iter()
-                .map(|r| Edge::new(r.seq().to_string(), EventNode(r))),
+                .map(|r| Edge::new(r.seq().to_string(), EventNode(Box::new(r)))),
         );
         Ok(connection)
     }
 
     /// One event, by `seq`; null past the head.
     async fn event(&self, ctx: &Context<'_>, seq: u64) -> Result<Option<EventNode>> {
-        Ok(record(env(ctx).ledger.store(), seq)?.map(EventNode))
+        Ok(record(env(ctx).ledger.store(), seq)?.map(|r| EventNode(Box::new(r))))
     }
 
     /// Any object by its global id (`Event:42`, `Locality:xom-pac-ngoa`, ...), as of today
@@ -249,17 +261,23 @@ impl Query {
             let seq = key
                 .parse::<u64>()
                 .map_err(|_| bad_input(format!("{:?} is not an event id", id.as_str())))?;
-            return Ok(record(env(ctx).ledger.store(), seq)?.map(|r| Node::Event(EventNode(r))));
+            return Ok(record(env(ctx).ledger.store(), seq)?.map(|r| Node::Event(EventNode(Box::new(r)))));
         }
         let key = id_arg("id", key)?;
         read(ctx, |p| {
             let at = resolve_at(p, None, None)?;
             let id = key.clone();
             Ok(match kind {
-                "Locality" => p.localities.contains_key(&key).then(|| Node::Locality(Locality { id, at })),
-                "Organization" => p.orgs.contains_key(&key).then(|| Node::Organization(Organization { id, at })),
-                "Member" => p.members.contains_key(&key).then(|| Node::Member(Member { id, at })),
-                "Cadre" => p.cadres.contains_key(&key).then(|| Node::Cadre(Cadre { id, at })),
+                "Locality" => p
+                    .localities
+                    .contains_key(&key)
+                    .then_some(Node::Locality(Locality { id, at })),
+                "Organization" => p
+                    .orgs
+                    .contains_key(&key)
+                    .then_some(Node::Organization(Organization { id, at })),
+                "Member" => p.members.contains_key(&key).then_some(Node::Member(Member { id, at })),
+                "Cadre" => p.cadres.contains_key(&key).then_some(Node::Cadre(Cadre { id, at })),
                 _ => return Err(bad_input(format!("unknown kind {kind:?} in the global id"))),
             })
         })
@@ -268,7 +286,13 @@ impl Query {
 
     /// A locality by its id, as of `date` and `seq`; null when the ledger did not know it by
     /// `seq`.
-    async fn locality(&self, ctx: &Context<'_>, id: String, date: Option<Date>, seq: Option<u64>) -> Result<Option<Locality>> {
+    async fn locality(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        date: Option<Date>,
+        seq: Option<u64>,
+    ) -> Result<Option<Locality>> {
         let id = id_arg("id", &id)?;
         read(ctx, |p| {
             let at = resolve_at(p, date, seq)?;
@@ -281,6 +305,7 @@ impl Query {
     }
 
     /// Localities registered by `seq`, in id order, optionally of one kind.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn localities(
         &self,
         ctx: &Context<'_>,
@@ -322,6 +347,7 @@ impl Query {
     }
 
     /// Organizations founded by `seq`, in id order, optionally of one kind.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn organizations(
         &self,
         ctx: &Context<'_>,
@@ -344,7 +370,13 @@ impl Query {
     }
 
     /// A member by id, as of `date` and `seq`.
-    async fn member(&self, ctx: &Context<'_>, id: String, date: Option<Date>, seq: Option<u64>) -> Result<Option<Member>> {
+    async fn member(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        date: Option<Date>,
+        seq: Option<u64>,
+    ) -> Result<Option<Member>> {
         let id = id_arg("id", &id)?;
         read(ctx, |p| {
             let at = resolve_at(p, date, seq)?;
@@ -358,6 +390,7 @@ impl Query {
 
     /// Members admitted by `seq`, in id order; `active: true` keeps those who are members
     /// on `date`.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn members(
         &self,
         ctx: &Context<'_>,
@@ -380,7 +413,13 @@ impl Query {
     }
 
     /// A cadre (a person with posts, plans or assessments) by id.
-    async fn cadre(&self, ctx: &Context<'_>, id: String, date: Option<Date>, seq: Option<u64>) -> Result<Option<Cadre>> {
+    async fn cadre(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        date: Option<Date>,
+        seq: Option<u64>,
+    ) -> Result<Option<Cadre>> {
         let id = id_arg("id", &id)?;
         read(ctx, |p| {
             let at = resolve_at(p, date, seq)?;
@@ -390,6 +429,7 @@ impl Query {
     }
 
     /// Cadres, in id order.
+    #[graphql(complexity = "page_cost(first, child_complexity)")]
     async fn cadres(
         &self,
         ctx: &Context<'_>,
@@ -408,13 +448,21 @@ impl Query {
 
     /// Hamlets and residential groups with a resident member and with a cell, per commune
     /// and in all (`orgledger report coverage`).
-    async fn coverage(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Coverage> {
-        read(ctx, |p| Ok(reports::coverage(p, resolve_at(p, date, seq)?))).await
+    async fn coverage(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Arc<Coverage>> {
+        cached_report(ctx, "coverage".into(), date, seq, |p, at| Ok(reports::coverage(p, at))).await
     }
 
     /// Members on temporary activity per host cell, and their home organizations.
-    async fn temporary_activity(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<TemporaryActivity> {
-        read(ctx, |p| Ok(reports::temporary_activity(p, resolve_at(p, date, seq)?))).await
+    async fn temporary_activity(
+        &self,
+        ctx: &Context<'_>,
+        date: Option<Date>,
+        seq: Option<u64>,
+    ) -> Result<Arc<TemporaryActivity>> {
+        cached_report(ctx, "temporary-activity".into(), date, seq, |p, at| {
+            Ok(reports::temporary_activity(p, at))
+        })
+        .await
     }
 
     /// Admissions per calendar year, by commune and sex.
@@ -425,8 +473,12 @@ impl Query {
         to_year: Option<i32>,
         date: Option<Date>,
         seq: Option<u64>,
-    ) -> Result<Admissions> {
-        read(ctx, |p| report(reports::admissions(p, resolve_at(p, date, seq)?, from_year, to_year))).await
+    ) -> Result<Arc<Admissions>> {
+        let name = format!("admissions|{from_year:?}|{to_year:?}");
+        cached_report(ctx, name, date, seq, |p, at| {
+            report(reports::admissions(p, at, from_year, to_year))
+        })
+        .await
     }
 
     /// Cadres below standard, standardized and retired under policy under a programme.
@@ -436,35 +488,74 @@ impl Query {
         programme: String,
         date: Option<Date>,
         seq: Option<u64>,
-    ) -> Result<Standardization> {
+    ) -> Result<Arc<Standardization>> {
         let programme = id_arg("programme", &programme)?;
-        read(ctx, |p| report(reports::standardization(p, &programme, resolve_at(p, date, seq)?))).await
+        cached_report(ctx, format!("standardization|{programme}"), date, seq, |p, at| {
+            report(reports::standardization(p, &programme, at))
+        })
+        .await
     }
 
     /// Cell meetings, and those of weak cells with the committee member in charge present.
-    async fn meetings(&self, ctx: &Context<'_>, year: Option<i32>, date: Option<Date>, seq: Option<u64>) -> Result<Meetings> {
-        read(ctx, |p| report(reports::meetings(p, resolve_at(p, date, seq)?, year))).await
+    async fn meetings(
+        &self,
+        ctx: &Context<'_>,
+        year: Option<i32>,
+        date: Option<Date>,
+        seq: Option<u64>,
+    ) -> Result<Arc<Meetings>> {
+        cached_report(ctx, format!("meetings|{year:?}"), date, seq, |p, at| {
+            report(reports::meetings(p, at, year))
+        })
+        .await
     }
 
     /// Cell resolutions by topic, per cell and in all.
-    async fn resolutions(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Resolutions> {
-        read(ctx, |p| Ok(reports::resolutions(p, resolve_at(p, date, seq)?))).await
+    async fn resolutions(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Arc<Resolutions>> {
+        cached_report(ctx, "resolutions".into(), date, seq, |p, at| {
+            Ok(reports::resolutions(p, at))
+        })
+        .await
     }
 
     /// The cadre plan of a term, with the shares of women and of young cadres.
-    async fn planning(&self, ctx: &Context<'_>, term: String, date: Option<Date>, seq: Option<u64>) -> Result<Planning> {
+    async fn planning(
+        &self,
+        ctx: &Context<'_>,
+        term: String,
+        date: Option<Date>,
+        seq: Option<u64>,
+    ) -> Result<Arc<Planning>> {
         let term = id_arg("term", &term)?;
-        read(ctx, |p| report(reports::planning(p, &term, resolve_at(p, date, seq)?))).await
+        cached_report(ctx, format!("planning|{term}"), date, seq, |p, at| {
+            report(reports::planning(p, &term, at))
+        })
+        .await
     }
 
     /// The members of an organization, with their status.
-    async fn roster(&self, ctx: &Context<'_>, org: String, date: Option<Date>, seq: Option<u64>) -> Result<Roster> {
+    async fn roster(
+        &self,
+        ctx: &Context<'_>,
+        org: String,
+        date: Option<Date>,
+        seq: Option<u64>,
+    ) -> Result<Arc<Roster>> {
         let org = id_arg("org", &org)?;
-        read(ctx, |p| report(reports::roster(p, &org, resolve_at(p, date, seq)?))).await
+        cached_report(ctx, format!("roster|{org}"), date, seq, |p, at| {
+            report(reports::roster(p, &org, at))
+        })
+        .await
     }
 
     /// Every event that named a locality, organization, member or cadre.
-    async fn history(&self, ctx: &Context<'_>, entity: String, date: Option<Date>, seq: Option<u64>) -> Result<History> {
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        entity: String,
+        date: Option<Date>,
+        seq: Option<u64>,
+    ) -> Result<History> {
         let entity = id_arg("entity", &entity)?;
         let store = env(ctx).ledger.store();
         read(ctx, |p| {

@@ -46,7 +46,12 @@ impl Follow {
             let durable = self.head.borrow_and_update().seq;
             if self.cursor < durable {
                 let until = durable.min(self.cursor + READ_CHUNK as u64);
-                for item in self.ledger.store().records(self.cursor + 1).take((until - self.cursor) as usize) {
+                for item in self
+                    .ledger
+                    .store()
+                    .records(self.cursor + 1)
+                    .take((until - self.cursor) as usize)
+                {
                     match item {
                         Ok(r) => {
                             self.cursor = r.seq();
@@ -98,7 +103,7 @@ impl Subscription {
         };
         Ok(stream::unfold(follow, |mut f| async move {
             let next = f.next().await?;
-            Some((next.map(EventNode), f))
+            Some((next.map(|r| EventNode(Box::new(r))), f))
         }))
     }
 

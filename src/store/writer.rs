@@ -164,7 +164,7 @@ impl Idempotency {
 
     /// The outcome stored under this key, if it was for this same request.
     fn decode(&self, stored: &[u8]) -> Result<Vec<Appended>, AppendError> {
-        if stored.len() < 32 || (stored.len() - 32) % 40 != 0 {
+        if stored.len() < 32 || !(stored.len() - 32).is_multiple_of(40) {
             return Err(AppendError::Store(StoreError::Corrupt {
                 seq: 0,
                 reason: "a malformed idempotency entry".into(),

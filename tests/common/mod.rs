@@ -127,3 +127,6 @@ pub fn wait_until_released(data: &Path) {
         }
     }
 }
+
+/// The real server on a loopback port, for the server and subscription tests.
+pub mod server;
