@@ -59,6 +59,9 @@ pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result
     let addr = listener
         .local_addr()
         .map_err(|e| CommandError::Failed(format!("--listen {}: {e}", options.listen)))?;
+    if !data.join("conf").exists() {
+        tracing::warn!("no ledger in {}: starting a new, empty one", data.display());
+    }
     let ledger = Arc::new(Ledger::open(data, LedgerOptions::default()).map_err(|e| match e {
         StoreError::InUse(_) => CommandError::Failed(e.to_string()),
         other => other.into(),
