@@ -16,6 +16,11 @@ impl ScalarType for Date {
         }
     }
 
+    // Checked while the request is validated, so a bad literal is a 400 before anything runs.
+    fn is_valid(value: &Value) -> bool {
+        matches!(value, Value::String(s) if Date::parse(s).is_ok())
+    }
+
     fn to_value(&self) -> Value {
         Value::String(self.to_string())
     }
@@ -30,6 +35,10 @@ impl ScalarType for Timestamp {
             Value::String(s) => Timestamp::parse(s).map_err(InputValueError::custom),
             _ => Err(InputValueError::expected_type(value)),
         }
+    }
+
+    fn is_valid(value: &Value) -> bool {
+        matches!(value, Value::String(s) if Timestamp::parse(s).is_ok())
     }
 
     fn to_value(&self) -> Value {

@@ -337,6 +337,8 @@ async function main() {
       `${counts.mutations} mutations and ${counts.subscriptions} subscriptions validated)`,
   );
   const live = await checkSubscriptions();
+  // The test that runs this script checks the stopped store against this line.
+  console.log(`final head: ${live.last}`);
   console.log(
     `graphql-ws: events(fromSeq: ${live.fromSeq}) delivered seqs ${live.fromSeq}..${live.last} once each, ` +
       `in order, across three appends of hamlets under ${live.commune}; head went ${live.heads.join(' -> ')}`,
