@@ -3,6 +3,7 @@
 //! Module map (README.md has the longer code map):
 //! - [`event`]: the catalogue, the envelope and the canonical bytes (pure);
 //! - [`chain`]: hashing and chain verification (pure);
+//! - [`checkpoint`]: signed checkpoints (C2SP signed-note, tlog-checkpoint) and their keys;
 //! - [`rules`]: validation of each event against the state, and the fold (pure);
 //! - [`projection`]: the bitemporal read side, its reports and the snapshot codec (pure);
 //! - [`store`]: sled, the append path (writer, flusher, projector), the cache files;
@@ -14,6 +15,7 @@
 //!   through the ordinary append path.
 
 pub mod chain;
+pub mod checkpoint;
 pub mod commands;
 pub mod demo;
 pub mod event;

@@ -30,7 +30,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::graphql::{self, codes, Access, Env, Executed, LedgerSchema, Limits};
+use crate::graphql::{self, codes, Access, Env, Executed, LedgerSchema, Limits, Session};
 use crate::store::Ledger;
 use crate::tokens::{Caller, Permission, Tokens};
 
@@ -408,10 +408,10 @@ async fn graphql_ws(
     upgrade: WebSocketUpgrade,
 ) -> axum::response::Response {
     // A token on the upgrade request itself is checked now; otherwise the one in
-    // `connection_init` is checked then.
-    let from_header = match headers.get(header::AUTHORIZATION) {
-        Some(_) => match authenticate(&state, &headers) {
-            Ok(a) => Some(a),
+    // `connection_init` is checked then. Either is checked again at each operation.
+    let header_token = match headers.get(header::AUTHORIZATION) {
+        Some(value) => match authenticate(&state, &headers) {
+            Ok(_) => value.to_str().ok().and_then(bearer).map(str::to_owned),
             Err(r) => return r,
         },
         None => None,
@@ -427,25 +427,24 @@ async fn graphql_ws(
             let mut stopping = state.stopping.clone();
             let ws = GraphQLWebSocket::new(socket, state.schema.clone(), protocol).on_connection_init(
                 move |payload| async move {
-                    let access = match (from_header, init_token(&payload)) {
-                        (_, Some(token)) => match tokens.authenticate(&token) {
-                            Some(c) => Access(Some(c)),
-                            None => {
-                                return Err(async_graphql::Error::new("the token is unknown or revoked")
-                                    .extend_with(|_, e| e.set("code", codes::UNAUTHENTICATED)))
-                            }
-                        },
-                        (Some(access), None) => access,
-                        (None, None) if public_read => Access(None),
-                        (None, None) => {
-                            return Err(async_graphql::Error::new(
-                                "this server needs a token: send {\"Authorization\": \"Bearer <token>\"} in connection_init",
-                            )
-                            .extend_with(|_, e| e.set("code", codes::UNAUTHENTICATED)))
-                        }
-                    };
+                    let unauthenticated =
+                        |message: &str| async_graphql::Error::new(message).extend_with(|_, e| e.set("code", codes::UNAUTHENTICATED));
                     let mut data = Data::default();
-                    data.insert(access);
+                    match init_token(&payload).or(header_token) {
+                        Some(token) => match tokens.authenticate(&token) {
+                            Some(caller) => {
+                                data.insert(Access(Some(caller)));
+                                data.insert(Session { tokens, token });
+                            }
+                            None => return Err(unauthenticated("the token is unknown or revoked")),
+                        },
+                        None if public_read => data.insert(Access(None)),
+                        None => {
+                            return Err(unauthenticated(
+                                "this server needs a token: send {\"Authorization\": \"Bearer <token>\"} in connection_init",
+                            ))
+                        }
+                    }
                     Ok(data)
                 },
             );

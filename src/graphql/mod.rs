@@ -24,7 +24,7 @@ use crate::event::{Date, Timestamp};
 use crate::projection::reports::ReportError;
 use crate::projection::{At, Projection};
 use crate::store::{AppendError, Ledger};
-use crate::tokens::{Caller, Permission};
+use crate::tokens::{Caller, Permission, Tokens};
 
 pub use mutation::Mutation;
 pub use query::Query;
@@ -261,8 +261,33 @@ pub(crate) fn env<'a>(ctx: &Context<'a>) -> &'a Env {
     ctx.data_unchecked::<Arc<Env>>()
 }
 
+/// On a connection that outlives one request (a WebSocket), the token it was opened with:
+/// checked again at each operation and before each event a subscription sends, so that a
+/// revoked token stops working at once there too.
+#[derive(Clone)]
+pub struct Session {
+    pub tokens: Arc<Tokens>,
+    pub token: String,
+}
+
+impl Session {
+    /// An error when the token has been revoked since the connection was opened.
+    pub(crate) fn check(&self) -> async_graphql::Result<()> {
+        match self.tokens.authenticate(&self.token) {
+            Some(_) => Ok(()),
+            None => Err(error(
+                codes::UNAUTHENTICATED,
+                "the token of this connection has been revoked",
+            )),
+        }
+    }
+}
+
 /// Checks that the caller may do what `permission` covers.
 pub(crate) fn require(ctx: &Context<'_>, permission: Permission) -> async_graphql::Result<Option<Caller>> {
+    if let Some(session) = ctx.data_opt::<Session>() {
+        session.check()?;
+    }
     let caller = ctx.data_opt::<Access>().and_then(|a| a.0.clone());
     match (&caller, permission) {
         (None, Permission::Read) => Ok(None),

@@ -12,10 +12,11 @@ use tokio::sync::watch;
 
 use super::objects::EventNode;
 use super::query::{check_types, HeadObject};
-use super::{codes, env, error};
+use super::{codes, env, error, require, Session};
 use crate::chain::Head;
 use crate::event::Record;
 use crate::store::Ledger;
+use crate::tokens::Permission;
 
 /// The root of every subscription.
 pub struct Subscription;
@@ -31,14 +32,25 @@ struct Follow {
     cursor: u64,
     types: Option<Vec<String>>,
     buffered: std::collections::VecDeque<Record>,
+    /// The connection's token, checked before each event is sent.
+    session: Option<Session>,
+    /// Set once the stream has sent its last item (an error).
+    ended: bool,
 }
 
 impl Follow {
     /// The next event to send: from the buffer, else read from the store up to the durable
     /// head, else after the head moves. `None` when the server stops or the store fails.
     async fn next(&mut self) -> Option<Result<Record>> {
+        if self.ended {
+            return None;
+        }
         loop {
             if let Some(r) = self.buffered.pop_front() {
+                if let Some(Err(e)) = self.session.as_ref().map(Session::check) {
+                    self.ended = true;
+                    return Some(Err(e));
+                }
                 return Some(Ok(r));
             }
             // Mark the current head as seen before reading up to it: a head that moves after
@@ -61,6 +73,7 @@ impl Follow {
                         }
                         Err(e) => {
                             tracing::error!("subscription: {e}");
+                            self.ended = true;
                             return Some(Err(error(codes::INTERNAL, e.to_string())));
                         }
                     }
@@ -86,6 +99,7 @@ impl Subscription {
         from_seq: Option<u64>,
         types: Option<Vec<String>>,
     ) -> Result<impl Stream<Item = Result<EventNode>>> {
+        require(ctx, Permission::Read)?;
         check_types(&types)?;
         let env = env(ctx);
         let head = env.ledger.watch_head();
@@ -100,6 +114,8 @@ impl Subscription {
             cursor: start,
             types,
             buffered: Default::default(),
+            session: ctx.data_opt::<Session>().cloned(),
+            ended: false,
         };
         Ok(stream::unfold(follow, |mut f| async move {
             let next = f.next().await?;
@@ -109,20 +125,35 @@ impl Subscription {
 
     /// The durable head, now and each time it moves. Heads that follow each other faster
     /// than the subscriber reads are coalesced: the latest is always sent.
-    async fn head(&self, ctx: &Context<'_>) -> impl Stream<Item = HeadObject> {
+    async fn head(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Result<HeadObject>>> {
+        require(ctx, Permission::Read)?;
         let env = env(ctx);
         let head = env.ledger.watch_head();
         let stopping = env.stopping.clone();
-        stream::unfold((head, stopping, true), |(mut head, mut stopping, first)| async move {
-            if !first {
-                tokio::select! {
-                    changed = head.changed() => changed.ok()?,
-                    _ = stopping.wait_for(|s| *s) => return None,
+        let session = ctx.data_opt::<Session>().cloned();
+        // The state: the watch, the stop signal, the token, and whether the next item is the
+        // first (sent at once) or the stream has ended (after a revoked token's error).
+        Ok(stream::unfold(
+            (head, stopping, session, true, false),
+            |(mut head, mut stopping, session, first, ended)| async move {
+                if ended {
+                    return None;
                 }
-            }
-            let h = *head.borrow_and_update();
-            Some((HeadObject(h), (head, stopping, false)))
-        })
-        .boxed()
+                if !first {
+                    tokio::select! {
+                        changed = head.changed() => changed.ok()?,
+                        _ = stopping.wait_for(|s| *s) => return None,
+                    }
+                }
+                let h = *head.borrow_and_update();
+                let item = match session.as_ref().map(Session::check) {
+                    Some(Err(e)) => Err(e),
+                    _ => Ok(HeadObject(h)),
+                };
+                let ended = item.is_err();
+                Some((item, (head, stopping, session, false, ended)))
+            },
+        )
+        .boxed())
     }
 }
