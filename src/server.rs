@@ -266,6 +266,12 @@ async fn graphql_post(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
             )
         }
     };
+    let is_subscription = |r: &async_graphql::Request| {
+        operation_type(&r.query, r.operation_name.as_deref()) == Some(OperationType::Subscription)
+    };
+    if batch.iter().any(is_subscription) {
+        return subscription_over_http();
+    }
     match batch {
         BatchRequest::Single(request) => {
             let (response, executed) = execute(&state, &access, request).await;
@@ -303,6 +309,14 @@ async fn graphql_post(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
     }
 }
 
+fn subscription_over_http() -> axum::response::Response {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        codes::BAD_USER_INPUT,
+        "subscriptions are served over WebSocket (graphql-transport-ws) at /graphql/ws",
+    )
+}
+
 /// The operation a GET request would run, to refuse a mutation before anything executes.
 fn operation_type(query: &str, operation_name: Option<&str>) -> Option<OperationType> {
     let doc = async_graphql::parser::parse_query(query).ok()?;
@@ -327,10 +341,8 @@ async fn graphql_get(
     let Some(query) = params.get("query") else {
         return explorer();
     };
-    let access = match authenticate(&state, &headers) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+    // The method is wrong whoever asks: a mutation over GET is refused before the token
+    // is looked at.
     let operation_name = params.get("operationName").map(String::as_str);
     match operation_type(query, operation_name) {
         Some(OperationType::Mutation) => {
@@ -342,15 +354,13 @@ async fn graphql_get(
             r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
             return r;
         }
-        Some(OperationType::Subscription) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                codes::BAD_USER_INPUT,
-                "subscriptions are served over WebSocket at /graphql/ws",
-            )
-        }
+        Some(OperationType::Subscription) => return subscription_over_http(),
         _ => {}
     }
+    let access = match authenticate(&state, &headers) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
     let mut request = async_graphql::Request::new(query.clone());
     if let Some(name) = operation_name {
         request = request.operation_name(name);

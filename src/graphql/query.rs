@@ -95,70 +95,71 @@ impl EventFilter {
     }
 }
 
-/// The events of a page, and whether more match beyond either end.
-struct EventPage {
-    events: Vec<Record>,
-    has_previous: bool,
-    has_next: bool,
+/// Which `seq`s a listing looks at: every one (within bounds), or those of an entity's
+/// history index.
+enum Candidates {
+    All,
+    Listed(Vec<u64>),
 }
 
-/// Finds the events of one page: the `seq`s in `candidates` (ascending, within bounds) are
-/// read from the log and filtered; `n` are taken from the front (`forward`) or the back,
-/// and one more is looked for to tell whether the page is the last.
+impl Candidates {
+    /// The candidate `seq`s within `lo..=hi`, ascending or descending.
+    fn within(&self, (lo, hi): (u64, u64), forward: bool) -> Box<dyn Iterator<Item = u64> + '_> {
+        if lo > hi {
+            return Box::new(std::iter::empty());
+        }
+        match (self, forward) {
+            (Candidates::All, true) => Box::new(lo..=hi),
+            (Candidates::All, false) => Box::new((lo..=hi).rev()),
+            (Candidates::Listed(seqs), forward) => {
+                let start = seqs.partition_point(|s| *s < lo);
+                let end = seqs.partition_point(|s| *s <= hi);
+                let slice = &seqs[start..end];
+                if forward {
+                    Box::new(slice.iter().copied())
+                } else {
+                    Box::new(slice.iter().rev().copied())
+                }
+            }
+        }
+    }
+}
+
+/// Finds the events of one page: the candidate `seq`s within `range` are read from the log
+/// and filtered; `n` are taken from the front (`forward`) or the back, and one more is
+/// looked for to tell whether more match beyond the page's far end.
 fn event_page(
     store: &Store,
     filter: &EventFilter,
-    candidates: &[u64],
+    candidates: &Candidates,
     range: (u64, u64),
     n: usize,
     forward: bool,
-) -> Result<EventPage> {
-    let (lo, hi) = range;
-    let in_range = |s: &&u64| **s >= lo && **s <= hi;
+) -> Result<(Vec<Record>, bool)> {
     let mut found = Vec::new();
-    let mut more = false;
-    let take = |seq: u64, found: &mut Vec<Record>| -> Result<bool> {
-        if let Some(r) = record(store, seq)? {
-            if filter.matches(&r) {
-                if found.len() == n {
-                    return Ok(true);
+    for seq in candidates.within(range, forward) {
+        let Some(r) = record(store, seq)? else { continue };
+        if filter.matches(&r) {
+            if found.len() == n {
+                if !forward {
+                    found.reverse();
                 }
-                found.push(r);
+                return Ok((found, true));
             }
+            found.push(r);
         }
-        Ok(false)
-    };
-    if forward {
-        for &seq in candidates.iter().filter(in_range) {
-            if take(seq, &mut found)? {
-                more = true;
-                break;
-            }
-        }
-    } else {
-        for &seq in candidates.iter().rev().filter(in_range) {
-            if take(seq, &mut found)? {
-                more = true;
-                break;
-            }
-        }
+    }
+    if !forward {
         found.reverse();
     }
-    let (has_previous, has_next) = if forward { (false, more) } else { (more, false) };
-    Ok(EventPage {
-        events: found,
-        has_previous,
-        has_next,
-    })
+    Ok((found, false))
 }
 
-/// Whether any event in `candidates` within `range` matches: for the far side of a page.
-fn any_match(store: &Store, filter: &EventFilter, candidates: &[u64], range: (u64, u64)) -> Result<bool> {
-    if range.0 > range.1 {
-        return Ok(false);
-    }
+/// Whether any event of `candidates` within `range` matches: for the near side of a page
+/// (before `after`, or after `before`). It stops at the first match.
+fn any_match(store: &Store, filter: &EventFilter, candidates: &Candidates, range: (u64, u64)) -> Result<bool> {
     // A page of none that finds "more" found a match.
-    Ok(event_page(store, filter, candidates, range, 0, true)?.has_next)
+    Ok(event_page(store, filter, candidates, range, 0, true)?.1)
 }
 
 fn parse_cursor(what: &str, cursor: Option<&str>) -> Result<Option<u64>> {
@@ -214,32 +215,31 @@ impl Query {
             outer.0.max(after.map_or(0, |a| a.saturating_add(1))),
             outer.1.min(before.map_or(u64::MAX, |b| b.saturating_sub(1))),
         );
-        let candidates: Vec<u64> = match &filter.entity {
+        let candidates = match &filter.entity {
             Some(entity) => {
                 let id = id_arg("filter.entity", entity)?;
-                read(ctx, |p| p.touched.get(&id).cloned().unwrap_or_default()).await
+                Candidates::Listed(read(ctx, |p| p.touched.get(&id).cloned().unwrap_or_default()).await)
             }
-            None if window.0 <= window.1 => (window.0..=window.1).collect(),
-            None => vec![],
+            None => Candidates::All,
         };
         let store = ledger.store();
         let forward = last.is_none();
         let n = first.or(last).unwrap_or(DEFAULT_PAGE);
-        let page = event_page(store, &filter, &candidates, window, n, forward)?;
-        // The far side of the window: whether anything matches before `after` (going
+        let (events, more) = event_page(store, &filter, &candidates, window, n, forward)?;
+        // The near side of the window: whether anything matches before `after` (going
         // forward) or after `before` (going backward).
         let (has_previous, has_next) = if forward {
-            let before_window = (outer.0, window.0.saturating_sub(1));
+            let before_window = (outer.0, window.0.saturating_sub(1).min(outer.1));
             let prev = after.is_some() && any_match(store, &filter, &candidates, before_window)?;
-            (prev, page.has_next)
+            (prev, more)
         } else {
-            let after_window = (window.1.saturating_add(1), outer.1);
+            let after_window = (window.1.saturating_add(1).max(outer.0), outer.1);
             let next = before.is_some() && any_match(store, &filter, &candidates, after_window)?;
-            (page.has_previous, next)
+            (more, next)
         };
         let mut connection = Connection::new(has_previous, has_next);
         connection.edges.extend(
-            page.events
+            events
                 .into_iter()
                 .map(|r| Edge::new(r.seq().to_string(), EventNode(Box::new(r)))),
         );
