@@ -3,6 +3,7 @@
 //! Module map (README.md has the longer code map):
 //! - [`event`]: the catalogue, the envelope and the canonical bytes (pure);
 //! - [`chain`]: hashing and chain verification (pure);
+//! - [`merkle`]: the Merkle tree over the event hashes, its roots and proofs (pure);
 //! - [`checkpoint`]: signed checkpoints (C2SP signed-note, tlog-checkpoint) and their keys;
 //! - [`rules`]: validation of each event against the state, and the fold (pure);
 //! - [`projection`]: the bitemporal read side, its reports and the snapshot codec (pure);
@@ -21,6 +22,7 @@ pub mod demo;
 pub mod event;
 pub mod generate;
 pub mod graphql;
+pub mod merkle;
 pub mod projection;
 pub mod rules;
 pub mod server;

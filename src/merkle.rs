@@ -42,21 +42,40 @@ pub enum TreeError {
         "inclusion proof of leaf {index} in a tree of size {size} has {len} hashes; \
          it must have {expected}"
     )]
-    InclusionLength { index: u64, size: u64, len: usize, expected: usize },
+    InclusionLength {
+        index: u64,
+        size: u64,
+        len: usize,
+        expected: usize,
+    },
     #[error(
         "inclusion proof of leaf {index} leads to root {computed}, not to the root {expected} \
          of the tree of size {size}"
     )]
-    InclusionRoot { index: u64, size: u64, computed: Hash, expected: Hash },
-    #[error(
-        "consistency proof from size {m} to size {n} has {len} hashes; it must have {expected}"
-    )]
-    ConsistencyLength { m: u64, n: u64, len: usize, expected: usize },
+    InclusionRoot {
+        index: u64,
+        size: u64,
+        computed: Hash,
+        expected: Hash,
+    },
+    #[error("consistency proof from size {m} to size {n} has {len} hashes; it must have {expected}")]
+    ConsistencyLength {
+        m: u64,
+        n: u64,
+        len: usize,
+        expected: usize,
+    },
     #[error(
         "consistency proof from size {m} to size {n} leads to root {computed} for size {size}, \
          not to the root {expected} given for it"
     )]
-    ConsistencyRoot { m: u64, n: u64, size: u64, computed: Hash, expected: Hash },
+    ConsistencyRoot {
+        m: u64,
+        n: u64,
+        size: u64,
+        computed: Hash,
+        expected: Hash,
+    },
 }
 
 /// The hash of leaf `i`: `derive_key(TREE_LEAF_CONTEXT, event_hash)`. It plays the part of
@@ -154,7 +173,11 @@ impl TreeNodes for MemoryTree {
             .get(level as usize)
             .and_then(|row| row.get(usize::try_from(index).ok()?))
             .copied()
-            .ok_or(TreeError::MissingNode { level, index, held: self.size() })
+            .ok_or(TreeError::MissingNode {
+                level,
+                index,
+                held: self.size(),
+            })
     }
 }
 
@@ -264,11 +287,7 @@ pub fn root<N: TreeNodes + ?Sized>(nodes: &N, size: u64) -> Result<Hash, TreeErr
 /// of `size` leaves: PATH(m, D[n]) of RFC 9162 §2.1.3.1, the sibling nearest the leaf
 /// first. At most ⌈log2 size⌉ hashes, from O(log size) lookups: every sibling is a perfect
 /// node except at most one, which is the fold of at most 64.
-pub fn inclusion_proof<N: TreeNodes + ?Sized>(
-    nodes: &N,
-    index: u64,
-    size: u64,
-) -> Result<Vec<Hash>, TreeError> {
+pub fn inclusion_proof<N: TreeNodes + ?Sized>(nodes: &N, index: u64, size: u64) -> Result<Vec<Hash>, TreeError> {
     if size == 0 {
         return Err(TreeError::EmptyTree);
     }
@@ -282,13 +301,7 @@ pub fn inclusion_proof<N: TreeNodes + ?Sized>(
 }
 
 /// PATH(m, D[start, start + len)), appending to `out` (RFC 9162 §2.1.3.1).
-fn path<N: TreeNodes + ?Sized>(
-    nodes: &N,
-    m: u64,
-    start: u64,
-    len: u64,
-    out: &mut Vec<Hash>,
-) -> Result<(), TreeError> {
+fn path<N: TreeNodes + ?Sized>(nodes: &N, m: u64, start: u64, len: u64, out: &mut Vec<Hash>) -> Result<(), TreeError> {
     if len == 1 {
         return Ok(());
     }
@@ -306,11 +319,7 @@ fn path<N: TreeNodes + ?Sized>(
 /// The consistency proof from the tree of `m` leaves to the tree of `n` leaves:
 /// PROOF(m, D[n]) of RFC 9162 §2.1.4.1, for 0 < m <= n (empty when m == n). At most
 /// ⌈log2 n⌉ + 1 hashes, from O(log n) lookups.
-pub fn consistency_proof<N: TreeNodes + ?Sized>(
-    nodes: &N,
-    m: u64,
-    n: u64,
-) -> Result<Vec<Hash>, TreeError> {
+pub fn consistency_proof<N: TreeNodes + ?Sized>(nodes: &N, m: u64, n: u64) -> Result<Vec<Hash>, TreeError> {
     if m == 0 || m > n {
         return Err(TreeError::BadSizes { m, n });
     }
@@ -409,11 +418,10 @@ pub fn verify_inclusion(
         }
         if fnode & 1 == 1 || fnode == snode {
             r = node_hash(p, &r);
-            if fnode & 1 == 0 {
-                while fnode & 1 == 0 && fnode != 0 {
-                    fnode >>= 1;
-                    snode >>= 1;
-                }
+            // A left child on the right edge has no right sibling at this level: climb.
+            while fnode & 1 == 0 && fnode != 0 {
+                fnode >>= 1;
+                snode >>= 1;
             }
         } else {
             r = node_hash(&r, p);
@@ -426,7 +434,12 @@ pub fn verify_inclusion(
         return Err(wrong_length());
     }
     if r != *root {
-        return Err(TreeError::InclusionRoot { index, size, computed: r, expected: *root });
+        return Err(TreeError::InclusionRoot {
+            index,
+            size,
+            computed: r,
+            expected: *root,
+        });
     }
     Ok(())
 }
@@ -435,13 +448,7 @@ pub fn verify_inclusion(
 /// root `root_m`: the algorithm of RFC 9162 §2.1.4.2, step for step, for 0 < m < n. The RFC
 /// leaves m == n out; here its proof is empty and holds exactly when the two roots are
 /// equal, so a verifier can check a checkpoint against one of the same size.
-pub fn verify_consistency(
-    m: u64,
-    n: u64,
-    root_m: &Hash,
-    root_n: &Hash,
-    proof: &[Hash],
-) -> Result<(), TreeError> {
+pub fn verify_consistency(m: u64, n: u64, root_m: &Hash, root_n: &Hash, proof: &[Hash]) -> Result<(), TreeError> {
     if m == 0 || m > n {
         return Err(TreeError::BadSizes { m, n });
     }
@@ -494,11 +501,10 @@ pub fn verify_consistency(
         if fnode & 1 == 1 || fnode == snode {
             fr = node_hash(c, &fr);
             sr = node_hash(c, &sr);
-            if fnode & 1 == 0 {
-                while fnode & 1 == 0 && fnode != 0 {
-                    fnode >>= 1;
-                    snode >>= 1;
-                }
+            // As in `verify_inclusion`: a node on the right edge climbs to its parent.
+            while fnode & 1 == 0 && fnode != 0 {
+                fnode >>= 1;
+                snode >>= 1;
             }
         } else {
             sr = node_hash(&sr, c);
