@@ -78,10 +78,20 @@ pub enum TreeError {
     },
 }
 
+static LEAF_HASHER: std::sync::OnceLock<blake3::Hasher> = std::sync::OnceLock::new();
+static NODE_HASHER: std::sync::OnceLock<blake3::Hasher> = std::sync::OnceLock::new();
+
+/// A hasher in `derive_key` mode for `context`: the key derived from the context once, then
+/// cloned, since the tree hashes 32 or 64 bytes at a time and deriving the key each time
+/// would double the work.
+fn keyed(cell: &std::sync::OnceLock<blake3::Hasher>, context: &str) -> blake3::Hasher {
+    cell.get_or_init(|| blake3::Hasher::new_derive_key(context)).clone()
+}
+
 /// The hash of leaf `i`: `derive_key(TREE_LEAF_CONTEXT, event_hash)`. It plays the part of
 /// RFC 9162's `HASH(0x00 || d(i))` (§2.1.1).
 pub fn leaf_hash(event_hash: &Hash) -> Hash {
-    let mut h = blake3::Hasher::new_derive_key(TREE_LEAF_CONTEXT);
+    let mut h = keyed(&LEAF_HASHER, TREE_LEAF_CONTEXT);
     h.update(&event_hash.0);
     Hash(*h.finalize().as_bytes())
 }
@@ -89,7 +99,7 @@ pub fn leaf_hash(event_hash: &Hash) -> Hash {
 /// The hash of an inner node: `derive_key(TREE_NODE_CONTEXT, left || right)`. It plays the
 /// part of RFC 9162's `HASH(0x01 || left || right)` (§2.1.1).
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    let mut h = blake3::Hasher::new_derive_key(TREE_NODE_CONTEXT);
+    let mut h = keyed(&NODE_HASHER, TREE_NODE_CONTEXT);
     h.update(&left.0);
     h.update(&right.0);
     Hash(*h.finalize().as_bytes())

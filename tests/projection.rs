@@ -1069,6 +1069,7 @@ fn write_ledger(dir: &Path, lines: &[String], recorded_from: &str) -> Ledger {
         LedgerOptions {
             create: true,
             clock: Box::new(clock),
+            ..Default::default()
         },
     )
     .expect("a new ledger");
@@ -1978,6 +1979,7 @@ fn a_reopened_ledger_has_the_projection_of_a_full_replay() {
         LedgerOptions {
             create: false,
             clock: Box::new(clock),
+            ..Default::default()
         },
     )
     .expect("the ledger reopens");

@@ -106,6 +106,8 @@ pub struct Store {
 pub struct Verified {
     pub events: u64,
     pub head: Head,
+    /// The root of the Merkle tree over the whole log, recomputed from the records.
+    pub root: Hash,
 }
 
 impl Store {
@@ -291,6 +293,11 @@ impl Store {
     /// recorded head. `Ok(Err(_))` is a broken chain; `Err(_)` is a failure to read.
     pub fn verify(&self) -> Result<Result<Verified, ChainError>, StoreError> {
         let mut chain = ChainVerifier::new();
+        // The tree is recomputed from the records and compared with the stored one (whose
+        // nodes the proofs are made from) where the stored one reaches.
+        let mut frontier = crate::merkle::Frontier::new();
+        let held = self.tree_size()?;
+        let mut recomputed_at_held = (held == 0).then(crate::merkle::empty_root);
         for item in self.raw_records(1) {
             let (seq, hash, value) = match item {
                 Ok(found) => found,
@@ -307,6 +314,10 @@ impl Store {
             if let Err(e) = chain.check_stored(seq, hash, &value[32..]) {
                 return Ok(Err(e));
             }
+            frontier.push(&hash);
+            if frontier.size() == held {
+                recomputed_at_held = Some(frontier.root());
+            }
         }
         let head = self.head()?;
         let end = chain.head();
@@ -318,6 +329,29 @@ impl Store {
                     head.seq, head.hash, end.seq
                 ),
             }));
+        }
+        let stored_root = if held == 0 {
+            Ok(crate::merkle::empty_root())
+        } else {
+            crate::merkle::root(self, held)
+        };
+        match (recomputed_at_held, stored_root) {
+            (Some(recomputed), Ok(stored)) if recomputed == stored => {}
+            (None, _) => {
+                return Ok(Err(ChainError {
+                    seq: end.seq + 1,
+                    error: format!("the Merkle tree holds {held} leaves but the log ends at {}", end.seq),
+                }))
+            }
+            (Some(_), stored) => {
+                return Ok(Err(ChainError {
+                    seq: 0,
+                    error: format!(
+                        "the stored Merkle tree of {held} leaves does not match the log{}",
+                        stored.err().map(|e| format!(": {e}")).unwrap_or_default()
+                    ),
+                }))
+            }
         }
         // The caches were written from this log at some head: a log that no longer reaches
         // that head lost records behind the chain's back (sled, for one, recovers from a
@@ -339,6 +373,7 @@ impl Store {
         Ok(Ok(Verified {
             events: end.seq,
             head: end,
+            root: frontier.root(),
         }))
     }
 
@@ -358,16 +393,25 @@ impl Store {
     /// Inserts `records` (which must follow the current head) and the new head in one atomic
     /// batch, without flushing: not durable until [`Store::flush`] returns.
     pub fn insert_group(&self, records: &[Record]) -> Result<(), StoreError> {
-        self.insert_group_with(records, &[])
+        self.insert_group_with(records, &[], &[])
     }
 
-    /// [`Store::insert_group`], with the idempotency entries of the group's requests in the
-    /// same atomic batch: a key is stored exactly when its events are.
-    pub fn insert_group_with(&self, records: &[Record], keys: &[(Vec<u8>, Vec<u8>)]) -> Result<(), StoreError> {
+    /// [`Store::insert_group`], with the Merkle tree nodes the records complete and the
+    /// idempotency entries of the group's requests in the same atomic batch: a node or a key
+    /// is stored exactly when its events are.
+    pub fn insert_group_with(
+        &self,
+        records: &[Record],
+        nodes: &[(u32, u64, Hash)],
+        keys: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), StoreError> {
         let Some(last) = records.last() else { return Ok(()) };
         let mut batch = sled::Batch::default();
         for (key, value) in keys {
             batch.insert(idempotency_key(key), value.as_slice());
+        }
+        for (level, index, hash) in nodes {
+            batch.insert(&tree_key(*level, *index), &hash.0);
         }
         let mut value = Vec::new();
         for r in records {
@@ -382,6 +426,27 @@ impl Store {
         batch.insert(HEAD_KEY, head);
         self.log.apply_batch(batch).map_err(StoreError::io)?;
         Ok(())
+    }
+
+    /// Stores Merkle tree nodes (the backfill of a log written before the tree was kept).
+    pub fn insert_tree_nodes(&self, nodes: &[(u32, u64, Hash)]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (level, index, hash) in nodes {
+            batch.insert(&tree_key(*level, *index), &hash.0);
+        }
+        self.log.apply_batch(batch).map_err(StoreError::io)
+    }
+
+    /// How many leaves the stored tree holds: one more than the index of the last leaf.
+    pub fn tree_size(&self) -> Result<u64, StoreError> {
+        let last = self.log.range(tree_key(0, 0)..=tree_key(0, u64::MAX)).next_back();
+        match last {
+            None => Ok(0),
+            Some(item) => {
+                let (k, _) = item.map_err(StoreError::io)?;
+                Ok(u64::from_be_bytes(k[2..10].try_into().expect("8 bytes")) + 1)
+            }
+        }
     }
 
     /// The stored outcome of the append made under an idempotency key, if any.
@@ -460,6 +525,35 @@ impl Store {
             .get(event_key(seq))
             .map_err(StoreError::io)?
             .map(|v| v.to_vec()))
+    }
+}
+
+/// Merkle tree nodes share the log's tree too: `t`, the level, the index (big-endian).
+const TREE_PREFIX: u8 = b't';
+
+fn tree_key(level: u32, index: u64) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[0] = TREE_PREFIX;
+    k[1] = level as u8;
+    k[2..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// The stored perfect subtrees of the Merkle tree, for roots and proofs.
+impl crate::merkle::TreeNodes for Store {
+    fn node(&self, level: u32, index: u64) -> Result<Hash, crate::merkle::TreeError> {
+        match self.log.get(tree_key(level, index)) {
+            Ok(Some(v)) if v.len() == 32 => Ok(Hash(v.as_ref().try_into().expect("32 bytes"))),
+            Ok(Some(_)) => Err(crate::merkle::TreeError::Store(format!(
+                "tree node ({level}, {index}) is malformed"
+            ))),
+            Ok(None) => Err(crate::merkle::TreeError::MissingNode {
+                level,
+                index,
+                held: self.tree_size().unwrap_or(0),
+            }),
+            Err(e) => Err(crate::merkle::TreeError::Store(e.to_string())),
+        }
     }
 }
 

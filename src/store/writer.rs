@@ -17,6 +17,7 @@ use super::views::snapshot_due;
 use super::{Store, StoreError};
 use crate::chain::{ChainVerifier, Head};
 use crate::event::{Hash, Id, Record, Submission, Timestamp};
+use crate::merkle::Frontier;
 use crate::projection::Projection;
 use crate::rules::{RuleViolation, State};
 
@@ -69,6 +70,10 @@ pub struct LedgerOptions {
     pub create: bool,
     /// The source of `recorded_at`.
     pub clock: Box<dyn Clock>,
+    /// Keep the Merkle tree's nodes with each group (always, but for the benchmark that
+    /// measures what keeping them costs; a ledger opened later fills in what was skipped).
+    #[doc(hidden)]
+    pub maintain_tree: bool,
 }
 
 impl Default for LedgerOptions {
@@ -76,6 +81,7 @@ impl Default for LedgerOptions {
         LedgerOptions {
             create: true,
             clock: Box::new(SystemClock),
+            maintain_tree: true,
         }
     }
 }
@@ -299,6 +305,7 @@ impl Ledger {
         let saved = store.rules_state()?;
         let saved_at = saved.as_ref().map(|(_, head)| head.seq);
         let (state, head) = replay(&store, saved, Some(&mut projection))?;
+        let frontier = fill_tree(&store, head.seq)?;
         if snapshot_due(last_snapshot, head.seq) {
             store.put_snapshot(&projection)?;
             last_snapshot = head.seq;
@@ -340,6 +347,7 @@ impl Ledger {
             store: store.clone(),
             state,
             head,
+            frontier: options.maintain_tree.then_some(frontier),
             clock: options.clock,
             last_time,
             stopped: stopped.clone(),
@@ -382,7 +390,14 @@ impl Ledger {
                 }
             }
         }
-        Ledger::open(dir, LedgerOptions { create: true, clock })
+        Ledger::open(
+            dir,
+            LedgerOptions {
+                create: true,
+                clock,
+                maintain_tree: true,
+            },
+        )
     }
 
     pub fn store(&self) -> &Store {
@@ -560,6 +575,37 @@ pub fn replay(
     Ok((state, head))
 }
 
+/// Brings the stored Merkle tree up to the log's `head` (a log written before the tree was
+/// kept, or by the benchmark without it), and returns its frontier for the writer.
+fn fill_tree(store: &Store, head: u64) -> Result<Frontier, StoreError> {
+    let tree_err = |e: crate::merkle::TreeError| StoreError::Corrupt {
+        seq: 0,
+        reason: format!("the Merkle tree: {e}"),
+    };
+    let held = store.tree_size()?;
+    if held > head {
+        return Err(StoreError::Corrupt {
+            seq: head + 1,
+            reason: format!("the Merkle tree holds {held} leaves but the log ends at {head}"),
+        });
+    }
+    let mut frontier = Frontier::from_nodes(held, store).map_err(tree_err)?;
+    let mut nodes = Vec::new();
+    for item in store.raw_records(held + 1) {
+        let (_, hash, _) = item?;
+        nodes.extend(frontier.push(&hash));
+        if nodes.len() >= 1 << 16 {
+            store.insert_tree_nodes(&nodes)?;
+            nodes.clear();
+        }
+    }
+    if held < head {
+        store.insert_tree_nodes(&nodes)?;
+        store.flush()?;
+    }
+    Ok(frontier)
+}
+
 /// A group inserted into sled but not yet flushed, with the submitters to answer.
 struct Inserted {
     records: Vec<Record>,
@@ -580,6 +626,9 @@ struct Writer {
     state: State,
     /// The head including groups inserted but not yet flushed: where the next event goes.
     head: Head,
+    /// The right edge of the Merkle tree at `head`: the nodes each record completes are
+    /// stored in its group's batch. `None` only when the benchmark turns it off.
+    frontier: Option<Frontier>,
     clock: Box<dyn Clock>,
     /// The last `recorded_at` given, so transaction time never goes backwards even if the
     /// wall clock does.
@@ -709,7 +758,13 @@ impl Writer {
         if replies.is_empty() {
             return;
         }
-        if let Err(e) = self.store.insert_group_with(&records, &keys) {
+        let mut nodes = Vec::with_capacity(records.len() * 2);
+        if let Some(frontier) = &mut self.frontier {
+            for r in &records {
+                nodes.extend(frontier.push(&r.hash()));
+            }
+        }
+        if let Err(e) = self.store.insert_group_with(&records, &nodes, &keys) {
             self.stopped.store(true, Ordering::Release);
             for (reply, _) in replies {
                 let _ = reply.send(Err(AppendError::Store(e.clone())));
