@@ -4,6 +4,7 @@
 //! Exit codes: 0 success; 1 the input or the data is wrong (a bad line, a broken rule, a
 //! broken chain); 2 the command could not run (store in use or missing, IO, usage).
 
+pub mod audit;
 pub mod report;
 pub mod serve;
 

@@ -4,6 +4,7 @@
 //! - [`event`]: the catalogue, the envelope and the canonical bytes (pure);
 //! - [`chain`]: hashing and chain verification (pure);
 //! - [`merkle`]: the Merkle tree over the event hashes, its roots and proofs (pure);
+//! - [`proofs`]: proofs as JSON, checkpoints of the head, checks against an old checkpoint;
 //! - [`checkpoint`]: signed checkpoints (C2SP signed-note, tlog-checkpoint) and their keys;
 //! - [`rules`]: validation of each event against the state, and the fold (pure);
 //! - [`projection`]: the bitemporal read side, its reports and the snapshot codec (pure);
@@ -24,6 +25,7 @@ pub mod generate;
 pub mod graphql;
 pub mod merkle;
 pub mod projection;
+pub mod proofs;
 pub mod rules;
 pub mod server;
 pub mod store;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use orgledger::commands::report::{AsOf, Format, ReportKind};
-use orgledger::commands::{self, serve, CommandError};
+use orgledger::commands::{self, audit, serve, CommandError};
 use orgledger::tokens::Role;
 
 #[derive(Parser)]
@@ -35,10 +35,45 @@ enum Command {
         #[arg(long, env = "ORGLEDGER_ACTOR", default_value = "cli")]
         actor: String,
     },
-    /// Verify the whole chain of the store, or of an export file with --file.
+    /// Verify the whole chain of the store, or of an export file with --file; with
+    /// --checkpoint and --key, also that it holds the history the checkpoint signed.
     Verify {
         #[arg(long)]
         file: Option<PathBuf>,
+        /// A signed checkpoint (C2SP tlog-checkpoint) the log must be consistent with.
+        #[arg(long, requires = "key")]
+        checkpoint: Option<PathBuf>,
+        /// The verifier key of the checkpoint (`name+id+base64`), in a file.
+        #[arg(long, requires = "checkpoint")]
+        key: Option<PathBuf>,
+    },
+    /// Print an inclusion or consistency proof as JSON.
+    Proof {
+        #[command(subcommand)]
+        proof: ProofCommand,
+    },
+    /// Check a proof file against its own roots, or against a signed checkpoint.
+    VerifyProof {
+        file: PathBuf,
+        #[arg(long, requires = "key")]
+        checkpoint: Option<PathBuf>,
+        /// The verifier key of the checkpoint, in a file.
+        #[arg(long, requires = "checkpoint")]
+        key: Option<PathBuf>,
+    },
+    /// Print a fresh signed checkpoint of the head (tree size, root, projection commitment).
+    Checkpoint {
+        /// The signing key file; default DATA/checkpoint.key, created on first use.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// The name of a key created now (the checkpoints' origin line).
+        #[arg(long)]
+        origin: Option<String>,
+    },
+    /// The ledger's signing key.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
     },
     /// Write every record as JSON Lines, in seq order.
     Export {
@@ -87,6 +122,36 @@ enum Command {
         events: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProofCommand {
+    /// Event SEQ is in the tree of SIZE events (default: the head).
+    Inclusion {
+        #[arg(long)]
+        seq: u64,
+        #[arg(long)]
+        size: Option<u64>,
+    },
+    /// The tree of FROM events is a prefix of the tree of TO events (default: the head).
+    Consistency {
+        #[arg(long)]
+        from: u64,
+        #[arg(long)]
+        to: Option<u64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Print the verifier key in the signed-note form `name+id+base64`.
+    Public {
+        /// The signing key file; default DATA/checkpoint.key, created on first use.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        #[arg(long)]
+        origin: Option<String>,
     },
 }
 
@@ -230,8 +295,31 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             }
             _ => commands::append(&cli.data, std::io::stdin().lock(), expect_seq, &actor, &mut out),
         },
-        Command::Verify { file: Some(file) } => commands::verify_file(&file, &mut out),
-        Command::Verify { file: None } => commands::verify_store(&cli.data, &mut out),
+        Command::Verify {
+            file,
+            checkpoint: Some(cp),
+            key: Some(key),
+        } => match file {
+            Some(file) => audit::verify_file_against(&file, &cp, &key, &mut out),
+            None => audit::verify_store_against(&cli.data, &cp, &key, &mut out),
+        },
+        Command::Verify { file: Some(file), .. } => commands::verify_file(&file, &mut out),
+        Command::Verify { file: None, .. } => commands::verify_store(&cli.data, &mut out),
+        Command::Proof {
+            proof: ProofCommand::Inclusion { seq, size },
+        } => audit::proof_inclusion(&cli.data, seq, size, &mut out),
+        Command::Proof {
+            proof: ProofCommand::Consistency { from, to },
+        } => audit::proof_consistency(&cli.data, from, to, &mut out),
+        Command::VerifyProof { file, checkpoint, key } => {
+            audit::verify_proof(&file, checkpoint.as_deref().zip(key.as_deref()), &mut out)
+        }
+        Command::Checkpoint { key, origin } => {
+            audit::checkpoint(&cli.data, key.as_deref(), origin.as_deref(), &mut out)
+        }
+        Command::Key {
+            command: KeyCommand::Public { key, origin },
+        } => audit::key_public(&cli.data, key.as_deref(), origin.as_deref(), &mut out),
         Command::Export { out: Some(path) } => commands::export_file(&cli.data, &path).map(|_| ()),
         Command::Export { out: None } => commands::export(&cli.data, &mut std::io::BufWriter::new(out)).map(|_| ()),
         Command::Import { file } => commands::import(&cli.data, &file, &mut out),

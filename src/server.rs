@@ -30,6 +30,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::checkpoint::SigningKey;
 use crate::graphql::{self, codes, Access, Env, Executed, LedgerSchema, Limits, Session};
 use crate::store::Ledger;
 use crate::tokens::{Caller, Permission, Tokens};
@@ -48,6 +49,8 @@ pub struct ServerConfig {
     /// Serve queries and subscriptions without a token (never mutations).
     pub public_read: bool,
     pub limits: ServerLimits,
+    /// The ledger's signing key, for `GET /checkpoint` and the `checkpoint` query.
+    pub checkpoint_key: Option<SigningKey>,
 }
 
 /// The limits on each request.
@@ -73,6 +76,7 @@ impl Default for ServerLimits {
 
 struct AppState {
     schema: LedgerSchema,
+    env: Arc<Env>,
     tokens: Arc<Tokens>,
     ledger: Arc<Ledger>,
     public_read: bool,
@@ -89,10 +93,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stopping) = watch::channel(false);
-    let env = Arc::new(Env::new(config.ledger.clone(), stopping.clone()));
-    let schema = graphql::schema(env, &config.limits.graphql);
+    let env = Arc::new(Env::new(config.ledger.clone(), stopping.clone(), config.checkpoint_key));
+    let schema = graphql::schema(env.clone(), &config.limits.graphql);
     let state = Arc::new(AppState {
         schema,
+        env,
         tokens: config.tokens,
         ledger: config.ledger,
         public_read: config.public_read,
@@ -117,6 +122,7 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/export", get(export))
+        .route("/checkpoint", get(latest_checkpoint))
         .with_state(state)
 }
 
@@ -465,33 +471,50 @@ async fn graphql_ws(
         })
 }
 
+/// Checks that the caller's role allows auditing (`/export`, `/checkpoint`).
+#[allow(clippy::result_large_err)] // the refusal is the response itself
+fn require_audit(state: &AppState, headers: &HeaderMap, what: &str) -> Result<(), axum::response::Response> {
+    match authenticate(state, headers)?.0 {
+        Some(c) if c.role.allows(Permission::Audit) => Ok(()),
+        Some(c) => Err(error_response(
+            StatusCode::FORBIDDEN,
+            codes::FORBIDDEN,
+            &format!(
+                "the token {:?} has the role {}; {what} need auditor or admin",
+                c.name.as_str(),
+                c.role.as_str()
+            ),
+        )),
+        None => Err(error_response(
+            StatusCode::UNAUTHORIZED,
+            codes::UNAUTHENTICATED,
+            &format!("{what} need a token with the auditor or admin role"),
+        )),
+    }
+}
+
+/// `GET /checkpoint`: the signed checkpoint of the durable head (C2SP tlog-checkpoint), as
+/// `orgledger checkpoint` prints it.
+async fn latest_checkpoint(State(state): State<Arc<AppState>>, headers: HeaderMap) -> axum::response::Response {
+    if let Err(r) = require_audit(&state, &headers, "checkpoints") {
+        return r;
+    }
+    match state.env.checkpoint().await {
+        Ok(cp) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            cp.text.clone(),
+        )
+            .into_response(),
+        Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL, &e.message),
+    }
+}
+
 /// `GET /export`: every record as JSON Lines, in `seq` order, up to the head as it stood
 /// when the request came; for auditors while the server holds the store.
 async fn export(State(state): State<Arc<AppState>>, headers: HeaderMap) -> axum::response::Response {
-    let access = match authenticate(&state, &headers) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    match &access.0 {
-        Some(c) if c.role.allows(Permission::Audit) => {}
-        Some(c) => {
-            return error_response(
-                StatusCode::FORBIDDEN,
-                codes::FORBIDDEN,
-                &format!(
-                    "the token {:?} has the role {}; exports need auditor or admin",
-                    c.name.as_str(),
-                    c.role.as_str()
-                ),
-            )
-        }
-        None => {
-            return error_response(
-                StatusCode::UNAUTHORIZED,
-                codes::UNAUTHENTICATED,
-                "exports need a token with the auditor or admin role",
-            )
-        }
+    if let Err(r) = require_audit(&state, &headers, "exports") {
+        return r;
     }
     let head = state.ledger.head().seq;
     let ledger = state.ledger.clone();

@@ -73,6 +73,7 @@ pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result
         writeln!(out, "demo clerk token: {token}")?;
     }
     let tokens = Arc::new(Tokens::open(data)?);
+    let checkpoint_key = super::audit::signing_key(data, None, None)?;
     writeln!(out, "listening on http://{addr}/graphql")?;
     out.flush()?;
     let config = ServerConfig {
@@ -80,6 +81,7 @@ pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result
         tokens,
         public_read: options.public_read,
         limits: ServerLimits::default(),
+        checkpoint_key: Some(checkpoint_key),
     };
     let result = runtime.block_on(server::run(listener, config, shutdown_signal()));
     // Subscriptions have ended with the server; what is still running holds no ledger.

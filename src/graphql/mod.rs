@@ -20,6 +20,7 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::{Context, ErrorExtensions, Response, Schema};
 use tokio::sync::watch;
 
+use crate::checkpoint::SigningKey;
 use crate::event::{Date, Timestamp};
 use crate::projection::reports::ReportError;
 use crate::projection::{At, Projection};
@@ -100,15 +101,71 @@ pub struct Env {
     pub stopping: watch::Receiver<bool>,
     /// Reports already computed, by report, arguments and point.
     pub reports: ReportCache,
+    /// The ledger's signing key, for checkpoints; none, and `checkpoint` says so.
+    pub signer: Option<SigningKey>,
+    /// The latest checkpoint made, reused until the head moves.
+    latest: std::sync::Mutex<Option<Arc<SignedCheckpoint>>>,
+}
+
+/// A checkpoint and its signed text.
+#[derive(Debug, Clone, async_graphql::SimpleObject)]
+pub struct SignedCheckpoint {
+    /// The signed note (C2SP tlog-checkpoint), as `GET /checkpoint` serves it.
+    pub text: String,
+    /// The checkpoint's origin line: the ledger's name (its key's name).
+    pub origin: String,
+    /// The number of events it covers.
+    pub size: u64,
+    /// The Merkle root of their hashes, in hex (the note writes it in base64).
+    pub root: String,
+    /// The projection commitment at that size, in hex.
+    pub projection: String,
 }
 
 impl Env {
-    pub fn new(ledger: Arc<Ledger>, stopping: watch::Receiver<bool>) -> Env {
+    pub fn new(ledger: Arc<Ledger>, stopping: watch::Receiver<bool>, signer: Option<SigningKey>) -> Env {
         Env {
             ledger,
             stopping,
             reports: ReportCache::default(),
+            signer,
+            latest: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The signed checkpoint of the durable head: the one made last if the head has not
+    /// moved since, else a new one.
+    pub async fn checkpoint(&self) -> async_graphql::Result<Arc<SignedCheckpoint>> {
+        let Some(key) = &self.signer else {
+            return Err(error(codes::INTERNAL, "this server has no signing key for checkpoints"));
+        };
+        self.ledger.projection_caught_up().await;
+        let head = self.ledger.head().seq;
+        if let Some(latest) = self.latest.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            if latest.size == head {
+                return Ok(latest.clone());
+            }
+        }
+        let made = {
+            let projection = self.ledger.projection_now();
+            let cp = crate::proofs::checkpoint_of(&projection, self.ledger.store(), key.name())
+                .map_err(|f| error(codes::INTERNAL, f.to_string()))?;
+            let text = crate::proofs::sign(&cp, key).map_err(|f| error(codes::INTERNAL, f.to_string()))?;
+            Arc::new(SignedCheckpoint {
+                text,
+                origin: cp.origin.clone(),
+                size: cp.size,
+                root: cp.root.to_hex(),
+                projection: crate::proofs::committed_projection(&cp)
+                    .map(|h| h.to_hex())
+                    .unwrap_or_default(),
+            })
+        };
+        let mut latest = self.latest.lock().unwrap_or_else(|e| e.into_inner());
+        if latest.as_ref().is_none_or(|l| l.size < made.size) {
+            *latest = Some(made.clone());
+        }
+        Ok(made)
     }
 }
 

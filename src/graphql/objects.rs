@@ -63,6 +63,12 @@ impl EventNode {
     async fn actor(&self) -> String {
         self.0.actor().to_string()
     }
+    /// The proof that this event is in the tree of `size` events (default: the head), from
+    /// stored hashes (auditor, admin).
+    async fn proof(&self, ctx: &Context<'_>, size: Option<u64>) -> Result<crate::proofs::InclusionProof> {
+        super::require(ctx, crate::tokens::Permission::Audit)?;
+        super::query::inclusion_proof_of(ctx, self.0.seq(), size)
+    }
     /// The event's fields as the log holds them (snake_case names, as in FORMAT.md), with
     /// `decision` when there is one; without `type` and `effective`.
     async fn payload(&self) -> Json<serde_json::Value> {

@@ -7,13 +7,15 @@ use async_graphql::{Context, InputObject, Object, Result, ID};
 use super::objects::{id_arg, id_page, page_size, Cadre, EventNode, Locality, Member, Node, Organization};
 use std::sync::Arc;
 
-use super::{bad_input, cached_report, codes, env, error, read, resolve_at};
+use super::{bad_input, cached_report, codes, env, error, read, require, resolve_at, SignedCheckpoint};
 use crate::chain::Head;
 use crate::commands::report::History;
 use crate::commands::CommandError;
 use crate::event::*;
 use crate::projection::reports::{self, *};
+use crate::proofs::{ConsistencyProof, InclusionProof};
 use crate::store::Store;
+use crate::tokens::Permission;
 
 /// The root of every query.
 pub struct Query;
@@ -56,6 +58,16 @@ pub struct EventFilter {
     pub seq_from: Option<u64>,
     /// Only events at or before this `seq`.
     pub seq_to: Option<u64>,
+}
+
+/// The inclusion proof of event `seq` in the tree of `size` events (default the head).
+pub(crate) fn inclusion_proof_of(ctx: &Context<'_>, seq: u64, size: Option<u64>) -> Result<InclusionProof> {
+    let ledger = &env(ctx).ledger;
+    let head = ledger.head().seq;
+    let Some(r) = record(ledger.store(), seq)?.filter(|_| seq <= head) else {
+        return Err(bad_input(format!("seq {seq} is not in the ledger (1 to {head})")));
+    };
+    crate::proofs::inclusion(ledger.store(), r.hash(), seq, size, head).map_err(|f| bad_input(f.to_string()))
 }
 
 pub(crate) fn record(store: &Store, seq: u64) -> Result<Option<Record>> {
@@ -546,6 +558,28 @@ impl Query {
             report(reports::roster(p, &org, at))
         })
         .await
+    }
+
+    /// A signed checkpoint of the durable head: tree size, Merkle root and projection
+    /// commitment (auditor, admin).
+    async fn checkpoint(&self, ctx: &Context<'_>) -> Result<Arc<SignedCheckpoint>> {
+        require(ctx, Permission::Audit)?;
+        env(ctx).checkpoint().await
+    }
+
+    /// The proof that event `seq` is in the tree of `size` events (default: the head), from
+    /// stored hashes (auditor, admin).
+    async fn inclusion_proof(&self, ctx: &Context<'_>, seq: u64, size: Option<u64>) -> Result<InclusionProof> {
+        require(ctx, Permission::Audit)?;
+        inclusion_proof_of(ctx, seq, size)
+    }
+
+    /// The proof that the tree of `from` events is a prefix of the tree of `to` events
+    /// (default: the head) (auditor, admin).
+    async fn consistency_proof(&self, ctx: &Context<'_>, from: u64, to: Option<u64>) -> Result<ConsistencyProof> {
+        require(ctx, Permission::Audit)?;
+        let ledger = &env(ctx).ledger;
+        crate::proofs::consistency(ledger.store(), from, to, ledger.head().seq).map_err(|f| bad_input(f.to_string()))
     }
 
     /// Every event that named a locality, organization, member or cadre.

@@ -9,6 +9,7 @@
 //! The fold trusts the rules: records come from the log, where every event was validated
 //! before it was appended, so the fold never refuses one.
 
+pub mod commitment;
 pub mod reports;
 pub mod snapshot;
 pub mod timeline;
@@ -195,6 +196,9 @@ pub struct Projection {
     pub resolutions: Vec<Resolution>,
     /// For each id, the `seq` of every event that named it, in order: the history index.
     pub touched: BTreeMap<Id, Vec<u64>>,
+    /// The entity hashes and list chains of the projection commitment, kept up to date by
+    /// the fold so that a checkpoint does not rehash every view.
+    commitment: commitment::Commitment,
 }
 
 impl Projection {
@@ -209,17 +213,36 @@ impl Projection {
         }
     }
 
+    /// The projection commitment at the head: a hash of every entity view and list, which
+    /// a checkpoint carries (see [`commitment`]).
+    pub fn commitment(&self) -> Hash {
+        self.commitment.root(self.head_seq)
+    }
+
+    /// The state behind [`Projection::commitment`], to compare with
+    /// [`commitment::Commitment::from_scratch`] and name what differs.
+    pub fn commitment_state(&self) -> &commitment::Commitment {
+        &self.commitment
+    }
+
     /// Folds the next record of the log. Records must come in `seq` order.
     pub fn fold(&mut self, record: &Record) {
         debug_assert_eq!(record.seq(), self.head_seq + 1, "records fold in seq order");
         let (d, s) = (record.effective(), record.seq());
-        self.index(record);
-        self.fold_event(record.event(), d, s);
+        // The ids the history index collects are the entities the event can change; the
+        // fold adds those it changes without naming them.
+        let before = commitment::SectionLens::of(self);
+        let mut changed = self.index(record);
+        self.fold_event(record.event(), d, s, &mut changed);
         self.head_seq = s;
         self.head_hash = record.hash();
+        let mut commitment = std::mem::take(&mut self.commitment);
+        commitment.refresh(self, &changed, before);
+        self.commitment = commitment;
     }
 
-    fn index(&mut self, record: &Record) {
+    /// Adds the record to the history index, and returns the ids it was indexed under.
+    fn index(&mut self, record: &Record) -> Vec<Id> {
         let s = record.seq();
         let mut ids: Vec<&Id> = named_ids(record.event());
         let corrected_home = match record.event() {
@@ -240,6 +263,7 @@ impl Projection {
         }
         ids.sort();
         ids.dedup();
+        let indexed = ids.iter().map(|&id| id.clone()).collect();
         for id in ids {
             // Most ids are already indexed: look them up by reference, and clone only new ones.
             match self.touched.get_mut(id) {
@@ -253,9 +277,12 @@ impl Projection {
                 }
             }
         }
+        indexed
     }
 
-    fn fold_event(&mut self, event: &Event, d: Date, s: u64) {
+    /// Applies an event to the views. An entity it changes without the event naming it is
+    /// pushed to `changed`, for the commitment.
+    fn fold_event(&mut self, event: &Event, d: Date, s: u64, changed: &mut Vec<Id>) {
         use Event::*;
         match event {
             LocalityRegistered(e) => {
@@ -371,13 +398,19 @@ impl Projection {
                     m.exempted.end(d, s);
                     m.ended = Some((d, e.reason, s));
                 });
-                for o in self.orgs.values_mut() {
+                // The cells the member supervised: the event does not name them.
+                for (org, o) in self.orgs.iter_mut() {
+                    let mut released = false;
                     for sup in o
                         .supervisors
                         .iter_mut()
                         .filter(|x| x.value == e.member && x.until.is_none())
                     {
                         sup.until = Some((d, s));
+                        released = true;
+                    }
+                    if released {
+                        changed.push(org.clone());
                     }
                 }
                 if let Some(c) = self.cadres.get_mut(&e.member) {

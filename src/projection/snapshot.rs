@@ -7,7 +7,7 @@
 //! not match the log, whose body hash is wrong, or whose kind or format is another is ignored
 //! and rebuilt.
 //!
-//! Layout: the kind's marker (`orgledger-projection-2`, `orgledger-rules-state-1`), seq
+//! Layout: the kind's marker (`orgledger-projection-3`, `orgledger-rules-state-1`), seq
 //! (8 bytes, big-endian), record hash (32), body hash (32), then the body (postcard).
 
 use serde::de::DeserializeOwned;
@@ -18,7 +18,7 @@ use crate::chain::Head;
 use crate::event::Hash;
 
 /// The marker of projection snapshots.
-pub const PROJECTION: &[u8] = b"orgledger-projection-2";
+pub const PROJECTION: &[u8] = b"orgledger-projection-3";
 /// The marker of rules-state snapshots.
 pub const RULES_STATE: &[u8] = b"orgledger-rules-state-1";
 const BODY_HASH_CONTEXT: &str = "orgledger 2026-11-27 projection snapshot v1";

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use orgledger::checkpoint::SigningKey;
 use orgledger::event::{Id, Submission};
 use orgledger::server::{run, ServerConfig, ServerLimits};
 use orgledger::store::{Ledger, LedgerOptions};
@@ -32,6 +33,9 @@ pub struct TestServer {
     pub clerk: String,
     pub auditor: String,
     pub admin: String,
+    /// The verifier key (`name+id+base64`) of the server's checkpoint key, to open what
+    /// `GET /checkpoint` and the `checkpoint` query serve.
+    pub checkpoint_verifier: String,
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
@@ -78,12 +82,15 @@ impl TestServer {
             token("admin-1", Role::Admin),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let checkpoint_key = SigningKey::generate("orgledger.test/server").expect("a key");
+        let checkpoint_verifier = checkpoint_key.verifier().to_text();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let config = ServerConfig {
             ledger: ledger.clone(),
             tokens: Arc::new(Tokens::open(data.path()).expect("tokens")),
             public_read: setup.public_read,
             limits: setup.limits,
+            checkpoint_key: Some(checkpoint_key),
         };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, config, async {
@@ -97,6 +104,7 @@ impl TestServer {
             clerk,
             auditor,
             admin,
+            checkpoint_verifier,
             http: reqwest::Client::new(),
             shutdown: Some(tx),
             task: Some(task),

@@ -1,0 +1,262 @@
+//! `orgledger proof`, `verify-proof`, `checkpoint`, `key public`, and `verify` against a
+//! checkpoint: what an auditor runs, on the store or offline on files.
+//!
+//! A failed check prints one JSON object on stdout, `{"ok":false,"check":…,"error":…}` (with
+//! `seq` where a record is named), and exits 1.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::CommandError;
+use crate::checkpoint::{self, SigningKey, VerifierKey};
+use crate::proofs::{self, AnyProof, AuditFailure, CheckpointReplay};
+use crate::store::{Ledger, LedgerOptions, Store, StoreError};
+
+/// The ledger's signing key, in the data directory unless `--key` says otherwise.
+pub const KEY_FILE: &str = "checkpoint.key";
+
+/// Prints a failure as JSON and turns it into exit code 1.
+fn fail(failure: AuditFailure, out: &mut impl Write) -> CommandError {
+    let mut value = serde_json::to_value(&failure).expect("failures serialize");
+    value["ok"] = json!(false);
+    let _ = writeln!(out, "{value}");
+    CommandError::Rejected(failure.to_string())
+}
+
+fn read_text(path: &Path, what: &str) -> Result<String, CommandError> {
+    std::fs::read_to_string(path).map_err(|e| CommandError::Failed(format!("{what} {}: {e}", path.display())))
+}
+
+/// The name a new key (and so the checkpoints' origin) gets when none is given:
+/// `orgledger.local/<data directory name>`, kept to the characters a key name allows.
+fn default_origin(data: &Path) -> String {
+    let dir = std::fs::canonicalize(data).unwrap_or_else(|_| data.to_path_buf());
+    let name: String = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "ledger".into())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("orgledger.local/{name}")
+}
+
+/// The signing key at `--key` (or `DATA/checkpoint.key`), created on first use with the name
+/// `--origin` (or the default origin); an existing key keeps its own name, and an `--origin`
+/// that differs from it is refused.
+pub fn signing_key(data: &Path, key: Option<&Path>, origin: Option<&str>) -> Result<SigningKey, CommandError> {
+    let path: PathBuf = key.map(Path::to_path_buf).unwrap_or_else(|| data.join(KEY_FILE));
+    let key = if path.exists() {
+        checkpoint::load_key(&path).map_err(|e| CommandError::Failed(e.to_string()))?
+    } else {
+        if key.is_none() {
+            std::fs::create_dir_all(data).map_err(|e| CommandError::Failed(format!("{}: {e}", data.display())))?;
+        }
+        let name = origin.map(str::to_owned).unwrap_or_else(|| default_origin(data));
+        checkpoint::load_or_create_key(&path, &name).map_err(|e| CommandError::Failed(e.to_string()))?
+    };
+    if let Some(o) = origin.filter(|o| *o != key.name()) {
+        return Err(CommandError::Failed(format!(
+            "--origin {o}: the key {} is named {}; a ledger's checkpoints carry its key's name",
+            path.display(),
+            key.name()
+        )));
+    }
+    Ok(key)
+}
+
+/// The store, for proofs: its tree must reach its head (a writer fills it in on open).
+fn proof_store(data: &Path) -> Result<(Store, u64), CommandError> {
+    let store = Store::open(data, false)?;
+    let head = store.head()?.seq;
+    let held = store.tree_size()?;
+    if held < head {
+        return Err(CommandError::Failed(format!(
+            "the store's Merkle tree holds {held} of its {head} events; open it once with a writer \
+             (`orgledger checkpoint` does) to fill it in"
+        )));
+    }
+    Ok((store, head))
+}
+
+/// `orgledger proof inclusion --seq N [--size M]`.
+pub fn proof_inclusion(data: &Path, seq: u64, size: Option<u64>, out: &mut impl Write) -> Result<(), CommandError> {
+    let (store, head) = proof_store(data)?;
+    let hash = match store.raw(seq)? {
+        Some((hash, _)) if seq <= head => hash,
+        _ => {
+            return Err(fail(
+                AuditFailure::new("arguments", format!("seq {seq} is not in the ledger (1 to {head})")),
+                out,
+            ))
+        }
+    };
+    match proofs::inclusion(&store, hash, seq, size, head) {
+        Ok(p) => Ok(writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&p).expect("proofs serialize")
+        )?),
+        Err(f) => Err(fail(f, out)),
+    }
+}
+
+/// `orgledger proof consistency --from M [--to N]`.
+pub fn proof_consistency(data: &Path, from: u64, to: Option<u64>, out: &mut impl Write) -> Result<(), CommandError> {
+    let (store, head) = proof_store(data)?;
+    match proofs::consistency(&store, from, to, head) {
+        Ok(p) => Ok(writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&p).expect("proofs serialize")
+        )?),
+        Err(f) => Err(fail(f, out)),
+    }
+}
+
+/// A checkpoint file opened with a verifier key file.
+fn open_checkpoint_files(cp: &Path, key: &Path) -> Result<Result<checkpoint::Checkpoint, AuditFailure>, CommandError> {
+    let text = read_text(cp, "checkpoint")?;
+    let key_text = read_text(key, "verifier key")?;
+    let key = match VerifierKey::parse(&key_text) {
+        Ok(k) => k,
+        Err(e) => return Ok(Err(AuditFailure::new("key", format!("{}: {e}", key.display())))),
+    };
+    Ok(proofs::open_checkpoint(&text, &key))
+}
+
+/// `orgledger verify-proof FILE [--checkpoint CP --key VKEY]`.
+pub fn verify_proof(file: &Path, against: Option<(&Path, &Path)>, out: &mut impl Write) -> Result<(), CommandError> {
+    let text = read_text(file, "proof")?;
+    let checkpoint = match against {
+        Some((cp, key)) => match open_checkpoint_files(cp, key)? {
+            Ok(c) => Some(c),
+            Err(f) => return Err(fail(f, out)),
+        },
+        None => None,
+    };
+    let verdict = AnyProof::parse(&text).and_then(|p| p.verify(checkpoint.as_ref()));
+    match verdict {
+        Ok(what) => Ok(writeln!(out, "{}", json!({"ok": true, "proved": what}))?),
+        Err(f) => Err(fail(f, out)),
+    }
+}
+
+/// `orgledger checkpoint [--key FILE] [--origin NAME]`: a fresh signed checkpoint of the
+/// head, with the projection commitment.
+pub fn checkpoint(
+    data: &Path,
+    key: Option<&Path>,
+    origin: Option<&str>,
+    out: &mut impl Write,
+) -> Result<(), CommandError> {
+    let ledger = Ledger::open(
+        data,
+        LedgerOptions {
+            create: false,
+            ..Default::default()
+        },
+    )?;
+    let key = signing_key(data, key, origin)?;
+    let projection = ledger.projection();
+    let cp = proofs::checkpoint_of(&projection, ledger.store(), key.name()).map_err(|f| fail(f, out))?;
+    let text = proofs::sign(&cp, &key).map_err(|f| fail(f, out))?;
+    write!(out, "{text}")?;
+    Ok(())
+}
+
+/// `orgledger key public [--key FILE]`: the verifier key, `name+id+base64`.
+pub fn key_public(
+    data: &Path,
+    key: Option<&Path>,
+    origin: Option<&str>,
+    out: &mut impl Write,
+) -> Result<(), CommandError> {
+    let key = signing_key(data, key, origin)?;
+    writeln!(out, "{}", key.verifier().to_text())?;
+    Ok(())
+}
+
+/// `orgledger verify --checkpoint CP --key VKEY` on the store: the chain, then the log
+/// against the checkpoint (it still holds the history the checkpoint signed, and its
+/// projection there is the one committed to).
+pub fn verify_store_against(data: &Path, cp: &Path, key: &Path, out: &mut impl Write) -> Result<(), CommandError> {
+    let checkpoint = match open_checkpoint_files(cp, key)? {
+        Ok(c) => c,
+        Err(f) => return Err(fail(f, out)),
+    };
+    let store = Store::open_unchecked(data, false)?;
+    let verified = match store.verify()? {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(fail(
+                AuditFailure {
+                    check: "chain",
+                    error: e.error,
+                    seq: Some(e.seq),
+                },
+                out,
+            ))
+        }
+    };
+    let mut replay = CheckpointReplay::new(&checkpoint);
+    for record in store.records(1).take(checkpoint.size as usize) {
+        replay.push(&record.map_err(|e: StoreError| CommandError::from(e))?);
+    }
+    match replay.finish(verified.events) {
+        Ok(v) => Ok(writeln!(
+            out,
+            "{}",
+            json!({"ok": true, "events": verified.events, "head": verified.head.hash.to_hex(),
+                   "root": verified.root.to_hex(), "checkpoint": v})
+        )?),
+        Err(f) => Err(fail(f, out)),
+    }
+}
+
+/// `orgledger verify --file EXPORT --checkpoint CP --key VKEY`: the same from an export
+/// file alone.
+pub fn verify_file_against(file: &Path, cp: &Path, key: &Path, out: &mut impl Write) -> Result<(), CommandError> {
+    let checkpoint = match open_checkpoint_files(cp, key)? {
+        Ok(c) => c,
+        Err(f) => return Err(fail(f, out)),
+    };
+    let input = std::fs::File::open(file).map_err(|e| CommandError::Failed(format!("{}: {e}", file.display())))?;
+    let mut replay = CheckpointReplay::new(&checkpoint);
+    let mut frontier = crate::merkle::Frontier::new();
+    let verdict = super::check_export(std::io::BufReader::new(input), |record| {
+        frontier.push(&record.hash());
+        replay.push(&record);
+        Ok(())
+    })?;
+    let head = match verdict {
+        Ok(h) => h,
+        Err(e) => {
+            return Err(fail(
+                AuditFailure {
+                    check: "chain",
+                    error: e.error,
+                    seq: Some(e.seq),
+                },
+                out,
+            ))
+        }
+    };
+    match replay.finish(head.seq) {
+        Ok(v) => Ok(writeln!(
+            out,
+            "{}",
+            json!({"ok": true, "events": head.seq, "head": head.hash.to_hex(),
+                   "root": frontier.root().to_hex(), "checkpoint": v})
+        )?),
+        Err(f) => Err(fail(f, out)),
+    }
+}
