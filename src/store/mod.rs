@@ -393,16 +393,18 @@ impl Store {
     /// Inserts `records` (which must follow the current head) and the new head in one atomic
     /// batch, without flushing: not durable until [`Store::flush`] returns.
     pub fn insert_group(&self, records: &[Record]) -> Result<(), StoreError> {
-        self.insert_group_with(records, &[], &[])
+        self.insert_group_with(records, None, &[])
     }
 
     /// [`Store::insert_group`], with the Merkle tree nodes the records complete and the
     /// idempotency entries of the group's requests in the same atomic batch: a node or a key
     /// is stored exactly when its events are.
+    /// `tree` holds the nodes the records complete (`None` when the tree is not kept: the
+    /// benchmark's comparison); only those of [`TILE_HEIGHT`] and up are stored.
     pub fn insert_group_with(
         &self,
         records: &[Record],
-        nodes: &[(u32, u64, Hash)],
+        tree: Option<&[(u32, u64, Hash)]>,
         keys: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<(), StoreError> {
         let Some(last) = records.last() else { return Ok(()) };
@@ -410,8 +412,8 @@ impl Store {
         for (key, value) in keys {
             batch.insert(idempotency_key(key), value.as_slice());
         }
-        for (level, index, hash) in nodes {
-            batch.insert(&tree_key(*level, *index), &hash.0);
+        if let Some(nodes) = tree {
+            add_tree_nodes(&mut batch, nodes, last.seq());
         }
         let mut value = Vec::new();
         for r in records {
@@ -428,25 +430,51 @@ impl Store {
         Ok(())
     }
 
-    /// Stores Merkle tree nodes (the backfill of a log written before the tree was kept).
-    pub fn insert_tree_nodes(&self, nodes: &[(u32, u64, Hash)]) -> Result<(), StoreError> {
+    /// Stores Merkle tree nodes up to `size` leaves (the backfill of a log written before
+    /// the tree was kept).
+    pub fn insert_tree_nodes(&self, nodes: &[(u32, u64, Hash)], size: u64) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        for (level, index, hash) in nodes {
-            batch.insert(&tree_key(*level, *index), &hash.0);
-        }
+        add_tree_nodes(&mut batch, nodes, size);
         self.log.apply_batch(batch).map_err(StoreError::io)
     }
 
-    /// How many leaves the stored tree holds: one more than the index of the last leaf.
+    /// How many leaves the stored tree covers (the log's head, unless the tree was not kept).
     pub fn tree_size(&self) -> Result<u64, StoreError> {
-        let last = self.log.range(tree_key(0, 0)..=tree_key(0, u64::MAX)).next_back();
-        match last {
+        match self.log.get(TREE_SIZE_KEY).map_err(StoreError::io)? {
             None => Ok(0),
-            Some(item) => {
-                let (k, _) = item.map_err(StoreError::io)?;
-                Ok(u64::from_be_bytes(k[2..10].try_into().expect("8 bytes")) + 1)
-            }
+            Some(v) if v.len() == 8 => Ok(u64::from_be_bytes(v.as_ref().try_into().expect("8 bytes"))),
+            Some(_) => Err(StoreError::Corrupt {
+                seq: 0,
+                reason: "the recorded tree size is malformed".into(),
+            }),
         }
+    }
+
+    /// The node at `level` < [`TILE_HEIGHT`] over leaves `[index·2^level, (index+1)·2^level)`,
+    /// from the event hashes stored with the records.
+    fn node_from_records(&self, level: u32, index: u64) -> Result<Hash, crate::merkle::TreeError> {
+        use crate::merkle::{leaf_hash, node_hash, TreeError};
+        let width = 1u64 << level;
+        let first = index * width + 1;
+        let mut hashes = Vec::with_capacity(width as usize);
+        for (n, item) in self.raw_records(first).take(width as usize).enumerate() {
+            let (seq, hash, _) = item.map_err(|e| TreeError::Store(e.to_string()))?;
+            if seq != first + n as u64 {
+                return Err(TreeError::Store(format!("record {} is missing", first + n as u64)));
+            }
+            hashes.push(leaf_hash(&hash));
+        }
+        if hashes.len() as u64 != width {
+            return Err(TreeError::MissingNode {
+                level,
+                index,
+                held: self.tree_size().unwrap_or(0),
+            });
+        }
+        while hashes.len() > 1 {
+            hashes = hashes.chunks(2).map(|pair| node_hash(&pair[0], &pair[1])).collect();
+        }
+        Ok(hashes[0])
     }
 
     /// The stored outcome of the append made under an idempotency key, if any.
@@ -530,6 +558,23 @@ impl Store {
 
 /// Merkle tree nodes share the log's tree too: `t`, the level, the index (big-endian).
 const TREE_PREFIX: u8 = b't';
+/// How many leaves the stored tree covers, written with each group.
+const TREE_SIZE_KEY: &[u8] = b"tree-size";
+
+/// Perfect subtrees below this level are not stored: a node of level 3 covers 8 leaves,
+/// which are read back from the records' own stored hashes when a proof needs it (at most
+/// 15 reads for a whole proof, all in one tile of 16 leaves). Storing them would add about
+/// two entries to each event's batch, which costs the append path a quarter of its rate;
+/// from level 4 up it is one entry per 8 events. The stored tiles are those of C2SP
+/// tlog-tiles with height 4, in spirit.
+pub const TILE_HEIGHT: u32 = 4;
+
+fn add_tree_nodes(batch: &mut sled::Batch, nodes: &[(u32, u64, Hash)], size: u64) {
+    for (level, index, hash) in nodes.iter().filter(|(level, _, _)| *level >= TILE_HEIGHT) {
+        batch.insert(&tree_key(*level, *index), &hash.0);
+    }
+    batch.insert(TREE_SIZE_KEY, &size.to_be_bytes());
+}
 
 fn tree_key(level: u32, index: u64) -> [u8; 10] {
     let mut k = [0u8; 10];
@@ -542,6 +587,9 @@ fn tree_key(level: u32, index: u64) -> [u8; 10] {
 /// The stored perfect subtrees of the Merkle tree, for roots and proofs.
 impl crate::merkle::TreeNodes for Store {
     fn node(&self, level: u32, index: u64) -> Result<Hash, crate::merkle::TreeError> {
+        if level < TILE_HEIGHT {
+            return self.node_from_records(level, index);
+        }
         match self.log.get(tree_key(level, index)) {
             Ok(Some(v)) if v.len() == 32 => Ok(Hash(v.as_ref().try_into().expect("32 bytes"))),
             Ok(Some(_)) => Err(crate::merkle::TreeError::Store(format!(

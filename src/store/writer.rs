@@ -595,12 +595,12 @@ fn fill_tree(store: &Store, head: u64) -> Result<Frontier, StoreError> {
         let (_, hash, _) = item?;
         nodes.extend(frontier.push(&hash));
         if nodes.len() >= 1 << 16 {
-            store.insert_tree_nodes(&nodes)?;
+            store.insert_tree_nodes(&nodes, frontier.size())?;
             nodes.clear();
         }
     }
     if held < head {
-        store.insert_tree_nodes(&nodes)?;
+        store.insert_tree_nodes(&nodes, frontier.size())?;
         store.flush()?;
     }
     Ok(frontier)
@@ -764,7 +764,8 @@ impl Writer {
                 nodes.extend(frontier.push(&r.hash()));
             }
         }
-        if let Err(e) = self.store.insert_group_with(&records, &nodes, &keys) {
+        let tree = self.frontier.is_some().then_some(nodes.as_slice());
+        if let Err(e) = self.store.insert_group_with(&records, tree, &keys) {
             self.stopped.store(true, Ordering::Release);
             for (reply, _) in replies {
                 let _ = reply.send(Err(AppendError::Store(e.clone())));
