@@ -663,8 +663,9 @@ fn measure_appends(s: &Settings) -> AppendFigures {
 
 /// Where the append path's tree time goes: the tree hashing alone (`Frontier::push`), and
 /// raw sled, batches of `group` event-sized values with one flush each, with and without
-/// the node entries those events complete, keyed as the store keys them (one key region per
-/// level, apart from the events'), alternated as above.
+/// the entries the store adds for the tree (the nodes of levels `TILE_HEIGHT` and up, one
+/// key region per level apart from the events', and the tree's size once per group),
+/// alternated as above.
 fn tree_cost(s: &Settings, group: usize, value_len: usize, rate: f64) {
     let mut frontier = merkle::Frontier::new();
     let leaves: Vec<Hash> = (0..1_000_000u64)
@@ -703,10 +704,17 @@ fn tree_cost(s: &Settings, group: usize, value_len: usize, rate: f64) {
                     value[..32].copy_from_slice(&hash.0);
                     items.push((seq, value));
                     if with_nodes {
+                        // As the store keeps them: the nodes of the stored levels only.
                         for (level, index, node) in frontier.push(&hash) {
-                            items.push((1 << 63 | u64::from(level) << 48 | index, node.0.to_vec()));
+                            if level >= orgledger::store::TILE_HEIGHT {
+                                items.push((1 << 63 | u64::from(level) << 48 | index, node.0.to_vec()));
+                            }
                         }
                     }
+                }
+                if with_nodes {
+                    // The tree's size, written with each group.
+                    items.push((u64::MAX, seq.to_be_bytes().to_vec()));
                 }
                 store
                     .write_raw_batch(&tree, &items, true)

@@ -314,7 +314,25 @@ impl Store {
             if let Err(e) = chain.check_stored(seq, hash, &value[32..]) {
                 return Ok(Err(e));
             }
-            frontier.push(&hash);
+            // Every stored node this record completes must be the one recomputed here: the
+            // proofs read them all, and the root check below reads only those it folds.
+            for (level, index, node) in frontier.push(&hash) {
+                if seq > held || level < TILE_HEIGHT {
+                    continue;
+                }
+                match crate::merkle::TreeNodes::node(self, level, index) {
+                    Ok(stored) if stored == node => {}
+                    found => {
+                        return Ok(Err(ChainError {
+                            seq,
+                            error: format!(
+                                "the stored Merkle tree node at level {level}, index {index} does not match the log{}",
+                                found.err().map(|e| format!(": {e}")).unwrap_or_default()
+                            ),
+                        }))
+                    }
+                }
+            }
             if frontier.size() == held {
                 recomputed_at_held = Some(frontier.root());
             }
