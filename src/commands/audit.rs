@@ -185,50 +185,51 @@ pub fn key_public(
     Ok(())
 }
 
-/// `orgledger verify --checkpoint CP --key VKEY` on the store: the chain, then the log
-/// against the checkpoint (it still holds the history the checkpoint signed, and its
-/// projection there is the one committed to).
-pub fn verify_store_against(data: &Path, cp: &Path, key: &Path, out: &mut impl Write) -> Result<(), CommandError> {
-    let checkpoint = match open_checkpoint_files(cp, key)? {
-        Ok(c) => c,
-        Err(f) => return Err(fail(f, out)),
-    };
-    let store = Store::open_unchecked(data, false)?;
-    let verified = match store.verify()? {
-        Ok(v) => v,
-        Err(e) => {
-            return Err(fail(
-                AuditFailure {
-                    check: "chain",
-                    error: e.error,
-                    seq: Some(e.seq),
-                },
-                out,
-            ))
-        }
-    };
-    let mut replay = CheckpointReplay::new(&checkpoint);
-    for record in store.records(1).take(checkpoint.size as usize) {
-        replay.push(&record.map_err(|e: StoreError| CommandError::from(e))?);
+/// A broken chain, as a failed check.
+fn chain_failure(e: crate::chain::ChainError) -> AuditFailure {
+    AuditFailure {
+        check: "chain",
+        error: e.error,
+        seq: Some(e.seq),
     }
-    match replay.finish(verified.events) {
+}
+
+/// Prints the verdict of a replay against a checkpoint, after a good chain of `events`
+/// ending at `head` whose tree has `root`.
+fn print_against(
+    verdict: Result<proofs::CheckpointVerdict, AuditFailure>,
+    (events, head, root): (u64, crate::event::Hash, crate::event::Hash),
+    out: &mut impl Write,
+) -> Result<(), CommandError> {
+    match verdict {
         Ok(v) => Ok(writeln!(
             out,
             "{}",
-            json!({"ok": true, "events": verified.events, "head": verified.head.hash.to_hex(),
-                   "root": verified.root.to_hex(), "checkpoint": v})
+            json!({"ok": true, "events": events, "head": head.to_hex(), "root": root.to_hex(), "checkpoint": v})
         )?),
         Err(f) => Err(fail(f, out)),
     }
 }
 
+/// `orgledger verify --checkpoint CP --key VKEY` on the store: the chain, then the log
+/// against the checkpoint (it still holds the history the checkpoint signed, and its
+/// projection there is the one committed to).
+pub fn verify_store_against(data: &Path, cp: &Path, key: &Path, out: &mut impl Write) -> Result<(), CommandError> {
+    let checkpoint = open_checkpoint_files(cp, key)?.map_err(|f| fail(f, out))?;
+    let store = Store::open_unchecked(data, false)?;
+    let verified = store.verify()?.map_err(|e| fail(chain_failure(e), out))?;
+    let mut replay = CheckpointReplay::new(&checkpoint);
+    for record in store.records(1).take(checkpoint.size as usize) {
+        replay.push(&record.map_err(|e: StoreError| CommandError::from(e))?);
+    }
+    let end = (verified.events, verified.head.hash, verified.root);
+    print_against(replay.finish(verified.events), end, out)
+}
+
 /// `orgledger verify --file EXPORT --checkpoint CP --key VKEY`: the same from an export
 /// file alone.
 pub fn verify_file_against(file: &Path, cp: &Path, key: &Path, out: &mut impl Write) -> Result<(), CommandError> {
-    let checkpoint = match open_checkpoint_files(cp, key)? {
-        Ok(c) => c,
-        Err(f) => return Err(fail(f, out)),
-    };
+    let checkpoint = open_checkpoint_files(cp, key)?.map_err(|f| fail(f, out))?;
     let input = std::fs::File::open(file).map_err(|e| CommandError::Failed(format!("{}: {e}", file.display())))?;
     let mut replay = CheckpointReplay::new(&checkpoint);
     let mut frontier = crate::merkle::Frontier::new();
@@ -237,26 +238,6 @@ pub fn verify_file_against(file: &Path, cp: &Path, key: &Path, out: &mut impl Wr
         replay.push(&record);
         Ok(())
     })?;
-    let head = match verdict {
-        Ok(h) => h,
-        Err(e) => {
-            return Err(fail(
-                AuditFailure {
-                    check: "chain",
-                    error: e.error,
-                    seq: Some(e.seq),
-                },
-                out,
-            ))
-        }
-    };
-    match replay.finish(head.seq) {
-        Ok(v) => Ok(writeln!(
-            out,
-            "{}",
-            json!({"ok": true, "events": head.seq, "head": head.hash.to_hex(),
-                   "root": frontier.root().to_hex(), "checkpoint": v})
-        )?),
-        Err(f) => Err(fail(f, out)),
-    }
+    let head = verdict.map_err(|e| fail(chain_failure(e), out))?;
+    print_against(replay.finish(head.seq), (head.seq, head.hash, frontier.root()), out)
 }

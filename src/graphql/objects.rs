@@ -84,6 +84,18 @@ fn field_at(p: &Projection, base: At, date: Option<Date>, seq: Option<u64>) -> R
     resolve_at(p, Some(date.unwrap_or(base.date)), Some(seq.unwrap_or(base.seq)))
 }
 
+/// A field that depends on time: `f` on the projection at the object's point, with the
+/// field's own `date` and `seq` overriding it.
+async fn at_field<T>(
+    ctx: &Context<'_>,
+    base: At,
+    date: Option<Date>,
+    seq: Option<u64>,
+    f: impl FnOnce(&Projection, At) -> T,
+) -> Result<T> {
+    read(ctx, |p| Ok(f(p, field_at(p, base, date, seq)?))).await
+}
+
 pub(crate) fn id_arg(what: &str, s: &str) -> Result<Id> {
     Id::parse(s).map_err(|e| bad_input(format!("{what}: {e}")))
 }
@@ -140,50 +152,45 @@ impl Locality {
         read(ctx, |p| p.localities.get(&self.id).map(|l| l.registered.0)).await
     }
     async fn name(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Option<String>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.localities
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.localities
                 .get(&self.id)
                 .and_then(|l| l.name.at(at))
-                .map(|n| n.to_string()))
+                .map(|n| n.to_string())
         })
         .await
     }
     /// Whether it exists: registered and not retired.
     async fn active(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<bool> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.localities.get(&self.id).is_some_and(|l| l.alive.holds(at)))
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.localities.get(&self.id).is_some_and(|l| l.alive.holds(at))
         })
         .await
     }
     /// Whether it lies on the border.
     async fn border(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Option<bool>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.localities.get(&self.id).and_then(|l| l.border.at(at)).copied())
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.localities.get(&self.id).and_then(|l| l.border.at(at)).copied()
         })
         .await
     }
     async fn parent(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Option<Locality>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.localities
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.localities
                 .get(&self.id)
                 .and_then(|l| l.parent.at(at).cloned().flatten())
-                .map(|id| Locality { id, at }))
+                .map(|id| Locality { id, at })
         })
         .await
     }
     /// The localities directly under it, in id order.
     async fn children(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Vec<Locality>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.localities
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.localities
                 .iter()
                 .filter(|(_, l)| l.alive.holds(at) && l.parent.at(at).is_some_and(|x| x.as_ref() == Some(&self.id)))
                 .map(|(id, _)| Locality { id: id.clone(), at })
-                .collect())
+                .collect()
         })
         .await
     }
@@ -194,25 +201,23 @@ impl Locality {
         date: Option<Date>,
         seq: Option<u64>,
     ) -> Result<Vec<Organization>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.orgs
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.orgs
                 .iter()
                 .filter(|(_, o)| o.alive.holds(at) && o.localities.contains(&self.id))
                 .map(|(id, _)| Organization { id: id.clone(), at })
-                .collect())
+                .collect()
         })
         .await
     }
     /// The active members whose home locality it is.
     async fn residents(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Vec<Member>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.members
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.members
                 .iter()
                 .filter(|(_, m)| m.active.holds(at) && m.home_locality.at(at) == Some(&self.id))
                 .map(|(id, _)| Member { id: id.clone(), at })
-                .collect())
+                .collect()
         })
         .await
     }
@@ -251,17 +256,15 @@ impl Organization {
         read(ctx, |p| p.orgs.get(&self.id).map(|o| o.founded.0)).await
     }
     async fn name(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Option<String>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.orgs.get(&self.id).and_then(|o| o.name.at(at)).map(|n| n.to_string()))
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.orgs.get(&self.id).and_then(|o| o.name.at(at)).map(|n| n.to_string())
         })
         .await
     }
     /// Whether it exists: founded and not dissolved.
     async fn active(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<bool> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.orgs.get(&self.id).is_some_and(|o| o.alive.holds(at)))
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.orgs.get(&self.id).is_some_and(|o| o.alive.holds(at))
         })
         .await
     }
@@ -276,13 +279,12 @@ impl Organization {
     }
     /// The active organizations directly under it, in id order.
     async fn children(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Vec<Organization>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.orgs
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.orgs
                 .iter()
                 .filter(|(_, o)| o.alive.holds(at) && o.parent.as_ref() == Some(&self.id))
                 .map(|(id, _)| Organization { id: id.clone(), at })
-                .collect())
+                .collect()
         })
         .await
     }
@@ -328,21 +330,19 @@ impl Organization {
     }
     /// Members of other organizations on temporary activity here.
     async fn temporary_members(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Vec<Member>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.members
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.members
                 .iter()
                 .filter(|(_, m)| m.active.holds(at) && m.temporary_host(at) == Some(&self.id))
                 .map(|(id, _)| Member { id: id.clone(), at })
-                .collect())
+                .collect()
         })
         .await
     }
     /// The committee members in charge of this cell.
     async fn supervisors(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Vec<Member>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.orgs
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.orgs
                 .get(&self.id)
                 .map(|o| {
                     o.supervisors
@@ -354,7 +354,7 @@ impl Organization {
                         })
                         .collect()
                 })
-                .unwrap_or_default())
+                .unwrap_or_default()
         })
         .await
     }
@@ -418,56 +418,50 @@ impl Member {
         .await
     }
     async fn name(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Option<String>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.members
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.members
                 .get(&self.id)
                 .and_then(|m| m.name.at(at))
-                .map(|n| n.to_string()))
+                .map(|n| n.to_string())
         })
         .await
     }
     async fn sex(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Option<Sex>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.members.get(&self.id).and_then(|m| m.sex.at(at)).copied())
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.members.get(&self.id).and_then(|m| m.sex.at(at)).copied()
         })
         .await
     }
     async fn birth_date(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Option<Date>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.members.get(&self.id).and_then(|m| m.birth_date.at(at)).copied())
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.members.get(&self.id).and_then(|m| m.birth_date.at(at)).copied()
         })
         .await
     }
     /// Whether the person is a member (admitted, and the membership not ended).
     async fn active(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<bool> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.members.get(&self.id).is_some_and(|m| m.active.holds(at)))
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.members.get(&self.id).is_some_and(|m| m.active.holds(at))
         })
         .await
     }
     /// Probationary or official; null when not a member at that point.
     async fn status(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Option<MemberStatus>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.members
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.members
                 .get(&self.id)
                 .filter(|m| m.active.holds(at))
                 .and_then(|m| m.status.at(at))
-                .copied())
+                .copied()
         })
         .await
     }
     async fn home_locality(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Option<Locality>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.members
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.members
                 .get(&self.id)
                 .and_then(|m| m.home_locality.at(at))
-                .map(|id| Locality { id: id.clone(), at }))
+                .map(|id| Locality { id: id.clone(), at })
         })
         .await
     }
@@ -478,13 +472,12 @@ impl Member {
         date: Option<Date>,
         seq: Option<u64>,
     ) -> Result<Option<Organization>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.members
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.members
                 .get(&self.id)
                 .filter(|m| m.active.holds(at))
                 .and_then(|m| m.org.at(at))
-                .map(|id| Organization { id: id.clone(), at }))
+                .map(|id| Organization { id: id.clone(), at })
         })
         .await
     }
@@ -495,33 +488,30 @@ impl Member {
         date: Option<Date>,
         seq: Option<u64>,
     ) -> Result<Option<Organization>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.members
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.members
                 .get(&self.id)
                 .filter(|m| m.active.holds(at))
                 .and_then(|m| m.temporary_host(at))
-                .map(|id| Organization { id: id.clone(), at }))
+                .map(|id| Organization { id: id.clone(), at })
         })
         .await
     }
     /// Whether the member is exempted from activity.
     async fn exempted(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<bool> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.members.get(&self.id).is_some_and(|m| m.exempted.holds(at)))
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.members.get(&self.id).is_some_and(|m| m.exempted.holds(at))
         })
         .await
     }
     /// How the membership ended, when it had by that point.
     async fn ended(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Option<MembershipEnd>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.members
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.members
                 .get(&self.id)
                 .and_then(|m| m.ended)
                 .filter(|(d, _, s)| *s <= at.seq && *d <= at.date)
-                .map(|(date, reason, _)| MembershipEnd { date, reason }))
+                .map(|(date, reason, _)| MembershipEnd { date, reason })
         })
         .await
     }
@@ -578,12 +568,11 @@ impl Cadre {
     }
     /// The person's name, when the person is a member.
     async fn name(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Option<String>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.members
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.members
                 .get(&self.id)
                 .and_then(|m| m.name.at(at))
-                .map(|n| n.to_string()))
+                .map(|n| n.to_string())
         })
         .await
     }
@@ -599,9 +588,8 @@ impl Cadre {
     }
     /// The posts held at that point.
     async fn positions(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Vec<PositionHeld>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.cadres
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.cadres
                 .get(&self.id)
                 .map(|c| {
                     c.positions
@@ -615,15 +603,14 @@ impl Cadre {
                         })
                         .collect()
                 })
-                .unwrap_or_default())
+                .unwrap_or_default()
         })
         .await
     }
     /// The plans the cadre is in at that point.
     async fn plans(&self, ctx: &Context<'_>, date: Option<Date>, seq: Option<u64>) -> Result<Vec<PlanEntry>> {
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.cadres
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.cadres
                 .get(&self.id)
                 .map(|c| {
                     c.plans
@@ -637,7 +624,7 @@ impl Cadre {
                         })
                         .collect()
                 })
-                .unwrap_or_default())
+                .unwrap_or_default()
         })
         .await
     }
@@ -649,9 +636,8 @@ impl Cadre {
         seq: Option<u64>,
     ) -> Result<Vec<AssessmentObject>> {
         use crate::projection::Outcome;
-        read(ctx, |p| {
-            let at = field_at(p, self.at, date, seq)?;
-            Ok(p.cadres
+        at_field(ctx, self.at, date, seq, |p, at| {
+            p.cadres
                 .get(&self.id)
                 .map(|c| {
                     c.assessments
@@ -679,7 +665,7 @@ impl Cadre {
                         })
                         .collect()
                 })
-                .unwrap_or_default())
+                .unwrap_or_default()
         })
         .await
     }
