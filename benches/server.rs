@@ -390,6 +390,9 @@ struct CpuTicks {
     server: u64,
     load: u64,
     other: u64,
+    /// Every CPU of the machine, every process (from `/proc/stat`): what is not this
+    /// process's is another's, on a shared machine.
+    machine: u64,
 }
 
 /// The server's runtime threads are named `server`, the load generator's `load`.
@@ -419,6 +422,13 @@ fn cpu_ticks() -> CpuTicks {
             ticks.other += used;
         }
     }
+    // `cpu  user nice system idle iowait irq softirq steal ...`: the busy ones.
+    if let Ok(stat) = std::fs::read_to_string("/proc/stat") {
+        if let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) {
+            let fields: Vec<u64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+            ticks.machine = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| fields.get(i)).sum();
+        }
+    }
     ticks
 }
 
@@ -428,6 +438,8 @@ struct CpuShare {
     server: f64,
     load: f64,
     other: f64,
+    /// Other processes of the machine.
+    elsewhere: f64,
 }
 
 struct CpuMark {
@@ -460,6 +472,11 @@ impl CpuMarkHandle {
             server: now.server.saturating_sub(mark.ticks.server) as f64 / wall,
             load: now.load.saturating_sub(mark.ticks.load) as f64 / wall,
             other: now.other.saturating_sub(mark.ticks.other) as f64 / wall,
+            elsewhere: (now.machine.saturating_sub(mark.ticks.machine) as f64
+                - (now.server + now.load + now.other)
+                    .saturating_sub(mark.ticks.server + mark.ticks.load + mark.ticks.other) as f64)
+                .max(0.0)
+                / wall,
         }
     }
 }
@@ -790,11 +807,11 @@ fn main() {
         "p50 ms",
         "p99 ms",
         "max ms",
-        "CPU cores busy: server / load / writer+sled"
+        "CPU cores busy: server / load / writer+sled / other processes"
     );
     for m in &results {
         println!(
-            "{:<22} {:>9} {:>7} {:>9.0} {:>7.2} {:>7.2} {:>7.2}   {:.2} / {:.2} / {:.2}",
+            "{:<22} {:>9} {:>7} {:>9.0} {:>7.2} {:>7.2} {:>7.2}   {:.2} / {:.2} / {:.2} / {:.2}",
             m.name,
             m.requests,
             m.failed,
@@ -804,7 +821,8 @@ fn main() {
             ms(m.latencies.last().copied().unwrap_or_default()),
             m.cpu.server,
             m.cpu.load,
-            m.cpu.other
+            m.cpu.other,
+            m.cpu.elsewhere
         );
     }
     println!();

@@ -77,6 +77,7 @@ impl Default for ServerLimits {
 struct AppState {
     schema: LedgerSchema,
     env: Arc<Env>,
+    answers: AnswerCache,
     tokens: Arc<Tokens>,
     ledger: Arc<Ledger>,
     public_read: bool,
@@ -98,6 +99,7 @@ pub async fn run(
     let state = Arc::new(AppState {
         schema,
         env,
+        answers: AnswerCache::default(),
         tokens: config.tokens,
         ledger: config.ledger,
         public_read: config.public_read,
@@ -197,11 +199,29 @@ fn with_codes(mut response: Response) -> Response {
 }
 
 /// Executes one request, and tells whether it got as far as execution.
-async fn execute(state: &AppState, access: &Access, request: async_graphql::Request) -> (serde_json::Value, bool) {
-    let executed = Executed::default();
-    let request = request.data(access.clone()).data(executed.clone());
+/// What one request came to.
+struct Outcome {
+    body: serde_json::Value,
+    /// It reached execution (else: 400).
+    executed: bool,
+    /// It is only queries, none failed inside the server: its answer depends on nothing
+    /// but the ledger at the head, the date and the caller's role, so it may be kept.
+    cacheable: bool,
+    /// It asked for a subscription, which HTTP does not serve.
+    subscription: bool,
+}
+
+async fn execute(state: &AppState, access: &Access, request: async_graphql::Request) -> Outcome {
+    let facts = Executed::default();
+    let request = request.data(access.clone()).data(facts.clone());
     let response = with_codes(state.schema.execute(request).await);
-    let executed = executed.get() || response.errors.is_empty();
+    let executed = facts.get() || response.errors.is_empty();
+    let internal = response.errors.iter().any(|e| {
+        e.extensions
+            .as_ref()
+            .and_then(|x| x.get("code"))
+            .is_some_and(|c| *c == async_graphql::Value::from(codes::INTERNAL))
+    });
     let mut body = serde_json::to_value(&response).expect("responses serialize");
     // A request refused before execution has no `data` at all (GraphQL over HTTP).
     if !executed {
@@ -209,11 +229,75 @@ async fn execute(state: &AppState, access: &Access, request: async_graphql::Requ
             obj.remove("data");
         }
     }
-    (body, executed)
+    Outcome {
+        body,
+        executed,
+        cacheable: executed && facts.only_queries() && !internal,
+        subscription: facts.has_subscription(),
+    }
 }
 
-fn graphql_answer(headers: &HeaderMap, status: StatusCode, body: String) -> axum::response::Response {
-    (status, [(header::CONTENT_TYPE, response_type(headers))], body).into_response()
+/// How many answers the server keeps.
+const CACHED_ANSWERS: usize = 1024;
+/// Answers larger than this are not kept.
+const MAX_CACHED_ANSWER: usize = 256 * 1024;
+
+/// Answers to queries, kept by who asked (the role), the durable head, the date (the
+/// default of every `date` argument) and the request's exact bytes. The ledger never changes
+/// below its head, so the same request at the same head on the same day gets the same
+/// answer: a client polling a report costs a lookup. A mutation is never kept, nor an
+/// answer holding an INTERNAL error.
+#[derive(Default)]
+struct AnswerCache {
+    entries: std::sync::Mutex<KeptAnswers>,
+}
+
+/// Answers by key, and the keys in the order they were kept.
+type KeptAnswers = (
+    std::collections::HashMap<[u8; 32], (StatusCode, Bytes)>,
+    std::collections::VecDeque<[u8; 32]>,
+);
+
+impl AnswerCache {
+    fn key(access: &Access, head: u64, request: &[u8]) -> [u8; 32] {
+        let mut h = blake3::Hasher::new();
+        let role = access.0.as_ref().map_or("anonymous", |c| c.role.as_str());
+        h.update(role.as_bytes());
+        h.update(&[0]);
+        h.update(&head.to_be_bytes());
+        h.update(crate::event::Timestamp::now().date().to_string().as_bytes());
+        h.update(request);
+        *h.finalize().as_bytes()
+    }
+
+    fn get(&self, key: &[u8; 32]) -> Option<(StatusCode, Bytes)> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .get(key)
+            .cloned()
+    }
+
+    fn put(&self, key: [u8; 32], status: StatusCode, body: Bytes) {
+        if body.len() > MAX_CACHED_ANSWER {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, order) = &mut *entries;
+        if map.insert(key, (status, body)).is_none() {
+            order.push_back(key);
+        }
+        while order.len() > CACHED_ANSWERS {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+    }
+}
+
+fn graphql_answer(headers: &HeaderMap, status: StatusCode, body: impl Into<Body>) -> axum::response::Response {
+    (status, [(header::CONTENT_TYPE, response_type(headers))], body.into()).into_response()
 }
 
 fn status_of(executed: bool) -> StatusCode {
@@ -262,6 +346,12 @@ async fn graphql_post(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
             )
         }
     };
+    // The head is read before the request runs: the answer is at least that new.
+    let key = AnswerCache::key(&access, state.ledger.head().seq, &bytes);
+    if let Some((status, body)) = state.answers.get(&key) {
+        log_request(&Method::POST, started, status, &access);
+        return graphql_answer(&headers, status, body);
+    }
     let batch: BatchRequest = match serde_json::from_slice(&bytes) {
         Ok(b) => b,
         Err(e) => {
@@ -272,18 +362,19 @@ async fn graphql_post(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
             )
         }
     };
-    let is_subscription = |r: &async_graphql::Request| {
-        operation_type(&r.query, r.operation_name.as_deref()) == Some(OperationType::Subscription)
-    };
-    if batch.iter().any(is_subscription) {
-        return subscription_over_http();
-    }
     match batch {
         BatchRequest::Single(request) => {
-            let (response, executed) = execute(&state, &access, request).await;
-            let status = status_of(executed);
+            let outcome = execute(&state, &access, request).await;
+            if outcome.subscription {
+                return subscription_over_http();
+            }
+            let status = status_of(outcome.executed);
             log_request(&Method::POST, started, status, &access);
-            graphql_answer(&headers, status, response.to_string())
+            let body = Bytes::from(outcome.body.to_string());
+            if outcome.cacheable {
+                state.answers.put(key, status, body.clone());
+            }
+            graphql_answer(&headers, status, body)
         }
         BatchRequest::Batch(requests) => {
             if requests.is_empty() || requests.len() > state.limits.max_batch {
@@ -300,9 +391,12 @@ async fn graphql_post(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
             let mut responses = Vec::with_capacity(requests.len());
             let mut all_refused = true;
             for request in requests {
-                let (response, executed) = execute(&state, &access, request).await;
-                all_refused &= !executed;
-                responses.push(response);
+                let outcome = execute(&state, &access, request).await;
+                if outcome.subscription {
+                    return subscription_over_http();
+                }
+                all_refused &= !outcome.executed;
+                responses.push(outcome.body);
             }
             let status = if all_refused {
                 StatusCode::BAD_REQUEST
@@ -385,10 +479,10 @@ async fn graphql_get(
             }
         }
     }
-    let (response, executed) = execute(&state, &access, request).await;
-    let status = status_of(executed);
+    let outcome = execute(&state, &access, request).await;
+    let status = status_of(outcome.executed);
     log_request(&Method::GET, started, status, &access);
-    graphql_answer(&headers, status, response.to_string())
+    graphql_answer(&headers, status, outcome.body.to_string())
 }
 
 fn explorer() -> axum::response::Response {

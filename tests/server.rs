@@ -2110,3 +2110,41 @@ async fn a_burst_of_bad_requests_leaves_the_server_serving_and_the_log_untouched
         .await;
     assert_eq!(data["append"]["head"]["seq"], json!(13));
 }
+
+// ---------------------------------------------------------------------------------------
+// the answer cache
+
+/// The server keeps answers to queries by role, head, date and request bytes: the very same
+/// request after an append answers the new head, and the same request from another role
+/// gets that role's answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_answers_follow_the_head_and_the_role() {
+    let server = TestServer::start().await;
+    let body = json!({"query": "{ head { seq } coverage(date: \"2006-01-01\") { withMember } }"});
+    let (status, _, first) = server.post_raw(Some(&server.reader), &body).await;
+    assert_eq!(status, 200, "{first}");
+    let (_, _, again) = server.post_raw(Some(&server.reader), &body).await;
+    assert_eq!(again, first, "the same request at the same head answers the same");
+    let head = first["data"]["head"]["seq"].as_u64().unwrap();
+
+    let append = json!({"query": "mutation { append(events: [{localityRegistered: {effective: \"2006-02-01\", locality: \"xom-kept\", name: \"Kept\", kind: HAMLET, parent: \"xa-dam-thuy\", border: false}}]) { head { seq } } }"});
+    let (status, _, appended) = server.post_raw(Some(&server.clerk), &append).await;
+    assert_eq!(status, 200, "{appended}");
+    assert!(appended.get("errors").is_none(), "{appended}");
+    let (_, _, after) = server.post_raw(Some(&server.reader), &body).await;
+    assert_eq!(after["data"]["head"]["seq"].as_u64(), Some(head + 1), "{after}");
+
+    // A mutation is never answered from the cache: sent again, it is refused by the rules
+    // (the hamlet exists), not given the first answer.
+    let (_, _, repeated) = server.post_raw(Some(&server.clerk), &append).await;
+    assert_eq!(code(&repeated), "RULE_VIOLATION", "{repeated}");
+
+    let checkpoint = json!({"query": "{ checkpoint { size } }"});
+    let (_, _, as_reader) = server.post_raw(Some(&server.reader), &checkpoint).await;
+    assert_eq!(code(&as_reader), "FORBIDDEN", "{as_reader}");
+    let (_, _, as_auditor) = server.post_raw(Some(&server.auditor), &checkpoint).await;
+    assert_eq!(as_auditor["data"]["checkpoint"]["size"].as_u64(), Some(head + 1), "{as_auditor}");
+    let (_, _, as_reader_again) = server.post_raw(Some(&server.reader), &checkpoint).await;
+    assert_eq!(code(&as_reader_again), "FORBIDDEN", "{as_reader_again}");
+    server.stop().await;
+}

@@ -16,8 +16,9 @@ mod subscription;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
-use async_graphql::{Context, ErrorExtensions, Response, Schema};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery};
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::{Context, ErrorExtensions, Response, Schema, ServerResult, Variables};
 use tokio::sync::watch;
 
 use crate::checkpoint::SigningKey;
@@ -233,36 +234,116 @@ pub(crate) async fn cached_report<T: Send + Sync + 'static>(
 #[derive(Debug, Clone)]
 pub struct Access(pub Option<Caller>);
 
-/// Set when a request reaches execution, by the [`MarkExecuted`] extension: errors before
-/// it (parse, validation, limits) are the request's fault, answered over HTTP with 400.
-/// Put a fresh one in each request's data.
+/// What the [`RequestFacts`] extension learns of a request, for the HTTP layer: whether it
+/// reached execution (errors before it, in parse, validation or limits, are the request's
+/// fault: 400), and whether it is only queries (so its answer may be cached). Put a fresh one
+/// in each request's data.
 #[derive(Clone, Default)]
-pub struct Executed(Arc<AtomicBool>);
+pub struct Executed(Arc<[AtomicBool; 3]>);
 
 impl Executed {
+    /// Whether the request reached execution.
     pub fn get(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0[0].load(Ordering::Acquire)
+    }
+
+    /// Whether every operation of the request's document is a query.
+    pub fn only_queries(&self) -> bool {
+        self.0[1].load(Ordering::Acquire)
+    }
+
+    /// Whether the request's document holds a subscription (which HTTP does not serve).
+    pub fn has_subscription(&self) -> bool {
+        self.0[2].load(Ordering::Acquire)
     }
 }
 
-struct MarkExecuted;
+/// How many parsed query documents are kept.
+const PARSED_QUERIES: usize = 512;
+/// Query texts longer than this are parsed every time rather than kept.
+const MAX_KEPT_QUERY: usize = 16 * 1024;
 
-impl ExtensionFactory for MarkExecuted {
+/// Marks what [`Executed`] reports, and keeps parsed documents by query text: clients send
+/// the same few query texts again and again (with variables), and parsing a report's query
+/// costs several times executing `{ head { seq } }`.
+#[derive(Default)]
+struct RequestFacts {
+    parsed: Arc<std::sync::Mutex<ParsedQueries>>,
+}
+
+/// Parsed documents by query text, and the texts in the order they were kept.
+type ParsedQueries = (
+    std::collections::HashMap<String, ExecutableDocument>,
+    std::collections::VecDeque<String>,
+);
+
+struct RequestFactsExtension {
+    parsed: Arc<std::sync::Mutex<ParsedQueries>>,
+}
+
+impl ExtensionFactory for RequestFacts {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(MarkExecuted)
+        Arc::new(RequestFactsExtension {
+            parsed: self.parsed.clone(),
+        })
     }
 }
 
 #[async_graphql::async_trait::async_trait]
-impl Extension for MarkExecuted {
+impl Extension for RequestFactsExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let kept = self
+            .parsed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .get(query)
+            .cloned();
+        let doc = match kept {
+            Some(doc) => doc,
+            None => {
+                let doc = next.run(ctx, query, variables).await?;
+                if query.len() <= MAX_KEPT_QUERY {
+                    let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+                    let (map, order) = &mut *parsed;
+                    if map.insert(query.to_owned(), doc.clone()).is_none() {
+                        order.push_back(query.to_owned());
+                    }
+                    while order.len() > PARSED_QUERIES {
+                        if let Some(old) = order.pop_front() {
+                            map.remove(&old);
+                        }
+                    }
+                }
+                doc
+            }
+        };
+        if let Some(facts) = ctx.data_opt::<Executed>() {
+            let only_queries = doc.operations.iter().all(|(_, op)| op.node.ty == OperationType::Query);
+            let subscription = doc
+                .operations
+                .iter()
+                .any(|(_, op)| op.node.ty == OperationType::Subscription);
+            facts.0[1].store(only_queries, Ordering::Release);
+            facts.0[2].store(subscription, Ordering::Release);
+        }
+        Ok(doc)
+    }
+
     async fn execute(
         &self,
         ctx: &ExtensionContext<'_>,
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
-        if let Some(flag) = ctx.data_opt::<Executed>() {
-            flag.0.store(true, Ordering::Release);
+        if let Some(facts) = ctx.data_opt::<Executed>() {
+            facts.0[0].store(true, Ordering::Release);
         }
         next.run(ctx, operation_name).await
     }
@@ -272,7 +353,7 @@ impl Extension for MarkExecuted {
 pub fn schema(env: Arc<Env>, limits: &Limits) -> LedgerSchema {
     builder()
         .data(env)
-        .extension(MarkExecuted)
+        .extension(RequestFacts::default())
         .limit_depth(limits.depth)
         .limit_complexity(limits.complexity)
         .limit_recursive_depth(limits.depth.max(32))
