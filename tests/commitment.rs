@@ -61,7 +61,12 @@ fn assert_matches_scratch(p: &Projection, ledger: &str) {
             p.head().seq
         );
     }
-    assert_eq!(p.commitment(), commitment_from_scratch(p), "{ledger}, at seq {}", p.head().seq);
+    assert_eq!(
+        p.commitment(),
+        commitment_from_scratch(p),
+        "{ledger}, at seq {}",
+        p.head().seq
+    );
 }
 
 /// Folds `records` in order, checking the commitment against a recomputation at every size
@@ -284,9 +289,17 @@ fn one_changed_field_changes_the_commitment_from_that_event_on() {
             // pass over every entity hash, slow in a debug build).
             if (k.saturating_sub(3)..k + 200).contains(&s) || s % 250 == 0 || s as usize == records.len() {
                 if s < k {
-                    assert_eq!(a.commitment(), b.commitment(), "{what}: at seq {s}, before the change at {k}");
+                    assert_eq!(
+                        a.commitment(),
+                        b.commitment(),
+                        "{what}: at seq {s}, before the change at {k}"
+                    );
                 } else {
-                    assert_ne!(a.commitment(), b.commitment(), "{what}: at seq {s}, after the change at {k}");
+                    assert_ne!(
+                        a.commitment(),
+                        b.commitment(),
+                        "{what}: at seq {s}, after the change at {k}"
+                    );
                 }
             }
         }
@@ -338,7 +351,11 @@ fn the_commitment_depends_on_the_head_seq() {
     let (before, state) = (p.commitment(), p.commitment_state().clone());
     p.fold(&records[k]);
     assert_eq!(p.commitment_state(), &state, "a discipline changes no committed view");
-    assert_ne!(p.commitment(), before, "the same state at another seq commits differently");
+    assert_ne!(
+        p.commitment(),
+        before,
+        "the same state at another seq commits differently"
+    );
     assert_eq!(state.root(k as u64 + 1), p.commitment());
     assert_ne!(state.root(k as u64), state.root(k as u64 + 1));
 }
@@ -359,13 +376,18 @@ fn derive(context: &str, parts: &[&[u8]]) -> [u8; 32] {
 /// only, as an outside verifier would.
 fn by_the_book(p: &Projection) -> Hash {
     fn entities<V: serde::Serialize>(
-        out: &mut BTreeMap<(String, u8), Vec<u8>>,
+        out: &mut BTreeMap<(u8, String), [u8; 32]>,
         section: u8,
         views: &BTreeMap<orgledger::event::Id, V>,
     ) {
         for (id, view) in views {
-            let hash = derive(ENTITY_CONTEXT, &[&postcard_bytes(view)]);
-            out.insert((id.as_str().to_owned(), section), hash.to_vec());
+            let id = id.as_str();
+            let len = (id.len() as u16).to_be_bytes();
+            let hash = derive(
+                ENTITY_CONTEXT,
+                &[&[section], &len, id.as_bytes(), &postcard_bytes(view)],
+            );
+            out.insert((section, id.to_owned()), hash);
         }
     }
     fn list<T: serde::Serialize>(out: &mut Vec<u8>, items: &[T]) {
@@ -376,19 +398,17 @@ fn by_the_book(p: &Projection) -> Hash {
         out.extend_from_slice(&(items.len() as u64).to_be_bytes());
         out.extend_from_slice(&h);
     }
-    // Entries in (id, section) order.
-    let mut entries: BTreeMap<(String, u8), Vec<u8>> = BTreeMap::new();
-    entities(&mut entries, 1, &p.localities);
-    entities(&mut entries, 2, &p.orgs);
-    entities(&mut entries, 3, &p.members);
-    entities(&mut entries, 4, &p.cadres);
-    entities(&mut entries, 5, &p.instruments);
+    // Entity hashes in (section, id) order.
+    let mut hashes: BTreeMap<(u8, String), [u8; 32]> = BTreeMap::new();
+    entities(&mut hashes, 1, &p.localities);
+    entities(&mut hashes, 2, &p.orgs);
+    entities(&mut hashes, 3, &p.members);
+    entities(&mut hashes, 4, &p.cadres);
+    entities(&mut hashes, 5, &p.instruments);
     let mut bytes = p.head().seq.to_be_bytes().to_vec();
-    for ((id, section), hash) in entries {
-        bytes.push(section);
-        bytes.extend_from_slice(&(id.len() as u16).to_be_bytes());
-        bytes.extend_from_slice(id.as_bytes());
-        bytes.extend_from_slice(&hash);
+    bytes.extend_from_slice(&(hashes.len() as u64).to_be_bytes());
+    for hash in hashes.values() {
+        bytes.extend_from_slice(hash);
     }
     list(&mut bytes, &p.verifications);
     list(&mut bytes, &p.admissions);

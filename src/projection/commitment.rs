@@ -9,26 +9,27 @@
 //!
 //! How it is computed, in three layers, all blake3 `derive_key` with their own contexts:
 //!
-//! - an **entity hash** per (section, id): [`ENTITY_CONTEXT`] over the postcard bytes of
-//!   the view;
+//! - an **entity hash** per view: [`ENTITY_CONTEXT`] over the section byte (locality 1,
+//!   organization 2, member 3, cadre 4, instrument 5), the id's length (u16 big-endian), the
+//!   id's bytes, then the postcard bytes of the view;
 //! - a **list chain** per list: `h = derive_key(LIST_CONTEXT, h_prev || blake3(postcard(item)))`
 //!   over the items in order, starting from 32 zero bytes, kept with its length;
 //! - the **commitment**: [`COMMITMENT_CONTEXT`] over the head `seq` (8 bytes, big-endian),
-//!   then each entity in (id bytes, section byte) order as section byte, id length (u16
-//!   big-endian), id bytes, entity hash (32), then each list as length (u64 big-endian) and
-//!   chain hash (32), in the order verifications, admissions, meetings, resolutions.
+//!   the number of entities (u64 big-endian), their entity hashes (32 bytes each) in
+//!   (section byte, id bytes) order, then each list as length (u64 big-endian) and chain
+//!   hash (32), in the order verifications, admissions, meetings, resolutions.
 //!
-//! Entities are ordered by id first so that the fold finds every section an id has views
-//! in with one lookup of the kept hashes, rather than one per section.
-//!
-//! Section bytes start at 1, so the first list's length (whose high byte is 0 for any list
-//! shorter than 2^56) can never be read as one more entity: the bytes parse one way only.
+//! The entity hash binds the section and id, so that the commitment is a pass over fixed
+//! 32-byte hashes kept side by side: reading each id's bytes there (a pointer to chase per
+//! entity) made it four times slower.
 //!
 //! Cost: the fold keeps the entity hashes and list chains up to date as it goes
-//! ([`Commitment::refresh`], a few small hashes per event), so the commitment itself costs
-//! one pass over the sorted entity hashes, with no view serialized. [`Commitment::from_scratch`]
-//! recomputes everything from the views alone: the tests hold the two equal at every size,
-//! which is what shows the fold refreshes every entity it changes.
+//! ([`Commitment::refresh`]): it names each view it changes, by section and id, where it
+//! changes it, and only those are rehashed (about one small view per event; rehashing every
+//! entity the event names, such as the cell of each meeting, made the fold three times
+//! slower). [`Commitment::from_scratch`] recomputes everything from the views alone: the
+//! tests hold the two equal at every size, which is what shows the fold names every view it
+//! changes.
 //!
 //! Pure: no IO. The entity hashes cover postcard bytes of the views, so changing a view's
 //! shape or its serde form changes every commitment: that is a format change (FORMAT.md).
@@ -118,25 +119,8 @@ impl ListChain {
 /// in snapshots, so that a projection restored from a snapshot goes on without a rehash.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Commitment {
-    entities: BTreeMap<(Id, Section), Hash>,
+    entities: BTreeMap<(Section, Id), Hash>,
     lists: [ListChain; 4],
-}
-
-/// The number of views in each section, before a fold: a section that grew has a new view,
-/// under one of the ids the fold names.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct SectionLens([usize; 5]);
-
-impl SectionLens {
-    pub(super) fn of(p: &Projection) -> SectionLens {
-        SectionLens([
-            p.localities.len(),
-            p.orgs.len(),
-            p.members.len(),
-            p.cadres.len(),
-            p.instruments.len(),
-        ])
-    }
 }
 
 /// A hasher in `derive_key` mode for `context`, from a template: deriving the context's key
@@ -171,9 +155,14 @@ fn update_postcard<T: Serialize>(h: &mut blake3::Hasher, value: &T) {
     })
 }
 
-/// The entity hash of one view.
-pub fn entity_hash<T: Serialize>(view: &T) -> Hash {
+/// The entity hash of the view of `id` in `section`.
+pub fn entity_hash<T: Serialize>(section: Section, id: &Id, view: &T) -> Hash {
     let mut h = entity_hasher();
+    let id = id.as_str().as_bytes();
+    h.update(&[section.byte()]);
+    // Ids are at most 64 bytes (event::MAX_ID_LEN), so the length fits.
+    h.update(&(id.len() as u16).to_be_bytes());
+    h.update(id);
     update_postcard(&mut h, view);
     Hash(*h.finalize().as_bytes())
 }
@@ -182,50 +171,33 @@ pub fn entity_hash<T: Serialize>(view: &T) -> Hash {
 /// there.
 fn view_hash(p: &Projection, section: Section, id: &Id) -> Option<Hash> {
     match section {
-        Section::Locality => p.localities.get(id).map(entity_hash),
-        Section::Organization => p.orgs.get(id).map(entity_hash),
-        Section::Member => p.members.get(id).map(entity_hash),
-        Section::Cadre => p.cadres.get(id).map(entity_hash),
-        Section::Instrument => p.instruments.get(id).map(entity_hash),
+        Section::Locality => p.localities.get(id).map(|v| entity_hash(section, id, v)),
+        Section::Organization => p.orgs.get(id).map(|v| entity_hash(section, id, v)),
+        Section::Member => p.members.get(id).map(|v| entity_hash(section, id, v)),
+        Section::Cadre => p.cadres.get(id).map(|v| entity_hash(section, id, v)),
+        Section::Instrument => p.instruments.get(id).map(|v| entity_hash(section, id, v)),
     }
 }
 
 impl Commitment {
-    /// Brings the state up to date with `p` after a fold that may have changed the entities
-    /// `ids` (in any section) and appended to any list; `before` counts the views before it.
-    /// The caller names every id the event may have changed; an id named needlessly only
-    /// costs a rehash.
-    pub(super) fn refresh(&mut self, p: &Projection, ids: &[Id], before: SectionLens) {
-        let after = SectionLens::of(p);
-        if (0..5).any(|i| after.0[i] < before.0[i]) {
-            // Views are never removed today; if one ever is, rebuild rather than track it.
-            *self = Commitment::from_scratch(p);
-            return;
-        }
-        let grown = |i: usize| after.0[i] > before.0[i];
-        let mut vanished = Vec::new();
-        for id in ids {
-            // The sections the id already has views in: one range of the kept hashes.
-            let mut present = [false; 5];
-            let range = (id.clone(), Section::Locality)..=(id.clone(), Section::Instrument);
-            for ((_, section), hash) in self.entities.range_mut(range) {
-                present[*section as usize - 1] = true;
-                match view_hash(p, *section, id) {
-                    Some(h) => *hash = h,
-                    None => vanished.push((id.clone(), *section)),
+    /// Brings the state up to date with `p` after a fold that changed (or created) the
+    /// views `changed` and may have appended to any list.
+    pub(super) fn refresh(&mut self, p: &Projection, changed: &[(Section, Id)]) {
+        for (i, (section, id)) in changed.iter().enumerate() {
+            // An event names a view once or twice: a repeat costs a scan of a few entries,
+            // not a second hash.
+            if changed[..i].contains(&changed[i]) {
+                continue;
+            }
+            match view_hash(p, *section, id) {
+                Some(hash) => {
+                    self.entities.insert((*section, id.clone()), hash);
+                }
+                None => {
+                    // Views are never removed today; this keeps the state right if one is.
+                    self.entities.remove(&(*section, id.clone()));
                 }
             }
-            // A new view is in a section that grew.
-            for (i, section) in Section::ALL.into_iter().enumerate() {
-                if grown(i) && !present[i] {
-                    if let Some(h) = view_hash(p, section, id) {
-                        self.entities.insert((id.clone(), section), h);
-                    }
-                }
-            }
-        }
-        for key in vanished {
-            self.entities.remove(&key);
         }
         self.extend_lists(p);
     }
@@ -241,22 +213,22 @@ impl Commitment {
     pub fn from_scratch(p: &Projection) -> Commitment {
         let mut c = Commitment::default();
         let mut add = |section: Section, id: &Id, hash: Hash| {
-            c.entities.insert((id.clone(), section), hash);
+            c.entities.insert((section, id.clone()), hash);
         };
         for (id, v) in &p.localities {
-            add(Section::Locality, id, entity_hash(v));
+            add(Section::Locality, id, entity_hash(Section::Locality, id, v));
         }
         for (id, v) in &p.orgs {
-            add(Section::Organization, id, entity_hash(v));
+            add(Section::Organization, id, entity_hash(Section::Organization, id, v));
         }
         for (id, v) in &p.members {
-            add(Section::Member, id, entity_hash(v));
+            add(Section::Member, id, entity_hash(Section::Member, id, v));
         }
         for (id, v) in &p.cadres {
-            add(Section::Cadre, id, entity_hash(v));
+            add(Section::Cadre, id, entity_hash(Section::Cadre, id, v));
         }
         for (id, v) in &p.instruments {
-            add(Section::Instrument, id, entity_hash(v));
+            add(Section::Instrument, id, entity_hash(Section::Instrument, id, v));
         }
         c.extend_lists(p);
         c
@@ -264,18 +236,14 @@ impl Commitment {
 
     /// The commitment at `head_seq` (see the module comment for the bytes).
     pub fn root(&self, head_seq: u64) -> Hash {
-        // blake3 hashes large updates many chunks at a time (SIMD); five tiny updates per
-        // entity would hash one block at a time. So the bytes are gathered in a buffer first.
+        // blake3 hashes large updates many chunks at a time (SIMD), and 32 bytes at a time
+        // one block at a time: so the hashes are gathered in a buffer first.
         const BUFFER: usize = 64 * 1024;
         let mut h = blake3::Hasher::new_derive_key(COMMITMENT_CONTEXT);
-        let mut buf: Vec<u8> = Vec::with_capacity(BUFFER + 128);
+        let mut buf: Vec<u8> = Vec::with_capacity(BUFFER + 256);
         buf.extend_from_slice(&head_seq.to_be_bytes());
-        for ((id, section), hash) in &self.entities {
-            let id = id.as_str().as_bytes();
-            buf.push(section.byte());
-            // Ids are at most 64 bytes (event::MAX_ID_LEN), so the length fits.
-            buf.extend_from_slice(&(id.len() as u16).to_be_bytes());
-            buf.extend_from_slice(id);
+        buf.extend_from_slice(&(self.entities.len() as u64).to_be_bytes());
+        for hash in self.entities.values() {
             buf.extend_from_slice(&hash.0);
             if buf.len() >= BUFFER {
                 h.update(&buf);
@@ -308,16 +276,16 @@ impl Commitment {
         loop {
             match (a.next(), b.next()) {
                 (None, None) => break,
-                (Some(((id, s), x)), Some(((jd, t), y))) => {
-                    if (id, s) != (jd, t) {
-                        let first = (id, s).min((jd, t));
-                        return Some(format!("{} {} is in one state only", first.1.name(), first.0));
+                (Some(((s, id), x)), Some(((t, jd), y))) => {
+                    if (s, id) != (t, jd) {
+                        let first = (s, id).min((t, jd));
+                        return Some(format!("{} {} is in one state only", first.0.name(), first.1));
                     }
                     if x != y {
                         return Some(format!("{} {} has another hash", s.name(), id));
                     }
                 }
-                (Some(((id, s), _)), None) | (None, Some(((id, s), _))) => {
+                (Some(((s, id), _)), None) | (None, Some(((s, id), _))) => {
                     return Some(format!("{} {} is in one state only", s.name(), id));
                 }
             }

@@ -20,7 +20,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::chain::Head;
 use crate::event::*;
+use commitment::Section;
 pub use timeline::{At, Span, Timeline};
+
+/// The views one event changed, by section and id: for the commitment to rehash.
+type Changed = Vec<(Section, Id)>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, async_graphql::Enum)]
 pub enum MemberStatus {
@@ -229,20 +233,19 @@ impl Projection {
     pub fn fold(&mut self, record: &Record) {
         debug_assert_eq!(record.seq(), self.head_seq + 1, "records fold in seq order");
         let (d, s) = (record.effective(), record.seq());
-        // The ids the history index collects are the entities the event can change; the
-        // fold adds those it changes without naming them.
-        let before = commitment::SectionLens::of(self);
-        let mut changed = self.index(record);
+        self.index(record);
+        // The views the event changes, named by the fold where it changes them, are rehashed
+        // for the commitment; the lists are extended by what was pushed.
+        let mut changed = Changed::new();
         self.fold_event(record.event(), d, s, &mut changed);
         self.head_seq = s;
         self.head_hash = record.hash();
         let mut commitment = std::mem::take(&mut self.commitment);
-        commitment.refresh(self, &changed, before);
+        commitment.refresh(self, &changed);
         self.commitment = commitment;
     }
 
-    /// Adds the record to the history index, and returns the ids it was indexed under.
-    fn index(&mut self, record: &Record) -> Vec<Id> {
+    fn index(&mut self, record: &Record) {
         let s = record.seq();
         let mut ids: Vec<&Id> = named_ids(record.event());
         let corrected_home = match record.event() {
@@ -263,7 +266,6 @@ impl Projection {
         }
         ids.sort();
         ids.dedup();
-        let indexed = ids.iter().map(|&id| id.clone()).collect();
         for id in ids {
             // Most ids are already indexed: look them up by reference, and clone only new ones.
             match self.touched.get_mut(id) {
@@ -277,15 +279,17 @@ impl Projection {
                 }
             }
         }
-        indexed
     }
 
-    /// Applies an event to the views. An entity it changes without the event naming it is
-    /// pushed to `changed`, for the commitment.
-    fn fold_event(&mut self, event: &Event, d: Date, s: u64, changed: &mut Vec<Id>) {
+    /// Applies an event to the views, and pushes every view it changes or creates to
+    /// `changed`, for the commitment. A view changed without being pushed would leave the
+    /// commitment stale: `tests/commitment.rs` recomputes it from scratch after every event
+    /// type to catch that.
+    fn fold_event(&mut self, event: &Event, d: Date, s: u64, changed: &mut Changed) {
         use Event::*;
         match event {
             LocalityRegistered(e) => {
+                changed.push((Section::Locality, e.locality.clone()));
                 self.localities.insert(
                     e.locality.clone(),
                     LocalityView {
@@ -299,6 +303,7 @@ impl Projection {
                 );
             }
             LocalityChanged(e) => {
+                changed.push((Section::Locality, e.locality.clone()));
                 if let Some(l) = self.localities.get_mut(&e.locality) {
                     if let Some(n) = &e.name {
                         l.name.set(n.clone(), d, s);
@@ -312,11 +317,13 @@ impl Projection {
                 }
             }
             LocalityRetired(e) => {
+                changed.push((Section::Locality, e.locality.clone()));
                 if let Some(l) = self.localities.get_mut(&e.locality) {
                     l.alive.end(d, s);
                 }
             }
             OrganizationFounded(e) => {
+                changed.push((Section::Organization, e.org.clone()));
                 self.orgs.insert(
                     e.org.clone(),
                     OrgView {
@@ -332,11 +339,13 @@ impl Projection {
                 );
             }
             OrganizationRenamed(e) => {
+                changed.push((Section::Organization, e.org.clone()));
                 if let Some(o) = self.orgs.get_mut(&e.org) {
                     o.name.set(e.name.clone(), d, s);
                 }
             }
             OrganizationDissolved(e) => {
+                changed.push((Section::Organization, e.org.clone()));
                 if let Some(o) = self.orgs.get_mut(&e.org) {
                     o.alive.end(d, s);
                 }
@@ -349,6 +358,7 @@ impl Projection {
                 seq: s,
             }),
             MemberAdmitted(e) => {
+                changed.push((Section::Member, e.member.clone()));
                 self.members.insert(
                     e.member.clone(),
                     MemberView {
@@ -375,22 +385,22 @@ impl Projection {
                     seq: s,
                 });
             }
-            MemberOfficialized(e) => self.member(&e.member, |m| m.status.set(MemberStatus::Official, d, s)),
-            MemberTransferred(e) => self.member(&e.member, |m| {
+            MemberOfficialized(e) => self.member(&e.member, changed, |m| m.status.set(MemberStatus::Official, d, s)),
+            MemberTransferred(e) => self.member(&e.member, changed, |m| {
                 m.org.set(e.to_org.clone(), d, s);
                 if let Some(l) = &e.home_locality {
                     m.home_locality.set(l.clone(), d, s);
                 }
             }),
-            TemporaryActivityStarted(e) => {
-                self.member(&e.member, |m| m.temporary.set((e.host_org.clone(), e.until), d, s))
-            }
-            TemporaryActivityEnded(e) => self.member(&e.member, |m| m.temporary.end(d, s)),
-            MemberExempted(e) => self.member(&e.member, |m| m.exempted.set((), d, s)),
-            ExemptionRevoked(e) => self.member(&e.member, |m| m.exempted.end(d, s)),
+            TemporaryActivityStarted(e) => self.member(&e.member, changed, |m| {
+                m.temporary.set((e.host_org.clone(), e.until), d, s)
+            }),
+            TemporaryActivityEnded(e) => self.member(&e.member, changed, |m| m.temporary.end(d, s)),
+            MemberExempted(e) => self.member(&e.member, changed, |m| m.exempted.set((), d, s)),
+            ExemptionRevoked(e) => self.member(&e.member, changed, |m| m.exempted.end(d, s)),
             MemberDisciplined(_) => {}
             MembershipEnded(e) => {
-                self.member(&e.member, |m| {
+                self.member(&e.member, changed, |m| {
                     m.active.end(d, s);
                     m.org.end(d, s);
                     m.status.end(d, s);
@@ -410,16 +420,17 @@ impl Projection {
                         released = true;
                     }
                     if released {
-                        changed.push(org.clone());
+                        changed.push((Section::Organization, org.clone()));
                     }
                 }
                 if let Some(c) = self.cadres.get_mut(&e.member) {
+                    changed.push((Section::Cadre, e.member.clone()));
                     for p in c.positions.iter_mut().filter(|p| p.until.is_none()) {
                         p.until = Some((d, s));
                     }
                 }
             }
-            ProfileCorrected(e) => self.member(&e.subject, |m| match e.field {
+            ProfileCorrected(e) => self.member(&e.subject, changed, |m| match e.field {
                 ProfileField::Name => m.name.correct(e.value.clone(), s),
                 ProfileField::Sex => {
                     let sex = if e.value.as_str() == "female" {
@@ -441,6 +452,7 @@ impl Projection {
                 }
             }),
             InstrumentIssued(e) => {
+                changed.push((Section::Instrument, e.instrument.clone()));
                 self.instruments.insert(
                     e.instrument.clone(),
                     InstrumentView {
@@ -453,7 +465,7 @@ impl Projection {
                     },
                 );
             }
-            PositionAssigned(e) => self.cadre(&e.person).positions.push(Span {
+            PositionAssigned(e) => self.cadre(&e.person, changed).positions.push(Span {
                 value: (e.org.clone(), e.position.clone(), e.term.clone()),
                 from: d,
                 opened: s,
@@ -461,13 +473,13 @@ impl Projection {
                 superseded: None,
             }),
             PositionEnded(e) => {
-                for p in self.cadre(&e.person).positions.iter_mut() {
+                for p in self.cadre(&e.person, changed).positions.iter_mut() {
                     if p.until.is_none() && p.value.0 == e.org && p.value.1 == e.position {
                         p.until = Some((d, s));
                     }
                 }
             }
-            CadrePlanned(e) => self.cadre(&e.person).plans.push(Span {
+            CadrePlanned(e) => self.cadre(&e.person, changed).plans.push(Span {
                 value: Plan {
                     term: e.term.clone(),
                     position: e.position.clone(),
@@ -479,14 +491,14 @@ impl Projection {
                 superseded: None,
             }),
             CadreUnplanned(e) => {
-                for p in self.cadre(&e.person).plans.iter_mut() {
+                for p in self.cadre(&e.person, changed).plans.iter_mut() {
                     if p.until.is_none() && p.value.term == e.term {
                         p.until = Some((d, s));
                     }
                 }
             }
             CadreAssessed(e) => {
-                let c = self.cadre(&e.person);
+                let c = self.cadre(&e.person, changed);
                 for a in c.assessments.iter_mut() {
                     if a.programme == e.programme && a.superseded.is_none() {
                         a.superseded = Some(s);
@@ -504,7 +516,7 @@ impl Projection {
             }
             TrainingCompleted(e) => {
                 if let Some(prog) = &e.programme {
-                    if let Some(a) = self.assessment_mut(&e.person, prog) {
+                    if let Some(a) = self.assessment_mut(&e.person, changed, prog) {
                         if !a.closed.iter().any(|(g, _, _)| *g == e.dimension) {
                             a.closed.push((e.dimension, d, s));
                         }
@@ -512,16 +524,17 @@ impl Projection {
                 }
             }
             CadreStandardized(e) => {
-                if let Some(a) = self.assessment_mut(&e.person, &e.programme) {
+                if let Some(a) = self.assessment_mut(&e.person, changed, &e.programme) {
                     a.outcome = Some((Outcome::Standardized, d, s));
                 }
             }
             CadreRetiredUnderPolicy(e) => {
-                if let Some(a) = self.assessment_mut(&e.person, &e.programme) {
+                if let Some(a) = self.assessment_mut(&e.person, changed, &e.programme) {
                     a.outcome = Some((Outcome::RetiredUnderPolicy, d, s));
                 }
             }
             SupervisorAssigned(e) => {
+                changed.push((Section::Organization, e.cell.clone()));
                 if let Some(o) = self.orgs.get_mut(&e.cell) {
                     o.supervisors.push(Span {
                         value: e.member.clone(),
@@ -533,6 +546,7 @@ impl Projection {
                 }
             }
             SupervisorReleased(e) => {
+                changed.push((Section::Organization, e.cell.clone()));
                 if let Some(o) = self.orgs.get_mut(&e.cell) {
                     for sup in o
                         .supervisors
@@ -560,6 +574,7 @@ impl Projection {
                 seq: s,
             }),
             QualityRated(e) => {
+                changed.push((Section::Organization, e.subject.clone()));
                 if let Some(o) = self.orgs.get_mut(&e.subject) {
                     o.ratings.push(Rating {
                         year: e.year,
@@ -572,17 +587,20 @@ impl Projection {
         }
     }
 
-    fn member(&mut self, id: &Id, f: impl FnOnce(&mut MemberView)) {
+    fn member(&mut self, id: &Id, changed: &mut Changed, f: impl FnOnce(&mut MemberView)) {
         if let Some(m) = self.members.get_mut(id) {
+            changed.push((Section::Member, id.clone()));
             f(m);
         }
     }
 
-    fn cadre(&mut self, id: &Id) -> &mut CadreView {
+    fn cadre(&mut self, id: &Id, changed: &mut Changed) -> &mut CadreView {
+        changed.push((Section::Cadre, id.clone()));
         self.cadres.entry(id.clone()).or_default()
     }
 
-    fn assessment_mut(&mut self, person: &Id, programme: &Id) -> Option<&mut Assessment> {
+    fn assessment_mut(&mut self, person: &Id, changed: &mut Changed, programme: &Id) -> Option<&mut Assessment> {
+        changed.push((Section::Cadre, person.clone()));
         self.cadres
             .get_mut(person)?
             .assessments
