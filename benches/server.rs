@@ -799,15 +799,8 @@ fn main() {
     drop(load_runtime);
 
     println!(
-        "{:<22} {:>9} {:>7} {:>9} {:>7} {:>7} {:>7}   {}",
-        "scenario",
-        "requests",
-        "failed",
-        "req/s",
-        "p50 ms",
-        "p99 ms",
-        "max ms",
-        "CPU cores busy: server / load / writer+sled / other processes"
+        "{:<22} {:>9} {:>7} {:>9} {:>7} {:>7} {:>7}   CPU cores busy: server / load / writer+sled / other processes",
+        "scenario", "requests", "failed", "req/s", "p50 ms", "p99 ms", "max ms"
     );
     for m in &results {
         println!(

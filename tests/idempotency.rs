@@ -15,7 +15,9 @@ fn hamlet(slug: &str) -> Submission {
 fn fixture() -> Vec<Submission> {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/trung-khanh-2005.jsonl"))
         .expect("the example file");
-    text.lines().map(|l| Submission::from_json(l).expect("parses")).collect()
+    text.lines()
+        .map(|l| Submission::from_json(l).expect("parses"))
+        .collect()
 }
 
 fn actor(name: &str) -> Id {
@@ -57,7 +59,10 @@ async fn a_key_appends_once_even_after_a_restart() {
     let other = ledger
         .append_idempotent(actor("clerk-1"), vec![hamlet("xom-ba")], None, Some("k-1"))
         .await;
-    assert!(matches!(other, Err(AppendError::KeyReused(ref k)) if k == "k-1"), "{other:?}");
+    assert!(
+        matches!(other, Err(AppendError::KeyReused(ref k)) if k == "k-1"),
+        "{other:?}"
+    );
     assert_eq!(ledger.head().seq, 14);
 
     // Another actor's key of the same text is another key: its request is appended (and
@@ -94,7 +99,10 @@ async fn keys_are_checked_and_a_conflict_stores_no_key() {
     let stale = ledger
         .append_idempotent(actor("clerk-1"), vec![hamlet("xom-mot")], Some(3), Some("k-2"))
         .await;
-    assert!(matches!(stale, Err(AppendError::Conflict { expected: 3, head: 12 })), "{stale:?}");
+    assert!(
+        matches!(stale, Err(AppendError::Conflict { expected: 3, head: 12 })),
+        "{stale:?}"
+    );
     let fresh = ledger
         .append_idempotent(actor("clerk-1"), vec![hamlet("xom-mot")], Some(12), Some("k-2"))
         .await

@@ -2143,7 +2143,11 @@ async fn kept_answers_follow_the_head_and_the_role() {
     let (_, _, as_reader) = server.post_raw(Some(&server.reader), &checkpoint).await;
     assert_eq!(code(&as_reader), "FORBIDDEN", "{as_reader}");
     let (_, _, as_auditor) = server.post_raw(Some(&server.auditor), &checkpoint).await;
-    assert_eq!(as_auditor["data"]["checkpoint"]["size"].as_u64(), Some(head + 1), "{as_auditor}");
+    assert_eq!(
+        as_auditor["data"]["checkpoint"]["size"].as_u64(),
+        Some(head + 1),
+        "{as_auditor}"
+    );
     let (_, _, as_reader_again) = server.post_raw(Some(&server.reader), &checkpoint).await;
     assert_eq!(code(&as_reader_again), "FORBIDDEN", "{as_reader_again}");
     server.stop().await;

@@ -714,7 +714,9 @@ async fn a_reader_may_subscribe_but_not_append_over_the_websocket() {
 async fn a_token_revoked_while_its_websocket_is_open_stops_working_there() {
     let server = TestServer::start().await;
     let mut clerk = TransportWs::open(&server.ws_url(), Some(&server.clerk)).await;
-    clerk.subscribe("events", "subscription { events { seq } }", json!({})).await;
+    clerk
+        .subscribe("events", "subscription { events { seq } }", json!({}))
+        .await;
     clerk.assert_silent("nothing is appended yet").await;
 
     orgledger::tokens::revoke(server.data.path(), "clerk-1").expect("revoke");
@@ -730,7 +732,11 @@ async fn a_token_revoked_while_its_websocket_is_open_stops_working_there() {
     // The running subscription ends with the same error at its next event instead of
     // delivering it.
     server
-        .data(&server.admin, APPEND, json!({"events": [hamlet_input("xom-appended-by-admin")]}))
+        .data(
+            &server.admin,
+            APPEND,
+            json!({"events": [hamlet_input("xom-appended-by-admin")]}),
+        )
         .await;
     let errors = clerk.refusal("events").await;
     assert_eq!(error_code(&errors[0]), "UNAUTHENTICATED", "{errors:?}");
