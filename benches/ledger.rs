@@ -9,10 +9,13 @@
 //! submits). Run it with `cargo bench --bench ledger`; `cargo bench --bench ledger -- --help`
 //! lists the knobs.
 
+mod common;
+
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use common::{fail, hamlet, id, number};
 use orgledger::event::{Date, Event, Id, LocalityKind, LocalityRegistered, Submission, Text};
 use orgledger::store::writer::MAX_GROUP_EVENTS;
 use orgledger::store::{Ledger, LedgerOptions, Store, StoreError};
@@ -100,20 +103,6 @@ fn settings() -> Settings {
     s
 }
 
-fn number<T: std::str::FromStr>(text: &str) -> T {
-    text.parse()
-        .unwrap_or_else(|_| fail(&format!("{text:?} is not a number")))
-}
-
-fn fail(message: &str) -> ! {
-    eprintln!("ledger bench: {message}\n{USAGE}");
-    std::process::exit(2);
-}
-
-fn id(text: &str) -> Id {
-    Id::parse(text).expect("benchmark ids are valid")
-}
-
 fn date(y: i32, m: u32, d: u32) -> Date {
     Date::from_ymd(y, m, d).expect("a real date")
 }
@@ -128,17 +117,6 @@ fn locality(locality: &str, name: &str, kind: LocalityKind, parent: Option<&Id>,
             parent: parent.cloned(),
             border: false,
         }),
-    )
-}
-
-/// A hamlet of the benchmark commune, with an id no other submitter or phase uses.
-fn hamlet(commune: &Id, tag: &str, submitter: usize, n: u64) -> Submission {
-    locality(
-        &format!("{tag}-{submitter}-{n}"),
-        &format!("Xóm Nà Đoỏng {submitter}-{n}"),
-        LocalityKind::Hamlet,
-        Some(commune),
-        date(2005, 1, 1),
     )
 }
 

@@ -15,11 +15,13 @@
 //! by a child process (so this process's memory figures are the projection's alone), into
 //! `target/bench-ledger-EVENTS`, and reused by later runs.
 
+mod common;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::{ensure_ledger, fail, machine, number, verdict, Rng};
 use orgledger::event::{Id, OrgKind};
 use orgledger::generate;
 use orgledger::projection::{reports, At, Projection};
@@ -86,60 +88,6 @@ fn main() {
     run(events);
 }
 
-fn number(text: &str) -> u64 {
-    text.replace('_', "")
-        .parse()
-        .unwrap_or_else(|_| fail(&format!("not a number: {text:?}\n{USAGE}")))
-}
-
-fn fail(message: &str) -> ! {
-    eprintln!("error: {message}");
-    std::process::exit(2)
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
-}
-
-/// Makes sure the ledger of `events` events exists, generating it in a child process when
-/// it does not; a ledger whose generation did not finish is thrown away and made again.
-fn ensure_ledger(events: u64) -> PathBuf {
-    let dir = target_dir().join(format!("bench-ledger-{events}"));
-    let done = target_dir().join(format!("bench-ledger-{events}.done"));
-    if done.exists() && dir.exists() {
-        println!("ledger       {} (reused)", dir.display());
-        return dir;
-    }
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
-    }
-    let started = Instant::now();
-    let exe = std::env::current_exe().unwrap_or_else(|e| fail(&e.to_string()));
-    let out = Command::new(exe)
-        .arg("--generate-into")
-        .arg(&dir)
-        .arg(events.to_string())
-        .output()
-        .unwrap_or_else(|e| fail(&format!("the generator did not start: {e}")));
-    if !out.status.success() {
-        fail(&format!(
-            "the generator failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let elapsed = started.elapsed();
-    let printed = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    std::fs::write(&done, &printed).unwrap_or_else(|e| fail(&format!("{}: {e}", done.display())));
-    println!(
-        "generate     {events} events in {:.1} s ({:.0} events/s through Ledger::append): {printed}",
-        elapsed.as_secs_f64(),
-        events as f64 / elapsed.as_secs_f64()
-    );
-    dir
-}
-
 /// The process's resident set and its peak, in bytes.
 #[derive(Debug, Clone, Copy)]
 struct Memory {
@@ -166,19 +114,6 @@ fn memory() -> Memory {
 /// after the rebuild is the rebuild's own. False if the kernel refused.
 fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-/// The benchmark's own PRNG (splitmix64) for the random `seq`s.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (((z ^ (z >> 31)) as u128 * n as u128) >> 64) as u64
-    }
 }
 
 /// Reads every stored record without parsing it, touching each value; returns how many
@@ -262,28 +197,6 @@ fn median(mut times: Vec<Duration>) -> Duration {
 
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "PASS"
-    } else {
-        "MISS"
-    }
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-            })
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cores} cores, {cpu}")
 }
 
 fn run(events: u64) {

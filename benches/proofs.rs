@@ -11,14 +11,16 @@
 //! timed apart and says so. Run it with `cargo bench --bench proofs`; `-- --help` lists the
 //! knobs.
 
+mod common;
+
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{ensure_ledger, fail, hamlet, id, machine, number, verdict, Rng};
 use orgledger::checkpoint::SigningKey;
-use orgledger::event::{Date, Event, Hash, Id, LocalityKind, LocalityRegistered, Submission, Text};
+use orgledger::event::{Hash, Submission};
 use orgledger::generate;
 use orgledger::merkle::{self, TreeError, TreeNodes};
 use orgledger::proofs;
@@ -99,54 +101,6 @@ fn settings() -> Settings {
     s
 }
 
-fn number<T: std::str::FromStr>(text: &str) -> T {
-    text.replace('_', "")
-        .parse()
-        .unwrap_or_else(|_| fail(&format!("not a number: {text:?}")))
-}
-
-fn fail(message: &str) -> ! {
-    eprintln!("proofs bench: {message}");
-    std::process::exit(2)
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
-}
-
-/// The ledger of `events` events under target/, generated in a child process when missing
-/// (exactly as benches/projection.rs does, so either benchmark may make it for the other).
-/// Returns the directory and the generation time, if it was generated now.
-fn ensure_ledger(events: u64) -> (PathBuf, Option<Duration>) {
-    let dir = target_dir().join(format!("bench-ledger-{events}"));
-    let done = target_dir().join(format!("bench-ledger-{events}.done"));
-    if done.exists() && dir.exists() {
-        return (dir, None);
-    }
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
-    }
-    let started = Instant::now();
-    let exe = std::env::current_exe().unwrap_or_else(|e| fail(&e.to_string()));
-    let out = Command::new(exe)
-        .arg("--generate-into")
-        .arg(&dir)
-        .arg(events.to_string())
-        .output()
-        .unwrap_or_else(|e| fail(&format!("the generator did not start: {e}")));
-    if !out.status.success() {
-        fail(&format!(
-            "the generator failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let printed = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    std::fs::write(&done, &printed).unwrap_or_else(|e| fail(&format!("{}: {e}", done.display())));
-    (dir, Some(started.elapsed()))
-}
-
 /// Runs `open`, waiting out another process (the projection benchmark, say) that holds the
 /// store's lock, for up to ten minutes.
 fn patiently<T>(dir: &Path, mut open: impl FnMut() -> Result<T, StoreError>) -> T {
@@ -177,19 +131,6 @@ impl TreeNodes for Counting<'_> {
     fn node(&self, level: u32, index: u64) -> Result<Hash, TreeError> {
         self.lookups.set(self.lookups.get() + 1);
         self.store.node(level, index)
-    }
-}
-
-/// The benchmark's own PRNG (splitmix64), as in benches/projection.rs.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (((z ^ (z >> 31)) as u128 * n as u128) >> 64) as u64
     }
 }
 
@@ -233,28 +174,6 @@ fn line(s: &Summary) -> String {
     )
 }
 
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "PASS"
-    } else {
-        "MISS"
-    }
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-            })
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cores} cores, {cpu}")
-}
-
 /// The figures the table is made of.
 struct ProofFigures {
     head: u64,
@@ -266,17 +185,7 @@ struct ProofFigures {
 
 /// Part 1: proofs and checkpoints on the big ledger.
 fn measure_proofs(s: &Settings) -> ProofFigures {
-    let (dir, generated) = ensure_ledger(s.events);
-    match generated {
-        Some(d) => println!(
-            "ledger       {} generated now: {} events in {:.1} s ({:.0} events/s)",
-            dir.display(),
-            s.events,
-            d.as_secs_f64(),
-            s.events as f64 / d.as_secs_f64()
-        ),
-        None => println!("ledger       {} (reused)", dir.display()),
-    }
+    let dir = ensure_ledger(s.events);
     // How much of the tree the store holds before the open: a ledger generated before the
     // append path kept the tree is filled in by `Ledger::open`, which the open time then
     // includes.
@@ -466,24 +375,6 @@ fn measure_proofs(s: &Settings) -> ProofFigures {
         commitment,
         checkpoint,
     }
-}
-
-fn id(text: &str) -> Id {
-    Id::parse(text).expect("benchmark ids are valid")
-}
-
-/// A hamlet of the example commune, with an id no other submitter or phase uses.
-fn hamlet(commune: &Id, tag: &str, submitter: usize, n: u64) -> Submission {
-    Submission::new(
-        Date::from_ymd(2005, 1, 1).expect("a real date"),
-        Event::LocalityRegistered(LocalityRegistered {
-            locality: id(&format!("{tag}-{submitter}-{n}")),
-            name: Text::parse(&format!("Xóm Nà Đoỏng {submitter}-{n}")).expect("benchmark names are valid"),
-            kind: LocalityKind::Hamlet,
-            parent: Some(commune.clone()),
-            border: false,
-        }),
-    )
 }
 
 /// What one timed append phase did.

@@ -99,7 +99,12 @@ pub fn proof_inclusion(data: &Path, seq: u64, size: Option<u64>, out: &mut impl 
             ))
         }
     };
-    match proofs::inclusion(&store, hash, seq, size, head) {
+    print_proof(proofs::inclusion(&store, hash, seq, size, head), out)
+}
+
+/// Prints a proof as one line of JSON, or its failure.
+fn print_proof(proof: Result<impl serde::Serialize, AuditFailure>, out: &mut impl Write) -> Result<(), CommandError> {
+    match proof {
         Ok(p) => Ok(writeln!(
             out,
             "{}",
@@ -112,14 +117,7 @@ pub fn proof_inclusion(data: &Path, seq: u64, size: Option<u64>, out: &mut impl 
 /// `orgledger proof consistency --from M [--to N]`.
 pub fn proof_consistency(data: &Path, from: u64, to: Option<u64>, out: &mut impl Write) -> Result<(), CommandError> {
     let (store, head) = proof_store(data)?;
-    match proofs::consistency(&store, from, to, head) {
-        Ok(p) => Ok(writeln!(
-            out,
-            "{}",
-            serde_json::to_string(&p).expect("proofs serialize")
-        )?),
-        Err(f) => Err(fail(f, out)),
-    }
+    print_proof(proofs::consistency(&store, from, to, head), out)
 }
 
 /// A checkpoint file opened with a verifier key file.

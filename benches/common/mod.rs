@@ -1,0 +1,126 @@
+//! What the benchmarks share: reading numbers from the command line, the machine's facts,
+//! PASS/MISS, the benchmark PRNG, the hamlets appended as load, and the cached
+//! million-event ledger under target/ that benches/projection.rs and benches/proofs.rs
+//! both read (either may generate it for the other). Each benchmark uses part of it.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use orgledger::event::{Date, Event, Id, LocalityKind, LocalityRegistered, Submission, Text};
+
+/// Stops the benchmark with a message (exit 2, as a command that could not run).
+pub fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(2)
+}
+
+/// A number from the command line; `_` may group digits (`1_000_000`).
+pub fn number<T: std::str::FromStr>(text: &str) -> T {
+    text.replace('_', "")
+        .parse()
+        .unwrap_or_else(|_| fail(&format!("not a number: {text:?}")))
+}
+
+pub fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "PASS"
+    } else {
+        "MISS"
+    }
+}
+
+/// The cores available and the CPU's model name.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {cpu}")
+}
+
+/// The benchmarks' own PRNG (splitmix64), so that runs ask the same questions.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (((z ^ (z >> 31)) as u128 * n as u128) >> 64) as u64
+    }
+}
+
+pub fn id(text: &str) -> Id {
+    Id::parse(text).expect("benchmark ids are valid")
+}
+
+/// A hamlet of `commune`, effective 2005-01-01, with an id no other submitter or phase
+/// uses: the load the append benchmarks submit.
+pub fn hamlet(commune: &Id, tag: &str, submitter: usize, n: u64) -> Submission {
+    Submission::new(
+        Date::from_ymd(2005, 1, 1).expect("a real date"),
+        Event::LocalityRegistered(LocalityRegistered {
+            locality: id(&format!("{tag}-{submitter}-{n}")),
+            name: Text::parse(&format!("Xóm Nà Đoỏng {submitter}-{n}")).expect("benchmark names are valid"),
+            kind: LocalityKind::Hamlet,
+            parent: Some(commune.clone()),
+            border: false,
+        }),
+    )
+}
+
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
+/// The ledger of `events` events under target/, generated when missing by running the
+/// current benchmark with `--generate-into DIR N` in a child process (each benchmark
+/// handles that argument); a ledger whose generation did not finish is thrown away and made
+/// again. Prints which it was, and the generation's time.
+pub fn ensure_ledger(events: u64) -> PathBuf {
+    let dir = target_dir().join(format!("bench-ledger-{events}"));
+    let done = target_dir().join(format!("bench-ledger-{events}.done"));
+    if done.exists() && dir.exists() {
+        println!("ledger       {} (reused)", dir.display());
+        return dir;
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
+    }
+    let started = Instant::now();
+    let exe = std::env::current_exe().unwrap_or_else(|e| fail(&e.to_string()));
+    let out = Command::new(exe)
+        .arg("--generate-into")
+        .arg(&dir)
+        .arg(events.to_string())
+        .output()
+        .unwrap_or_else(|e| fail(&format!("the generator did not start: {e}")));
+    if !out.status.success() {
+        fail(&format!(
+            "the generator failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let elapsed = started.elapsed();
+    let printed = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    std::fs::write(&done, &printed).unwrap_or_else(|e| fail(&format!("{}: {e}", done.display())));
+    println!(
+        "generate     {events} events in {:.1} s ({:.0} events/s through Ledger::append): {printed}",
+        elapsed.as_secs_f64(),
+        events as f64 / elapsed.as_secs_f64()
+    );
+    dir
+}
