@@ -223,10 +223,18 @@ impl Frontier {
     /// completes as `(level, index, hash)`, the leaf itself first, so that the append path
     /// stores them in the same batch as the record.
     pub fn push(&mut self, event_hash: &Hash) -> Vec<(u32, u64, Hash)> {
+        let mut completed = Vec::with_capacity(2);
+        self.push_into(event_hash, &mut completed);
+        completed
+    }
+
+    /// [`Frontier::push`], appending the completed nodes to `completed` instead of a new
+    /// vector: what a loop over a whole log (verify, the tree's backfill) uses.
+    pub fn push_into(&mut self, event_hash: &Hash, completed: &mut Vec<(u32, u64, Hash)>) {
         let mut hash = leaf_hash(event_hash);
         let mut level = 0u32;
         let mut index = self.size;
-        let mut completed = vec![(level, index, hash)];
+        completed.push((level, index, hash));
         // Each trailing one bit of the old size is a perfect subtree of the same level just
         // left of the new node: the two merge, as binary addition carries.
         while self.size >> level & 1 == 1 {
@@ -238,7 +246,6 @@ impl Frontier {
         }
         self.edge.push(hash);
         self.size += 1;
-        completed
     }
 
     /// The number of leaves.

@@ -298,6 +298,7 @@ impl Store {
         let mut frontier = crate::merkle::Frontier::new();
         let held = self.tree_size()?;
         let mut recomputed_at_held = (held == 0).then(crate::merkle::empty_root);
+        let mut completed = Vec::with_capacity(8);
         for item in self.raw_records(1) {
             let (seq, hash, value) = match item {
                 Ok(found) => found,
@@ -316,7 +317,9 @@ impl Store {
             }
             // Every stored node this record completes must be the one recomputed here: the
             // proofs read them all, and the root check below reads only those it folds.
-            for (level, index, node) in frontier.push(&hash) {
+            completed.clear();
+            frontier.push_into(&hash, &mut completed);
+            for &(level, index, node) in &completed {
                 if seq > held || level < TILE_HEIGHT {
                     continue;
                 }

@@ -593,7 +593,7 @@ fn fill_tree(store: &Store, head: u64) -> Result<Frontier, StoreError> {
     let mut nodes = Vec::new();
     for item in store.raw_records(held + 1) {
         let (_, hash, _) = item?;
-        nodes.extend(frontier.push(&hash));
+        frontier.push_into(&hash, &mut nodes);
         if nodes.len() >= 1 << 16 {
             store.insert_tree_nodes(&nodes, frontier.size())?;
             nodes.clear();
