@@ -47,6 +47,11 @@ impl From<StoreError> for CommandError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Corrupt { .. } | StoreError::Damaged(_) => CommandError::Rejected(e.to_string()),
+            // Name what holds the store when it can be told: a server says where it serves.
+            StoreError::InUse(ref dir) => match serve::holder(dir) {
+                Some(holder) => CommandError::Failed(format!("the store at {} is in use by {holder}", dir.display())),
+                None => CommandError::Failed(e.to_string()),
+            },
             _ => CommandError::Failed(e.to_string()),
         }
     }
@@ -58,6 +63,17 @@ impl From<std::io::Error> for CommandError {
             std::io::ErrorKind::BrokenPipe => CommandError::OutputClosed,
             _ => CommandError::Failed(e.to_string()),
         }
+    }
+}
+
+/// Refuses a directory that holds no ledger, with the store's own `no ledger at DIR`: for
+/// the commands that read a ledger's side files (tokens, the signing key) without opening
+/// the store, so that a wrong `--data` is never taken for an empty ledger.
+pub fn require_ledger(data: &Path) -> Result<(), CommandError> {
+    if Store::exists_at(data) {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(data.to_path_buf()).into())
     }
 }
 
@@ -137,7 +153,7 @@ pub fn append(
 pub fn verify_store(data: &Path, out: &mut impl Write) -> Result<(), CommandError> {
     let store = Store::open_unchecked(data, false)?;
     let verdict = store.verify()?;
-    print_verdict(verdict.map(|v| (v.events, v.head.hash)), out)
+    print_verdict(verdict.map(|v| (v.events, v.head.hash, v.root)), out)
 }
 
 /// `orgledger verify --file`: the same checks on an export file, without a store.
@@ -149,17 +165,37 @@ pub fn verify_file(file: &Path, out: &mut impl Write) -> Result<(), CommandError
         )));
     }
     let input = std::fs::File::open(file).map_err(|e| CommandError::Failed(format!("{}: {e}", file.display())))?;
-    let verdict = check_export(std::io::BufReader::new(input), |_| Ok(()))?;
-    print_verdict(verdict.map(|head| (head.seq, head.hash)), out)
+    let verdict = verify_export(std::io::BufReader::new(input))?;
+    print_verdict(verdict.map(|(head, root)| (head.seq, head.hash, root)), out)
 }
 
+/// Checks an export as `verify --file` does and recomputes its Merkle tree as it is read:
+/// the head and the root at its size, or the first bad record.
+pub fn verify_export(
+    input: impl BufRead,
+) -> Result<Result<(crate::chain::Head, crate::event::Hash), crate::chain::ChainError>, CommandError> {
+    let mut tree = crate::merkle::Frontier::new();
+    let mut completed = Vec::new();
+    let verdict = check_export(input, |record| {
+        completed.clear();
+        tree.push_into(&record.hash(), &mut completed);
+        Ok(())
+    })?;
+    Ok(verdict.map(|head| (head, tree.root())))
+}
+
+/// Prints `{"events","head","ok":true,"root"}` for a good chain, or the first bad record.
 fn print_verdict(
-    verdict: Result<(u64, crate::event::Hash), crate::chain::ChainError>,
+    verdict: Result<(u64, crate::event::Hash, crate::event::Hash), crate::chain::ChainError>,
     out: &mut impl Write,
 ) -> Result<(), CommandError> {
     match verdict {
-        Ok((events, head)) => {
-            writeln!(out, "{}", json!({"ok": true, "events": events, "head": head.to_hex()}))?;
+        Ok((events, head, root)) => {
+            writeln!(
+                out,
+                "{}",
+                json!({"ok": true, "events": events, "head": head.to_hex(), "root": root.to_hex()})
+            )?;
             Ok(())
         }
         Err(e) => {
@@ -273,12 +309,14 @@ pub fn import(data: &Path, file: &Path, out: &mut impl Write) -> Result<(), Comm
         return Err(StoreError::NotEmpty(current.seq).into());
     }
     store.write_group(&records)?;
-    writeln!(
-        out,
-        "{}",
-        json!({"ok": true, "events": head.seq, "head": head.hash.to_hex()})
-    )?;
-    Ok(())
+    let mut tree = crate::merkle::Frontier::new();
+    let mut completed = Vec::new();
+    for record in &records {
+        completed.clear();
+        tree.push_into(&record.hash(), &mut completed);
+    }
+    // The verdict of `verify` on what was imported.
+    print_verdict(Ok((head.seq, head.hash, tree.root())), out)
 }
 
 /// `orgledger log`: events for a person to read, one a line.

@@ -46,7 +46,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::event::*;
 use crate::rules::charter::{MAX_ADMISSION_AGE, MIN_ADMISSION_AGE};
-use crate::store::{AppendError, Ledger, SteppedClock, StoreError};
+use crate::store::{AppendError, Ledger, SteppedClock, Store, StoreError};
 
 /// The actor recorded on every demo event.
 pub const DEMO_ACTOR: &str = "demo";
@@ -69,13 +69,39 @@ pub const STANDARDIZATION_PROGRAMME: &str = "03-da-tu";
 /// The article: "before the project, 76 grassroots cadres did not meet the standard".
 pub const BELOW_STANDARD_AT_START: usize = 76;
 
+/// The demo ledger's length and the hash of its last event: the same on every machine (a
+/// test writes the demo and compares). `serve --demo` checks a ledger against it before it
+/// prints a demo token for it.
+pub const DEMO_HEAD: (u64, &str) = (
+    39_738,
+    "5638df25abd4b52f8c907070e30dc55b2e9b7d2ea81e525d7f3f9753d11f1df1",
+);
+
+/// What may already be in a data directory the demo is written into: the files kept beside
+/// a ledger rather than in it (tokens made first, a signing key, a server's holder file).
+const DEMO_SIDE_FILES: &[&str] = &[
+    crate::tokens::TOKENS_FILE,
+    crate::tokens::LOCK_FILE,
+    crate::commands::audit::KEY_FILE,
+    crate::commands::serve::HOLDER_FILE,
+];
+
+/// Whether `serve --demo` should write the demo into `dir`: it holds no ledger, or an empty
+/// one. (Whatever else is there, [`write_demo`] checks before writing.)
+pub fn may_write_demo(dir: &Path) -> Result<bool, StoreError> {
+    if !Store::exists_at(dir) {
+        return Ok(true);
+    }
+    Ok(Store::open(dir, false)?.head()?.seq == 0)
+}
+
 /// Why the demo could not be written. `NotEmpty` and `Store` are the caller's (CLI exit code 2);
 /// `Refused` means the demo itself broke a rule, a bug in this module (exit code 1).
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error(
-        "the data directory {0} is not empty; `orgledger demo` writes a new ledger and needs an empty or missing \
-         directory (choose another --data)"
+        "the data directory {0} holds a ledger or other files; the demo is written as a new ledger, into a \
+         missing or empty directory, or one holding only a tokens file or a signing key (choose another --data)"
     )]
     NotEmpty(PathBuf),
     #[error(transparent)]
@@ -103,7 +129,8 @@ pub fn demo_batches() -> Vec<Vec<Submission>> {
     batches
 }
 
-/// Writes the demo ledger into `dir`, which must be empty or missing, through
+/// Writes the demo ledger into `dir`, which must hold no ledger with events (see
+/// [`Ledger::create_new`]; a tokens file or a signing key may be there already), through
 /// [`Ledger::append`] with actor `demo` and the demo's stepped clock. Returns the number of
 /// events and the head hash.
 pub fn write_demo(dir: &Path) -> Result<(u64, Hash), DemoError> {
@@ -111,7 +138,7 @@ pub fn write_demo(dir: &Path) -> Result<(u64, Hash), DemoError> {
     let clock = SteppedClock::new(start, DEMO_CLOCK_STEP_MICROS);
     // The demo only ever starts a new ledger: any entry in the directory (a store, or a file
     // someone left there) is refused before anything is opened, so nothing there changes.
-    let ledger = Ledger::create_in_empty_dir(dir, Box::new(clock)).map_err(|e| match e {
+    let ledger = Ledger::create_new(dir, Box::new(clock), DEMO_SIDE_FILES).map_err(|e| match e {
         StoreError::DirectoryNotEmpty(path) => DemoError::NotEmpty(path),
         other => DemoError::Store(other),
     })?;

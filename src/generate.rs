@@ -170,7 +170,7 @@ pub enum GenerateError {
 pub fn write_ledger(dir: &Path, events: u64, seed: u64) -> Result<Head, GenerateError> {
     let start = Timestamp::parse(CLOCK_START).expect("a valid timestamp");
     let clock = SteppedClock::new(start, CLOCK_STEP_MICROS);
-    let ledger = Ledger::create_in_empty_dir(dir, Box::new(clock)).map_err(|e| match e {
+    let ledger = Ledger::create_new(dir, Box::new(clock), &[]).map_err(|e| match e {
         StoreError::DirectoryNotEmpty(path) => GenerateError::NotEmpty(path),
         other => GenerateError::Store(other),
     })?;

@@ -16,9 +16,10 @@ use orgledger::tokens::Role;
     about = "A hash-chained, event-sourced ledger of a party organization"
 )]
 struct Cli {
-    /// The ledger's data directory.
-    #[arg(long, global = true, env = "ORGLEDGER_DATA", default_value = "./orgledger-data")]
-    data: PathBuf,
+    /// The ledger's data directory, for the commands that use one (they also take it
+    /// after their name); default $ORGLEDGER_DATA, else ./orgledger-data.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -27,18 +28,22 @@ struct Cli {
 enum Command {
     /// Append events from JSON Lines (FILE, or stdin when absent or `-`) as one atomic batch.
     Append {
+        /// The JSON Lines file of events; stdin when absent or `-`.
         file: Option<PathBuf>,
         /// Refuse the batch unless the head is at this seq.
         #[arg(long)]
         expect_seq: Option<u64>,
         /// The actor recorded on each event.
-        #[arg(long, env = "ORGLEDGER_ACTOR", default_value = "cli")]
+        #[arg(long, env = "ORGLEDGER_ACTOR", hide_env_values = true, default_value = "cli")]
         actor: String,
+        #[command(flatten)]
+        data: DataDir,
     },
     /// Verify the whole chain of the store, or of an export file with --file; with
     /// --checkpoint and --key, also that it holds the history the checkpoint signed.
     Verify {
-        #[arg(long)]
+        /// Check this export file instead of the store (no store is opened).
+        #[arg(long, value_name = "EXPORT", conflicts_with = "data")]
         file: Option<PathBuf>,
         /// A signed checkpoint (C2SP tlog-checkpoint) the log must be consistent with.
         #[arg(long, requires = "key")]
@@ -46,6 +51,8 @@ enum Command {
         /// The verifier key of the checkpoint (`name+id+base64`), in a file.
         #[arg(long, requires = "checkpoint")]
         key: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataDir,
     },
     /// Print an inclusion or consistency proof as JSON.
     Proof {
@@ -54,7 +61,9 @@ enum Command {
     },
     /// Check a proof file against its own roots, or against a signed checkpoint.
     VerifyProof {
+        /// The proof, as `orgledger proof` prints it (JSON).
         file: PathBuf,
+        /// A signed checkpoint of the proof's tree size (either size, for a consistency proof).
         #[arg(long, requires = "key")]
         checkpoint: Option<PathBuf>,
         /// The verifier key of the checkpoint, in a file.
@@ -69,6 +78,8 @@ enum Command {
         /// The name of a key created now (the checkpoints' origin line).
         #[arg(long)]
         origin: Option<String>,
+        #[command(flatten)]
+        data: DataDir,
     },
     /// The ledger's signing key.
     Key {
@@ -77,11 +88,19 @@ enum Command {
     },
     /// Write every record as JSON Lines, in seq order.
     Export {
-        #[arg(long)]
+        /// Write to this file (through FILE.partial, synced, then renamed) instead of stdout.
+        #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        data: DataDir,
     },
     /// Verify an export file and load it into an empty store.
-    Import { file: PathBuf },
+    Import {
+        /// The export file (JSON Lines, as `orgledger export` writes it).
+        file: PathBuf,
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// Print a report of the projection, as of a date and a seq.
     Report {
         #[command(subcommand)]
@@ -89,13 +108,21 @@ enum Command {
     },
     /// List events for a person to read.
     Log {
+        /// The first seq to list.
         #[arg(long, default_value_t = 1)]
         from: u64,
+        /// List at most this many events; default all from --from on.
         #[arg(long)]
         limit: Option<u64>,
+        #[command(flatten)]
+        data: DataDir,
     },
-    /// Write the Trùng Khánh demo ledger (2005-2015) into an empty or missing data directory.
-    Demo,
+    /// Write the Trùng Khánh demo ledger (2005-2015) into a data directory that holds no
+    /// ledger.
+    Demo {
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// Serve GraphQL over HTTP until SIGTERM or Ctrl-C.
     Serve {
         /// The address to listen on.
@@ -107,6 +134,8 @@ enum Command {
         /// Serve queries and subscriptions without a token (never mutations).
         #[arg(long)]
         public_read: bool,
+        #[command(flatten)]
+        data: DataDir,
     },
     /// Manage the bearer tokens of the server.
     Token {
@@ -118,10 +147,14 @@ enum Command {
     /// Write a synthetic province-scale ledger of N events (1990-2025) into an empty or
     /// missing data directory, for benchmarks; the same N and seed give the same head.
     Generate {
+        /// How many events the ledger holds (at least 1).
         #[arg(long)]
         events: u64,
+        /// The seed of the generator: the same seed and N give the same ledger.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        #[command(flatten)]
+        data: DataDir,
     },
 }
 
@@ -129,17 +162,25 @@ enum Command {
 enum ProofCommand {
     /// Event SEQ is in the tree of SIZE events (default: the head).
     Inclusion {
+        /// The event to prove.
         #[arg(long)]
         seq: u64,
+        /// The size of the tree it is proved in (at least SEQ); default the head.
         #[arg(long)]
         size: Option<u64>,
+        #[command(flatten)]
+        data: DataDir,
     },
     /// The tree of FROM events is a prefix of the tree of TO events (default: the head).
     Consistency {
+        /// The size of the older tree.
         #[arg(long)]
         from: u64,
+        /// The size of the newer tree (at least FROM); default the head.
         #[arg(long)]
         to: Option<u64>,
+        #[command(flatten)]
+        data: DataDir,
     },
 }
 
@@ -150,8 +191,11 @@ enum KeyCommand {
         /// The signing key file; default DATA/checkpoint.key, created on first use.
         #[arg(long)]
         key: Option<PathBuf>,
+        /// The name of a key created now (the checkpoints' origin line).
         #[arg(long)]
         origin: Option<String>,
+        #[command(flatten)]
+        data: DataDir,
     },
 }
 
@@ -162,13 +206,51 @@ enum TokenCommand {
         /// The token's name: the actor recorded on what it appends (a-z, 0-9, '-').
         #[arg(long)]
         name: String,
+        /// What the token may do.
         #[arg(long, value_enum)]
         role: Role,
+        #[command(flatten)]
+        data: DataDir,
     },
     /// List the tokens: name, role, creation time.
-    List,
+    List {
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// Revoke a token: it stops working at once, on a running server too.
-    Revoke { name: String },
+    Revoke {
+        /// The name of the token to revoke.
+        name: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+/// The data directory of a command that uses a ledger. It is not global: the commands
+/// that use no store (`schema`, `verify-proof`) do not offer it.
+#[derive(Args, Clone, Default)]
+struct DataDir {
+    /// The ledger's data directory; default $ORGLEDGER_DATA, else ./orgledger-data.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+/// The default data directory when neither `--data` nor `ORGLEDGER_DATA` names one.
+const DEFAULT_DATA: &str = "./orgledger-data";
+
+impl DataDir {
+    /// The directory to use: `--data` after the command, else before it, else the
+    /// environment (an empty value counts as unset), else `./orgledger-data`.
+    fn resolve(self, before_command: &Option<PathBuf>) -> PathBuf {
+        self.data
+            .or_else(|| before_command.clone())
+            .or_else(|| {
+                std::env::var_os("ORGLEDGER_DATA")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            })
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA))
+    }
 }
 
 /// The point a report is asked at, and how it is printed; shared by every report.
@@ -180,8 +262,11 @@ struct ReportOptions {
     /// Transaction time: the ledger as it stood after this seq; default the head.
     #[arg(long)]
     seq: Option<u64>,
+    /// json: one object, as GraphQL's report fields (snake_case); table: for a person to read.
     #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
     format: OutputFormat,
+    #[command(flatten)]
+    data: DataDir,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -204,8 +289,10 @@ enum ReportCommand {
     },
     /// Admissions per calendar year, by commune and sex.
     Admissions {
+        /// The first year listed (1900 to 2100).
         #[arg(long)]
         from_year: Option<i32>,
+        /// The last year listed (1900 to 2100).
         #[arg(long)]
         to_year: Option<i32>,
         #[command(flatten)]
@@ -213,6 +300,7 @@ enum ReportCommand {
     },
     /// Cadres below standard, standardized and retired under policy under a programme.
     Standardization {
+        /// The standardization programme's id (the demo's is 03-da-tu).
         #[arg(long)]
         programme: String,
         #[command(flatten)]
@@ -220,6 +308,7 @@ enum ReportCommand {
     },
     /// Cell meetings, and those of weak cells with the committee member in charge present.
     Meetings {
+        /// Only the meetings held in this year; default every year.
         #[arg(long)]
         year: Option<i32>,
         #[command(flatten)]
@@ -232,6 +321,7 @@ enum ReportCommand {
     },
     /// The cadre plan of a term, with the shares of women and of young cadres.
     Planning {
+        /// The planning term's id (the demo's is 2015-2020).
         #[arg(long)]
         term: String,
         #[command(flatten)]
@@ -239,6 +329,7 @@ enum ReportCommand {
     },
     /// The members of an organization, with their status.
     Roster {
+        /// The organization's id (a cell or a committee).
         #[arg(long)]
         org: String,
         #[command(flatten)]
@@ -246,6 +337,7 @@ enum ReportCommand {
     },
     /// Every event that named a locality, organization, member or cadre.
     History {
+        /// The id of a locality, organization, member, cadre, instrument or resolution.
         #[arg(long)]
         entity: String,
         #[command(flatten)]
@@ -278,51 +370,60 @@ impl ReportCommand {
 fn run(cli: Cli) -> Result<(), CommandError> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    let top = cli.data;
+    let dir = |d: DataDir| d.resolve(&top);
     match cli.command {
         Command::Append {
             file,
             expect_seq,
             actor,
-        } => match file {
-            Some(path) if path.is_dir() => Err(CommandError::Failed(format!(
-                "{}: is a directory, not a file of events",
-                path.display()
-            ))),
-            Some(path) if path.as_os_str() != "-" => {
-                let f =
-                    std::fs::File::open(&path).map_err(|e| CommandError::Failed(format!("{}: {e}", path.display())))?;
-                commands::append(&cli.data, BufReader::new(f), expect_seq, &actor, &mut out)
+            data,
+        } => {
+            let data = dir(data);
+            match file {
+                Some(path) if path.is_dir() => Err(CommandError::Failed(format!(
+                    "{}: is a directory, not a file of events",
+                    path.display()
+                ))),
+                Some(path) if path.as_os_str() != "-" => {
+                    let f = std::fs::File::open(&path)
+                        .map_err(|e| CommandError::Failed(format!("{}: {e}", path.display())))?;
+                    commands::append(&data, BufReader::new(f), expect_seq, &actor, &mut out)
+                }
+                _ => commands::append(&data, std::io::stdin().lock(), expect_seq, &actor, &mut out),
             }
-            _ => commands::append(&cli.data, std::io::stdin().lock(), expect_seq, &actor, &mut out),
-        },
+        }
         Command::Verify {
             file,
-            checkpoint: Some(cp),
-            key: Some(key),
-        } => match file {
-            Some(file) => audit::verify_file_against(&file, &cp, &key, &mut out),
-            None => audit::verify_store_against(&cli.data, &cp, &key, &mut out),
+            checkpoint,
+            key,
+            data,
+        } => match (file, checkpoint.zip(key)) {
+            (Some(file), Some((cp, key))) => audit::verify_file_against(&file, &cp, &key, &mut out),
+            (None, Some((cp, key))) => audit::verify_store_against(&dir(data), &cp, &key, &mut out),
+            (Some(file), None) => commands::verify_file(&file, &mut out),
+            (None, None) => commands::verify_store(&dir(data), &mut out),
         },
-        Command::Verify { file: Some(file), .. } => commands::verify_file(&file, &mut out),
-        Command::Verify { file: None, .. } => commands::verify_store(&cli.data, &mut out),
         Command::Proof {
-            proof: ProofCommand::Inclusion { seq, size },
-        } => audit::proof_inclusion(&cli.data, seq, size, &mut out),
+            proof: ProofCommand::Inclusion { seq, size, data },
+        } => audit::proof_inclusion(&dir(data), seq, size, &mut out),
         Command::Proof {
-            proof: ProofCommand::Consistency { from, to },
-        } => audit::proof_consistency(&cli.data, from, to, &mut out),
+            proof: ProofCommand::Consistency { from, to, data },
+        } => audit::proof_consistency(&dir(data), from, to, &mut out),
         Command::VerifyProof { file, checkpoint, key } => {
             audit::verify_proof(&file, checkpoint.as_deref().zip(key.as_deref()), &mut out)
         }
-        Command::Checkpoint { key, origin } => {
-            audit::checkpoint(&cli.data, key.as_deref(), origin.as_deref(), &mut out)
+        Command::Checkpoint { key, origin, data } => {
+            audit::checkpoint(&dir(data), key.as_deref(), origin.as_deref(), &mut out)
         }
         Command::Key {
-            command: KeyCommand::Public { key, origin },
-        } => audit::key_public(&cli.data, key.as_deref(), origin.as_deref(), &mut out),
-        Command::Export { out: Some(path) } => commands::export_file(&cli.data, &path).map(|_| ()),
-        Command::Export { out: None } => commands::export(&cli.data, &mut std::io::BufWriter::new(out)).map(|_| ()),
-        Command::Import { file } => commands::import(&cli.data, &file, &mut out),
+            command: KeyCommand::Public { key, origin, data },
+        } => audit::key_public(&dir(data), key.as_deref(), origin.as_deref(), &mut out),
+        Command::Export { out: Some(path), data } => commands::export_file(&dir(data), &path).map(|_| ()),
+        Command::Export { out: None, data } => {
+            commands::export(&dir(data), &mut std::io::BufWriter::new(out)).map(|_| ())
+        }
+        Command::Import { file, data } => commands::import(&dir(data), &file, &mut out),
         Command::Report { report } => {
             let (kind, options) = report.into_parts();
             let as_of = AsOf {
@@ -333,17 +434,18 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 OutputFormat::Json => Format::Json,
                 OutputFormat::Table => Format::Table,
             };
-            commands::report::report(&cli.data, &kind, &as_of, format, &mut out)
+            commands::report::report(&dir(options.data), &kind, &as_of, format, &mut out)
         }
-        Command::Log { from, limit } => commands::log(&cli.data, from, limit, &mut out),
-        Command::Demo => commands::demo(&cli.data, &mut out),
-        Command::Generate { events, seed } => commands::generate(&cli.data, events, seed, &mut out),
+        Command::Log { from, limit, data } => commands::log(&dir(data), from, limit, &mut out),
+        Command::Demo { data } => commands::demo(&dir(data), &mut out),
+        Command::Generate { events, seed, data } => commands::generate(&dir(data), events, seed, &mut out),
         Command::Serve {
             listen,
             demo,
             public_read,
+            data,
         } => serve::serve(
-            &cli.data,
+            &dir(data),
             serve::ServeOptions {
                 listen,
                 demo,
@@ -352,9 +454,9 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             &mut out,
         ),
         Command::Token { command } => match command {
-            TokenCommand::Add { name, role } => serve::token_add(&cli.data, &name, role, &mut out),
-            TokenCommand::List => serve::token_list(&cli.data, &mut out),
-            TokenCommand::Revoke { name } => serve::token_revoke(&cli.data, &name, &mut out),
+            TokenCommand::Add { name, role, data } => serve::token_add(&dir(data), &name, role, &mut out),
+            TokenCommand::List { data } => serve::token_list(&dir(data), &mut out),
+            TokenCommand::Revoke { name, data } => serve::token_revoke(&dir(data), &name, &mut out),
         },
         Command::Schema => serve::schema(&mut out),
     }

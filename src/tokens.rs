@@ -23,7 +23,7 @@ use crate::event::{Id, Timestamp};
 
 /// The file of tokens, in the data directory.
 pub const TOKENS_FILE: &str = "tokens.json";
-const LOCK_FILE: &str = "tokens.lock";
+pub const LOCK_FILE: &str = "tokens.lock";
 /// Every token starts with this, so one found in a log or a paste is recognizable.
 pub const TOKEN_PREFIX: &str = "olt_";
 

@@ -175,7 +175,8 @@ fn assert_hex_hash(hash: &str) {
     );
 }
 
-/// The verify boundary on a good chain: exit 0 and exactly `{"ok":true,"events":N,"head":H}`.
+/// The verify boundary on a good chain: exit 0 and exactly
+/// `{"ok":true,"events":N,"head":H,"root":R}`.
 fn parse_verdict(outcome: &Outcome) -> Verdict {
     assert_eq!(outcome.code, 0, "verify must succeed: {outcome:?}");
     let lines: Vec<&str> = outcome.stdout.lines().collect();
@@ -184,7 +185,8 @@ fn parse_verdict(outcome: &Outcome) -> Verdict {
     let object = value.as_object().expect("the verdict is an object");
     let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(keys, ["events", "head", "ok"], "{value}");
+    assert_eq!(keys, ["events", "head", "ok", "root"], "{value}");
+    assert_hex_hash(object["root"].as_str().expect("root is a string"));
     assert_eq!(object["ok"], Value::Bool(true), "{value}");
     let head = object["head"].as_str().expect("head is a string").to_owned();
     assert_hex_hash(&head);

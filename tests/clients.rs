@@ -214,6 +214,19 @@ fn graphql_js_and_graphql_ws_drive_the_demo_server_which_stops_cleanly_on_sigter
     let clients = provision_node_clients();
     let work = tempfile::tempdir().expect("temp dir");
     let data = work.path().join("data");
+    // A newcomer may make a token before the first start: a directory holding only the
+    // tokens file holds no ledger, and `serve --demo` writes the demo into it.
+    std::fs::create_dir(&data).expect("mkdir data");
+    let reader = Command::new(env!("CARGO_BIN_EXE_orgledger"))
+        .args(["token", "add", "--name", "inspector", "--role", "reader", "--data"])
+        .arg(&data)
+        .output()
+        .expect("token add runs");
+    assert!(
+        reader.status.success(),
+        "token add: {}",
+        String::from_utf8_lossy(&reader.stderr)
+    );
     let (mut server, announced) = start_demo_server(&data, &work.path().join("server.log"));
 
     let summary = run_client(&clients, &announced, work.path());

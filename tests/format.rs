@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use orgledger::commands::check_export;
+use orgledger::commands::verify_export;
 use orgledger::event::canonical::to_canonical;
 use orgledger::event::{
     event_hash, DisciplineForm, EndReason, Hash, Id, InputError, InstrumentKind, LocalityKind, MeetingKind, OrgKind,
@@ -269,9 +269,11 @@ fn export_verdict(lines: &[String]) -> String {
         file.push_str(l);
         file.push('\n');
     }
-    let verdict = check_export(file.as_bytes(), |_| Ok(())).expect("reading from memory cannot fail");
+    let verdict = verify_export(file.as_bytes()).expect("reading from memory cannot fail");
     match verdict {
-        Ok(head) => json!({"ok": true, "events": head.seq, "head": head.hash.to_hex()}).to_string(),
+        Ok((head, root)) => {
+            json!({"ok": true, "events": head.seq, "head": head.hash.to_hex(), "root": root.to_hex()}).to_string()
+        }
         Err(e) => json!({"ok": false, "seq": e.seq, "error": e.error}).to_string(),
     }
 }
@@ -967,7 +969,15 @@ fn python_verifier_agrees_with_the_cli() {
 
     let rust = cli_verdict(&export);
     let python = python_verdict(&export);
-    assert_eq!(rust.json, json!({"ok": true, "events": 6, "head": acks[5]["hash"]}));
+    let root = rust.json["root"]
+        .as_str()
+        .expect("the verdict gives the tree's root")
+        .to_owned();
+    assert_eq!(root.len(), 64, "{}", rust.json);
+    assert_eq!(
+        rust.json,
+        json!({"ok": true, "events": 6, "head": acks[5]["hash"], "root": root})
+    );
     assert_eq!(rust.status, 0);
     assert_same_verdict("the good export", &rust, &python, false);
 
@@ -1104,8 +1114,8 @@ fn python_verdicts(cases: &[Vec<u8>]) -> Vec<Value> {
 
 /// The verdict of orgledger's own export reader, without its `error` text.
 fn rust_verdict(file: &[u8]) -> Value {
-    match check_export(file, |_| Ok(())).expect("reading from memory cannot fail") {
-        Ok(head) => json!({"ok": true, "events": head.seq, "head": head.hash.to_hex()}),
+    match verify_export(file).expect("reading from memory cannot fail") {
+        Ok((head, root)) => json!({"ok": true, "events": head.seq, "head": head.hash.to_hex(), "root": root.to_hex()}),
         Err(e) => json!({"ok": false, "seq": e.seq}),
     }
 }

@@ -899,6 +899,10 @@ async fn the_serve_binary_stops_on_sigterm_with_its_appends_durable() {
         stderr.contains("in use"),
         "export while serving should say the store is in use: {stderr}"
     );
+    assert!(
+        stderr.contains("`orgledger serve`") && stderr.contains(&graphql_url),
+        "the refusal should name the server that holds the store, and where it serves: {stderr}"
+    );
     assert!(took < Duration::from_secs(5), "export took {took:?} to give up");
 
     // A subscription stays open across the SIGTERM: the server must end it, not wait on it.
@@ -953,6 +957,10 @@ async fn the_serve_binary_stops_on_sigterm_with_its_appends_durable() {
         Some(Heard::Message(m)) if m["type"] == "complete" => {}
         other => panic!("the subscription should end with the server, heard {other:?}"),
     }
+    assert!(
+        !data.join(orgledger::commands::serve::HOLDER_FILE).exists(),
+        "a stopped server leaves no holder file"
+    );
     // The ledger closes (and flushes) only when nothing holds it any more.
     let log = server_log();
     assert!(

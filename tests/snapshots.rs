@@ -124,6 +124,12 @@ fn demo_reports_match_the_golden_snapshots_and_show_the_seed_facts() {
     let mut golden = |name: &str, v: &Value| mismatches.extend(check(name, v));
 
     golden("demo-head", &json!({"events": d.events, "head": d.head}));
+    // `serve --demo` recognizes the demo by this constant before it prints a demo token.
+    assert_eq!(
+        (d.events, d.head.as_str()),
+        orgledger::demo::DEMO_HEAD,
+        "demo::DEMO_HEAD is the demo's head"
+    );
 
     // F1 and F2: coverage before and after December 2008 and September 2013.
     let coverage = |date: &str| report(&d, ReportKind::Coverage, Some(date), None);
@@ -284,7 +290,14 @@ fn demo_reports_match_the_golden_snapshots_and_show_the_seed_facts() {
             _ => None,
         })
         .expect("the audit corrects a name");
-    let history = |seq: Option<u64>| report(&d, ReportKind::History { entity: member.clone() }, Some(HISTORY_DATE), seq);
+    let history = |seq: Option<u64>| {
+        report(
+            &d,
+            ReportKind::History { entity: member.clone() },
+            Some(HISTORY_DATE),
+            seq,
+        )
+    };
     let (history_before, history_head) = (history(Some(before)), history(None));
     let admission = events(&history_before)
         .iter()

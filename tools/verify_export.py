@@ -4,9 +4,10 @@
 It shares no code with orgledger: it recomputes every record's hash with the `blake3`
 package, checks each record's shape against the catalogue of FORMAT.md section 11, checks
 that each line is in canonical form and that the records chain by `seq` and `prev`, and
-prints the same verdict as `orgledger verify --file`:
+recomputes the Merkle tree over the records (FORMAT.md section 12), and prints the same
+verdict as `orgledger verify --file`:
 
-    {"events":N,"head":"<hash>","ok":true}          exit status 0
+    {"events":N,"head":"<hash>","ok":true,"root":"<hash>"}   exit status 0
     {"error":"...","ok":false,"seq":K}              exit status 1, K the first bad record
 
 A file that cannot be read gives exit status 2 and no verdict.
@@ -28,6 +29,10 @@ import blake3
 # FORMAT.md section 1, "The constants of version 1".
 FORMAT_VERSION = 1
 EVENT_HASH_CONTEXT = "orgledger 2026-11-27 event record v1"
+# FORMAT.md section 12, the Merkle tree.
+TREE_LEAF_CONTEXT = "orgledger 2026-11-27 tree leaf v1"
+TREE_NODE_CONTEXT = "orgledger 2026-11-27 tree node v1"
+TREE_EMPTY_CONTEXT = "orgledger 2026-11-27 tree empty v1"
 ZERO_HASH = "0" * 64
 
 # FORMAT.md section 3: the keys of the envelope; every other key of a record belongs to its
@@ -118,6 +123,33 @@ def canonical_bytes(value):
 def event_hash(canonical):
     """FORMAT.md section 5."""
     return blake3.blake3(canonical, derive_key_context=EVENT_HASH_CONTEXT).hexdigest()
+
+
+class Tree:
+    """FORMAT.md section 12: the roots of the perfect subtrees of the leaves so far, largest
+    first (one per bit of the size), from which the root at the current size follows."""
+
+    def __init__(self):
+        self.subtrees = []  # (number of leaves, hash)
+
+    def push(self, event_hash_hex):
+        leaf = blake3.blake3(bytes.fromhex(event_hash_hex), derive_key_context=TREE_LEAF_CONTEXT).digest()
+        self.subtrees.append((1, leaf))
+        while len(self.subtrees) > 1 and self.subtrees[-1][0] == self.subtrees[-2][0]:
+            (n, right), (_, left) = self.subtrees.pop(), self.subtrees.pop()
+            self.subtrees.append((2 * n, node_hash(left, right)))
+
+    def root(self):
+        if not self.subtrees:
+            return blake3.blake3(b"", derive_key_context=TREE_EMPTY_CONTEXT).hexdigest()
+        root = self.subtrees[-1][1]
+        for _, left in reversed(self.subtrees[:-1]):
+            root = node_hash(left, root)
+        return root.hex()
+
+
+def node_hash(left, right):
+    return blake3.blake3(left + right, derive_key_context=TREE_NODE_CONTEXT).digest()
 
 
 def refuse_fraction(text):
@@ -308,7 +340,7 @@ def read_line(line):
 
 def verify(data):
     """FORMAT.md section 7 over the bytes of a whole export file; returns the verdict."""
-    events, head = 0, ZERO_HASH
+    events, head, tree = 0, ZERO_HASH, Tree()
     for line in data.split(b"\n"):
         if not line:
             continue
@@ -323,7 +355,8 @@ def verify(data):
             what = "all zeros" if expected == 1 else "the hash of record %d" % (expected - 1)
             return {"ok": False, "seq": expected, "error": "prev is %s, not %s (%s)" % (record["prev"], what, head)}
         events, head = expected, record["hash"]
-    return {"ok": True, "events": events, "head": head}
+        tree.push(head)
+    return {"ok": True, "events": events, "head": head, "root": tree.root()}
 
 
 def print_json(value):

@@ -58,7 +58,8 @@ pub fn signing_key(data: &Path, key: Option<&Path>, origin: Option<&str>) -> Res
         checkpoint::load_key(&path).map_err(|e| CommandError::Failed(e.to_string()))?
     } else {
         if key.is_none() {
-            std::fs::create_dir_all(data).map_err(|e| CommandError::Failed(format!("{}: {e}", data.display())))?;
+            // The default key lives beside a ledger: none is made for a directory without one.
+            super::require_ledger(data)?;
         }
         let name = origin.map(str::to_owned).unwrap_or_else(|| default_origin(data));
         checkpoint::load_or_create_key(&path, &name).map_err(|e| CommandError::Failed(e.to_string()))?

@@ -198,60 +198,137 @@ pub fn report(
     Ok(())
 }
 
-/// Renders a report for a person: scalars as `key: value`, maps on one line, and lists of
-/// objects as aligned tables.
+/// The widest line a table prints: it fits a terminal of 100 columns.
+pub const TABLE_WIDTH: usize = 100;
+
+/// Renders a report for a person: scalars as `key: value` (with the length of each list,
+/// `without member: 8`), maps on one line, and lists of objects as aligned tables below.
+/// A row's list that the report also gives in full below shows as its length. No line is
+/// wider than [`TABLE_WIDTH`]: column titles stack their words when the table would be
+/// wider, and then the widest text column is cut, with `…`.
 pub fn table(value: &Value) -> String {
     let mut out = String::new();
     let Value::Object(map) = value else {
         return format!("{value}\n");
     };
+    let is_table =
+        |v: &Value| matches!(v, Value::Array(items) if !items.is_empty() && items.iter().all(|i| i.is_object()));
     for (k, v) in map {
+        let label = k.replace('_', " ");
         match v {
-            Value::Array(items) if items.iter().all(|i| i.is_object()) && !items.is_empty() => {}
-            other => out.push_str(&format!("{k}: {}\n", cell(other))),
+            Value::Array(items) if items.iter().all(|i| i.is_object()) => {
+                out.push_str(&format!("{label}: {}\n", items.len()))
+            }
+            other => out.push_str(&format!("{label}: {}\n", cell(other))),
         }
     }
+    // The lists printed in full below: a row's own copy of one is shown as a count.
+    let listed: Vec<&str> = map
+        .iter()
+        .filter(|(_, v)| is_table(v))
+        .map(|(k, _)| k.as_str())
+        .collect();
     for (k, v) in map {
-        if let Value::Array(items) = v {
-            if items.is_empty() || !items.iter().all(|i| i.is_object()) {
-                continue;
-            }
-            out.push_str(&format!("\n{k}:\n"));
-            let mut columns: Vec<&String> = items[0].as_object().expect("object").keys().collect();
-            columns.sort_by_key(|c| column_rank(c));
-            let rows: Vec<Vec<String>> = items
-                .iter()
-                .map(|i| {
-                    columns
-                        .iter()
-                        .map(|c| cell(i.get(c.as_str()).unwrap_or(&Value::Null)))
-                        .collect()
-                })
-                .collect();
-            let widths: Vec<usize> = columns
-                .iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    rows.iter()
-                        .map(|r| r[i].chars().count())
-                        .chain([c.chars().count()])
-                        .max()
-                        .unwrap_or(0)
-                })
-                .collect();
-            let line = |cells: Vec<String>| {
-                let mut s = String::from(" ");
-                for (i, c) in cells.iter().enumerate() {
-                    let pad = widths[i].saturating_sub(c.chars().count());
-                    s.push_str(&format!(" {c}{}", " ".repeat(pad)));
-                }
-                s.trim_end().to_string() + "\n"
-            };
-            out.push_str(&line(columns.iter().map(|c| c.to_string()).collect()));
-            for r in rows {
-                out.push_str(&line(r));
+        let Value::Array(items) = v else { continue };
+        if !is_table(v) {
+            continue;
+        }
+        out.push_str(&format!("\n{} ({}):\n", k.replace('_', " "), items.len()));
+        let mut columns: Vec<&String> = items[0].as_object().expect("object").keys().collect();
+        columns.sort_by_key(|c| column_rank(c));
+        let rows: Vec<Vec<String>> = items
+            .iter()
+            .map(|i| {
+                columns
+                    .iter()
+                    .map(|c| match i.get(c.as_str()) {
+                        Some(Value::Array(list)) if listed.contains(&c.as_str()) => list.len().to_string(),
+                        Some(v) => cell(v),
+                        None => cell(&Value::Null),
+                    })
+                    .collect()
+            })
+            .collect();
+        // Names and lists may be cut to fit the width; ids, dates, hashes and fields never.
+        let cuttable: Vec<bool> = columns
+            .iter()
+            .map(|c| c.ends_with("name") || items.iter().any(|i| i.get(c.as_str()).is_some_and(Value::is_array)))
+            .collect();
+        out.push_str(&aligned(&columns, &cuttable, rows));
+    }
+    out
+}
+
+/// Lays out rows under their column titles, two spaces in, one space between columns, in
+/// at most [`TABLE_WIDTH`] characters where stacking the titles and cutting the `cuttable`
+/// columns can make them fit.
+fn aligned(columns: &[&String], cuttable: &[bool], mut rows: Vec<Vec<String>>) -> String {
+    let chars = |s: &str| s.chars().count();
+    let width_of = |titles: &[Vec<&str>], rows: &[Vec<String>], i: usize| {
+        rows.iter()
+            .map(|r| chars(&r[i]))
+            .chain(titles[i].iter().map(|t| chars(t)))
+            .max()
+            .unwrap_or(0)
+    };
+    let line_width = |widths: &[usize]| 1 + widths.iter().map(|w| w + 1).sum::<usize>();
+    // Column titles on one line; stacked a word a line when that is too wide.
+    let mut titles: Vec<Vec<&str>> = columns.iter().map(|c| vec![c.as_str()]).collect();
+    let mut widths: Vec<usize> = (0..columns.len()).map(|i| width_of(&titles, &rows, i)).collect();
+    if line_width(&widths) > TABLE_WIDTH {
+        let stacked: Vec<Vec<&str>> = columns.iter().map(|c| c.split('_').collect()).collect();
+        let stacked_widths: Vec<usize> = (0..columns.len()).map(|i| width_of(&stacked, &rows, i)).collect();
+        // A table that cannot fit whatever is done (a history's fields) is left whole.
+        let narrowest: Vec<usize> = stacked_widths
+            .iter()
+            .zip(cuttable)
+            .map(|(w, cut)| if *cut { (*w).min(8) } else { *w })
+            .collect();
+        if line_width(&narrowest) <= TABLE_WIDTH {
+            titles = stacked;
+            widths = stacked_widths;
+        }
+    }
+    // Still too wide: cut the widest name or list, again and again, down to 8 characters.
+    while line_width(&widths) > TABLE_WIDTH && titles.iter().any(|t| t.len() > 1) {
+        let Some((widest, &w)) = widths
+            .iter()
+            .enumerate()
+            .filter(|(i, w)| cuttable[*i] && **w > 8)
+            .max_by_key(|(_, w)| **w)
+        else {
+            break;
+        };
+        let cut = w.saturating_sub(line_width(&widths) - TABLE_WIDTH).max(8);
+        for row in &mut rows {
+            if chars(&row[widest]) > cut {
+                let kept: String = row[widest].chars().take(cut - 1).collect();
+                row[widest] = kept + "…";
             }
         }
+        widths[widest] = width_of(&titles, &rows, widest);
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::from(" ");
+        for (i, c) in cells.iter().enumerate() {
+            let pad = widths[i].saturating_sub(chars(c));
+            s.push_str(&format!(" {c}{}", " ".repeat(pad)));
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = String::new();
+    let title_lines = titles.iter().map(Vec::len).max().unwrap_or(1);
+    for n in 0..title_lines {
+        // Stacked titles sit at the bottom, next to the rows.
+        out.push_str(&line(
+            titles
+                .iter()
+                .map(|t| t.get((n + t.len()).wrapping_sub(title_lines)).copied().unwrap_or(""))
+                .collect(),
+        ));
+    }
+    for r in &rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
     }
     out
 }

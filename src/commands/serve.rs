@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::CommandError;
 use crate::server::{self, ServerConfig, ServerLimits};
-use crate::store::{Ledger, LedgerOptions, StoreError};
+use crate::store::{Ledger, LedgerOptions, Store};
 use crate::tokens::{self, Role, TokenError, Tokens};
 
 /// The token name `serve --demo` gives its clerk token (a new one at each start).
@@ -23,12 +23,41 @@ impl From<TokenError> for CommandError {
     }
 }
 
-fn is_empty_or_missing(dir: &Path) -> Result<bool, CommandError> {
-    match std::fs::read_dir(dir) {
-        Ok(mut entries) => Ok(entries.next().is_none()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
-        Err(e) => Err(CommandError::Failed(format!("{}: {e}", dir.display()))),
+/// The file a running server keeps in its data directory, so that a command refused
+/// because the store is in use can say what holds it.
+pub const HOLDER_FILE: &str = "server.json";
+
+/// What holds the store at `data`, when a server says so in its holder file and (on Linux,
+/// where it can be told) its process still runs: `orgledger serve (pid N) on URL`.
+pub fn holder(data: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(data.join(HOLDER_FILE)).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let pid = v["pid"].as_u64()?;
+    let url = v["url"].as_str()?;
+    if cfg!(target_os = "linux") && !Path::new("/proc").join(pid.to_string()).exists() {
+        return None;
     }
+    Some(format!(
+        "`orgledger serve` (pid {pid}) on {url}; stop it, or ask it over HTTP"
+    ))
+}
+
+/// Writes the holder file once the server listens; it is removed when the server stops.
+fn write_holder(data: &Path, url: &str) -> Result<(), CommandError> {
+    let text = serde_json::json!({"pid": std::process::id(), "url": url}).to_string();
+    std::fs::write(data.join(HOLDER_FILE), text + "\n")
+        .map_err(|e| CommandError::Failed(format!("{}: {e}", data.join(HOLDER_FILE).display())))
+}
+
+/// Whether `serve --demo` may print a demo token for the ledger in `data`: only when its
+/// first events are the demo's, to the last byte (the hash of the demo's last event commits
+/// to all of them). Events appended after the demo (over GraphQL, say) do not matter.
+fn holds_the_demo(ledger: &Ledger) -> Result<bool, CommandError> {
+    let (events, head) = crate::demo::DEMO_HEAD;
+    let Some(record) = ledger.store().record(events)? else {
+        return Ok(false);
+    };
+    Ok(record.hash().to_hex() == head)
 }
 
 /// How `serve` runs.
@@ -44,7 +73,7 @@ pub struct ServeOptions {
 /// closes the ledger (which flushes) and returns.
 pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result<(), CommandError> {
     server::init_logging();
-    if options.demo && is_empty_or_missing(data)? {
+    if options.demo && crate::demo::may_write_demo(data)? {
         tracing::info!("writing the demo ledger into {}", data.display());
         let mut sink = Vec::new();
         super::demo(data, &mut sink)?;
@@ -59,13 +88,21 @@ pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result
     let addr = listener
         .local_addr()
         .map_err(|e| CommandError::Failed(format!("--listen {}: {e}", options.listen)))?;
-    if !data.join("conf").exists() {
+    if !Store::exists_at(data) {
         tracing::warn!("no ledger in {}: starting a new, empty one", data.display());
     }
-    let ledger = Arc::new(Ledger::open(data, LedgerOptions::default()).map_err(|e| match e {
-        StoreError::InUse(_) => CommandError::Failed(e.to_string()),
-        other => other.into(),
-    })?);
+    let ledger = Ledger::open(data, LedgerOptions::default())?;
+    if options.demo && !holds_the_demo(&ledger)? {
+        let head = ledger.head().seq;
+        ledger.close();
+        return Err(CommandError::Failed(format!(
+            "{} holds a ledger of {head} events that is not the demo: `serve --demo` prints a demo \
+             token only for the demo ledger; serve this one without --demo (with a token from \
+             `orgledger token add`), or give --demo another --data",
+            data.display()
+        )));
+    }
+    let ledger = Arc::new(ledger);
     if options.demo {
         // Tokens are kept hashed: the demo's clerk token is made anew at each start.
         let _ = tokens::revoke(data, DEMO_CLERK);
@@ -74,7 +111,9 @@ pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result
     }
     let tokens = Arc::new(Tokens::open(data)?);
     let checkpoint_key = super::audit::signing_key(data, None, None)?;
-    writeln!(out, "listening on http://{addr}/graphql")?;
+    let url = format!("http://{addr}/graphql");
+    write_holder(data, &url)?;
+    writeln!(out, "listening on {url}")?;
     out.flush()?;
     let config = ServerConfig {
         ledger: ledger.clone(),
@@ -90,6 +129,7 @@ pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result
         Ok(ledger) => ledger.close(),
         Err(_) => tracing::warn!("the ledger is still referenced; it closes when the process ends"),
     }
+    let _ = std::fs::remove_file(data.join(HOLDER_FILE));
     tracing::info!("stopped");
     result.map_err(|e| CommandError::Failed(format!("serving: {e}")))
 }
@@ -116,8 +156,27 @@ async fn shutdown_signal() {
     }
 }
 
+/// The token commands that read refuse a directory with neither a ledger nor a tokens file:
+/// a wrong `--data` says `no ledger at DIR` rather than listing nothing.
+fn require_ledger_or_tokens(data: &Path) -> Result<(), CommandError> {
+    if data.join(tokens::TOKENS_FILE).exists() {
+        Ok(())
+    } else {
+        super::require_ledger(data)
+    }
+}
+
 /// `orgledger token add`: prints the new token alone on stdout.
 pub fn token_add(data: &Path, name: &str, role: Role, out: &mut impl Write) -> Result<(), CommandError> {
+    // Tokens are kept beside a ledger, or in a directory made for one (`serve --demo` fills
+    // a directory holding only tokens); a mistyped --data is not created silently.
+    if !data.is_dir() {
+        return Err(CommandError::Failed(format!(
+            "no ledger at {}: the directory does not exist (create the ledger first, with \
+             `orgledger serve`, `demo`, `append` or `import`, or make the directory)",
+            data.display()
+        )));
+    }
     let token = tokens::add(data, name, role)?;
     writeln!(out, "{token}")?;
     Ok(())
@@ -125,6 +184,7 @@ pub fn token_add(data: &Path, name: &str, role: Role, out: &mut impl Write) -> R
 
 /// `orgledger token list`: one line per token, `NAME ROLE CREATED_AT`.
 pub fn token_list(data: &Path, out: &mut impl Write) -> Result<(), CommandError> {
+    require_ledger_or_tokens(data)?;
     for t in tokens::list(data)? {
         writeln!(out, "{}\t{}\t{}", t.name, t.role.as_str(), t.created_at)?;
     }
@@ -133,6 +193,7 @@ pub fn token_list(data: &Path, out: &mut impl Write) -> Result<(), CommandError>
 
 /// `orgledger token revoke NAME`.
 pub fn token_revoke(data: &Path, name: &str, out: &mut impl Write) -> Result<(), CommandError> {
+    require_ledger_or_tokens(data)?;
     let t = tokens::revoke(data, name)?;
     writeln!(out, "revoked {} ({})", t.name, t.role.as_str())?;
     Ok(())

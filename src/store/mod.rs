@@ -111,6 +111,12 @@ pub struct Verified {
 }
 
 impl Store {
+    /// Whether `dir` holds a ledger (a store, even an empty one): what every reading
+    /// command checks first, so that a wrong `--data` is named, not taken for an empty log.
+    pub fn exists_at(dir: &Path) -> bool {
+        dir.join("conf").exists()
+    }
+
     /// Opens the store in `dir`, creating it when `create` is set. Checks the recorded head
     /// against the last record and refuses a store whose tail does not chain.
     pub fn open(dir: &Path, create: bool) -> Result<Store, StoreError> {
@@ -122,7 +128,7 @@ impl Store {
     /// Opens without the tail check, for `verify`, which checks everything itself and must
     /// be able to name the bad record even when it is the last one.
     pub fn open_unchecked(dir: &Path, create: bool) -> Result<Store, StoreError> {
-        if !create && !dir.join("conf").exists() {
+        if !create && !Store::exists_at(dir) {
             return Err(StoreError::NotFound(dir.to_path_buf()));
         }
         // sled releases its directory lock a few milliseconds after the last handle is
