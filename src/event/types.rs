@@ -145,11 +145,31 @@ impl Date {
                     b.is_ascii_digit()
                 }
             });
-        let err = || format!("invalid date {s:?}: expected a real calendar date as YYYY-MM-DD");
+        // Each message says why, then the form expected, so that a person can fix the date.
+        let err = |why: &str| format!("invalid date {s:?}: {why}; expected a real calendar date as YYYY-MM-DD");
         if !shape_ok {
-            return Err(err());
+            return Err(err(
+                "not of the form YYYY-MM-DD (a four-digit year, two-digit month and day)",
+            ));
         }
-        let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| err())?;
+        let number = |range: std::ops::Range<usize>| s[range].parse::<u32>().unwrap_or(0);
+        let (year, month, day) = (number(0..4) as i32, number(5..7), number(8..10));
+        if !(1..=12).contains(&month) {
+            return Err(err(&format!("there is no month {month:02}")));
+        }
+        let d = NaiveDate::from_ymd_opt(year, month, day).ok_or_else(|| {
+            let first = NaiveDate::from_ymd_opt(year, month, 1).expect("the first of a month 1 to 12 exists");
+            let days = first
+                .with_day(31)
+                .or(first.with_day(30))
+                .or(first.with_day(29))
+                .or(first.with_day(28));
+            let month_name = first.format("%B %Y");
+            match days {
+                Some(last) => err(&format!("{month_name} has {} days", last.day())),
+                None => err("no such day"),
+            }
+        })?;
         if d.year() < MIN_YEAR || d.year() > MAX_YEAR {
             return Err(format!("date {s:?} is outside the years {MIN_YEAR} to {MAX_YEAR}"));
         }

@@ -6,6 +6,7 @@
 //! resolver waits (asynchronously) for the projection to reach the durable head, then reads
 //! it under a short lock, without an `.await` in between.
 
+pub mod errors;
 pub mod inputs;
 mod mutation;
 mod objects;
