@@ -1,16 +1,25 @@
-//! The README's examples actually work: every line of a ```sh block that starts with
-//! `orgledger` (or pipes into it) is run, in order, in a fresh directory holding the demo
-//! ledger and a copy of `examples/` and `tools/`, and must exit 0. Lines starting with
-//! `cargo` are the set-up commands, which the test suite itself stands for.
+//! The README's examples actually work, and print what it says: every line of a ```sh
+//! block that does not start with `cargo` (the set-up commands, which the test suite itself
+//! stands for) is run, in order, in one shell, in a fresh directory holding a copy of
+//! `examples/` and `tools/`, as a newcomer would type them; each must exit 0, and what its
+//! comment quotes between backquotes (`…` standing for any text) must be in what it
+//! printed. Nothing outside the scratch directory the README names is written.
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-/// The example command lines of the README, in order, with comments removed.
-fn example_lines(readme: &str) -> Vec<String> {
-    let mut lines = Vec::new();
+/// An example command line of the README, and what its comment says it prints.
+struct Example {
+    command: String,
+    /// The backquoted parts of the comment: text the output holds, `…` for any text.
+    prints: Vec<String>,
+}
+
+/// The example command lines of the README, in order.
+fn examples(readme: &str) -> Vec<Example> {
+    let mut found = Vec::new();
     let mut in_sh = false;
     for line in readme.lines() {
         let trimmed = line.trim();
@@ -22,13 +31,34 @@ fn example_lines(readme: &str) -> Vec<String> {
             continue;
         }
         // A comment starts at "  # " (two spaces); a `#` inside JSON or a URL is not one.
-        let command = match trimmed.find("  # ") {
-            Some(i) => trimmed[..i].trim_end(),
-            None => trimmed,
+        let (command, comment) = match trimmed.find("  # ") {
+            Some(i) => (trimmed[..i].trim_end(), &trimmed[i + 4..]),
+            None => (trimmed, ""),
         };
-        lines.push(command.to_owned());
+        let prints = comment
+            .split('`')
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, quoted)| quoted.to_owned())
+            .collect();
+        found.push(Example {
+            command: command.to_owned(),
+            prints,
+        });
     }
-    lines
+    found
+}
+
+/// Whether `output` holds `expected`, where `…` in `expected` stands for any text.
+fn holds(output: &str, expected: &str) -> bool {
+    let mut rest = output;
+    for piece in expected.split('…').filter(|p| !p.is_empty()) {
+        match rest.find(piece) {
+            Some(i) => rest = &rest[i + piece.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -42,13 +72,18 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 #[test]
-fn every_readme_example_runs() {
+fn every_readme_example_runs_in_order_and_prints_what_it_says() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
-    let lines = example_lines(&readme);
+    let examples = examples(&readme);
     assert!(
-        lines.len() >= 15,
-        "the README shows its examples in ```sh blocks: {lines:?}"
+        examples.len() >= 15,
+        "the README shows its examples in ```sh blocks: {:?}",
+        examples.iter().map(|e| &e.command).collect::<Vec<_>>()
+    );
+    assert!(
+        examples.iter().filter(|e| !e.prints.is_empty()).count() >= 10,
+        "the README says what its examples print"
     );
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -65,38 +100,61 @@ fn every_readme_example_runs() {
     let python = common::python_with_blake3();
     let path = format!("{}:{path}", python.parent().expect("venv bin").display());
 
-    let demo = Command::new(bin)
-        .arg("demo")
-        .current_dir(dir.path())
-        .output()
-        .expect("run demo");
-    assert!(
-        demo.status.success(),
-        "orgledger demo: {}",
-        String::from_utf8_lossy(&demo.stderr)
-    );
-
-    let mut ran = 0;
-    for line in &lines {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(line)
-            .current_dir(dir.path())
-            .env("PATH", &path)
-            .env_remove("ORGLEDGER_DATA")
-            .output()
-            .expect("sh");
-        assert!(
-            out.status.success(),
-            "README example failed: {line}\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            !out.stdout.is_empty() || line.contains("export --out") || line.contains("import"),
-            "{line} printed nothing"
-        );
-        ran += 1;
+    // One shell runs every line, so that what one line sets (`export`) holds for the next,
+    // as in a newcomer's terminal; each line's output is kept apart, and the first failure
+    // stops the script.
+    let outputs = dir.path().join(".outputs");
+    std::fs::create_dir(&outputs).expect("mkdir");
+    let mut script = String::new();
+    for (i, example) in examples.iter().enumerate() {
+        let o = outputs.join(i.to_string());
+        script.push_str(&format!(
+            "{{ {command}\n}} > '{o}.out' 2> '{o}.err' || {{ echo $? > '{o}.failed'; exit 1; }}\n",
+            command = example.command,
+            o = o.display()
+        ));
     }
-    assert_eq!(ran, lines.len());
+    let run = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(dir.path())
+        .env("PATH", &path)
+        .env_remove("ORGLEDGER_DATA")
+        .output()
+        .expect("sh");
+    let read = |i: usize, ext: &str| std::fs::read_to_string(outputs.join(format!("{i}.{ext}"))).unwrap_or_default();
+    for (i, example) in examples.iter().enumerate() {
+        let (out, err) = (read(i, "out"), read(i, "err"));
+        assert!(
+            !outputs.join(format!("{i}.failed")).exists(),
+            "README example failed (exit {}): {}\nstdout: {out}\nstderr: {err}",
+            read(i, "failed").trim(),
+            example.command
+        );
+        assert!(
+            outputs.join(format!("{i}.out")).exists(),
+            "README example did not run: {}\nthe shell said: {}",
+            example.command,
+            String::from_utf8_lossy(&run.stderr)
+        );
+        for expected in &example.prints {
+            assert!(
+                holds(&out, expected),
+                "README example {}\nsays it prints `{expected}`, but printed:\n{out}",
+                example.command
+            );
+        }
+        let quiet = example.command.starts_with("export ") || example.command.contains("export --out");
+        assert!(quiet || !out.is_empty(), "{} printed nothing", example.command);
+    }
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+
+    // What the examples wrote is in the scratch directory the README names.
+    let mut written: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| !["examples", "tools", ".outputs"].contains(&name.as_str()))
+        .collect();
+    written.sort();
+    assert_eq!(written, ["scratch"], "the README's examples write only under scratch/");
 }
