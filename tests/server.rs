@@ -1934,6 +1934,129 @@ async fn depth_and_complexity_are_limited() {
     assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
 }
 
+/// `{ ...Q0 }` where fragment `Qi` spreads `Qi+1` twice, `depth` times over, and the last
+/// selects `head { seq }`: 2^depth copies of it once every spread is expanded.
+fn fragment_bomb(depth: usize) -> String {
+    let mut query = "{ ...Q0 }".to_owned();
+    for i in 0..depth {
+        query.push_str(&format!(" fragment Q{i} on Query {{ ...Q{} ...Q{} }}", i + 1, i + 1));
+    }
+    query.push_str(&format!(" fragment Q{depth} on Query {{ head {{ seq }} }}"));
+    query
+}
+
+/// Queries that cost little to send and much to check or run: each is refused at once with
+/// a message that says why, and the server goes on answering. Before the document was
+/// measured up front, the fragment bomb of depth 30 held a worker for minutes (async-graphql
+/// walks each spread into its fragment) and stopping the server waited for it. The client
+/// gives up after 60 s, so a hang fails the test; nothing here depends on how fast it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_queries_are_refused_at_once_and_the_server_goes_on() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .expect("a client");
+    let aliases = |n: usize, field: &str| -> String {
+        let fields: String = (0..n).map(|i| format!("a{i}: {field} ")).collect();
+        format!("{{ {fields}}}")
+    };
+    let unused_fragments: String = (0..20_000)
+        .map(|i| format!(" fragment U{i} on Query {{ head {{ seq }} }}"))
+        .collect();
+    let chain: String = (0..5_000)
+        .map(|i| format!(" fragment C{i} on Query {{ ...C{} }}", i + 1))
+        .collect();
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "the fragment bomb of depth 30",
+            fragment_bomb(30),
+            "the query expands too much",
+        ),
+        (
+            "the fragment bomb of depth 25",
+            fragment_bomb(25),
+            "the query expands too much",
+        ),
+        (
+            "a fragment spread inside itself",
+            "{ ...A } fragment A on Query { head { seq } ...B } fragment B on Query { ...A }".to_owned(),
+            "the fragment `A` spreads itself",
+        ),
+        (
+            "a chain of 5,000 fragments",
+            format!("{{ ...C0 }}{chain} fragment C5000 on Query {{ head {{ seq }} }}"),
+            "the query nests more than 32 levels",
+        ),
+        (
+            "8,000 aliases of a report",
+            aliases(8_000, "coverage(date: \"2006-01-01\") { seq withMember }"),
+            "Query is too complex",
+        ),
+        (
+            "60,000 aliases of head",
+            aliases(60_000, "head { seq }"),
+            "the query expands too much",
+        ),
+        (
+            "5,000 directives on one field",
+            format!("{{ head {} {{ seq }} }}", "@include(if: true) ".repeat(5_000)),
+            "the field `head` has 5000 directives",
+        ),
+        (
+            "5,000 directives on one spread",
+            format!(
+                "{{ ...F {} }} fragment F on Query {{ head {{ seq }} }}",
+                "@include(if: true) ".repeat(5_000)
+            ),
+            "the spread of `F` has 5000 directives",
+        ),
+        (
+            "20,000 unused fragments",
+            format!("{{ head {{ seq }} }}{unused_fragments}"),
+            "is never used",
+        ),
+        (
+            "200,000 braces deep",
+            format!("{{ {} }}", "head { ".repeat(200_000)),
+            "",
+        ),
+    ];
+    for (what, query, message) in cases {
+        let started = std::time::Instant::now();
+        let body = json!({"query": query}).to_string();
+        assert!(
+            body.len() <= ServerLimits::default().max_body,
+            "{what}: {} bytes",
+            body.len()
+        );
+        let reply = send(
+            http.post(server.graphql_url())
+                .bearer_auth(&server.reader)
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await;
+        // An answer to quote in a failure, cut short: some of these would be very long.
+        let quoted: String = reply.text.chars().take(400).collect();
+        assert_eq!(reply.status, 400, "{what}: {quoted}");
+        let answer = reply.json();
+        assert_eq!(code(&answer), "BAD_USER_INPUT", "{what}: {quoted}");
+        assert!(answer.get("data").is_none(), "{what}: {quoted}");
+        let first = answer["errors"][0]["message"].as_str().unwrap_or("");
+        assert!(first.contains(message), "{what}: {quoted}");
+        // For whoever reads the output; nothing depends on it.
+        eprintln!("{what}: refused in {:?}", started.elapsed());
+        // The server still answers the smallest query.
+        let data = server.data(&server.reader, "{ head { seq } }", json!({})).await;
+        assert_eq!(data, json!({"head": {"seq": FIXTURE_EVENTS}}), "after {what}");
+    }
+    // And the server stops as SIGTERM would stop it, without waiting on any of them.
+    tokio::time::timeout(std::time::Duration::from_secs(60), server.stop())
+        .await
+        .expect("the server stops");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_are_served_up_to_their_limit() {
     let server = TestServer::start().await;
