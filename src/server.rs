@@ -8,9 +8,14 @@
 //! - `GET /healthz`: 200 once the server serves.
 //! - `GET /export`: the log as JSON Lines, as `orgledger export` writes it (auditor, admin).
 //!
-//! Answers are `application/graphql-response+json` (or `application/json` for a client that
-//! accepts only that). A request that does not parse or validate gets 400; once a request
-//! executes, 200, with any field errors in `errors`. Every error carries `extensions.code`.
+//! Answers are `application/graphql-response+json`, or `application/json` for a client that
+//! accepts only that or sends no `Accept` (GraphQL over HTTP reads a missing `Accept` as
+//! `application/json`). A GraphQL request that does not parse or validate gets no `data`, and
+//! 400 as `application/graphql-response+json` but 200 as `application/json` (the rule of GraphQL
+//! over HTTP for each); once a request executes, 200, with any field errors in `errors`. Every
+//! error carries `extensions.code`. Answers keep the order of the query's fields (GraphQL
+//! 7.2.2): they are written from async-graphql's ordered maps, never through a sorted
+//! `serde_json::Value`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -174,12 +179,19 @@ fn bearer(value: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// The media type of answers to a client that asks for plain JSON.
+const JSON: &str = "application/json; charset=utf-8";
+
 /// Which media type the client gets: `application/graphql-response+json` unless it accepts
-/// `application/json` and not the former.
+/// `application/json` and not the former, or sends no `Accept` at all, which GraphQL over
+/// HTTP reads as `application/json`.
 fn response_type(headers: &HeaderMap) -> &'static str {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let Some(accept) = headers.get(header::ACCEPT) else {
+        return JSON;
+    };
+    let accept = accept.to_str().unwrap_or("");
     if accept.contains("application/json") && !accept.contains("application/graphql-response+json") {
-        "application/json; charset=utf-8"
+        JSON
     } else {
         GRAPHQL_RESPONSE
     }
@@ -198,10 +210,10 @@ fn with_codes(mut response: Response) -> Response {
     response
 }
 
-/// Executes one request, and tells whether it got as far as execution.
 /// What one request came to.
 struct Outcome {
-    body: serde_json::Value,
+    /// The answer as JSON text, its fields in the order of the query.
+    body: String,
     /// It reached execution (else: 400).
     executed: bool,
     /// It is only queries, none failed inside the server: its answer depends on nothing
@@ -222,13 +234,13 @@ async fn execute(state: &AppState, access: &Access, request: async_graphql::Requ
             .and_then(|x| x.get("code"))
             .is_some_and(|c| *c == async_graphql::Value::from(codes::INTERNAL))
     });
-    let mut body = serde_json::to_value(&response).expect("responses serialize");
-    // A request refused before execution has no `data` at all (GraphQL over HTTP).
-    if !executed {
-        if let Some(obj) = body.as_object_mut() {
-            obj.remove("data");
-        }
-    }
+    let body = serde_json::to_string(&Answer {
+        errors: &response.errors,
+        // A request refused before execution has no `data` at all (GraphQL over HTTP).
+        data: executed.then_some(&response.data),
+        extensions: &response.extensions,
+    })
+    .expect("responses serialize");
     Outcome {
         body,
         executed,
@@ -300,8 +312,24 @@ fn graphql_answer(headers: &HeaderMap, status: StatusCode, body: impl Into<Body>
     (status, [(header::CONTENT_TYPE, response_type(headers))], body.into()).into_response()
 }
 
-fn status_of(executed: bool) -> StatusCode {
-    if executed {
+/// The body of an answer, written straight from async-graphql's values, whose objects keep
+/// the order of the query's fields (a `serde_json::Value` would sort them). `errors` first,
+/// as the GraphQL specification recommends, so they are seen.
+#[derive(serde::Serialize)]
+struct Answer<'a> {
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [async_graphql::ServerError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a async_graphql::Value>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    extensions: &'a std::collections::BTreeMap<String, async_graphql::Value>,
+}
+
+/// The status of a GraphQL answer: 200 once the request executed; before that (it did not
+/// parse or validate), 400 in `application/graphql-response+json` and 200 in
+/// `application/json`, as GraphQL over HTTP asks of each.
+fn status_of(headers: &HeaderMap, executed: bool) -> StatusCode {
+    if executed || response_type(headers) == JSON {
         StatusCode::OK
     } else {
         StatusCode::BAD_REQUEST
@@ -368,9 +396,9 @@ async fn graphql_post(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
             if outcome.subscription {
                 return subscription_over_http();
             }
-            let status = status_of(outcome.executed);
+            let status = status_of(&headers, outcome.executed);
             log_request(&Method::POST, started, status, &access);
-            let body = Bytes::from(outcome.body.to_string());
+            let body = Bytes::from(outcome.body);
             if outcome.cacheable {
                 state.answers.put(key, status, body.clone());
             }
@@ -398,13 +426,9 @@ async fn graphql_post(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
                 all_refused &= !outcome.executed;
                 responses.push(outcome.body);
             }
-            let status = if all_refused {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::OK
-            };
+            let status = status_of(&headers, !all_refused);
             log_request(&Method::POST, started, status, &access);
-            graphql_answer(&headers, status, serde_json::Value::Array(responses).to_string())
+            graphql_answer(&headers, status, format!("[{}]", responses.join(",")))
         }
     }
 }
@@ -480,9 +504,9 @@ async fn graphql_get(
         }
     }
     let outcome = execute(&state, &access, request).await;
-    let status = status_of(outcome.executed);
+    let status = status_of(&headers, outcome.executed);
     log_request(&Method::GET, started, status, &access);
-    graphql_answer(&headers, status, outcome.body.to_string())
+    graphql_answer(&headers, status, outcome.body)
 }
 
 fn explorer() -> axum::response::Response {

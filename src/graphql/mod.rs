@@ -17,7 +17,9 @@ mod subscription;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextResolve, ResolveInfo,
+};
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Context, ErrorExtensions, Response, Schema, ServerError, ServerResult, Variables};
 use tokio::sync::watch;
@@ -360,6 +362,21 @@ impl Extension for RequestFactsExtension {
             facts.0[2].store(subscription, Ordering::Release);
         }
         Ok(doc)
+    }
+
+    /// `__schema { description }` is the description of the schema, which this one does
+    /// not have: null. async-graphql answers the description of the `__Schema` type instead
+    /// ("A GraphQL Schema defines the capabilities..."), which is not what was asked.
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<async_graphql::Value>> {
+        if info.parent_type == "__Schema" && info.name == "description" {
+            return Ok(None);
+        }
+        next.run(ctx, info).await
     }
 
     async fn execute(
