@@ -718,6 +718,16 @@ async fn a_token_revoked_while_its_websocket_is_open_stops_working_there() {
         .subscribe("events", "subscription { events { seq } }", json!({}))
         .await;
     clerk.assert_silent("nothing is appended yet").await;
+    // A query on the socket reads while the token holds.
+    clerk.subscribe("read", "{ head { seq } }", json!({})).await;
+    assert_eq!(
+        clerk.next_payload("read").await,
+        json!({"data": {"head": {"seq": FIXTURE_EVENTS}}})
+    );
+    match clerk.hear().await {
+        Heard::Message(m) if m["type"] == "complete" && m["id"] == "read" => {}
+        other => panic!("expected the query to complete, heard {other:?}"),
+    }
 
     orgledger::tokens::revoke(server.data.path(), "clerk-1").expect("revoke");
 
@@ -728,6 +738,15 @@ async fn a_token_revoked_while_its_websocket_is_open_stops_working_there() {
     let errors = clerk.refusal("write").await;
     assert_eq!(error_code(&errors[0]), "UNAUTHENTICATED", "{errors:?}");
     assert_eq!(server.ledger.head().seq, FIXTURE_EVENTS);
+    // So is a new query: it reads nothing once the token is revoked.
+    clerk.subscribe("read-again", "{ head { seq } }", json!({})).await;
+    let errors = clerk.refusal("read-again").await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(error_code(&errors[0]), "UNAUTHENTICATED", "{errors:?}");
+    assert_eq!(
+        errors[0]["message"],
+        json!("the token of this connection has been revoked")
+    );
 
     // The running subscription ends with the same error at its next event instead of
     // delivering it.

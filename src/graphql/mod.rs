@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextResolve, ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest, NextResolve,
+    ResolveInfo,
 };
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Context, ErrorExtensions, Response, Schema, ServerError, ServerResult, Variables};
@@ -314,6 +315,25 @@ fn refusal(message: impl Into<String>) -> ServerError {
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for RequestFactsExtension {
+    /// On a WebSocket, every operation checks again the token the connection was opened with,
+    /// before anything else: a token revoked since then is refused at the next query as at
+    /// the next subscription or append, not only where a resolver happens to check it.
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: async_graphql::Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<async_graphql::Request> {
+        if let Some(session) = ctx.data_opt::<Session>() {
+            if let Err(e) = session.check() {
+                let mut refused = ServerError::new(e.message, None);
+                refused.extensions = e.extensions;
+                return Err(refused);
+            }
+        }
+        next.run(ctx, request).await
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
