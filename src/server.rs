@@ -23,8 +23,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_graphql::parser::types::OperationType;
-use async_graphql::{BatchRequest, Data, ErrorExtensions, Response};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use async_graphql::{BatchRequest, Data, Response};
+use async_graphql_axum::GraphQLProtocol;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query as UrlQuery, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -67,6 +67,9 @@ pub struct ServerLimits {
     pub max_batch: usize,
     /// Depth, complexity and directives per GraphQL request.
     pub graphql: Limits,
+    /// How long a WebSocket may stay open without a `connection_init`: then it is closed with
+    /// 4408, as graphql-transport-ws says.
+    pub init_timeout: std::time::Duration,
 }
 
 impl Default for ServerLimits {
@@ -75,6 +78,7 @@ impl Default for ServerLimits {
             max_body: 2 << 20,
             max_batch: 10,
             graphql: Limits::default(),
+            init_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -535,10 +539,28 @@ fn init_token(payload: &serde_json::Value) -> Option<String> {
     None
 }
 
+/// The close code graphql-transport-ws gives a `connection_init` that is refused: no token
+/// where one is needed, or one that is unknown or revoked.
+const CLOSE_FORBIDDEN: u16 = 4403;
+/// The close code graphql-transport-ws gives a connection whose `connection_init` did not
+/// come in time.
+const CLOSE_INIT_TIMEOUT: u16 = 4408;
+
+/// What the `connection_init` of one WebSocket came to, shared between the callback that
+/// checks it and the loop that writes to the socket.
+#[derive(Default)]
+struct InitState {
+    /// A `connection_init` arrived.
+    received: std::sync::atomic::AtomicBool,
+    /// It was refused for its token: the close that follows is 4403, not async-graphql's 1002.
+    forbidden: std::sync::atomic::AtomicBool,
+}
+
 async fn graphql_ws(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    protocol: GraphQLProtocol,
+    // Refuses (400) an upgrade that asks for no protocol async-graphql speaks.
+    _protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> axum::response::Response {
     // A token on the upgrade request itself is checked now; otherwise the one in
@@ -550,43 +572,118 @@ async fn graphql_ws(
         },
         None => None,
     };
+    // The protocol the extractor chose, found the same way (its field is private).
+    let protocol = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|list| {
+            list.split(',')
+                .find_map(|p| p.trim().parse::<async_graphql::http::WebSocketProtocols>().ok())
+        })
+        .unwrap_or(async_graphql::http::WebSocketProtocols::GraphQLWS);
     let max = state.limits.max_body;
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| async move {
-            let tokens = state.tokens.clone();
-            let public_read = state.public_read;
-            let mut stopping = state.stopping.clone();
-            let ws = GraphQLWebSocket::new(socket, state.schema.clone(), protocol).on_connection_init(
-                move |payload| async move {
-                    let unauthenticated =
-                        |message: &str| async_graphql::Error::new(message).extend_with(|_, e| e.set("code", codes::UNAUTHENTICATED));
-                    let mut data = Data::default();
-                    match init_token(&payload).or(header_token) {
-                        Some(token) => match tokens.authenticate(&token) {
-                            Some(caller) => {
-                                data.insert(Access(Some(caller)));
-                                data.insert(Session { tokens, token });
-                            }
-                            None => return Err(unauthenticated("the token is unknown or revoked")),
-                        },
-                        None if public_read => data.insert(Access(None)),
-                        None => {
-                            return Err(unauthenticated(
-                                "this server needs a token: send {\"Authorization\": \"Bearer <token>\"} in connection_init",
-                            ))
-                        }
-                    }
-                    Ok(data)
-                },
-            );
-            tokio::select! {
-                _ = ws.serve() => {}
-                _ = stopping.wait_for(|s| *s) => {}
-            }
+        .on_upgrade(move |socket| serve_socket(state, socket, protocol, header_token))
+}
+
+/// Speaks graphql-transport-ws (or the older subscriptions-transport-ws) on one socket until
+/// either side closes it or the server stops. async-graphql's protocol engine does the
+/// talking; around it, this loop closes a socket whose `connection_init` does not come
+/// within [`ServerLimits::init_timeout`] (4408) and turns a refused token into 4403.
+async fn serve_socket(
+    state: Arc<AppState>,
+    socket: axum::extract::ws::WebSocket,
+    protocol: async_graphql::http::WebSocketProtocols,
+    header_token: Option<String>,
+) {
+    use axum::extract::ws::{CloseFrame, Message};
+    use futures_util::{SinkExt, StreamExt};
+    use std::sync::atomic::Ordering::{Acquire, Release};
+
+    let (mut sink, stream) = socket.split();
+    let input = stream.take_while(|m| std::future::ready(m.is_ok())).filter_map(|m| {
+        std::future::ready(match m {
+            Ok(m @ (Message::Text(_) | Message::Binary(_))) => Some(m.into_data()),
+            _ => None,
         })
+    });
+    let init = Arc::new(InitState::default());
+    let on_init = {
+        let (init, tokens, public_read) = (init.clone(), state.tokens.clone(), state.public_read);
+        move |payload: serde_json::Value| async move {
+            init.received.store(true, Release);
+            let refuse = |message: &str| {
+                init.forbidden.store(true, Release);
+                Err(async_graphql::Error::new(message))
+            };
+            let mut data = Data::default();
+            match init_token(&payload).or(header_token) {
+                Some(token) => match tokens.authenticate(&token) {
+                    Some(caller) => {
+                        data.insert(Access(Some(caller)));
+                        data.insert(Session { tokens, token });
+                    }
+                    None => return refuse("Forbidden: the token is unknown or revoked"),
+                },
+                None if public_read => data.insert(Access(None)),
+                None => {
+                    return refuse(
+                        "Forbidden: this server needs a token: send {\"Authorization\": \"Bearer <token>\"} in connection_init",
+                    )
+                }
+            }
+            Ok(data)
+        }
+    };
+    let graphql_ws = protocol == async_graphql::http::WebSocketProtocols::GraphQLWS;
+    let output = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)
+        .on_connection_init(on_init)
+        .map(|message| match message {
+            async_graphql::http::WsMessage::Text(text) => Message::Text(text.into()),
+            async_graphql::http::WsMessage::Close(code, reason) => {
+                // async-graphql closes with 1002 whatever refused the `connection_init`;
+                // the protocol says 4403 for a refused token.
+                let code = if graphql_ws && code == 1002 && init.forbidden.load(Acquire) {
+                    CLOSE_FORBIDDEN
+                } else {
+                    code
+                };
+                Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                }))
+            }
+        });
+    futures_util::pin_mut!(output);
+    let deadline = tokio::time::sleep(state.limits.init_timeout);
+    tokio::pin!(deadline);
+    let mut stopping = state.stopping.clone();
+    loop {
+        tokio::select! {
+            message = output.next() => match message {
+                Some(m) => {
+                    if sink.send(m).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            _ = &mut deadline, if !init.received.load(Acquire) => {
+                let _ = sink
+                    .send(Message::Close(Some(CloseFrame {
+                        code: CLOSE_INIT_TIMEOUT,
+                        reason: "Connection initialisation timeout".into(),
+                    })))
+                    .await;
+                break;
+            }
+            // The guard `wait_for` answers is dropped here, not held across the sends.
+            _ = async { stopping.wait_for(|s| *s).await.map(|_| ()) } => break,
+        }
+    }
 }
 
 /// Checks that the caller's role allows auditing (`/export`, `/checkpoint`).
