@@ -715,6 +715,31 @@ async fn a_websocket_without_connection_init_is_closed_with_4408() {
     server.stop().await;
 }
 
+/// The fragment bomb (each of 30 fragments spreads the next twice) is measured before
+/// anything walks it over a WebSocket as over HTTP: refused at once, and the socket goes on
+/// serving. A hang fails the test after PATIENCE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fragment_bomb_over_the_websocket_is_refused_at_once() {
+    let server = TestServer::start().await;
+    let mut ws = TransportWs::open(&server.ws_url(), Some(&server.reader)).await;
+    let mut bomb = "{ ...Q0 }".to_owned();
+    for i in 0..30 {
+        bomb.push_str(&format!(" fragment Q{i} on Query {{ ...Q{} ...Q{} }}", i + 1, i + 1));
+    }
+    bomb.push_str(" fragment Q30 on Query { head { seq } }");
+    ws.subscribe("bomb", &bomb, json!({})).await;
+    let errors = ws.refusal("bomb").await;
+    assert_eq!(error_code(&errors[0]), "BAD_USER_INPUT", "{errors:?}");
+    let message = errors[0]["message"].as_str().unwrap_or("");
+    assert!(message.starts_with("the query expands too much"), "{errors:?}");
+    ws.subscribe("head", "subscription { head { seq } }", json!({})).await;
+    assert_eq!(
+        ws.next_payload("head").await,
+        json!({"data": {"head": {"seq": FIXTURE_EVENTS}}})
+    );
+    within("the server stops", server.stop()).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_may_subscribe_but_not_append_over_the_websocket() {
     let server = TestServer::start().await;
