@@ -9,6 +9,10 @@
 //! costs a lookup. A document that would expand past the limits, that nests too deep, that
 //! spreads a fragment inside itself or that piles directives on one node is refused here;
 //! what passes is small enough that async-graphql's walks over it stay cheap.
+//!
+//! Parsing itself costs about a microsecond per token, which the body limit alone would let
+//! reach a million: [`count_tokens`] counts them first, in one pass over the text, so a
+//! document of too many is refused before it is parsed.
 
 use std::collections::HashMap;
 
@@ -185,6 +189,71 @@ impl<'a> Measure<'a> {
     }
 }
 
+/// Refuses a query text of more than `max` tokens, counted in one pass without parsing:
+/// names and numbers, strings (one each, block strings too), punctuators (`...` is one),
+/// anything else one per character. Whitespace, commas and comments are not tokens, as in
+/// GraphQL. The count is a bound, not a lexer: what it takes for one token the parser may
+/// refuse, which is the parser's to say.
+pub fn count_tokens(query: &str, max: usize) -> Result<usize, String> {
+    let bytes = query.as_bytes();
+    let mut at = 0;
+    let mut tokens = 0;
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    while at < bytes.len() {
+        let b = bytes[at];
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' | b',' => at += 1,
+            // The byte order mark, which GraphQL ignores too (three bytes in UTF-8).
+            0xEF if bytes[at..].starts_with("\u{feff}".as_bytes()) => at += 3,
+            b'#' => {
+                while at < bytes.len() && bytes[at] != b'\n' && bytes[at] != b'\r' {
+                    at += 1;
+                }
+            }
+            b'"' if bytes[at..].starts_with(b"\"\"\"") => {
+                tokens += 1;
+                at += 3;
+                while at < bytes.len() && !bytes[at..].starts_with(b"\"\"\"") {
+                    at += if bytes[at..].starts_with(b"\\\"\"\"") { 4 } else { 1 };
+                }
+                at += 3;
+            }
+            b'"' => {
+                tokens += 1;
+                at += 1;
+                while at < bytes.len() && bytes[at] != b'"' && bytes[at] != b'\n' {
+                    at += if bytes[at] == b'\\' { 2 } else { 1 };
+                }
+                at += 1;
+            }
+            b'.' => {
+                tokens += 1;
+                while at < bytes.len() && bytes[at] == b'.' {
+                    at += 1;
+                }
+            }
+            _ if word(b) || b == b'-' => {
+                tokens += 1;
+                at += 1;
+                while at < bytes.len() && (word(bytes[at]) || matches!(bytes[at], b'.' | b'+' | b'-')) {
+                    at += 1;
+                }
+            }
+            _ => {
+                tokens += 1;
+                at += 1;
+            }
+        }
+        if tokens > max {
+            return Err(format!(
+                "the query has more than {max} tokens (names, values and punctuation); send a \
+                 shorter one, and large values (such as the events of an append) in variables"
+            ));
+        }
+    }
+    Ok(tokens)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +276,26 @@ mod tests {
         }
         q.push_str(&format!(" fragment Q{depth} on Query {{ head {{ seq }} }}"));
         q
+    }
+
+    #[test]
+    fn tokens_are_counted_without_parsing() {
+        let count = |q: &str| count_tokens(q, 1000);
+        assert_eq!(count("{ head { seq } }"), Ok(6));
+        assert_eq!(count("{ ...F } # a comment { { {\n"), Ok(4));
+        assert_eq!(count("query($s: Int = -12.5e3) { event(seq: $s) { seq } }"), Ok(21));
+        assert_eq!(count(r#"{ a(x: "a \" { } string", y: """block \""" { """) }"#), Ok(11));
+        assert_eq!(count(" ,,, \t\r\n\u{feff}"), Ok(0));
+        assert_eq!(count("{ é }"), Ok(4), "each byte of a stray character counts");
+        assert_eq!(
+            count_tokens(&"a ".repeat(11), 10),
+            Err(
+                "the query has more than 10 tokens (names, values and punctuation); send a \
+                 shorter one, and large values (such as the events of an append) in variables"
+                    .to_owned()
+            )
+        );
+        assert_eq!(count_tokens(&"a ".repeat(10), 10), Ok(10));
     }
 
     #[test]

@@ -279,6 +279,7 @@ const MAX_KEPT_QUERY: usize = 16 * 1024;
 struct RequestFacts {
     parsed: Arc<std::sync::Mutex<ParsedQueries>>,
     bounds: cost::Bounds,
+    tokens: usize,
     timeout: std::time::Duration,
 }
 
@@ -291,6 +292,7 @@ type ParsedQueries = (
 struct RequestFactsExtension {
     parsed: Arc<std::sync::Mutex<ParsedQueries>>,
     bounds: cost::Bounds,
+    tokens: usize,
     timeout: std::time::Duration,
 }
 
@@ -299,6 +301,7 @@ impl ExtensionFactory for RequestFacts {
         Arc::new(RequestFactsExtension {
             parsed: self.parsed.clone(),
             bounds: self.bounds,
+            tokens: self.tokens,
             timeout: self.timeout,
         })
     }
@@ -355,6 +358,7 @@ impl Extension for RequestFactsExtension {
                 // the directives by walking every spread into its fragment, which a
                 // fragment bomb makes exponential. The measure replaces both checks, in
                 // linear time, before anything else walks the document.
+                cost::count_tokens(query, self.tokens).map_err(refusal)?;
                 let doc = async_graphql::parser::parse_query(query).map_err(ServerError::from)?;
                 cost::measure(&doc, self.bounds).map_err(refusal)?;
                 if query.len() <= MAX_KEPT_QUERY {
@@ -442,6 +446,7 @@ pub fn schema(env: Arc<Env>, limits: &Limits) -> LedgerSchema {
                 height: recursion(limits),
                 directives: limits.directives,
             },
+            tokens: limits.tokens,
             timeout: limits.timeout,
         })
         .limit_depth(limits.depth)
@@ -481,6 +486,8 @@ pub struct Limits {
     /// fragment, over all its operations and fragments: checked in time linear in the
     /// document before anything else walks it.
     pub expanded: usize,
+    /// The most tokens a query text may hold, counted before it is parsed.
+    pub tokens: usize,
     /// The longest a request may execute; past it, it is stopped with an `INTERNAL` error.
     pub timeout: std::time::Duration,
 }
@@ -496,6 +503,9 @@ impl Default for Limits {
             // Every field costs at least 1, so a query within the complexity limit holds
             // at most 20,000 fields; this leaves room for spreads and fragments.
             expanded: 100_000,
+            // The standard introspection query holds about 700; an append of 1,000 events
+            // written inline, some 50,000 (in variables, none).
+            tokens: 100_000,
             timeout: std::time::Duration::from_secs(30),
         }
     }
