@@ -14,7 +14,7 @@
 //! ERERERERERERERERERERERERERERERERERERERERERE=  root hash, standard base64 of 32 bytes
 //! projection blake3:0000…0000                   optional extension lines
 //!                                               a blank line
-//! — orgledger-test T8WLgm9D…                    "— " key name base64(key ID || signature)
+//! — orgledger.example/test 61yHxW9D…            "— " key name base64(key ID || signature)
 //! ```
 //!
 //! Two layers: [`sign_note`] and [`open_note`] are the generic signed note, [`Checkpoint`]
@@ -23,7 +23,8 @@
 //!
 //! orgledger is stricter than the signed-note specification in one point: a note's text has
 //! no empty line (a checkpoint never has one), so a stray blank line is an error, never a
-//! silent change of where the text ends.
+//! silent change of where the text ends. And as tlog-checkpoint requires, a checkpoint's
+//! origin is its key's name: one whose first line names another ledger is refused.
 //!
 //! Everything here is pure except [`load_or_create_key`] and [`load_key`], the key file.
 
@@ -74,6 +75,11 @@ pub enum CheckpointError {
     BadSignature { key: String },
     #[error("line {line}: {reason}")]
     MalformedCheckpoint { line: usize, reason: String },
+    #[error(
+        "the checkpoint's origin {origin:?} is not the name of the key {key:?}: a checkpoint is \
+         of the ledger its key names, so this one is another ledger's (or the key is)"
+    )]
+    OriginMismatch { origin: String, key: String },
     #[error("key file {}: {source}", .path.display())]
     KeyFile { path: PathBuf, source: std::io::Error },
     #[error("key file {}: {source}", .path.display())]
@@ -459,17 +465,25 @@ impl Checkpoint {
         Ok(())
     }
 
-    /// The signed note of this checkpoint.
+    /// The signed note of this checkpoint. Its origin must be the key's name, as
+    /// [`Checkpoint::open`] requires.
     pub fn sign(&self, key: &SigningKey) -> Result<String, CheckpointError> {
         self.check()?;
+        same_origin(&self.origin, key.name())?;
         sign_note(&self.body(), key)
     }
 
     /// Opens a signed checkpoint: the note must be well formed and signed by `key` (see
-    /// [`open_note`]), then its text must be a checkpoint. The signature is checked first, so
-    /// an unsigned text is never parsed further.
+    /// [`open_note`]), then its text must be a checkpoint whose origin is the key's name. The
+    /// signature is checked first, so an unsigned text is never parsed further.
+    ///
+    /// The origin check is the C2SP tlog-checkpoint rule: a key signs the checkpoints of the
+    /// one log it is named for. Without it, a checkpoint another ledger made with the same
+    /// key (or a key shared by mistake) would pass as one of this ledger.
     pub fn open(note: &str, key: &VerifierKey) -> Result<Checkpoint, CheckpointError> {
-        Checkpoint::parse_text(open_note(note, key)?)
+        let checkpoint = Checkpoint::parse_text(open_note(note, key)?)?;
+        same_origin(&checkpoint.origin, key.name())?;
+        Ok(checkpoint)
     }
 
     /// Parses a verified note text, which has no empty line and ends in a newline.
@@ -509,6 +523,17 @@ impl Checkpoint {
             extensions,
         })
     }
+}
+
+/// A checkpoint's origin must be its key's name.
+fn same_origin(origin: &str, key: &str) -> Result<(), CheckpointError> {
+    if origin != key {
+        return Err(CheckpointError::OriginMismatch {
+            origin: origin.to_string(),
+            key: key.to_string(),
+        });
+    }
+    Ok(())
 }
 
 fn check_origin(origin: &str) -> Result<(), CheckpointError> {

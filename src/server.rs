@@ -8,9 +8,14 @@
 //! - `GET /healthz`: 200 once the server serves.
 //! - `GET /export`: the log as JSON Lines, as `orgledger export` writes it (auditor, admin).
 //!
-//! Answers are `application/graphql-response+json` (or `application/json` for a client that
-//! accepts only that). A request that does not parse or validate gets 400; once a request
-//! executes, 200, with any field errors in `errors`. Every error carries `extensions.code`.
+//! Answers are `application/graphql-response+json`, or `application/json` for a client that
+//! accepts only that or sends no `Accept` (GraphQL over HTTP reads a missing `Accept` as
+//! `application/json`). A GraphQL request that does not parse or validate gets no `data`, and
+//! 400 as `application/graphql-response+json` but 200 as `application/json` (the rule of GraphQL
+//! over HTTP for each); once a request executes, 200, with any field errors in `errors`. Every
+//! error carries `extensions.code`. Answers keep the order of the query's fields (GraphQL
+//! 7.2.2): they are written from async-graphql's ordered maps, never through a sorted
+//! `serde_json::Value`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,8 +23,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_graphql::parser::types::OperationType;
-use async_graphql::{BatchRequest, Data, ErrorExtensions, Response};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use async_graphql::{BatchRequest, Data, Response};
+use async_graphql_axum::GraphQLProtocol;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query as UrlQuery, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -62,6 +67,9 @@ pub struct ServerLimits {
     pub max_batch: usize,
     /// Depth, complexity and directives per GraphQL request.
     pub graphql: Limits,
+    /// How long a WebSocket may stay open without a `connection_init`: then it is closed with
+    /// 4408, as graphql-transport-ws says.
+    pub init_timeout: std::time::Duration,
 }
 
 impl Default for ServerLimits {
@@ -70,6 +78,7 @@ impl Default for ServerLimits {
             max_body: 2 << 20,
             max_batch: 10,
             graphql: Limits::default(),
+            init_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -174,12 +183,19 @@ fn bearer(value: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// The media type of answers to a client that asks for plain JSON.
+const JSON: &str = "application/json; charset=utf-8";
+
 /// Which media type the client gets: `application/graphql-response+json` unless it accepts
-/// `application/json` and not the former.
+/// `application/json` and not the former, or sends no `Accept` at all, which GraphQL over
+/// HTTP reads as `application/json`.
 fn response_type(headers: &HeaderMap) -> &'static str {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let Some(accept) = headers.get(header::ACCEPT) else {
+        return JSON;
+    };
+    let accept = accept.to_str().unwrap_or("");
     if accept.contains("application/json") && !accept.contains("application/graphql-response+json") {
-        "application/json; charset=utf-8"
+        JSON
     } else {
         GRAPHQL_RESPONSE
     }
@@ -198,10 +214,10 @@ fn with_codes(mut response: Response) -> Response {
     response
 }
 
-/// Executes one request, and tells whether it got as far as execution.
 /// What one request came to.
 struct Outcome {
-    body: serde_json::Value,
+    /// The answer as JSON text, its fields in the order of the query.
+    body: String,
     /// It reached execution (else: 400).
     executed: bool,
     /// It is only queries, none failed inside the server: its answer depends on nothing
@@ -227,13 +243,13 @@ async fn execute(state: &AppState, access: &Access, request: async_graphql::Requ
             .and_then(|x| x.get("code"))
             .is_some_and(|c| *c == async_graphql::Value::from(codes::INTERNAL))
     });
-    let mut body = serde_json::to_value(&response).expect("responses serialize");
-    // A request refused before execution has no `data` at all (GraphQL over HTTP).
-    if !executed {
-        if let Some(obj) = body.as_object_mut() {
-            obj.remove("data");
-        }
-    }
+    let body = serde_json::to_string(&Answer {
+        errors: &response.errors,
+        // A request refused before execution has no `data` at all (GraphQL over HTTP).
+        data: executed.then_some(&response.data),
+        extensions: &response.extensions,
+    })
+    .expect("responses serialize");
     Outcome {
         body,
         executed,
@@ -305,8 +321,24 @@ fn graphql_answer(headers: &HeaderMap, status: StatusCode, body: impl Into<Body>
     (status, [(header::CONTENT_TYPE, response_type(headers))], body.into()).into_response()
 }
 
-fn status_of(executed: bool) -> StatusCode {
-    if executed {
+/// The body of an answer, written straight from async-graphql's values, whose objects keep
+/// the order of the query's fields (a `serde_json::Value` would sort them). `errors` first,
+/// as the GraphQL specification recommends, so they are seen.
+#[derive(serde::Serialize)]
+struct Answer<'a> {
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [async_graphql::ServerError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a async_graphql::Value>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    extensions: &'a std::collections::BTreeMap<String, async_graphql::Value>,
+}
+
+/// The status of a GraphQL answer: 200 once the request executed; before that (it did not
+/// parse or validate), 400 in `application/graphql-response+json` and 200 in
+/// `application/json`, as GraphQL over HTTP asks of each.
+fn status_of(headers: &HeaderMap, executed: bool) -> StatusCode {
+    if executed || response_type(headers) == JSON {
         StatusCode::OK
     } else {
         StatusCode::BAD_REQUEST
@@ -373,9 +405,9 @@ async fn graphql_post(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
             if outcome.subscription {
                 return subscription_over_http();
             }
-            let status = status_of(outcome.executed);
+            let status = status_of(&headers, outcome.executed);
             log_request(&Method::POST, started, status, &access);
-            let body = Bytes::from(outcome.body.to_string());
+            let body = Bytes::from(outcome.body);
             if outcome.cacheable {
                 state.answers.put(key, status, body.clone());
             }
@@ -403,13 +435,9 @@ async fn graphql_post(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
                 all_refused &= !outcome.executed;
                 responses.push(outcome.body);
             }
-            let status = if all_refused {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::OK
-            };
+            let status = status_of(&headers, !all_refused);
             log_request(&Method::POST, started, status, &access);
-            graphql_answer(&headers, status, serde_json::Value::Array(responses).to_string())
+            graphql_answer(&headers, status, format!("[{}]", responses.join(",")))
         }
     }
 }
@@ -485,9 +513,9 @@ async fn graphql_get(
         }
     }
     let outcome = execute(&state, &access, request).await;
-    let status = status_of(outcome.executed);
+    let status = status_of(&headers, outcome.executed);
     log_request(&Method::GET, started, status, &access);
-    graphql_answer(&headers, status, outcome.body.to_string())
+    graphql_answer(&headers, status, outcome.body)
 }
 
 fn explorer() -> axum::response::Response {
@@ -516,10 +544,28 @@ fn init_token(payload: &serde_json::Value) -> Option<String> {
     None
 }
 
+/// The close code graphql-transport-ws gives a `connection_init` that is refused: no token
+/// where one is needed, or one that is unknown or revoked.
+const CLOSE_FORBIDDEN: u16 = 4403;
+/// The close code graphql-transport-ws gives a connection whose `connection_init` did not
+/// come in time.
+const CLOSE_INIT_TIMEOUT: u16 = 4408;
+
+/// What the `connection_init` of one WebSocket came to, shared between the callback that
+/// checks it and the loop that writes to the socket.
+#[derive(Default)]
+struct InitState {
+    /// A `connection_init` arrived.
+    received: std::sync::atomic::AtomicBool,
+    /// It was refused for its token: the close that follows is 4403, not async-graphql's 1002.
+    forbidden: std::sync::atomic::AtomicBool,
+}
+
 async fn graphql_ws(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    protocol: GraphQLProtocol,
+    // Refuses (400) an upgrade that asks for no protocol async-graphql speaks.
+    _protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> axum::response::Response {
     // A token on the upgrade request itself is checked now; otherwise the one in
@@ -531,43 +577,118 @@ async fn graphql_ws(
         },
         None => None,
     };
+    // The protocol the extractor chose, found the same way (its field is private).
+    let protocol = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|list| {
+            list.split(',')
+                .find_map(|p| p.trim().parse::<async_graphql::http::WebSocketProtocols>().ok())
+        })
+        .unwrap_or(async_graphql::http::WebSocketProtocols::GraphQLWS);
     let max = state.limits.max_body;
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| async move {
-            let tokens = state.tokens.clone();
-            let public_read = state.public_read;
-            let mut stopping = state.stopping.clone();
-            let ws = GraphQLWebSocket::new(socket, state.schema.clone(), protocol).on_connection_init(
-                move |payload| async move {
-                    let unauthenticated =
-                        |message: &str| async_graphql::Error::new(message).extend_with(|_, e| e.set("code", codes::UNAUTHENTICATED));
-                    let mut data = Data::default();
-                    match init_token(&payload).or(header_token) {
-                        Some(token) => match tokens.authenticate(&token) {
-                            Some(caller) => {
-                                data.insert(Access(Some(caller)));
-                                data.insert(Session { tokens, token });
-                            }
-                            None => return Err(unauthenticated("the token is unknown or revoked")),
-                        },
-                        None if public_read => data.insert(Access(None)),
-                        None => {
-                            return Err(unauthenticated(
-                                "this server needs a token: send {\"Authorization\": \"Bearer <token>\"} in connection_init",
-                            ))
-                        }
-                    }
-                    Ok(data)
-                },
-            );
-            tokio::select! {
-                _ = ws.serve() => {}
-                _ = stopping.wait_for(|s| *s) => {}
-            }
+        .on_upgrade(move |socket| serve_socket(state, socket, protocol, header_token))
+}
+
+/// Speaks graphql-transport-ws (or the older subscriptions-transport-ws) on one socket until
+/// either side closes it or the server stops. async-graphql's protocol engine does the
+/// talking; around it, this loop closes a socket whose `connection_init` does not come
+/// within [`ServerLimits::init_timeout`] (4408) and turns a refused token into 4403.
+async fn serve_socket(
+    state: Arc<AppState>,
+    socket: axum::extract::ws::WebSocket,
+    protocol: async_graphql::http::WebSocketProtocols,
+    header_token: Option<String>,
+) {
+    use axum::extract::ws::{CloseFrame, Message};
+    use futures_util::{SinkExt, StreamExt};
+    use std::sync::atomic::Ordering::{Acquire, Release};
+
+    let (mut sink, stream) = socket.split();
+    let input = stream.take_while(|m| std::future::ready(m.is_ok())).filter_map(|m| {
+        std::future::ready(match m {
+            Ok(m @ (Message::Text(_) | Message::Binary(_))) => Some(m.into_data()),
+            _ => None,
         })
+    });
+    let init = Arc::new(InitState::default());
+    let on_init = {
+        let (init, tokens, public_read) = (init.clone(), state.tokens.clone(), state.public_read);
+        move |payload: serde_json::Value| async move {
+            init.received.store(true, Release);
+            let refuse = |message: &str| {
+                init.forbidden.store(true, Release);
+                Err(async_graphql::Error::new(message))
+            };
+            let mut data = Data::default();
+            match init_token(&payload).or(header_token) {
+                Some(token) => match tokens.authenticate(&token) {
+                    Some(caller) => {
+                        data.insert(Access(Some(caller)));
+                        data.insert(Session { tokens, token });
+                    }
+                    None => return refuse("Forbidden: the token is unknown or revoked"),
+                },
+                None if public_read => data.insert(Access(None)),
+                None => {
+                    return refuse(
+                        "Forbidden: this server needs a token: send {\"Authorization\": \"Bearer <token>\"} in connection_init",
+                    )
+                }
+            }
+            Ok(data)
+        }
+    };
+    let graphql_ws = protocol == async_graphql::http::WebSocketProtocols::GraphQLWS;
+    let output = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)
+        .on_connection_init(on_init)
+        .map(|message| match message {
+            async_graphql::http::WsMessage::Text(text) => Message::Text(text.into()),
+            async_graphql::http::WsMessage::Close(code, reason) => {
+                // async-graphql closes with 1002 whatever refused the `connection_init`;
+                // the protocol says 4403 for a refused token.
+                let code = if graphql_ws && code == 1002 && init.forbidden.load(Acquire) {
+                    CLOSE_FORBIDDEN
+                } else {
+                    code
+                };
+                Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                }))
+            }
+        });
+    futures_util::pin_mut!(output);
+    let deadline = tokio::time::sleep(state.limits.init_timeout);
+    tokio::pin!(deadline);
+    let mut stopping = state.stopping.clone();
+    loop {
+        tokio::select! {
+            message = output.next() => match message {
+                Some(m) => {
+                    if sink.send(m).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            _ = &mut deadline, if !init.received.load(Acquire) => {
+                let _ = sink
+                    .send(Message::Close(Some(CloseFrame {
+                        code: CLOSE_INIT_TIMEOUT,
+                        reason: "Connection initialisation timeout".into(),
+                    })))
+                    .await;
+                break;
+            }
+            // The guard `wait_for` answers is dropped here, not held across the sends.
+            _ = async { stopping.wait_for(|s| *s).await.map(|_| ()) } => break,
+        }
+    }
 }
 
 /// Checks that the caller's role allows auditing (`/export`, `/checkpoint`).

@@ -21,21 +21,22 @@ const GO_SIG: &str =
 const GO_ENOCH_SIG: &str =
     "— EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n";
 
-/// orgledger's own vector (FORMAT.md): the key named `orgledger-test` made from the seed
-/// 0, 1, ..., 31, and the checkpoint of [`vector_checkpoint`] signed with it. Ed25519 is
+/// orgledger's own vector: the key of FORMAT.md, named `orgledger.example/test` and made
+/// from the seed 0, 1, ..., 31, and the checkpoint of [`vector_checkpoint`] signed with it
+/// (its origin is the key's name, as every checkpoint's must be). Ed25519 is
 /// deterministic, so the note is always these bytes; Python's `cryptography` gave the same.
-const VECTOR_SKEY: &str = "PRIVATE+KEY+orgledger-test+4fc58b82+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f";
-const VECTOR_VKEY: &str = "orgledger-test+4fc58b82+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4";
+const VECTOR_SKEY: &str = "PRIVATE+KEY+orgledger.example/test+eb5c87c5+AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f";
+const VECTOR_VKEY: &str = "orgledger.example/test+eb5c87c5+AQOhB7/zzhC+HXDdGOdLwJln5NYwm6UNXx3chmQSVTG4";
 const VECTOR_NOTE: &str = "orgledger.example/test\n\
 7\n\
 ERERERERERERERERERERERERERERERERERERERERERE=\n\
 projection blake3:0000000000000000000000000000000000000000000000000000000000000000\n\
 \n\
-— orgledger-test T8WLgm9DNZZQ0cHp1fHVwSjLOGdM1iQsxVKsMhzU+mSkVKrWeK/40BoNjfH/ZrY+lB0S06u5Ew2SSeNKRK1A0oc+2gE=\n";
+— orgledger.example/test 61yHxW9DNZZQ0cHp1fHVwSjLOGdM1iQsxVKsMhzU+mSkVKrWeK/40BoNjfH/ZrY+lB0S06u5Ew2SSeNKRK1A0oc+2gE=\n";
 
 fn vector_key() -> SigningKey {
     let seed: [u8; 32] = std::array::from_fn(|i| i as u8);
-    SigningKey::from_seed("orgledger-test", seed).unwrap()
+    SigningKey::from_seed("orgledger.example/test", seed).unwrap()
 }
 
 fn vector_checkpoint() -> Checkpoint {
@@ -111,13 +112,13 @@ fn round_trips() {
 
     for checkpoint in [
         Checkpoint {
-            origin: "orgledger.example/trung-khanh".to_string(),
+            origin: "trung-khanh".to_string(),
             size: 0,
             root: Hash::ZERO,
             extensions: vec![],
         },
         Checkpoint {
-            origin: "orgledger.example/trung-khanh".to_string(),
+            origin: "trung-khanh".to_string(),
             size: u64::MAX,
             root: Hash([0xfe; 32]),
             extensions: vec![
@@ -165,7 +166,7 @@ fn every_changed_body_byte_is_refused() {
             assert_eq!(
                 err.to_string(),
                 format!(
-                    "the signature does not verify under key orgledger-test+{:08x}",
+                    "the signature does not verify under key orgledger.example/test+{:08x}",
                     key.key_id()
                 )
             );
@@ -203,7 +204,7 @@ fn every_changed_signature_character_is_refused() {
 fn other_keys_are_refused() {
     let key = key("trung-khanh", 1);
     let note = Checkpoint {
-        origin: "orgledger.example/trung-khanh".to_string(),
+        origin: "trung-khanh".to_string(),
         size: 3,
         root: Hash([9; 32]),
         extensions: vec![],
@@ -307,7 +308,7 @@ fn damaged_notes_are_refused() {
         "line 6: a signature line starts with an em dash (U+2014) and a space"
     );
     assert_eq!(
-        malformed(&format!("{note}— orgledger-test\n")),
+        malformed(&format!("{note}— orgledger.example/test\n")),
         "line 7: a signature line is \"— NAME BASE64\""
     );
     assert_eq!(
@@ -548,4 +549,46 @@ fn concurrent_first_use_makes_one_key() {
     assert_eq!(keys.len(), 8);
     let on_disk = load_key(&path).unwrap();
     assert!(keys.iter().all(|k| *k == on_disk));
+}
+
+/// C2SP tlog-checkpoint: a key signs the checkpoints of the log it is named for. A note
+/// correctly signed by the ledger's key whose first line names another ledger is not a
+/// checkpoint of this ledger, and is refused however good its signature; nor is one signed.
+#[test]
+fn a_checkpoint_whose_origin_is_not_the_key_name_is_refused() {
+    let key = vector_key();
+    let verifier = key.verifier();
+    let mut other_ledger = vector_checkpoint();
+    other_ledger.origin = "orgledger.example/other".to_string();
+    // The generic signed note signs any text; the checkpoint layer refuses to.
+    let note = sign_note(&other_ledger.body(), &key).unwrap();
+    assert_eq!(open_note(&note, &verifier).unwrap(), other_ledger.body());
+    let expected = "the checkpoint's origin \"orgledger.example/other\" is not the name of the key \
+                    \"orgledger.example/test\": a checkpoint is of the ledger its key names, so this \
+                    one is another ledger's (or the key is)";
+    let err = Checkpoint::open(&note, &verifier).unwrap_err();
+    assert!(matches!(err, CheckpointError::OriginMismatch { .. }), "{err}");
+    assert_eq!(err.to_string(), expected);
+    let err = other_ledger.sign(&key).unwrap_err();
+    assert_eq!(err.to_string(), expected);
+    // What `verify --checkpoint` and `verify-proof --checkpoint` open a checkpoint with.
+    let failure = orgledger::proofs::open_checkpoint(&note, &verifier).unwrap_err();
+    assert_eq!((failure.check, failure.error.as_str()), ("signature", expected));
+    // An origin that differs only in case, or by a prefix, is another name too.
+    for origin in [
+        "Orgledger.example/test",
+        "orgledger.example/tes",
+        "orgledger.example/test2",
+    ] {
+        let mut near = vector_checkpoint();
+        near.origin = origin.to_string();
+        let note = sign_note(&near.body(), &key).unwrap();
+        assert!(
+            matches!(
+                Checkpoint::open(&note, &verifier),
+                Err(CheckpointError::OriginMismatch { .. })
+            ),
+            "{origin}"
+        );
+    }
 }

@@ -815,6 +815,39 @@ fn checkpoints_catch_a_cut_tail_a_rewritten_event_a_fork_and_forged_notes() {
     moved.extensions = cp2.extensions.clone();
     let moved = write(dir.path(), "moved.cp", &moved.sign(&signer).unwrap());
     refused(&verify_file(&e2, &moved, &vkey), "projection");
+    // The very checkpoint signed by the ledger's own key with another ledger's name as its
+    // origin: its signature holds, but a key signs only its own ledger's checkpoints.
+    let renamed_text =
+        orgledger::checkpoint::sign_note(&cp1.body().replacen(key.name(), "orgledger.example/other", 1), &signer)
+            .expect("the note layer signs any text");
+    let renamed = write(dir.path(), "renamed.cp", &renamed_text);
+    let proof = run(&data, &["proof", "inclusion", "--seq", "3", "--size", "20"]);
+    assert_eq!(proof.code, 0, "{proof:?}");
+    let proof_file = write(dir.path(), "inclusion-3-20.json", &proof.stdout);
+    for outcome in [
+        verify_store(&data, &renamed, &vkey),
+        verify_file(&e2, &renamed, &vkey),
+        run(
+            &data,
+            &[
+                "verify-proof",
+                arg(&proof_file),
+                "--checkpoint",
+                arg(&renamed),
+                "--key",
+                arg(&vkey),
+            ],
+        ),
+    ] {
+        let v = refused(&outcome, "signature");
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap()
+                .contains("origin \"orgledger.example/other\" is not the name of the key"),
+            "{v}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -104,6 +104,43 @@ async fn get_graphql(server: &TestServer, token: Option<&str>, params: &[(&str, 
     send(request).await
 }
 
+/// A POST of `body` as JSON with no `Accept` header, written by hand over one connection:
+/// reqwest always sends `Accept: */*`.
+async fn post_without_accept(server: &TestServer, token: &str, body: &str) -> Reply {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = server.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("the server listens");
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("the request is sent");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("the answer is read");
+    let raw = String::from_utf8(raw).expect("a UTF-8 answer");
+    let (head, text) = raw.split_once("\r\n\r\n").expect("headers, then a body");
+    let mut lines = head.split("\r\n");
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).expect("a status line");
+    let mut headers = reqwest::header::HeaderMap::new();
+    for line in lines {
+        let (name, value) = line.split_once(':').expect("a header line");
+        headers.append(
+            reqwest::header::HeaderName::from_bytes(name.trim().as_bytes()).expect("a header name"),
+            value.trim().parse().expect("a header value"),
+        );
+    }
+    assert!(
+        headers.get("transfer-encoding").is_none(),
+        "answers of known length: {head}"
+    );
+    Reply {
+        status: status.parse().expect("a numeric status"),
+        headers,
+        text: text.to_owned(),
+    }
+}
+
 /// The durable head of the ledger behind the server, as the store has it.
 fn log_head(server: &TestServer) -> (u64, String) {
     let head = server.ledger.head();
@@ -1674,6 +1711,12 @@ async fn answers_are_graphql_responses_unless_the_client_accepts_only_json() {
         assert_eq!(reply.content_type(), media, "Accept: {accept:?}");
         assert_eq!(reply.json(), json!({"data": {"head": {"seq": 12}}}), "{accept:?}");
     }
+    // No Accept at all (reqwest always sends one, so the request is written by hand): GraphQL
+    // over HTTP reads it as application/json.
+    let reply = post_without_accept(&server, &server.reader, &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.content_type(), "application/json; charset=utf-8");
+    assert_eq!(reply.json(), json!({"data": {"head": {"seq": 12}}}));
     // A content type with parameters is still JSON.
     let reply = post_with_type(
         &server,
@@ -1720,6 +1763,32 @@ async fn requests_that_do_not_parse_or_validate_are_400_without_data() {
         assert_eq!(code(&answer), "BAD_USER_INPUT", "{body:?}: {answer}");
         assert!(answer.get("data").is_none(), "{body:?}: {answer}");
     }
+    // As application/json (asked for, or no Accept at all), the same refusals are 200 with
+    // the errors and still no `data`: GraphQL over HTTP keeps 4xx for
+    // application/graphql-response+json. A body that is no GraphQL request stays 400.
+    for query in ["{ head { seq ", "{ nope }", "{ event { seq } }"] {
+        let body = json!({"query": query}).to_string();
+        let asked = send(
+            server
+                .http
+                .post(server.graphql_url())
+                .bearer_auth(&server.reader)
+                .header("content-type", "application/json")
+                .header("accept", "application/json")
+                .body(body.clone()),
+        )
+        .await;
+        let unasked = post_without_accept(&server, &server.reader, &body).await;
+        for (how, reply) in [("Accept: application/json", asked), ("no Accept", unasked)] {
+            assert_eq!(reply.status, 200, "{query} with {how}: {}", reply.text);
+            assert_eq!(reply.content_type(), "application/json; charset=utf-8", "{how}");
+            let answer = reply.json();
+            assert_eq!(code(&answer), "BAD_USER_INPUT", "{query} with {how}: {answer}");
+            assert!(answer.get("data").is_none(), "{query} with {how}: {answer}");
+        }
+    }
+    let reply = post_without_accept(&server, &server.reader, "{\"query\": ").await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
     // Two operations and no name: which to run cannot be told.
     let (status, _, body) = server
         .post_raw(
@@ -1932,6 +2001,219 @@ async fn depth_and_complexity_are_limited() {
     let (status, _, body) = server.post_raw(Some(&server.reader), &json!({"query": three})).await;
     assert_eq!(status, 400, "three pages of 1000: {body}");
     assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
+}
+
+/// `{ ...Q0 }` where fragment `Qi` spreads `Qi+1` twice, `depth` times over, and the last
+/// selects `head { seq }`: 2^depth copies of it once every spread is expanded.
+fn fragment_bomb(depth: usize) -> String {
+    let mut query = "{ ...Q0 }".to_owned();
+    for i in 0..depth {
+        query.push_str(&format!(" fragment Q{i} on Query {{ ...Q{} ...Q{} }}", i + 1, i + 1));
+    }
+    query.push_str(&format!(" fragment Q{depth} on Query {{ head {{ seq }} }}"));
+    query
+}
+
+/// Queries that cost little to send and much to check or run: each is refused at once with
+/// a message that says why, and the server goes on answering. Before the document was
+/// measured up front, the fragment bomb of depth 30 held a worker for minutes (async-graphql
+/// walks each spread into its fragment) and stopping the server waited for it. The client
+/// gives up after 60 s, so a hang fails the test; nothing here depends on how fast it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_queries_are_refused_at_once_and_the_server_goes_on() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .expect("a client");
+    let aliases = |n: usize, field: &str| -> String {
+        let fields: String = (0..n).map(|i| format!("a{i}: {field} ")).collect();
+        format!("{{ {fields}}}")
+    };
+    let unused_fragments: String = (0..9_000)
+        .map(|i| format!(" fragment U{i} on Query {{ head {{ seq }} }}"))
+        .collect();
+    let chain: String = (0..5_000)
+        .map(|i| format!(" fragment C{i} on Query {{ ...C{} }}", i + 1))
+        .collect();
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "the fragment bomb of depth 30",
+            fragment_bomb(30),
+            "the query expands too much",
+        ),
+        (
+            "the fragment bomb of depth 25",
+            fragment_bomb(25),
+            "the query expands too much",
+        ),
+        (
+            "a fragment spread inside itself",
+            "{ ...A } fragment A on Query { head { seq } ...B } fragment B on Query { ...A }".to_owned(),
+            "the fragment `A` spreads itself",
+        ),
+        (
+            "a chain of 5,000 fragments",
+            format!("{{ ...C0 }}{chain} fragment C5000 on Query {{ head {{ seq }} }}"),
+            "the query nests more than 32 levels",
+        ),
+        (
+            "8,000 aliases of a report",
+            aliases(8_000, "coverage(date: \"2006-01-01\") { seq withMember }"),
+            "Query is too complex",
+        ),
+        (
+            "60,000 aliases of head",
+            aliases(60_000, "head { seq }"),
+            "the query has more than 100000 tokens",
+        ),
+        (
+            "a million fields",
+            format!("{{ {}}}", "a ".repeat(1_040_000)),
+            "the query has more than 100000 tokens",
+        ),
+        (
+            "20,000 spreads of one fragment",
+            format!(
+                "{{ {}}} fragment F on Query {{ a: head {{ seq }} b: head {{ seq }} c: head {{ seq }} }}",
+                "...F ".repeat(20_000)
+            ),
+            "the query expands too much",
+        ),
+        (
+            "5,000 directives on one field",
+            format!("{{ head {} {{ seq }} }}", "@include(if: true) ".repeat(5_000)),
+            "the field `head` has 5000 directives",
+        ),
+        (
+            "5,000 directives on one spread",
+            format!(
+                "{{ ...F {} }} fragment F on Query {{ head {{ seq }} }}",
+                "@include(if: true) ".repeat(5_000)
+            ),
+            "the spread of `F` has 5000 directives",
+        ),
+        (
+            "9,000 unused fragments",
+            format!("{{ head {{ seq }} }}{unused_fragments}"),
+            "is never used",
+        ),
+        (
+            "200,000 braces deep",
+            format!("{{ {} }}", "head { ".repeat(200_000)),
+            "",
+        ),
+    ];
+    for (what, query, message) in cases {
+        let started = std::time::Instant::now();
+        let body = json!({"query": query}).to_string();
+        assert!(
+            body.len() <= ServerLimits::default().max_body,
+            "{what}: {} bytes",
+            body.len()
+        );
+        let reply = send(
+            http.post(server.graphql_url())
+                .bearer_auth(&server.reader)
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await;
+        // An answer to quote in a failure, cut short: some of these would be very long.
+        let quoted: String = reply.text.chars().take(400).collect();
+        assert_eq!(reply.status, 400, "{what}: {quoted}");
+        let answer = reply.json();
+        assert_eq!(code(&answer), "BAD_USER_INPUT", "{what}: {quoted}");
+        assert!(answer.get("data").is_none(), "{what}: {quoted}");
+        let first = answer["errors"][0]["message"].as_str().unwrap_or("");
+        assert!(first.contains(message), "{what}: {quoted}");
+        // For whoever reads the output; nothing depends on it.
+        eprintln!("{what}: refused in {:?}", started.elapsed());
+        // The server still answers the smallest query.
+        let data = server.data(&server.reader, "{ head { seq } }", json!({})).await;
+        assert_eq!(data, json!({"head": {"seq": FIXTURE_EVENTS}}), "after {what}");
+    }
+    // And the server stops as SIGTERM would stop it, without waiting on any of them.
+    tokio::time::timeout(std::time::Duration::from_secs(60), server.stop())
+        .await
+        .expect("the server stops");
+}
+
+/// GraphQL 7.2.2: an answer's fields come in the order the query asked them, not sorted;
+/// over POST, GET and in a batch, at every level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_keep_the_order_of_the_query() {
+    let server = TestServer::start().await;
+    let (_, hash) = log_head(&server);
+    let query = "{ z: head { seq hash } a: head { hash seq } m: __typename }";
+    let expected = format!(
+        "{{\"data\":{{\"z\":{{\"seq\":12,\"hash\":\"{hash}\"}},\"a\":{{\"hash\":\"{hash}\",\"seq\":12}},\"m\":\"Query\"}}}}"
+    );
+    let post = post_with_type(
+        &server,
+        Some(&server.reader),
+        "application/json",
+        json!({"query": query}).to_string(),
+    )
+    .await;
+    assert_eq!(post.status, 200, "{}", post.text);
+    assert_eq!(post.text, expected);
+    // The same request again comes from the kept answers, in the same order.
+    let again = post_with_type(
+        &server,
+        Some(&server.reader),
+        "application/json",
+        json!({"query": query}).to_string(),
+    )
+    .await;
+    assert_eq!(again.text, expected);
+    let get = get_graphql(&server, Some(&server.reader), &[("query", query)]).await;
+    assert_eq!(get.status, 200, "{}", get.text);
+    assert_eq!(get.text, expected);
+    let batch = post_with_type(
+        &server,
+        Some(&server.reader),
+        "application/json",
+        json!([{"query": query}, {"query": "{ y: head { seq } b: head { seq } }"}]).to_string(),
+    )
+    .await;
+    assert_eq!(batch.status, 200, "{}", batch.text);
+    assert_eq!(
+        batch.text,
+        format!("[{expected},{{\"data\":{{\"y\":{{\"seq\":12}},\"b\":{{\"seq\":12}}}}}}]")
+    );
+}
+
+/// `__schema { description }` is the schema's own description, which this schema does not
+/// have: null, not the description of the `__Schema` type that async-graphql answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schema_has_no_description() {
+    let server = TestServer::start().await;
+    let data = server
+        .data(
+            &server.reader,
+            "{ __schema { description queryType { name } } __type(name: \"Query\") { name } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        data,
+        json!({"__schema": {"description": null, "queryType": {"name": "Query"}}, "__type": {"name": "Query"}})
+    );
+    // Other types keep their own descriptions.
+    let data = server
+        .data(
+            &server.reader,
+            "{ __type(name: \"__Schema\") { description } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        data["__type"]["description"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("A GraphQL Schema")),
+        "{data}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@
 //! resolver waits (asynchronously) for the projection to reach the durable head, then reads
 //! it under a short lock, without an `.await` in between.
 
+mod cost;
 pub mod errors;
 pub mod inputs;
 mod mutation;
@@ -17,9 +18,12 @@ mod subscription;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest, NextResolve,
+    ResolveInfo,
+};
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
-use async_graphql::{Context, ErrorExtensions, Response, Schema, ServerResult, Variables};
+use async_graphql::{Context, ErrorExtensions, Response, Schema, ServerError, ServerResult, Variables};
 use tokio::sync::watch;
 
 use crate::checkpoint::SigningKey;
@@ -219,6 +223,10 @@ pub(crate) async fn cached_report<T: Send + Sync + 'static>(
     compute: impl FnOnce(&Projection, At) -> async_graphql::Result<T>,
 ) -> async_graphql::Result<Arc<T>> {
     let env = env(ctx);
+    // A report may take a while to compute: a query asking for many gives its time limit
+    // (and other requests) a turn between one and the next. Before the projection is
+    // read, which is never held across an `.await`.
+    tokio::task::yield_now().await;
     env.ledger.projection_caught_up().await;
     let p = env.ledger.projection_now();
     let at = resolve_at(&p, date, seq)?;
@@ -266,10 +274,14 @@ const MAX_KEPT_QUERY: usize = 16 * 1024;
 
 /// Marks what [`Executed`] reports, and keeps parsed documents by query text: clients send
 /// the same few query texts again and again (with variables), and parsing a report's query
-/// costs several times executing `{ head { seq } }`.
-#[derive(Default)]
+/// costs several times executing `{ head { seq } }`. It also parses and measures each new
+/// document itself ([`cost`]) instead of letting async-graphql's own checks walk it, and
+/// stops an execution that runs past the time limit.
 struct RequestFacts {
     parsed: Arc<std::sync::Mutex<ParsedQueries>>,
+    bounds: cost::Bounds,
+    tokens: usize,
+    timeout: std::time::Duration,
 }
 
 /// Parsed documents by query text, and the texts in the order they were kept.
@@ -280,24 +292,58 @@ type ParsedQueries = (
 
 struct RequestFactsExtension {
     parsed: Arc<std::sync::Mutex<ParsedQueries>>,
+    bounds: cost::Bounds,
+    tokens: usize,
+    timeout: std::time::Duration,
 }
 
 impl ExtensionFactory for RequestFacts {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(RequestFactsExtension {
             parsed: self.parsed.clone(),
+            bounds: self.bounds,
+            tokens: self.tokens,
+            timeout: self.timeout,
         })
     }
 }
 
+/// A refusal before execution, with its code.
+fn refusal(message: impl Into<String>) -> ServerError {
+    let mut e = ServerError::new(message, None);
+    let mut ext = async_graphql::ErrorExtensionValues::default();
+    ext.set("code", codes::BAD_USER_INPUT);
+    e.extensions = Some(ext);
+    e
+}
+
 #[async_graphql::async_trait::async_trait]
 impl Extension for RequestFactsExtension {
+    /// On a WebSocket, every operation checks again the token the connection was opened with,
+    /// before anything else: a token revoked since then is refused at the next query as at
+    /// the next subscription or append, not only where a resolver happens to check it.
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: async_graphql::Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<async_graphql::Request> {
+        if let Some(session) = ctx.data_opt::<Session>() {
+            if let Err(e) = session.check() {
+                let mut refused = ServerError::new(e.message, None);
+                refused.extensions = e.extensions;
+                return Err(refused);
+            }
+        }
+        next.run(ctx, request).await
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
         query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
+        _variables: &Variables,
+        _next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let kept = self
             .parsed
@@ -309,7 +355,13 @@ impl Extension for RequestFactsExtension {
         let doc = match kept {
             Some(doc) => doc,
             None => {
-                let doc = next.run(ctx, query, variables).await?;
+                // Not `next`: after parsing, async-graphql checks the recursion depth and
+                // the directives by walking every spread into its fragment, which a
+                // fragment bomb makes exponential. The measure replaces both checks, in
+                // linear time, before anything else walks the document.
+                cost::count_tokens(query, self.tokens).map_err(refusal)?;
+                let doc = async_graphql::parser::parse_query(query).map_err(ServerError::from)?;
+                cost::measure(&doc, self.bounds).map_err(refusal)?;
                 if query.len() <= MAX_KEPT_QUERY {
                     let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
                     let (map, order) = &mut *parsed;
@@ -337,6 +389,21 @@ impl Extension for RequestFactsExtension {
         Ok(doc)
     }
 
+    /// `__schema { description }` is the description of the schema, which this one does
+    /// not have: null. async-graphql answers the description of the `__Schema` type instead
+    /// ("A GraphQL Schema defines the capabilities..."), which is not what was asked.
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<async_graphql::Value>> {
+        if info.parent_type == "__Schema" && info.name == "description" {
+            return Ok(None);
+        }
+        next.run(ctx, info).await
+    }
+
     async fn execute(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -346,7 +413,26 @@ impl Extension for RequestFactsExtension {
         if let Some(facts) = ctx.data_opt::<Executed>() {
             facts.0[0].store(true, Ordering::Release);
         }
-        next.run(ctx, operation_name).await
+        // The resolvers yield between reports (see `cached_report`), so the time limit
+        // takes effect even when a query asks for many of them.
+        match tokio::time::timeout(self.timeout, next.run(ctx, operation_name)).await {
+            Ok(response) => response,
+            Err(_) => {
+                let mut e = ServerError::new(
+                    format!(
+                        "the request ran for more than {} s and was stopped: ask for less at once \
+                         (an append it made may still be recorded: retry it with the same \
+                         idempotencyKey)",
+                        self.timeout.as_secs_f64()
+                    ),
+                    None,
+                );
+                let mut ext = async_graphql::ErrorExtensionValues::default();
+                ext.set("code", codes::INTERNAL);
+                e.extensions = Some(ext);
+                Response::from_errors(vec![e])
+            }
+        }
     }
 }
 
@@ -354,12 +440,27 @@ impl Extension for RequestFactsExtension {
 pub fn schema(env: Arc<Env>, limits: &Limits) -> LedgerSchema {
     builder()
         .data(env)
-        .extension(RequestFacts::default())
+        .extension(RequestFacts {
+            parsed: Default::default(),
+            bounds: cost::Bounds {
+                expanded: limits.expanded as u64,
+                height: recursion(limits),
+                directives: limits.directives,
+            },
+            tokens: limits.tokens,
+            timeout: limits.timeout,
+        })
         .limit_depth(limits.depth)
         .limit_complexity(limits.complexity)
-        .limit_recursive_depth(limits.depth.max(32))
+        .limit_recursive_depth(recursion(limits))
         .limit_directives(limits.directives)
         .finish()
+}
+
+/// How many levels of fields, spreads and inline fragments a document may nest (the depth
+/// counts fields only).
+fn recursion(limits: &Limits) -> usize {
+    limits.depth.max(32)
 }
 
 fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
@@ -380,8 +481,16 @@ pub struct Limits {
     /// times the page size asked (100 by default). A page of 1,000 events with a dozen
     /// fields fits; a query fanning out over several such pages does not.
     pub complexity: usize,
-    /// The most directives on one field.
+    /// The most directives on one field (or spread, fragment, operation, variable).
     pub directives: usize,
+    /// The most selections a document may hold once each fragment spread is replaced by its
+    /// fragment, over all its operations and fragments: checked in time linear in the
+    /// document before anything else walks it.
+    pub expanded: usize,
+    /// The most tokens a query text may hold, counted before it is parsed.
+    pub tokens: usize,
+    /// The longest a request may execute; past it, it is stopped with an `INTERNAL` error.
+    pub timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -392,6 +501,13 @@ impl Default for Limits {
             depth: 15,
             complexity: 20_000,
             directives: 8,
+            // Every field costs at least 1, so a query within the complexity limit holds
+            // at most 20,000 fields; this leaves room for spreads and fragments.
+            expanded: 100_000,
+            // The standard introspection query holds about 700; an append of 1,000 events
+            // written inline, some 50,000 (in variables, none).
+            tokens: 100_000,
+            timeout: std::time::Duration::from_secs(30),
         }
     }
 }
