@@ -86,13 +86,10 @@ const DEMO_SIDE_FILES: &[&str] = &[
     crate::commands::serve::HOLDER_FILE,
 ];
 
-/// Whether `serve --demo` should write the demo into `dir`: it holds no ledger, or an empty
-/// one. (Whatever else is there, [`write_demo`] checks before writing.)
-pub fn may_write_demo(dir: &Path) -> Result<bool, StoreError> {
-    if !Store::exists_at(dir) {
-        return Ok(true);
-    }
-    Ok(Store::open(dir, false)?.head()?.seq == 0)
+/// Whether `serve --demo` should write the demo into `dir`: it holds no ledger. (Whatever
+/// else is there, [`write_demo`] checks before writing.)
+pub fn may_write_demo(dir: &Path) -> bool {
+    !Store::exists_at(dir)
 }
 
 /// Why the demo could not be written. `NotEmpty` and `Store` are the caller's (CLI exit code 2);
@@ -129,7 +126,7 @@ pub fn demo_batches() -> Vec<Vec<Submission>> {
     batches
 }
 
-/// Writes the demo ledger into `dir`, which must hold no ledger with events (see
+/// Writes the demo ledger into `dir`, which must hold no ledger (see
 /// [`Ledger::create_new`]; a tokens file or a signing key may be there already), through
 /// [`Ledger::append`] with actor `demo` and the demo's stepped clock. Returns the number of
 /// events and the head hash.

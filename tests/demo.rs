@@ -165,7 +165,7 @@ fn demo_refuses_a_non_empty_data_directory_and_changes_nothing() {
     let output = bin().arg("--data").arg(&ledger_dir).arg("demo").output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("is not empty"), "{stderr}");
+    assert!(stderr.contains("holds a ledger"), "{stderr}");
     assert!(output.stdout.is_empty());
     assert_eq!(entries(&ledger_dir), before);
     let store = Store::open(&ledger_dir, false).unwrap();
@@ -182,6 +182,19 @@ fn demo_refuses_a_non_empty_data_directory_and_changes_nothing() {
     assert_eq!(entries(&other), BTreeSet::from(["notes.txt".to_owned()]));
     assert_eq!(std::fs::read_to_string(other.join("notes.txt")).unwrap(), "keep me");
     assert!(matches!(write_demo(&other), Err(DemoError::NotEmpty(_))));
+
+    // A directory holding only what is kept beside a ledger (tokens made first) holds no
+    // ledger: the demo is written into it, and the tokens stay.
+    let prepared = tmp.path().join("prepared");
+    std::fs::create_dir(&prepared).unwrap();
+    orgledger::tokens::add(&prepared, "inspector", orgledger::tokens::Role::Reader).unwrap();
+    let output = bin().arg("--data").arg(&prepared).arg("demo").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        orgledger::tokens::list(&prepared).unwrap().len(),
+        1,
+        "the token is kept"
+    );
 }
 
 /// F4: 150 to 165 admissions in every year of the story, each after a cleared verification;

@@ -240,15 +240,25 @@ fn an_untouched_store_and_its_export_verify() {
     let built = build_store();
     let run = verify_store(&built.data);
     assert_eq!(run.code, Some(0), "stderr {:?}", run.stderr);
-    let expected = format!(
-        "{{\"events\":{EVENTS},\"head\":\"{}\",\"ok\":true}}\n",
-        built.head.hash.to_hex()
-    );
-    assert_eq!(run.stdout, expected);
+    let head = built.head.hash.to_hex();
 
     let data = built.data.clone();
     let export = export_lines(built);
     assert_eq!(export.lines.len() as u64, EVENTS);
+    // The root of the tree over the exported records' hashes, computed apart from verify.
+    let hashes: Vec<orgledger::event::Hash> = export
+        .lines
+        .iter()
+        .map(|l| {
+            let record: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            orgledger::event::Hash::parse(record["hash"].as_str().expect("a hash")).expect("hex")
+        })
+        .collect();
+    let root = orgledger::merkle::MemoryTree::from_event_hashes(&hashes)
+        .root()
+        .to_hex();
+    let expected = format!("{{\"events\":{EVENTS},\"head\":\"{head}\",\"ok\":true,\"root\":\"{root}\"}}\n");
+    assert_eq!(run.stdout, expected);
     let run = verify_file(&export.write("untouched", &export.lines));
     assert_eq!(run.code, Some(0), "stderr {:?}", run.stderr);
     assert_eq!(run.stdout, expected);

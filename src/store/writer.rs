@@ -375,21 +375,15 @@ impl Ledger {
         })
     }
 
-    /// Creates a new ledger in `dir`, which must hold no ledger with events: it is missing,
-    /// empty, or holds only the files named in `side_files` (a tokens file made before the
-    /// ledger, say) and at most a store without a single event. Anything else there is
-    /// refused (`DirectoryNotEmpty`) before anything is written, so nothing there changes.
+    /// Creates a new ledger in `dir`, which must hold no ledger: it is missing, empty, or
+    /// holds only the files named in `side_files` (a tokens file made before the ledger,
+    /// say). Anything else there, a store included, is refused (`DirectoryNotEmpty`) before
+    /// anything is opened, so nothing there changes.
     pub fn create_new(dir: &Path, clock: Box<dyn Clock>, side_files: &[&str]) -> Result<Ledger, StoreError> {
         match std::fs::metadata(dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(StoreError::io(format!("{}: {e}", dir.display()))),
             Ok(meta) if !meta.is_dir() => return Err(StoreError::DirectoryNotEmpty(dir.to_path_buf())),
-            Ok(_) if Store::exists_at(dir) => {
-                // An empty store (a server started on an empty directory) may be filled.
-                if Store::open(dir, false)?.head()?.seq != 0 {
-                    return Err(StoreError::DirectoryNotEmpty(dir.to_path_buf()));
-                }
-            }
             Ok(_) => {
                 let entries = std::fs::read_dir(dir).map_err(|e| StoreError::io(format!("{}: {e}", dir.display())))?;
                 for entry in entries {
