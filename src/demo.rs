@@ -1,7 +1,7 @@
-//! The Trùng Khánh demo ledger: the story of the source article (`shared/seed/`), from 2005 to
+//! The Trùng Khánh demo ledger: the story of the source article (`docs/story.md`), from 2005 to
 //! the end of 2015, told as events that a newcomer can append, replay and query at once.
 //!
-//! What the story shows, each as a fact of `shared/seed/README.md`:
+//! What the story shows, each as a fact of `docs/story.md`:
 //! - Cao Bằng province, Trùng Khánh district, its township and communes (real names), a few
 //!   hundred hamlets and residential groups (generated Tày and Nùng style names), the border
 //!   ones flagged; the provincial, district and commune committees; four border posts with

@@ -1,7 +1,7 @@
 //! The Trùng Khánh demo ledger (`orgledger demo`, `orgledger::demo`): every event passes the
 //! rules through the real append path, two runs give the same head, a non-empty data
 //! directory is refused and left as it was, and the events tell the article's facts (F1 to
-//! F8 of `shared/seed/README.md`).
+//! F8 of `docs/story.md`).
 //!
 //! The facts are checked with small folds written here over the submissions, independent of
 //! the projections, so that a bug in one does not hide a bug in the other. So are the

@@ -1,6 +1,6 @@
 //! The event catalogue (v1): one struct per event type, named in the past tense, with the
-//! JSON field names of `shared/DOMAIN.md`. The structs only describe shape; whether an event
-//! may happen is decided by `rules`.
+//! JSON field names of the catalogue of FORMAT.md (section 11). The structs only describe
+//! shape; whether an event may happen is decided by `rules`.
 
 use serde::{Deserialize, Serialize};
 
