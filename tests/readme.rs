@@ -158,3 +158,37 @@ fn every_readme_example_runs_in_order_and_prints_what_it_says() {
     written.sort();
     assert_eq!(written, ["scratch"], "the README's examples write only under scratch/");
 }
+
+/// Every link of the README, FORMAT.md and docs/ to a file names one in the repository, and
+/// nothing points outside it (`../`).
+#[test]
+fn the_documents_link_only_to_files_in_the_repository() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut documents = vec![root.join("README.md"), root.join("FORMAT.md")];
+    for entry in std::fs::read_dir(root.join("docs")).expect("docs/") {
+        documents.push(entry.expect("entry").path());
+    }
+    for document in documents {
+        let text = std::fs::read_to_string(&document).expect("a document");
+        assert!(
+            !text.contains("../"),
+            "{} points outside the repository",
+            document.display()
+        );
+        // Markdown links: `](target)`.
+        for (i, _) in text.match_indices("](") {
+            let target = &text[i + 2..];
+            let target = &target[..target.find(')').expect("a closed link")];
+            if target.starts_with("http://") || target.starts_with("https://") || target.starts_with('#') {
+                continue;
+            }
+            let path = target.split('#').next().unwrap_or(target);
+            let base = document.parent().expect("a folder");
+            assert!(
+                base.join(path).exists(),
+                "{} links to {target}, which is not in the repository",
+                document.display()
+            );
+        }
+    }
+}
