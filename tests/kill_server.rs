@@ -153,7 +153,7 @@ async fn acknowledged_appends_survive_sigkill_and_lost_answers_settle_by_retry()
         .expect("an HTTP client");
 
     let outcomes: Arc<Mutex<BTreeMap<String, Outcome>>> = Arc::default();
-    let mut next = vec![0usize; CLIENTS];
+    let mut next = [0usize; CLIENTS];
     // Appends whose answer a kill lost, settled by their retry after the restart.
     let mut lost_answers = 0;
     for round in 0..rounds() {
