@@ -771,13 +771,56 @@ async fn export(State(state): State<Arc<AppState>>, headers: HeaderMap) -> axum:
         .into_response()
 }
 
-/// Logs to stderr, at the level `RUST_LOG` sets (default `info`).
+/// Logs to stderr, at the level `RUST_LOG` sets (default `info`), never above
+/// [`PAYLOAD_TARGETS_MAX`] for the crates that log what clients send.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::util::SubscriberInitExt::try_init(log_subscriber(filter, std::io::stderr, ansi));
+}
+
+/// The crates whose most verbose events print what a client sent, byte for byte: tungstenite
+/// logs every WebSocket message it receives at trace (`Received message {..}`, and each
+/// frame), so at `RUST_LOG=trace` a `connection_init` with its bearer token went to the log.
+/// Their events are kept only up to [`PAYLOAD_TARGETS_MAX`].
+pub const PAYLOAD_TARGETS: &[&str] = &["tungstenite", "tokio_tungstenite"];
+
+/// The most verbose level kept for [`PAYLOAD_TARGETS`]: their debug events name close
+/// frames and handshakes, never a message's content.
+pub const PAYLOAD_TARGETS_MAX: tracing::Level = tracing::Level::DEBUG;
+
+/// Whether an event or span may be logged whatever `RUST_LOG` says: not one of the
+/// payload-printing events of [`PAYLOAD_TARGETS`]. Applied after the `RUST_LOG` filter, so
+/// no directive (`tungstenite=trace`, `tungstenite::protocol=trace`) can turn them back on.
+fn carries_no_payload(meta: &tracing::Metadata<'_>) -> bool {
+    let target = meta.target();
+    let payload_target = PAYLOAD_TARGETS.iter().any(|t| {
+        target
+            .strip_prefix(t)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    });
+    !(payload_target && *meta.level() > PAYLOAD_TARGETS_MAX)
+}
+
+/// The server's log subscriber: `filter` (from `RUST_LOG`), then the cap on
+/// [`PAYLOAD_TARGETS`], formatted to `writer`. Installed with `try_init`, it also takes the
+/// `log` crate's records (tungstenite logs through `log`), which pass the same filters.
+pub fn log_subscriber<W>(
+    filter: tracing_subscriber::EnvFilter,
+    writer: W,
+    ansi: bool,
+) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
+    tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_ansi(ansi)
+            .with_writer(writer)
+            .with_filter(filter)
+            .with_filter(tracing_subscriber::filter::filter_fn(carries_no_payload)),
+    )
 }
