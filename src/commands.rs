@@ -287,7 +287,7 @@ pub fn import(data: &Path, file: &Path, out: &mut impl Write) -> Result<(), Comm
     let mut records = Vec::new();
     let verdict = check_export(std::io::BufReader::new(input), |record| {
         state
-            .apply(record.submission(), record.recorded_at().date())
+            .submit(record.submission(), record.recorded_at().date())
             .map_err(|v| crate::chain::ChainError {
                 seq: record.seq(),
                 error: format!("the event breaks {v}"),

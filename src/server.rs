@@ -92,6 +92,8 @@ struct AppState {
     public_read: bool,
     limits: ServerLimits,
     stopping: watch::Receiver<bool>,
+    /// The heavy lane: how many requests that are not light may execute at once.
+    heavy: Arc<tokio::sync::Semaphore>,
 }
 
 /// Serves on `listener` until `shutdown` completes; then stops taking requests, lets the ones
@@ -114,6 +116,7 @@ pub async fn run(
         public_read: config.public_read,
         limits: config.limits,
         stopping,
+        heavy: Arc::new(tokio::sync::Semaphore::new(heavy_lane_width())),
     });
     let app = router(state);
     let addr = listener.local_addr()?;
@@ -389,6 +392,98 @@ async fn graphql_post(State(state): State<Arc<AppState>>, headers: HeaderMap, bo
         log_request(&Method::POST, started, status, &access);
         return graphql_answer(&headers, status, body);
     }
+    // A light request runs here, on the async workers; any other waits for the heavy lane,
+    // whose threads are outside the workers and fewer than the cores (see `in_heavy_lane`).
+    if is_light(&bytes) {
+        return answer(state, headers, access, bytes, key, started).await;
+    }
+    let lane = state.heavy.clone();
+    in_heavy_lane(&lane, answer(state, headers, access, bytes, key, started)).await
+}
+
+/// How many requests execute in the heavy lane at once: one core fewer than the machine
+/// has (at least one), so one core always serves the async workers. A hostile client
+/// sending the most expensive queries the limits allow (aliased reports, introspection
+/// walks, pages of 1,000 events, 2 MiB bodies) then slows the other heavy requests, not
+/// `{ head { seq } }`.
+fn heavy_lane_width() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+}
+
+/// The most selections, once fragments are expanded, of a light request.
+const LIGHT_SELECTIONS: u64 = 32;
+/// The longest body of a light request.
+const LIGHT_BODY: usize = 2048;
+
+/// Whether a request is light enough to run on the async workers: one small request of at
+/// most [`LIGHT_SELECTIONS`] selections, without introspection or a page size (`first`,
+/// `last`), whose cost is bounded by its size. Telling costs a parse of at most
+/// [`LIGHT_BODY`] bytes. Anything else (and anything that does not parse) is heavy: a
+/// large or malformed request costs its own time in the lane, refused or not.
+fn is_light(bytes: &[u8]) -> bool {
+    if bytes.len() > LIGHT_BODY {
+        return false;
+    }
+    let Ok(BatchRequest::Single(request)) = serde_json::from_slice::<BatchRequest>(bytes) else {
+        return false;
+    };
+    let query = request.query.as_str();
+    if query.contains("__") || query.contains("first") || query.contains("last") {
+        return false;
+    }
+    let Ok(doc) = async_graphql::parser::parse_query(query) else {
+        return false;
+    };
+    let bounds = graphql::cost::Bounds {
+        expanded: LIGHT_SELECTIONS,
+        height: 8,
+        directives: 2,
+    };
+    graphql::cost::measure(&doc, bounds).is_ok()
+}
+
+/// Runs `request` on a thread of tokio's blocking pool, once the heavy lane has room. A
+/// GraphQL execution can hold a thread for as long as it computes (async-graphql resolves
+/// the fields of a query in one poll when none of them waits); there it holds a lane thread,
+/// never an async worker. On a current-thread runtime (some tests) it runs in place.
+async fn in_heavy_lane(
+    lane: &Arc<tokio::sync::Semaphore>,
+    request: impl Future<Output = axum::response::Response> + Send + 'static,
+) -> axum::response::Response {
+    let runtime = tokio::runtime::Handle::current();
+    if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return request.await;
+    }
+    let Ok(permit) = lane.clone().acquire_owned().await else {
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::INTERNAL,
+            "the server is stopping",
+        );
+    };
+    let ran = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        runtime.block_on(request)
+    })
+    .await;
+    match ran {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!("a request failed in the heavy lane: {e}");
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL, "the request failed")
+        }
+    }
+}
+
+/// Parses, executes and answers a GraphQL POST body not found in the answer cache.
+async fn answer(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    access: Access,
+    bytes: Bytes,
+    key: [u8; 32],
+    started: Instant,
+) -> axum::response::Response {
     let batch: BatchRequest = match serde_json::from_slice(&bytes) {
         Ok(b) => b,
         Err(e) => {
@@ -771,13 +866,103 @@ async fn export(State(state): State<Arc<AppState>>, headers: HeaderMap) -> axum:
         .into_response()
 }
 
-/// Logs to stderr, at the level `RUST_LOG` sets (default `info`).
+/// Logs to stderr, at the level `RUST_LOG` sets (default `info`), never above
+/// [`PAYLOAD_TARGETS_MAX`] for the crates that log what clients send.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::util::SubscriberInitExt::try_init(log_subscriber(filter, std::io::stderr, ansi));
+}
+
+/// The crates whose most verbose events print what a client sent, byte for byte: tungstenite
+/// logs every WebSocket message it receives at trace (`Received message {..}`, and each
+/// frame), so at `RUST_LOG=trace` a `connection_init` with its bearer token went to the log.
+/// Their events are kept only up to [`PAYLOAD_TARGETS_MAX`].
+pub const PAYLOAD_TARGETS: &[&str] = &["tungstenite", "tokio_tungstenite"];
+
+/// The most verbose level kept for [`PAYLOAD_TARGETS`]: their debug events name close
+/// frames and handshakes, never a message's content.
+pub const PAYLOAD_TARGETS_MAX: tracing::Level = tracing::Level::DEBUG;
+
+/// Whether an event or span may be logged whatever `RUST_LOG` says: not one of the
+/// payload-printing events of [`PAYLOAD_TARGETS`]. Applied after the `RUST_LOG` filter, so
+/// no directive (`tungstenite=trace`, `tungstenite::protocol=trace`) can turn them back on.
+fn carries_no_payload(meta: &tracing::Metadata<'_>) -> bool {
+    let target = meta.target();
+    let payload_target = PAYLOAD_TARGETS.iter().any(|t| {
+        target
+            .strip_prefix(t)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    });
+    !(payload_target && *meta.level() > PAYLOAD_TARGETS_MAX)
+}
+
+/// The server's log subscriber: `filter` (from `RUST_LOG`), then the cap on
+/// [`PAYLOAD_TARGETS`], formatted to `writer`. Installed with `try_init`, it also takes the
+/// `log` crate's records (tungstenite logs through `log`), which pass the same filters.
+pub fn log_subscriber<W>(
+    filter: tracing_subscriber::EnvFilter,
+    writer: W,
+    ansi: bool,
+) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::Layer;
+    tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_ansi(ansi)
+            .with_writer(writer)
+            .with_filter(filter)
+            .with_filter(tracing_subscriber::filter::filter_fn(carries_no_payload)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(query: &str) -> Vec<u8> {
+        json!({ "query": query }).to_string().into_bytes()
+    }
+
+    /// Which requests may run on the async workers: small, plain queries; anything that can
+    /// hold a thread (aliases, introspection, pages, large or malformed bodies, batches)
+    /// goes to the heavy lane.
+    #[test]
+    fn only_small_plain_requests_are_light() {
+        for light in [
+            "{ head { seq } }",
+            "{ head { seq hash recordedAt } }",
+            "query Head { head { seq } }",
+            r#"{ coverage(date: "2013-12-31") { localities withMember withCell } }"#,
+        ] {
+            assert!(is_light(&body(light)), "{light} should be light");
+        }
+        let aliases = (0..40)
+            .map(|k| format!("a{k}: head {{ seq }}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let bomb = (0..6)
+            .map(|i| format!("fragment F{i} on Query {{ ...F{} ...F{} }}", i + 1, i + 1))
+            .collect::<String>();
+        let heavy = [
+            body(&format!("{{ {aliases} }}")),
+            body(&format!(
+                "query {{ ...F0 }} {bomb} fragment F6 on Query {{ head {{ seq }} }}"
+            )),
+            body("{ __schema { types { name } } }"),
+            body("{ events(first: 1000) { edges { node { seq } } } }"),
+            body(&format!("{{ head {{ seq }} }} #{}", "x".repeat(LIGHT_BODY))),
+            body("{ head { seq "),
+            format!("[{}]", String::from_utf8(body("{ head { seq } }")).unwrap()).into_bytes(),
+            b"not json".to_vec(),
+        ];
+        for request in heavy {
+            let shown = String::from_utf8_lossy(&request[..request.len().min(80)]).into_owned();
+            assert!(!is_light(&request), "{shown} should be heavy");
+        }
+    }
 }

@@ -95,6 +95,14 @@ pub enum TokenError {
     Io { path: PathBuf, message: String },
     #[error("{path}: not a tokens file: {message}")]
     Malformed { path: PathBuf, message: String },
+    /// The file's mode lets its group or others read or write it. Tokens are stored hashed,
+    /// but whoever can write the file can add a token of their own (an admin one), and
+    /// whoever can read it learns every token's name and role; so the file is refused until
+    /// it is made private again, rather than used with a warning nobody reads.
+    #[error(
+        "{path}: mode {mode:04o} lets its group or others read or write it; refusing to use it: run `chmod 600 {path}`"
+    )]
+    NotPrivate { path: PathBuf, mode: u32 },
 }
 
 impl TokenError {
@@ -117,15 +125,49 @@ fn new_token() -> Result<String, TokenError> {
     Ok(format!("{TOKEN_PREFIX}{}", hex::encode(bytes)))
 }
 
+/// Reads the tokens file (an absent one holds no token), refusing one that is not private
+/// to its owner. The mode is read from the open file, so it is the mode of the very bytes
+/// read, even if the file is replaced in between.
 fn read_file(path: &Path) -> Result<TokenFileContents, TokenError> {
-    match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| TokenError::Malformed {
+    let mut file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(TokenFileContents::default()),
+        Err(e) => return Err(TokenError::io(path, e)),
+    };
+    check_private(path, &file)?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| TokenError::io(path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| TokenError::Malformed {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Refuses a tokens file that its group or others may read or write (any of the bits of
+/// 0o077). This project writes it 0600; a looser mode comes from a copy, an editor or a
+/// `chmod` by hand, and is refused by every reader: the token commands and the server.
+#[cfg(unix)]
+fn check_private(path: &Path, file: &fs::File) -> Result<(), TokenError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = file
+        .metadata()
+        .map_err(|e| TokenError::io(path, e))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(TokenError::NotPrivate {
             path: path.to_path_buf(),
-            message: e.to_string(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TokenFileContents::default()),
-        Err(e) => Err(TokenError::io(path, e)),
+            mode,
+        });
     }
+    Ok(())
+}
+
+/// Elsewhere the file's access is the platform's ACLs, which this check does not read.
+#[cfg(not(unix))]
+fn check_private(_path: &Path, _file: &fs::File) -> Result<(), TokenError> {
+    Ok(())
 }
 
 /// Runs `change` on the file's contents under the lock, and writes the result back whole.
@@ -212,6 +254,10 @@ struct Stamp {
     len: u64,
     #[cfg(unix)]
     inode: u64,
+    /// A `chmod` changes nothing else here, and a file opened to others must be refused
+    /// from the next request on, so the mode is part of the stamp.
+    #[cfg(unix)]
+    mode: u32,
 }
 
 fn stamp(path: &Path) -> Option<Stamp> {
@@ -221,6 +267,8 @@ fn stamp(path: &Path) -> Option<Stamp> {
         len: meta.len(),
         #[cfg(unix)]
         inode: std::os::unix::fs::MetadataExt::ino(&meta),
+        #[cfg(unix)]
+        mode: std::os::unix::fs::MetadataExt::mode(&meta),
     })
 }
 

@@ -93,7 +93,7 @@ fn every_demo_event_passes_the_rules_in_date_order_one_batch_a_month() {
     let today = recording_day();
     let mut state = State::new();
     for (i, sub) in events.iter().enumerate() {
-        if let Err(v) = state.apply(sub, today) {
+        if let Err(v) = state.submit(sub, today) {
             panic!(
                 "event {i} ({}, {}) is refused: {v}\n{:?}",
                 sub.event.type_name(),

@@ -58,7 +58,7 @@ fn synthetic_events_are_valid_in_date_order_and_the_same_for_the_same_seed() {
     let today = day("2026-01-05");
     let mut state = State::new();
     for (i, sub) in events.iter().enumerate() {
-        if let Err(v) = state.apply(sub, today) {
+        if let Err(v) = state.submit(sub, today) {
             panic!(
                 "event {} ({} effective {}) is refused: {v}",
                 i + 1,

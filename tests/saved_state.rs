@@ -3,6 +3,8 @@
 //! is damaged, from another ledger, or older than the log is ignored or caught up, never
 //! trusted blindly.
 
+mod common;
+
 use std::path::Path;
 
 use orgledger::event::{Id, Submission};
@@ -221,6 +223,24 @@ fn a_log_cut_behind_the_caches_is_refused() {
         Err(orgledger::store::StoreError::Corrupt { seq, .. }) => assert_eq!(seq, 5),
         other => panic!("a cut log opened: {:?}", other.map(|_| ())),
     }
+    common::wait_until_released(&data);
+    // A report would answer from the shorter log without a word: it must refuse as well,
+    // naming the first missing record, and print nothing.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orgledger"))
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "report",
+            "coverage",
+            "--date",
+            "2006-12-31",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "report on a cut log: {stderr}");
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(stderr.contains("corrupt at record 5:"), "{stderr}");
 }
 
 /// Waits until sled has let go of a store just closed, so its files can be copied whole.

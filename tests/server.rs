@@ -1198,13 +1198,13 @@ async fn a_batch_whose_second_event_breaks_a_rule_appends_nothing() {
         let mut state = State::new();
         let today = Date::parse("2100-01-01").unwrap();
         for sub in fixture_events() {
-            state.apply(&sub, today).expect("the fixture is valid");
+            state.submit(&sub, today).expect("the fixture is valid");
         }
         state
-            .apply(&hamlet_submission("xom-na-ray", "Nà Rày", "xa-dam-thuy"), today)
+            .submit(&hamlet_submission("xom-na-ray", "Nà Rày", "xa-dam-thuy"), today)
             .expect("the first hamlet is valid");
         state
-            .apply(&hamlet_submission("xom-lung-ngoa", "Lũng Ngòa", "xa-khong-co"), today)
+            .submit(&hamlet_submission("xom-lung-ngoa", "Lũng Ngòa", "xa-khong-co"), today)
             .expect_err("a hamlet under an unknown commune breaks a rule")
             .rule
     };

@@ -231,6 +231,24 @@ fn assert_store_broken_at(data: &Path, seq: u64, error_says: &str) {
         append.stderr
     );
 
+    // A report refuses too, though its projection comes from a snapshot in `caches/` that
+    // covers records it would otherwise never read: it names the same record and prints
+    // nothing on stdout, so no figure of a broken ledger is ever taken for an answer.
+    let report = orgledger(&["report", "coverage", "--date", "2006-12-31"], Some(data), "");
+    assert_eq!(
+        report.code,
+        Some(1),
+        "report on a broken store must exit 1: stdout {:?} stderr {:?}",
+        report.stdout,
+        report.stderr
+    );
+    assert!(report.stdout.is_empty(), "no report printed: {:?}", report.stdout);
+    assert!(
+        report.stderr.contains(&names),
+        "report must name record {seq}: {:?}",
+        report.stderr
+    );
+
     let after = verify_store(data);
     assert_eq!(after.stdout, before.stdout, "a refused append changes nothing");
 }

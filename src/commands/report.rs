@@ -12,7 +12,7 @@ use super::CommandError;
 use crate::event::{Date, Id, Timestamp};
 use crate::projection::reports::{self, ReportError};
 use crate::projection::{At, Projection};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Which report, with its own filters.
 #[derive(Debug, Clone)]
@@ -189,6 +189,15 @@ pub fn report(
     out: &mut impl Write,
 ) -> Result<(), CommandError> {
     let store = Store::open(data, false)?;
+    // A report answers from the projection's snapshot in `caches/` plus the records after
+    // it, so on its own it would never read the records the snapshot covers: a damaged
+    // record, or a log cut back behind the caches, would go unnoticed and the report would
+    // answer from a history the log no longer holds. Check the whole chain first, as every
+    // other command that opens the ledger does (`Ledger::open`), and refuse a broken one.
+    store.verify()?.map_err(|e| StoreError::Corrupt {
+        seq: e.seq,
+        reason: e.error,
+    })?;
     let (projection, _) = store.open_projection()?;
     let value = compute(kind, as_of, &projection, Some(&store))?;
     match format {

@@ -6,7 +6,7 @@
 //! resolver waits (asynchronously) for the projection to reach the durable head, then reads
 //! it under a short lock, without an `.await` in between.
 
-mod cost;
+pub(crate) mod cost;
 pub mod errors;
 pub mod inputs;
 mod mutation;

@@ -1,8 +1,11 @@
 //! Validation of each event against the state of the organization on its effective date,
 //! and the fold that keeps that state current.
 //!
-//! Architecture invariant: this module is pure. [`State::apply`] either refuses an event
-//! with a [`RuleViolation`] and leaves the state as it was, or applies it; it does no IO.
+//! Architecture invariant: this module is pure, and checking is apart from applying (as
+//! in cqrs-es, `handle` and `apply`). [`State::check`] reads the state and answers either
+//! the [`Change`] an event makes or the [`RuleViolation`] it breaks; it cannot change the
+//! state, so a refused event leaves it as it was by construction. [`State::apply`] writes a
+//! change and cannot fail. [`State::submit`] is the two in a row. Nothing here does IO.
 //!
 //! Valid time. Events may be back-filled long after they took effect, but for any one entity
 //! effective dates never go backwards: every entity remembers the latest effective date of
@@ -14,6 +17,8 @@
 
 pub mod charter;
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -143,7 +148,7 @@ pub struct Instrument {
 
 /// The current state of the organization, as the rules need it. Maps are persistent
 /// (`imbl`) and values shared (`Arc`), so a clone costs O(1): the writer clones the state
-/// before a batch and puts the clone back if any event of the batch is refused.
+/// before a batch and puts the clone back if any later event of the batch is refused.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
     kinds: imbl::HashMap<Id, EntityKind>,
@@ -186,9 +191,133 @@ impl State {
         self.instruments.get(id).map(|a| a.as_ref())
     }
 
-    /// Validates `sub` against the state on its effective date and applies it. `today` is the
-    /// UTC date it is being recorded on. On error the state is unchanged.
-    pub fn apply(&mut self, sub: &Submission, today: Date) -> Result<(), RuleViolation> {
+    /// Checks `sub` against the state on its effective date (`today` is the UTC date it is
+    /// being recorded on): the change it makes, or the rule it breaks. The state is only
+    /// read; the change holds the new value of every entry the event touches.
+    pub fn check(&self, sub: &Submission, today: Date) -> Result<Change, RuleViolation> {
+        let mut draft = Draft::new(self);
+        draft.check(sub, today)?;
+        Ok(draft.into_change())
+    }
+
+    /// Writes a change made by [`State::check`] on this state. It cannot fail: every value
+    /// was computed and checked before, and is only put in its place.
+    pub fn apply(&mut self, change: Change) {
+        self.kinds.extend(change.kinds);
+        for (id, l) in change.localities {
+            self.localities.insert(id, Arc::new(l));
+        }
+        for (id, o) in change.orgs {
+            self.orgs.insert(id, Arc::new(o));
+        }
+        for (id, p) in change.people {
+            self.people.insert(id, Arc::new(p));
+        }
+        for (id, i) in change.instruments {
+            self.instruments.insert(id, Arc::new(i));
+        }
+    }
+
+    /// Checks `sub` and applies its change: on a broken rule the state is as it was.
+    pub fn submit(&mut self, sub: &Submission, today: Date) -> Result<(), RuleViolation> {
+        let change = self.check(sub, today)?;
+        self.apply(change);
+        Ok(())
+    }
+}
+
+/// What one event changes: the new value of every entry it touches (an entity it creates,
+/// or one whose fields move), made by [`State::check`] and written by [`State::apply`].
+/// A change is meant for the state it was checked against: applied to another, it would
+/// put back values that state has since moved on from.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    kinds: HashMap<Id, EntityKind>,
+    localities: HashMap<Id, Locality>,
+    orgs: HashMap<Id, Organization>,
+    people: HashMap<Id, Person>,
+    instruments: HashMap<Id, Instrument>,
+}
+
+impl Change {
+    /// Whether the event changes nothing (a cell meeting, say, on a day already seen).
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+            && self.localities.is_empty()
+            && self.orgs.is_empty()
+            && self.people.is_empty()
+            && self.instruments.is_empty()
+    }
+}
+
+/// The state as an event under check sees it: the state it is checked against, overlaid
+/// with what the event has changed so far. Every read goes through the overlay, so a rule
+/// checked after a change sees it (as the fold always did); the state itself is never
+/// written.
+struct Draft<'a> {
+    base: &'a State,
+    kinds: HashMap<Id, EntityKind>,
+    localities: HashMap<Id, Locality>,
+    orgs: HashMap<Id, Organization>,
+    people: HashMap<Id, Person>,
+    instruments: HashMap<Id, Instrument>,
+}
+
+/// The draft's entry for `id`, copied from the state (`base`) on its first change; the
+/// `missing` error when the state has no such entity either.
+fn drafted<'d, T: Clone>(
+    pending: &'d mut HashMap<Id, T>,
+    id: &Id,
+    base: Option<&T>,
+    missing: impl FnOnce() -> RuleViolation,
+) -> Result<&'d mut T, RuleViolation> {
+    match pending.entry(id.clone()) {
+        Entry::Occupied(e) => Ok(e.into_mut()),
+        Entry::Vacant(e) => Ok(e.insert(base.ok_or_else(missing)?.clone())),
+    }
+}
+
+impl<'a> Draft<'a> {
+    fn new(base: &'a State) -> Draft<'a> {
+        Draft {
+            base,
+            kinds: HashMap::new(),
+            localities: HashMap::new(),
+            orgs: HashMap::new(),
+            people: HashMap::new(),
+            instruments: HashMap::new(),
+        }
+    }
+
+    fn into_change(self) -> Change {
+        Change {
+            kinds: self.kinds,
+            localities: self.localities,
+            orgs: self.orgs,
+            people: self.people,
+            instruments: self.instruments,
+        }
+    }
+
+    fn kind_of(&self, id: &Id) -> Option<EntityKind> {
+        self.kinds.get(id).copied().or_else(|| self.base.kind_of(id))
+    }
+    fn locality(&self, id: &Id) -> Option<&Locality> {
+        self.localities.get(id).or_else(|| self.base.locality(id))
+    }
+    fn organization(&self, id: &Id) -> Option<&Organization> {
+        self.orgs.get(id).or_else(|| self.base.organization(id))
+    }
+    fn person(&self, id: &Id) -> Option<&Person> {
+        self.people.get(id).or_else(|| self.base.person(id))
+    }
+    fn instrument(&self, id: &Id) -> Option<&Instrument> {
+        self.instruments.get(id).or_else(|| self.base.instrument(id))
+    }
+
+    /// Checks `sub` against the state on its effective date, writing what it changes into
+    /// the draft. `today` is the UTC date it is being recorded on.
+    fn check(&mut self, sub: &Submission, today: Date) -> Result<(), RuleViolation> {
         let d = sub.effective;
         if d > today.plus_days(FUTURE_SLACK_DAYS) {
             return Err(violation(
@@ -226,7 +355,7 @@ impl State {
         }
         self.check_and_fold(&sub.event, d)?;
         for id in subjects.iter().chain(refs.iter()) {
-            self.touch(id, d);
+            self.touch(id, d)?;
         }
         Ok(())
     }
@@ -299,11 +428,11 @@ impl State {
     }
 
     fn last_named(&self, id: &Id) -> Option<Date> {
-        match self.kinds.get(id)? {
-            EntityKind::Locality => self.localities.get(id).map(|x| x.last_named),
-            EntityKind::Organization => self.orgs.get(id).map(|x| x.last_named),
-            EntityKind::Person => self.people.get(id).map(|x| x.last_named),
-            EntityKind::Instrument => self.instruments.get(id).map(|x| x.last_named),
+        match self.kind_of(id)? {
+            EntityKind::Locality => self.locality(id).map(|x| x.last_named),
+            EntityKind::Organization => self.organization(id).map(|x| x.last_named),
+            EntityKind::Person => self.person(id).map(|x| x.last_named),
+            EntityKind::Instrument => self.instrument(id).map(|x| x.last_named),
             EntityKind::Resolution => None,
         }
     }
@@ -319,12 +448,11 @@ impl State {
     }
 
     fn check_not_ended(&self, id: &Id) -> Result<(), RuleViolation> {
-        let ended = match self.kinds.get(id) {
-            Some(EntityKind::Locality) => self.localities.get(id).and_then(|l| l.retired),
-            Some(EntityKind::Organization) => self.orgs.get(id).and_then(|o| o.dissolved),
+        let ended = match self.kind_of(id) {
+            Some(EntityKind::Locality) => self.locality(id).and_then(|l| l.retired),
+            Some(EntityKind::Organization) => self.organization(id).and_then(|o| o.dissolved),
             Some(EntityKind::Person) => self
-                .people
-                .get(id)
+                .person(id)
                 .and_then(|p| p.membership.as_ref())
                 .and_then(|m| m.ended.map(|(d, _)| d)),
             _ => None,
@@ -338,25 +466,24 @@ impl State {
         }
     }
 
-    fn touch(&mut self, id: &Id, d: Date) {
-        fn bump(last: &mut Date, d: Date) {
-            if d > *last {
-                *last = d;
-            }
+    /// Records that `id` was named by an event effective `d`. Only an entity whose latest
+    /// date moves is copied into the draft.
+    fn touch(&mut self, id: &Id, d: Date) -> Result<(), RuleViolation> {
+        if self.last_named(id).is_none_or(|last| last >= d) {
+            return Ok(());
         }
-        if let Some(x) = self.localities.get_mut(id) {
-            bump(&mut Arc::make_mut(x).last_named, d);
-        } else if let Some(x) = self.orgs.get_mut(id) {
-            bump(&mut Arc::make_mut(x).last_named, d);
-        } else if let Some(x) = self.people.get_mut(id) {
-            bump(&mut Arc::make_mut(x).last_named, d);
-        } else if let Some(x) = self.instruments.get_mut(id) {
-            bump(&mut Arc::make_mut(x).last_named, d);
+        match self.kind_of(id) {
+            Some(EntityKind::Locality) => self.locality_mut(id)?.last_named = d,
+            Some(EntityKind::Organization) => self.org_mut(id)?.last_named = d,
+            Some(EntityKind::Person) => self.person_mut(id)?.last_named = d,
+            Some(EntityKind::Instrument) => self.instrument_mut(id)?.last_named = d,
+            Some(EntityKind::Resolution) | None => {}
         }
+        Ok(())
     }
 
     fn check_id_unused(&self, id: &Id) -> Result<(), RuleViolation> {
-        match self.kinds.get(id) {
+        match self.kind_of(id) {
             Some(kind) => Err(violation("id_in_use", format!("id {id} is already used by a {kind:?}"))),
             None => Ok(()),
         }
@@ -416,20 +543,53 @@ impl State {
         Ok(m)
     }
 
-    fn person_mut(&mut self, id: &Id) -> &mut Person {
-        Arc::make_mut(self.people.get_mut(id).expect("checked before folding"))
+    // The entities an event changes are copied into the draft on their first change. Each
+    // was found by a check before it is changed, so the errors below are never seen; they
+    // are values all the same (with the rule a missing entity would break), so that no
+    // path of the rules can panic the writer.
+
+    fn person_mut(&mut self, id: &Id) -> Result<&mut Person, RuleViolation> {
+        let base = self.base.person(id);
+        drafted(&mut self.people, id, base, || {
+            violation("member_unknown", format!("{id} is not a party member"))
+        })
     }
 
-    fn member_mut(&mut self, id: &Id) -> &mut Membership {
-        self.person_mut(id).membership.as_mut().expect("checked before folding")
+    fn member_mut(&mut self, id: &Id) -> Result<&mut Membership, RuleViolation> {
+        self.person_mut(id)?
+            .membership
+            .as_mut()
+            .ok_or_else(|| violation("member_unknown", format!("{id} is not a party member")))
     }
 
-    fn org_mut(&mut self, id: &Id) -> &mut Organization {
-        Arc::make_mut(self.orgs.get_mut(id).expect("checked before folding"))
+    fn org_mut(&mut self, id: &Id) -> Result<&mut Organization, RuleViolation> {
+        let base = self.base.organization(id);
+        drafted(&mut self.orgs, id, base, || {
+            violation("organization_unknown", format!("{id} is not a founded organization"))
+        })
     }
 
-    fn locality_mut(&mut self, id: &Id) -> &mut Locality {
-        Arc::make_mut(self.localities.get_mut(id).expect("checked before folding"))
+    fn locality_mut(&mut self, id: &Id) -> Result<&mut Locality, RuleViolation> {
+        let base = self.base.locality(id);
+        drafted(&mut self.localities, id, base, || {
+            violation("locality_unknown", format!("{id} is not a registered locality"))
+        })
+    }
+
+    fn instrument_mut(&mut self, id: &Id) -> Result<&mut Instrument, RuleViolation> {
+        let base = self.base.instrument(id);
+        drafted(&mut self.instruments, id, base, || {
+            violation("instrument_unknown", format!("{id} is not an issued instrument"))
+        })
+    }
+
+    /// The assessment of `person` under `programme`, to change.
+    fn assessment_mut(&mut self, person: &Id, programme: &Id) -> Result<&mut Assessment, RuleViolation> {
+        self.person_mut(person)?
+            .assessments
+            .iter_mut()
+            .find(|a| &a.programme == programme)
+            .ok_or_else(|| violation("not_assessed", format!("{person} has no assessment under {programme}")))
     }
 
     fn check_locality_parent(&self, kind: LocalityKind, parent: Option<&Id>, d: Date) -> Result<(), RuleViolation> {
@@ -506,7 +666,7 @@ impl State {
         }
     }
 
-    fn assessment<'a>(&'a self, person: &Id, programme: &Id) -> Result<&'a Assessment, RuleViolation> {
+    fn assessment(&self, person: &Id, programme: &Id) -> Result<&Assessment, RuleViolation> {
         self.person(person)
             .and_then(|p| p.assessments.iter().find(|a| &a.programme == programme))
             .ok_or_else(|| violation("not_assessed", format!("{person} has no assessment under {programme}")))
@@ -553,12 +713,12 @@ impl State {
                 self.check_id_unused(&e.locality)?;
                 self.check_locality_parent(e.kind, e.parent.as_ref(), d)?;
                 if let Some(p) = &e.parent {
-                    self.locality_mut(p).active_children += 1;
+                    self.locality_mut(p)?.active_children += 1;
                 }
                 self.kinds.insert(e.locality.clone(), EntityKind::Locality);
                 self.localities.insert(
                     e.locality.clone(),
-                    Arc::new(Locality {
+                    Locality {
                         name: e.name.clone(),
                         kind: e.kind,
                         parent: e.parent.clone(),
@@ -567,7 +727,7 @@ impl State {
                         retired: None,
                         active_children: 0,
                         last_named: d,
-                    }),
+                    },
                 );
             }
             LocalityChanged(e) => {
@@ -591,11 +751,11 @@ impl State {
                 }
                 if let (Some(new), Some(old)) = (&e.parent, &old_parent) {
                     if new != old {
-                        self.locality_mut(old).active_children -= 1;
-                        self.locality_mut(new).active_children += 1;
+                        self.locality_mut(old)?.active_children -= 1;
+                        self.locality_mut(new)?.active_children += 1;
                     }
                 }
-                let l = self.locality_mut(&e.locality);
+                let l = self.locality_mut(&e.locality)?;
                 if let Some(n) = &e.name {
                     l.name = n.clone();
                 }
@@ -634,9 +794,9 @@ impl State {
                     }
                 }
                 if let Some(p) = parent {
-                    self.locality_mut(&p).active_children -= 1;
+                    self.locality_mut(&p)?.active_children -= 1;
                 }
-                self.locality_mut(&e.locality).retired = Some(d);
+                self.locality_mut(&e.locality)?.retired = Some(d);
             }
             OrganizationFounded(e) => {
                 self.check_id_unused(&e.org)?;
@@ -648,12 +808,12 @@ impl State {
                     }
                 }
                 if let Some(p) = &e.parent {
-                    self.org_mut(p).active_children += 1;
+                    self.org_mut(p)?.active_children += 1;
                 }
                 self.kinds.insert(e.org.clone(), EntityKind::Organization);
                 self.orgs.insert(
                     e.org.clone(),
-                    Arc::new(Organization {
+                    Organization {
                         name: e.name.clone(),
                         kind: e.kind,
                         parent: e.parent.clone(),
@@ -666,12 +826,12 @@ impl State {
                         supervisors: Vec::new(),
                         rated_years: Vec::new(),
                         last_named: d,
-                    }),
+                    },
                 );
             }
             OrganizationRenamed(e) => {
                 self.active_org(&e.org, d, "org")?;
-                self.org_mut(&e.org).name = e.name.clone();
+                self.org_mut(&e.org)?.name = e.name.clone();
             }
             OrganizationDissolved(e) => {
                 let o = self.active_org(&e.org, d, "org")?;
@@ -715,23 +875,23 @@ impl State {
                     }
                 }
                 if let Some(p) = parent {
-                    self.org_mut(&p).active_children -= 1;
+                    self.org_mut(&p)?.active_children -= 1;
                 }
                 // Whoever is still listed here had a temporary activity that ran out (a running
                 // one refuses the dissolution above). Forget it on both sides: a member whose
                 // host is a dissolved cell would otherwise be refused every later event that
                 // names their host (`entity_ended`), even their death.
-                let lapsed = std::mem::take(&mut self.org_mut(&e.org).hosted);
+                let lapsed = std::mem::take(&mut self.org_mut(&e.org)?.hosted);
                 for (member, _) in lapsed {
-                    let m = self.member_mut(&member);
+                    let m = self.member_mut(&member)?;
                     if m.temporary.as_ref().is_some_and(|(host, _)| host == &e.org) {
                         m.temporary = None;
                     }
                 }
-                self.org_mut(&e.org).dissolved = Some(d);
+                self.org_mut(&e.org)?.dissolved = Some(d);
             }
             BackgroundVerified(e) => {
-                match self.kinds.get(&e.person) {
+                match self.kind_of(&e.person) {
                     None | Some(EntityKind::Person) => {}
                     Some(kind) => {
                         return Err(violation(
@@ -747,11 +907,13 @@ impl State {
                     ));
                 }
                 self.kinds.insert(e.person.clone(), EntityKind::Person);
+                // A person may be verified again (a second verification replaces the first).
+                let base = self.base.person(&e.person);
                 let p = self
                     .people
                     .entry(e.person.clone())
-                    .or_insert_with(|| Arc::new(Person::new(d)));
-                Arc::make_mut(p).verification = Some((e.outcome, d));
+                    .or_insert_with(|| base.cloned().unwrap_or_else(|| Person::new(d)));
+                p.verification = Some((e.outcome, d));
             }
             MemberAdmitted(e) => {
                 let person = self.person(&e.member);
@@ -809,8 +971,8 @@ impl State {
                         return Err(violation("introducer", format!("introducer {intro} is listed twice")));
                     }
                 }
-                self.org_mut(&e.org).members += 1;
-                self.person_mut(&e.member).membership = Some(Membership {
+                self.org_mut(&e.org)?.members += 1;
+                self.person_mut(&e.member)?.membership = Some(Membership {
                     name: e.name.clone(),
                     sex: e.sex,
                     birth_date: e.birth_date,
@@ -842,7 +1004,7 @@ impl State {
                         ),
                     ));
                 }
-                let m = self.member_mut(&e.member);
+                let m = self.member_mut(&e.member)?;
                 m.status = MemberStatus::Official;
                 m.officialized = Some(d);
             }
@@ -871,9 +1033,9 @@ impl State {
                 if let Some(l) = &e.home_locality {
                     self.active_locality(l, d, "home_locality")?;
                 }
-                self.org_mut(&from).members -= 1;
-                self.org_mut(&e.to_org).members += 1;
-                let m = self.member_mut(&e.member);
+                self.org_mut(&from)?.members -= 1;
+                self.org_mut(&e.to_org)?.members += 1;
+                let m = self.member_mut(&e.member)?;
                 m.org = e.to_org.clone();
                 if let Some(l) = &e.home_locality {
                     m.home_locality = l.clone();
@@ -907,10 +1069,10 @@ impl State {
                 }
                 if let Some(prev) = previous {
                     let member = e.member.clone();
-                    self.org_mut(&prev).hosted.retain(|(m, _)| m != &member);
+                    self.org_mut(&prev)?.hosted.retain(|(m, _)| m != &member);
                 }
-                self.org_mut(&e.host_org).hosted.push((e.member.clone(), e.until));
-                self.member_mut(&e.member).temporary = Some((e.host_org.clone(), e.until));
+                self.org_mut(&e.host_org)?.hosted.push((e.member.clone(), e.until));
+                self.member_mut(&e.member)?.temporary = Some((e.host_org.clone(), e.until));
             }
             TemporaryActivityEnded(e) => {
                 let m = self.active_member(&e.member, d, "member")?;
@@ -921,8 +1083,8 @@ impl State {
                     ));
                 }
                 let member = e.member.clone();
-                self.org_mut(&e.host_org).hosted.retain(|(m, _)| m != &member);
-                self.member_mut(&e.member).temporary = None;
+                self.org_mut(&e.host_org)?.hosted.retain(|(m, _)| m != &member);
+                self.member_mut(&e.member)?.temporary = None;
             }
             MemberExempted(e) => {
                 let m = self.active_member(&e.member, d, "member")?;
@@ -932,14 +1094,14 @@ impl State {
                         format!("{} is already exempted", e.member),
                     ));
                 }
-                self.member_mut(&e.member).exempted = true;
+                self.member_mut(&e.member)?.exempted = true;
             }
             ExemptionRevoked(e) => {
                 let m = self.active_member(&e.member, d, "member")?;
                 if !m.exempted {
                     return Err(violation("not_exempted", format!("{} is not exempted", e.member)));
                 }
-                self.member_mut(&e.member).exempted = false;
+                self.member_mut(&e.member)?.exempted = false;
             }
             MemberDisciplined(e) => {
                 let m = self.active_member(&e.member, d, "member")?;
@@ -959,19 +1121,18 @@ impl State {
             MembershipEnded(e) => {
                 let m = self.active_member(&e.member, d, "member")?;
                 let (org, temporary) = (m.org.clone(), m.temporary.clone());
-                self.org_mut(&org).members -= 1;
+                self.org_mut(&org)?.members -= 1;
                 if let Some((host, _)) = temporary {
                     let member = e.member.clone();
-                    self.org_mut(&host).hosted.retain(|(m, _)| m != &member);
+                    self.org_mut(&host)?.hosted.retain(|(m, _)| m != &member);
                 }
-                let supervising = std::mem::take(&mut self.person_mut(&e.member).supervising);
+                let supervising = std::mem::take(&mut self.person_mut(&e.member)?.supervising);
                 for cell in supervising {
                     let member = e.member.clone();
-                    self.org_mut(&cell).supervisors.retain(|m| m != &member);
+                    self.org_mut(&cell)?.supervisors.retain(|m| m != &member);
                 }
-                let p = self.person_mut(&e.member);
-                p.positions.clear();
-                let m = p.membership.as_mut().expect("checked");
+                self.person_mut(&e.member)?.positions.clear();
+                let m = self.member_mut(&e.member)?;
                 m.ended = Some((d, e.reason));
                 m.temporary = None;
             }
@@ -986,7 +1147,7 @@ impl State {
                 };
                 match e.field {
                     ProfileField::Name => {
-                        self.member_mut(&e.subject).name = e.value.clone();
+                        self.member_mut(&e.subject)?.name = e.value.clone();
                     }
                     ProfileField::Sex => {
                         let sex = match value {
@@ -994,16 +1155,16 @@ impl State {
                             "male" => Sex::Male,
                             _ => return Err(bad("expected female or male".into())),
                         };
-                        self.member_mut(&e.subject).sex = sex;
+                        self.member_mut(&e.subject)?.sex = sex;
                     }
                     ProfileField::BirthDate => {
                         let date = Date::parse(value).map_err(bad)?;
-                        self.member_mut(&e.subject).birth_date = date;
+                        self.member_mut(&e.subject)?.birth_date = date;
                     }
                     ProfileField::HomeLocality => {
                         let id = Id::parse(value).map_err(bad)?;
                         self.active_locality(&id, d, "home_locality")?;
-                        self.member_mut(&e.subject).home_locality = id;
+                        self.member_mut(&e.subject)?.home_locality = id;
                     }
                 }
             }
@@ -1020,13 +1181,13 @@ impl State {
                 self.kinds.insert(e.instrument.clone(), EntityKind::Instrument);
                 self.instruments.insert(
                     e.instrument.clone(),
-                    Arc::new(Instrument {
+                    Instrument {
                         kind: e.kind,
                         issued: d,
                         starts: e.starts,
                         ends: e.ends,
                         last_named: d,
-                    }),
+                    },
                 );
             }
             PositionAssigned(e) => {
@@ -1039,7 +1200,7 @@ impl State {
                         format!("{} already holds {} in {}", e.person, e.position, e.org),
                     ));
                 }
-                self.person_mut(&e.person).positions.push(key);
+                self.person_mut(&e.person)?.positions.push(key);
             }
             PositionEnded(e) => {
                 self.active_member(&e.person, d, "person")?;
@@ -1050,7 +1211,7 @@ impl State {
                         format!("{} does not hold {} in {}", e.person, e.position, e.org),
                     ));
                 }
-                self.person_mut(&e.person).positions.retain(|k| k != &key);
+                self.person_mut(&e.person)?.positions.retain(|k| k != &key);
             }
             CadrePlanned(e) => {
                 self.active_member(&e.person, d, "person")?;
@@ -1061,7 +1222,7 @@ impl State {
                         format!("{} is already planned for term {}", e.person, e.term),
                     ));
                 }
-                self.person_mut(&e.person).plans.push(e.term.clone());
+                self.person_mut(&e.person)?.plans.push(e.term.clone());
             }
             CadreUnplanned(e) => {
                 if !self.person(&e.person).is_some_and(|p| p.plans.contains(&e.term)) {
@@ -1070,7 +1231,7 @@ impl State {
                         format!("{} is not planned for term {}", e.person, e.term),
                     ));
                 }
-                self.person_mut(&e.person).plans.retain(|t| t != &e.term);
+                self.person_mut(&e.person)?.plans.retain(|t| t != &e.term);
             }
             CadreAssessed(e) => {
                 self.active_member(&e.person, d, "person")?;
@@ -1101,7 +1262,7 @@ impl State {
                         ));
                     }
                 }
-                let p = self.person_mut(&e.person);
+                let p = self.person_mut(&e.person)?;
                 p.assessments.retain(|a| a.programme != e.programme);
                 p.assessments.push(Assessment {
                     programme: e.programme.clone(),
@@ -1121,12 +1282,7 @@ impl State {
                             format!("{} has no {} gap under {prog}", e.person, e.dimension.as_str()),
                         ));
                     }
-                    let p = self.person_mut(&e.person);
-                    let a = p
-                        .assessments
-                        .iter_mut()
-                        .find(|a| &a.programme == prog)
-                        .expect("checked");
+                    let a = self.assessment_mut(&e.person, prog)?;
                     if !a.closed.contains(&e.dimension) {
                         a.closed.push(e.dimension);
                     }
@@ -1153,13 +1309,13 @@ impl State {
                         ),
                     ));
                 }
-                self.set_outcome(&e.person, &e.programme, StandardOutcome::Standardized);
+                self.set_outcome(&e.person, &e.programme, StandardOutcome::Standardized)?;
             }
             CadreRetiredUnderPolicy(e) => {
                 self.active_member(&e.person, d, "person")?;
                 self.active_programme(&e.programme, d)?;
                 self.check_below_standard_open(&e.person, &e.programme)?;
-                self.set_outcome(&e.person, &e.programme, StandardOutcome::RetiredUnderPolicy);
+                self.set_outcome(&e.person, &e.programme, StandardOutcome::RetiredUnderPolicy)?;
             }
             SupervisorAssigned(e) => {
                 self.active_member(&e.member, d, "member")?;
@@ -1170,8 +1326,8 @@ impl State {
                         format!("{} already supervises {}", e.member, e.cell),
                     ));
                 }
-                self.org_mut(&e.cell).supervisors.push(e.member.clone());
-                self.person_mut(&e.member).supervising.push(e.cell.clone());
+                self.org_mut(&e.cell)?.supervisors.push(e.member.clone());
+                self.person_mut(&e.member)?.supervising.push(e.cell.clone());
             }
             SupervisorReleased(e) => {
                 let cell = self.active_cell(&e.cell, d, "cell")?;
@@ -1182,9 +1338,9 @@ impl State {
                     ));
                 }
                 let member = e.member.clone();
-                self.org_mut(&e.cell).supervisors.retain(|m| m != &member);
+                self.org_mut(&e.cell)?.supervisors.retain(|m| m != &member);
                 let cell_id = e.cell.clone();
-                self.person_mut(&e.member).supervising.retain(|c| c != &cell_id);
+                self.person_mut(&e.member)?.supervising.retain(|c| c != &cell_id);
             }
             CellMeetingHeld(e) => {
                 let cell = self.active_cell(&e.cell, d, "cell")?;
@@ -1231,7 +1387,7 @@ impl State {
                                 format!("{} is already rated for {}", e.subject, e.year),
                             ));
                         }
-                        self.org_mut(&e.subject).rated_years.push(e.year);
+                        self.org_mut(&e.subject)?.rated_years.push(e.year);
                     }
                     Some(EntityKind::Person) => {
                         self.active_member(&e.subject, d, "subject")?;
@@ -1241,7 +1397,7 @@ impl State {
                                 format!("{} is already rated for {}", e.subject, e.year),
                             ));
                         }
-                        self.person_mut(&e.subject).rated_years.push(e.year);
+                        self.person_mut(&e.subject)?.rated_years.push(e.year);
                     }
                     _ => {
                         return Err(violation(
@@ -1255,14 +1411,9 @@ impl State {
         Ok(())
     }
 
-    fn set_outcome(&mut self, person: &Id, programme: &Id, outcome: StandardOutcome) {
-        let p = self.person_mut(person);
-        let a = p
-            .assessments
-            .iter_mut()
-            .find(|a| &a.programme == programme)
-            .expect("checked");
-        a.outcome = Some(outcome);
+    fn set_outcome(&mut self, person: &Id, programme: &Id, outcome: StandardOutcome) -> Result<(), RuleViolation> {
+        self.assessment_mut(person, programme)?.outcome = Some(outcome);
+        Ok(())
     }
 }
 

@@ -557,7 +557,7 @@ pub fn replay(
         let record = record?;
         chain.check_record(&record).map_err(StoreError::from_chain)?;
         state
-            .apply(record.submission(), record.recorded_at().date())
+            .submit(record.submission(), record.recorded_at().date())
             .map_err(|v| StoreError::Corrupt {
                 seq: record.seq(),
                 reason: format!("the stored event breaks {v}"),
@@ -717,14 +717,14 @@ impl Writer {
                     continue;
                 }
             }
-            // `State::apply` leaves the state as it was when it refuses an event, so only a
+            // `State::submit` leaves the state as it was when it refuses an event, so only a
             // batch of several events needs a copy to roll back to (an O(1) clone).
             let state_mark = (req.submissions.len() > 1).then(|| self.state.clone());
             let (head_mark, records_mark) = (self.head, records.len());
             let mut refused = None;
             for (index, sub) in req.submissions.into_iter().enumerate() {
                 let now = self.now();
-                if let Err(violation) = self.state.apply(&sub, now.date()) {
+                if let Err(violation) = self.state.submit(&sub, now.date()) {
                     refused = Some(AppendError::Rule { index, violation });
                     break;
                 }
