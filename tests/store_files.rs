@@ -156,6 +156,30 @@ fn a_truncated_or_garbled_data_file_is_damage_not_a_panic() {
     }
 }
 
+/// The deterministic case: `tests/fixtures/sled-cut` is the first 524,400 bytes of the
+/// data file of a 30,000-event store (its first segment and the start of the second) with
+/// its `conf`, on which sled 0.34 panics while it opens ("tried to serialize
+/// Uninitialized"). Every command reports the damage, naming the file, exit 1.
+#[test]
+fn a_data_file_on_which_sled_panics_is_reported_as_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("ledger");
+    copy_store(
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/sled-cut")),
+        &data,
+    );
+    assert_refused_clearly(&data, &data.join("db").display().to_string());
+    for (args, input) in commands() {
+        let out = run(&data, &args, &input);
+        assert!(
+            out.stderr.contains("sled could not read"),
+            "{}: {}",
+            args.join(" "),
+            out.stderr
+        );
+    }
+}
+
 fn copy_store(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
