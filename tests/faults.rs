@@ -426,3 +426,41 @@ async fn the_blocking_append_works_inside_a_multi_thread_runtime() {
     let appended = ledger.append(actor(), fixture(), None).expect("appended");
     assert_eq!(appended.len(), 12);
 }
+
+/// Through GraphQL: while a group is inserted but its flush held, `event(seq)` and
+/// `node(id: "Event:N")` answer null for it, as for any event past the durable head; after
+/// the flush fails they still do, until the ledger is reopened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphql_never_reads_past_the_durable_head() {
+    use orgledger::graphql::{schema, Env, Limits};
+    let dir = tempfile::tempdir().unwrap();
+    let script = Script::new(&[(FaultPoint::Flush, 2, Action::HoldThenFail)]);
+    let ledger = Arc::new(open_with(dir.path(), &script));
+    ledger.append_async(actor(), fixture(), None).await.unwrap();
+    let (_stop, stopping) = tokio::sync::watch::channel(false);
+    let schema = schema(Arc::new(Env::new(ledger.clone(), stopping, None)), &Limits::default());
+    let ask = |seq: u64| {
+        let schema = schema.clone();
+        async move {
+            let query = format!(r#"{{ event(seq: {seq}) {{ seq }} node(id: "Event:{seq}") {{ id }} }}"#);
+            let response = schema.execute(query.as_str()).await;
+            assert!(response.errors.is_empty(), "{:?}", response.errors);
+            response.data.into_json().unwrap()
+        }
+    };
+    let seen = ask(12).await;
+    assert_eq!(seen["event"]["seq"], 12, "{seen}");
+    let pending = {
+        let ledger = ledger.clone();
+        tokio::spawn(async move { ledger.append_idempotent(actor(), request(0), None, Some("k-0")).await })
+    };
+    script.wait_for(FaultPoint::Flush, 2);
+    for seq in 13..=15 {
+        let unseen = ask(seq).await;
+        assert!(unseen["event"].is_null() && unseen["node"].is_null(), "{seq}: {unseen}");
+    }
+    script.release();
+    assert!(is_unknown(&pending.await.unwrap()));
+    let unseen = ask(13).await;
+    assert!(unseen["event"].is_null() && unseen["node"].is_null(), "{unseen}");
+}
