@@ -125,6 +125,11 @@ pub fn append(
         AppendError::Rule { index, violation } => CommandError::Rejected(format!("line {}: {violation}", lines[index])),
         AppendError::Conflict { .. } => CommandError::Rejected(e.to_string()),
         AppendError::Store(s) => s.into(),
+        // The command line has no idempotency key: say how to find out instead.
+        AppendError::OutcomeUnknown(cause) => CommandError::Failed(format!(
+            "the append may or may not have been recorded after a storage failure ({cause}); \
+             check with `orgledger log` before appending again"
+        )),
         other => CommandError::Failed(other.to_string()),
     });
     ledger.close();

@@ -308,13 +308,8 @@ impl Deaths {
             Err(panic) => {
                 let message = panic_message(panic.as_ref());
                 tracing::error!("the ledger's {thread} thread died: {message}");
-                let slot = match thread {
-                    "writer" => &self.writer,
-                    "flusher" => &self.flusher,
-                    _ => &self.projector,
-                };
                 // Usually recorded already, while the thread unwound.
-                let _ = slot.set(message);
+                let _ = self.slot(thread).set(message);
                 None
             }
         }
@@ -322,12 +317,15 @@ impl Deaths {
 
     /// Records that `thread` died of the panic it is unwinding from.
     fn record_unwinding(&self, thread: &'static str) {
-        let slot = match thread {
+        let _ = self.slot(thread).set(last_panic().unwrap_or_else(|| "a panic".into()));
+    }
+
+    fn slot(&self, thread: &str) -> &OnceLock<String> {
+        match thread {
             "writer" => &self.writer,
             "flusher" => &self.flusher,
             _ => &self.projector,
-        };
-        let _ = slot.set(last_panic().unwrap_or_else(|| "a panic".into()));
+        }
     }
 
     /// Why appends are refused, if the writer or the flusher died.
