@@ -52,6 +52,9 @@ struct Settings {
     /// median of the rounds' ratios, so one disturbed timing on a shared machine does not
     /// decide it.
     verify_rounds: usize,
+    /// Whether the ledgers sync sled's data file after each flush (as every ledger does);
+    /// `--no-sync` turns it off to measure what the sync costs.
+    sync: bool,
 }
 
 const USAGE: &str = "\
@@ -61,7 +64,9 @@ cargo bench --bench ledger [-- OPTIONS]
   --submitters A,B,C  concurrent submitter counts (default 1,8,64; ratios use the last)
   --only threads|tasks  measure one kind of submitter (default: both, each on a fresh ledger)
   --rounds R          verify and raw-scan timings, alternated; the ratio is the median of the
-                      rounds' ratios (default 5)";
+                      rounds' ratios (default 5)
+  --no-sync           durable appends without the fdatasync after sled's flush that every
+                      ledger does (what the sync costs; compare with a run without it)";
 
 fn settings() -> Settings {
     let mut s = Settings {
@@ -70,6 +75,7 @@ fn settings() -> Settings {
         counts: vec![1, 8, 64],
         kinds: vec![Submitters::Threads, Submitters::Tasks],
         verify_rounds: 5,
+        sync: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -93,6 +99,7 @@ fn settings() -> Settings {
                     other => fail(&format!("--only takes threads or tasks, not {other:?}")),
                 }
             }
+            "--no-sync" => s.sync = false,
             "--help" | "-h" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -122,8 +129,12 @@ fn locality(locality: &str, name: &str, kind: LocalityKind, parent: Option<&Id>,
 
 /// Opens a fresh ledger in `dir` and registers the province, district and commune the
 /// hamlets hang under; returns the ledger and the commune.
-fn fresh_ledger(dir: &Path, actor: &Id) -> (Arc<Ledger>, Id) {
-    let ledger = Ledger::open(dir, LedgerOptions::default()).expect("a fresh ledger");
+fn fresh_ledger(dir: &Path, actor: &Id, sync: bool) -> (Arc<Ledger>, Id) {
+    let options = LedgerOptions {
+        sync_files: sync,
+        ..LedgerOptions::default()
+    };
+    let ledger = Ledger::open(dir, options).expect("a fresh ledger");
     let (province, district, commune) = (id("tinh-cao-bang"), id("huyen-trung-khanh"), id("xa-ngoc-khe"));
     let prefix = vec![
         locality(
@@ -331,10 +342,15 @@ fn measure_appends(root: &Path, kind: Submitters, settings: &Settings, actor: &I
         Submitters::Threads => "threads",
         Submitters::Tasks => "tasks",
     });
-    let (ledger, commune) = fresh_ledger(&dir, actor);
+    let (ledger, commune) = fresh_ledger(&dir, actor, settings.sync);
     println!(
-        "durable appends, {} (one event per request, each submitter waits for its ack)",
-        kind.describe()
+        "durable appends, {} (one event per request, each submitter waits for its ack){}",
+        kind.describe(),
+        if settings.sync {
+            ""
+        } else {
+            " -- WITHOUT the fdatasync after each flush"
+        }
     );
     // A short untimed run so sled has its files and caches warm before the first figure.
     let warm = Target {
@@ -459,7 +475,7 @@ fn open_store(dir: &Path) -> Store {
 /// one go more densely than the log, which was written group by group, so that scan is
 /// faster than any reader of the log could be, and is shown only for comparison.
 fn measure_verify(root: &Path, settings: &Settings, actor: &Id) -> f64 {
-    let (ledger, commune) = fresh_ledger(&root.join("verify"), actor);
+    let (ledger, commune) = fresh_ledger(&root.join("verify"), actor, true);
     let fill = Instant::now();
     fill_ledger(&ledger, actor, &commune, settings.verify_events);
     let events = ledger.head().seq;

@@ -66,15 +66,12 @@ impl From<std::io::Error> for CommandError {
     }
 }
 
-/// Refuses a directory that holds no ledger, with the store's own `no ledger at DIR`: for
-/// the commands that read a ledger's side files (tokens, the signing key) without opening
-/// the store, so that a wrong `--data` is never taken for an empty ledger.
+/// Refuses a directory that holds no ledger, with the store's own `no ledger at DIR`, or a
+/// damaged one (sled's data file without its `conf`), as every open does: for the commands
+/// that read a ledger's side files (tokens, the signing key) without opening the store, so
+/// that a wrong `--data` is never taken for an empty ledger.
 pub fn require_ledger(data: &Path) -> Result<(), CommandError> {
-    if Store::exists_at(data) {
-        Ok(())
-    } else {
-        Err(StoreError::NotFound(data.to_path_buf()).into())
-    }
+    Store::probe(data).map_err(CommandError::from)
 }
 
 /// The longest input line `append` reads. An event is a few hundred bytes; a line of
@@ -128,6 +125,11 @@ pub fn append(
         AppendError::Rule { index, violation } => CommandError::Rejected(format!("line {}: {violation}", lines[index])),
         AppendError::Conflict { .. } => CommandError::Rejected(e.to_string()),
         AppendError::Store(s) => s.into(),
+        // The command line has no idempotency key: say how to find out instead.
+        AppendError::OutcomeUnknown(cause) => CommandError::Failed(format!(
+            "the append may or may not have been recorded after a storage failure ({cause}); \
+             check with `orgledger log` before appending again"
+        )),
         other => CommandError::Failed(other.to_string()),
     });
     ledger.close();

@@ -166,6 +166,7 @@ pub fn checkpoint(
     )?;
     let key = signing_key(data, key, origin)?;
     let projection = ledger.projection();
+    ledger.projector_alive()?;
     let cp = proofs::checkpoint_of(&projection, ledger.store(), key.name()).map_err(|f| fail(f, out))?;
     let text = proofs::sign(&cp, &key).map_err(|f| fail(f, out))?;
     write!(out, "{text}")?;

@@ -58,6 +58,9 @@ pub mod codes {
     pub const FORBIDDEN: &str = "FORBIDDEN";
     /// The server failed; the request may be retried later.
     pub const INTERNAL: &str = "INTERNAL";
+    /// A storage failure left an append's outcome unknown; the ledger appends nothing more
+    /// until it is reopened (the server restarted). Retry with the same `idempotencyKey`.
+    pub const OUTCOME_UNKNOWN: &str = "OUTCOME_UNKNOWN";
 }
 
 /// An error with its code.
@@ -93,6 +96,10 @@ pub fn append_error(e: &AppendError) -> async_graphql::Error {
             })
         }
         AppendError::Empty | AppendError::KeyReused(_) | AppendError::BadKey => bad_input(message),
+        AppendError::OutcomeUnknown(_) => {
+            tracing::error!("append failed: {message}");
+            error(codes::OUTCOME_UNKNOWN, message)
+        }
         AppendError::Store(_) | AppendError::Closed => {
             tracing::error!("append failed: {message}");
             error(codes::INTERNAL, message)
@@ -146,6 +153,9 @@ impl Env {
             return Err(error(codes::INTERNAL, "this server has no signing key for checkpoints"));
         };
         self.ledger.projection_caught_up().await;
+        self.ledger
+            .projector_alive()
+            .map_err(|e| error(codes::INTERNAL, e.to_string()))?;
         let head = self.ledger.head().seq;
         if let Some(latest) = self.latest.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             if latest.size == head {
@@ -228,6 +238,9 @@ pub(crate) async fn cached_report<T: Send + Sync + 'static>(
     // read, which is never held across an `.await`.
     tokio::task::yield_now().await;
     env.ledger.projection_caught_up().await;
+    env.ledger
+        .projector_alive()
+        .map_err(|e| error(codes::INTERNAL, e.to_string()))?;
     let p = env.ledger.projection_now();
     let at = resolve_at(&p, date, seq)?;
     let key = format!("{name}|{}|{}", at.date, at.seq);
@@ -413,6 +426,17 @@ impl Extension for RequestFactsExtension {
         if let Some(facts) = ctx.data_opt::<Executed>() {
             facts.0[0].store(true, Ordering::Release);
         }
+        // A dead projector's projection stopped where it died: no answer comes from it.
+        if let Some(env) = ctx.data_opt::<Arc<Env>>() {
+            if let Err(died) = env.ledger.projector_alive() {
+                tracing::error!("refusing a request: {died}");
+                let mut e = ServerError::new(died.to_string(), None);
+                let mut ext = async_graphql::ErrorExtensionValues::default();
+                ext.set("code", codes::INTERNAL);
+                e.extensions = Some(ext);
+                return Response::from_errors(vec![e]);
+            }
+        }
         // The resolvers yield between reports (see `cached_report`), so the time limit
         // takes effect even when a query asks for many of them.
         match tokio::time::timeout(self.timeout, next.run(ctx, operation_name)).await {
@@ -567,7 +591,8 @@ pub(crate) fn require(ctx: &Context<'_>, permission: Permission) -> async_graphq
     }
 }
 
-/// Runs `f` on the live projection once it has folded the durable head.
+/// Runs `f` on the live projection once it has folded the durable head. A dead projector
+/// is refused before execution (see `RequestFactsExtension::execute`).
 pub(crate) async fn read<T>(ctx: &Context<'_>, f: impl FnOnce(&Projection) -> T) -> T {
     let ledger = &env(ctx).ledger;
     ledger.projection_caught_up().await;

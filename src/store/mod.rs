@@ -13,12 +13,37 @@
 pub mod views;
 pub mod writer;
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::chain::{ChainError, ChainVerifier, Head};
 use crate::event::{Hash, Record, RecordError};
 
 pub use writer::{AppendError, Appended, Clock, Ledger, LedgerOptions, SteppedClock, SystemClock};
+
+/// The points of the store's write path (and the projector's fold) where a test can make
+/// the ledger fail, through [`LedgerOptions::faults`]: a disk error at a chosen insert,
+/// flush or sync, or a panic that kills the thread that reaches the point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaultPoint {
+    /// The writer is about to insert a group's atomic batch into sled.
+    Insert,
+    /// The flusher is about to call sled's flush.
+    Flush,
+    /// The flusher is about to sync the store's files after sled's flush returned.
+    Sync,
+    /// The projector is about to fold durable records into the live projection.
+    Fold,
+}
+
+/// Injected failures, for tests: called before each [`FaultPoint`] is passed; an error is
+/// taken as the disk's at that point. Only [`LedgerOptions::faults`] sets one, so a ledger
+/// opened by the CLI or the server never has one.
+pub trait Faults: Send + Sync {
+    fn at(&self, point: FaultPoint) -> std::io::Result<()>;
+}
 
 const FORMAT_KEY: &[u8] = b"format";
 const FORMAT_VALUE: &[u8] = b"orgledger-store-1";
@@ -45,6 +70,10 @@ pub enum StoreError {
     Corrupt { seq: u64, reason: String },
     #[error("storage error: {0}")]
     Io(String),
+    /// One of the ledger's threads panicked; the ledger refuses what that thread served
+    /// until the process restarts. GraphQL `INTERNAL`, CLI exit 2.
+    #[error("the ledger's {thread} thread died ({message}); restart the process")]
+    ThreadDied { thread: &'static str, message: String },
     /// sled found its own files damaged (its checksums failed) while reading. Exit code 1,
     /// like a broken chain: the data is wrong; restore the store from an export.
     #[error("the store's files are damaged: {0}")]
@@ -99,6 +128,23 @@ pub struct Store {
     db: sled::Db,
     /// Records, head and format marker.
     log: sled::Tree,
+    /// sled's data file, synced after each flush: sled 0.34's flush ends in
+    /// `sync_file_range`, which does not survive a power loss.
+    data_file: std::fs::File,
+    /// The last `seq` inserted (durable or not), published as [`Store::durable`] by the
+    /// flush that follows it.
+    inserted: AtomicU64,
+    /// The last `seq` reads may return. `u64::MAX` (no limit) for a store opened without a
+    /// ledger, whose every record is already on disk; a ledger sets it to its durable head,
+    /// so that nothing inserted but not yet durable is ever read.
+    durable: AtomicU64,
+    /// How many times the store's files were synced after a flush.
+    syncs: AtomicU64,
+    /// Sync the data file after each flush (always, but for the benchmark that measures
+    /// what the sync costs).
+    sync_files: bool,
+    /// Injected failures; tests only.
+    faults: Option<Arc<dyn Faults>>,
 }
 
 /// What `verify` reports for a good chain.
@@ -113,8 +159,27 @@ pub struct Verified {
 impl Store {
     /// Whether `dir` holds a ledger (a store, even an empty one): what every reading
     /// command checks first, so that a wrong `--data` is named, not taken for an empty log.
+    /// A directory with sled's data file but no `conf` is a damaged store, which
+    /// [`Store::probe`] and every open refuse; it is never taken for a missing one.
     pub fn exists_at(dir: &Path) -> bool {
-        dir.join("conf").exists()
+        dir.join("conf").exists() || dir.join(SLED_DATA_FILE).exists()
+    }
+
+    /// Whether `dir` holds a usable store: `NotFound` when it holds none, `Damaged` naming
+    /// the missing file when sled's data file is there without its `conf` (sled would
+    /// quietly write a new `conf`, so one command would see the events and another none).
+    pub fn probe(dir: &Path) -> Result<(), StoreError> {
+        let conf = dir.join("conf").exists();
+        let data = dir.join(SLED_DATA_FILE).exists();
+        match (conf, data) {
+            (false, false) => Err(StoreError::NotFound(dir.to_path_buf())),
+            (false, true) => Err(StoreError::Damaged(format!(
+                "{} is missing beside {}; restore the store from an export",
+                dir.join("conf").display(),
+                dir.join(SLED_DATA_FILE).display()
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Opens the store in `dir`, creating it when `create` is set. Checks the recorded head
@@ -128,15 +193,17 @@ impl Store {
     /// Opens without the tail check, for `verify`, which checks everything itself and must
     /// be able to name the bad record even when it is the last one.
     pub fn open_unchecked(dir: &Path, create: bool) -> Result<Store, StoreError> {
-        if !create && !Store::exists_at(dir) {
-            return Err(StoreError::NotFound(dir.to_path_buf()));
+        match Store::probe(dir) {
+            Err(StoreError::NotFound(_)) if create => {}
+            other => other?,
         }
+        remove_unfinished_snapshots(dir)?;
         // sled releases its directory lock a few milliseconds after the last handle is
         // dropped (its flusher thread exits on its own), so a store closed just before is
         // retried briefly; a store held by another process still fails within a moment.
         let mut attempts = 0;
         let db = loop {
-            match sled::Config::new().path(dir).open() {
+            match open_sled(dir)? {
                 Ok(db) => break db,
                 Err(sled::Error::Io(io))
                     if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>
@@ -166,11 +233,60 @@ impl Store {
                 }
             }
         }
+        let data_file = std::fs::File::open(dir.join(SLED_DATA_FILE))
+            .map_err(|e| StoreError::io(format!("{}: {e}", dir.join(SLED_DATA_FILE).display())))?;
+        if create {
+            // A new store's files are only durable once the directory that names them is.
+            sync_dir(dir)?;
+        }
         Ok(Store {
             path: dir.to_path_buf(),
             db,
             log,
+            data_file,
+            inserted: AtomicU64::new(0),
+            durable: AtomicU64::new(u64::MAX),
+            syncs: AtomicU64::new(0),
+            sync_files: true,
+            faults: None,
         })
+    }
+
+    /// Sets what a ledger needs of its store before it shares it: injected failures, and
+    /// whether to sync after each flush.
+    pub(crate) fn configure(&mut self, faults: Option<Arc<dyn Faults>>, sync_files: bool) {
+        self.faults = faults;
+        self.sync_files = sync_files;
+    }
+
+    /// Limits reads to the records up to `seq`, the durable head: from then on only a
+    /// successful [`Store::flush`] moves the limit, to what was inserted before it.
+    pub(crate) fn limit_reads_to(&self, seq: u64) {
+        self.durable.store(seq, Ordering::Release);
+        self.inserted.store(seq, Ordering::Release);
+    }
+
+    /// The last `seq` reads may return (`u64::MAX`: no limit; the store has no writer).
+    pub fn durable(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// How many times the store's files were synced after a flush since it opened.
+    pub fn syncs(&self) -> u64 {
+        self.syncs.load(Ordering::Acquire)
+    }
+
+    /// Passes a fault point: the injected failure, if a test set one.
+    fn fault(&self, point: FaultPoint) -> Result<(), StoreError> {
+        match &self.faults {
+            Some(f) => f.at(point).map_err(|e| StoreError::io(format!("{point:?}: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Passes the projector's fold point (the only fault point outside the store).
+    pub(crate) fn fault_at_fold(&self) -> Result<(), StoreError> {
+        self.fault(FaultPoint::Fold)
     }
 
     pub fn path(&self) -> &Path {
@@ -250,6 +366,9 @@ impl Store {
 
     /// The stored hash and canonical bytes of record `seq`.
     pub fn raw(&self, seq: u64) -> Result<Option<(Hash, Vec<u8>)>, StoreError> {
+        if seq > self.durable() {
+            return Ok(None);
+        }
         let Some(v) = self.log.get(event_key(seq)).map_err(StoreError::io)? else {
             return Ok(None);
         };
@@ -278,21 +397,32 @@ impl Store {
 
     /// Stored `(key seq, hash, value)` from `from` on, without parsing; the canonical bytes
     /// are `value[32..]`.
+    /// Like every read of records, stops at the durable head while a ledger writes.
     pub fn raw_records(&self, from: u64) -> impl Iterator<Item = Result<(u64, Hash, sled::IVec), StoreError>> + '_ {
-        self.log.range(event_key(from)..=event_key(u64::MAX)).map(|item| {
-            let (k, v) = item.map_err(StoreError::read)?;
-            let seq = key_seq(&k).ok_or_else(|| StoreError::Corrupt {
-                seq: 0,
-                reason: "a malformed key in the log".into(),
-            })?;
-            let hash = split_value(&v)
-                .ok_or_else(|| StoreError::Corrupt {
-                    seq,
-                    reason: "stored value shorter than a hash".into(),
-                })?
-                .0;
-            Ok((seq, hash, v))
-        })
+        let last = self.durable();
+        if from > last {
+            // An empty range: `from` past the end of the key space.
+            return self
+                .log
+                .range(event_key(u64::MAX)..event_key(u64::MAX))
+                .map(Self::parse_raw);
+        }
+        self.log.range(event_key(from)..=event_key(last)).map(Self::parse_raw)
+    }
+
+    fn parse_raw(item: sled::Result<(sled::IVec, sled::IVec)>) -> Result<(u64, Hash, sled::IVec), StoreError> {
+        let (k, v) = item.map_err(StoreError::read)?;
+        let seq = key_seq(&k).ok_or_else(|| StoreError::Corrupt {
+            seq: 0,
+            reason: "a malformed key in the log".into(),
+        })?;
+        let hash = split_value(&v)
+            .ok_or_else(|| StoreError::Corrupt {
+                seq,
+                reason: "stored value shorter than a hash".into(),
+            })?
+            .0;
+        Ok((seq, hash, v))
     }
 
     /// Recomputes every hash and link of the stored chain and compares the end with the
@@ -411,9 +541,24 @@ impl Store {
         self.flush()
     }
 
-    /// Makes everything inserted so far durable: returns once sled's flush has returned.
+    /// Makes everything inserted so far durable, against power loss too: sled's flush, then
+    /// one `fdatasync` of sled's data file (sled 0.34's flush ends in `sync_file_range`,
+    /// which writes the pages but not the file's metadata nor the drive's cache). Only then
+    /// are the records inserted before the call readable while a ledger writes.
     pub fn flush(&self) -> Result<(), StoreError> {
+        let inserted = self.inserted.load(Ordering::Acquire);
+        self.fault(FaultPoint::Flush)?;
         self.db.flush().map_err(StoreError::io)?;
+        if self.sync_files {
+            self.fault(FaultPoint::Sync)?;
+            self.data_file
+                .sync_data()
+                .map_err(|e| StoreError::io(format!("syncing {}: {e}", self.path.join(SLED_DATA_FILE).display())))?;
+            self.syncs.fetch_add(1, Ordering::AcqRel);
+        }
+        if self.durable() != u64::MAX {
+            self.durable.fetch_max(inserted, Ordering::AcqRel);
+        }
         Ok(())
     }
 
@@ -435,6 +580,7 @@ impl Store {
         keys: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<(), StoreError> {
         let Some(last) = records.last() else { return Ok(()) };
+        self.fault(FaultPoint::Insert)?;
         let mut batch = sled::Batch::default();
         for (key, value) in keys {
             batch.insert(idempotency_key(key), value.as_slice());
@@ -454,6 +600,7 @@ impl Store {
         head.extend_from_slice(&last.hash().0);
         batch.insert(HEAD_KEY, head);
         self.log.apply_batch(batch).map_err(StoreError::io)?;
+        self.inserted.fetch_max(last.seq(), Ordering::AcqRel);
         Ok(())
     }
 
@@ -641,6 +788,120 @@ fn idempotency_key(key: &[u8]) -> Vec<u8> {
     k.push(IDEMPOTENCY_PREFIX);
     k.extend_from_slice(key);
     k
+}
+
+/// sled's data file in the store's directory (beside `conf`, `blobs/` and `snap.*`).
+const SLED_DATA_FILE: &str = "db";
+
+/// Opens sled, turning a panic inside it into an error: sled 0.34 panics (in its segment
+/// reader) on a truncated or garbled data file instead of returning an error. The outer
+/// `Result` is that damage; the inner one is sled's own answer.
+fn open_sled(dir: &Path) -> Result<sled::Result<sled::Db>, StoreError> {
+    let opened = quiet_panics(|| std::panic::catch_unwind(AssertUnwindSafe(|| sled::Config::new().path(dir).open())));
+    opened.map_err(|panic| {
+        StoreError::Damaged(format!(
+            "sled could not read {} ({}); restore the store from an export",
+            dir.join(SLED_DATA_FILE).display(),
+            panic_message(panic.as_ref())
+        ))
+    })
+}
+
+thread_local! {
+    /// Set while this thread runs code whose panics are caught and reported as errors.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The message of this thread's last panic, for what is dropped while it unwinds.
+    static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Wraps the panic hook (once per process): it remembers each panic's message for its
+/// thread, so that a ledger thread's death can be reported with it while the thread
+/// unwinds, and stays silent on a thread running [`quiet_panics`]. Every other panic goes
+/// to the hook installed before, unchanged.
+pub(crate) fn install_panic_hook() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            LAST_PANIC.with(|m| *m.borrow_mut() = Some(panic_message(info.payload())));
+            if !QUIET.with(|q| q.get()) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// The message of the current thread's last panic, as the hook saw it.
+pub(crate) fn last_panic() -> Option<String> {
+    LAST_PANIC.with(|m| m.borrow().clone())
+}
+
+/// Runs `f` with the panic message hook silenced on this thread only: the panic becomes a
+/// clear error, so its message and backtrace would only be noise on the user's terminal.
+/// Other threads' panics still reach the hook that was installed before.
+fn quiet_panics<T>(f: impl FnOnce() -> T) -> T {
+    install_panic_hook();
+    let was = QUIET.with(|q| q.replace(true));
+    let out = f();
+    QUIET.with(|q| q.set(was));
+    out
+}
+
+/// The message a panic was raised with, for logs and errors.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
+}
+
+/// Removes the snapshots sled left unfinished. sled writes a snapshot to
+/// `snap.<lsn>.generating`, syncs it and only then renames it; a file still named so was
+/// never completed (a full disk stops it, leaving it empty), and sled 0.34 would read it
+/// as the latest snapshot and refuse to open ("Read corrupted data at file offset None")
+/// from then on. sled rebuilds a snapshot from its log, so removing the file loses
+/// nothing. It is removed only while this process holds the lock sled takes on its data
+/// file, so no running sled can be writing it; a store in use is left alone (and then
+/// refused as in use by the open that follows).
+fn remove_unfinished_snapshots(dir: &Path) -> Result<(), StoreError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let leftovers: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("snap.") && n.ends_with(".generating"))
+        })
+        .collect();
+    if leftovers.is_empty() {
+        return Ok(());
+    }
+    let data = dir.join(SLED_DATA_FILE);
+    let Ok(file) = std::fs::OpenOptions::new().read(true).write(true).open(&data) else {
+        return Ok(());
+    };
+    if file.try_lock().is_err() {
+        return Ok(());
+    }
+    for leftover in &leftovers {
+        std::fs::remove_file(leftover).map_err(|e| StoreError::io(format!("{}: {e}", leftover.display())))?;
+    }
+    sync_dir(dir)?;
+    drop(file);
+    Ok(())
+}
+
+/// Syncs a directory, so that the names of the files in it survive a power loss.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(format!("syncing {}: {e}", dir.display())))
 }
 
 fn corrupt(seq: u64, e: RecordError) -> StoreError {

@@ -7,14 +7,14 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::views::snapshot_due;
-use super::{Store, StoreError};
+use super::{install_panic_hook, last_panic, panic_message, Faults, Store, StoreError};
 use crate::chain::{ChainVerifier, Head};
 use crate::event::{Hash, Id, Record, Submission, Timestamp};
 use crate::merkle::Frontier;
@@ -74,6 +74,12 @@ pub struct LedgerOptions {
     /// measures what keeping them costs; a ledger opened later fills in what was skipped).
     #[doc(hidden)]
     pub maintain_tree: bool,
+    /// Sync sled's data file after each flush (always, but for the benchmark that measures
+    /// what the sync costs).
+    #[doc(hidden)]
+    pub sync_files: bool,
+    /// Injected disk failures and thread deaths, for tests; `None` everywhere else.
+    pub faults: Option<Arc<dyn Faults>>,
 }
 
 impl Default for LedgerOptions {
@@ -82,6 +88,8 @@ impl Default for LedgerOptions {
             create: true,
             clock: Box::new(SystemClock),
             maintain_tree: true,
+            sync_files: true,
+            faults: None,
         }
     }
 }
@@ -106,10 +114,19 @@ pub enum AppendError {
     /// An empty batch. GraphQL `BAD_USER_INPUT`.
     #[error("an append needs at least one event")]
     Empty,
-    /// The store failed. The append path stops (every later append gets this error) until
-    /// the ledger is reopened. GraphQL `INTERNAL`.
+    /// The store failed before anything of the append was written (or one of the ledger's
+    /// threads died). GraphQL `INTERNAL`.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A write or flush failed after the append was handed to the store, or the append
+    /// came after such a failure: its events may or may not be durable. The ledger refuses
+    /// every append until it is reopened, which settles what is durable; then send the
+    /// same request again with the same idempotency key, which appends it once at most.
+    /// GraphQL `OUTCOME_UNKNOWN`, CLI exit 2.
+    #[error(
+        "outcome unknown after a storage failure ({0}); reopen the ledger and retry with the same idempotency key"
+    )]
+    OutcomeUnknown(String),
     /// The writer has stopped (shutting down). GraphQL `INTERNAL`.
     #[error("the ledger is closed")]
     Closed,
@@ -197,7 +214,47 @@ struct Request {
     submissions: Vec<Submission>,
     expect_seq: Option<u64>,
     idempotency: Option<Idempotency>,
-    reply: oneshot::Sender<Answer>,
+    reply: Reply,
+}
+
+/// Where a submitter waits for its answer. Dropped unanswered while its thread unwinds
+/// from a panic, it answers that the thread died, with the panic's message: a submitter
+/// must never be told only "closed" (or wait) because a thread died holding its request.
+struct Reply(Option<oneshot::Sender<Answer>>);
+
+impl Reply {
+    fn send(mut self, answer: Answer) {
+        if let Some(tx) = self.0.take() {
+            // A submitter that stopped waiting needs no answer.
+            let _ = tx.send(answer);
+        }
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            if std::thread::panicking() {
+                let thread = std::thread::current();
+                let thread = thread.name().unwrap_or("orgledger");
+                let died = StoreError::ThreadDied {
+                    thread: thread_role(thread),
+                    message: last_panic().unwrap_or_else(|| "a panic".into()),
+                };
+                let _ = tx.send(Err(AppendError::Store(died)));
+            }
+        }
+    }
+}
+
+/// The role of one of the ledger's threads, from its name.
+fn thread_role(name: &str) -> &'static str {
+    match name {
+        "orgledger-writer" => "writer",
+        "orgledger-flusher" => "flusher",
+        "orgledger-projector" => "projector",
+        _ => "ledger",
+    }
 }
 
 /// An open ledger: the store plus the three threads of its append path.
@@ -219,16 +276,77 @@ pub struct Ledger {
     /// The `seq` the live projection has folded up to.
     projected: Arc<Progress>,
     threads: Vec<JoinHandle<()>>,
-    /// The writer's thread, which hands back the rules state when it ends.
-    writer: Option<JoinHandle<(State, Head)>>,
+    /// The writer's thread, which hands back the rules state when it ends (nothing when it
+    /// panicked).
+    writer: Option<JoinHandle<Option<(State, Head)>>>,
+    /// The panics of the ledger's threads, so that what they served is refused.
+    deaths: Arc<Deaths>,
     /// Set when storage failed: the writer's state may then hold what is not durable.
-    stopped: Arc<AtomicBool>,
+    stopped: Arc<OnceLock<String>>,
     /// The head the saved rules state stood for when the ledger opened.
     saved_at: Option<u64>,
     /// How many flushes made groups durable, so the benchmark can report the average number
     /// of events per flush.
     groups: Arc<AtomicU64>,
     projection: Arc<RwLock<Projection>>,
+}
+
+/// What each of the ledger's threads died of, if it panicked.
+#[derive(Default)]
+struct Deaths {
+    writer: OnceLock<String>,
+    flusher: OnceLock<String>,
+    projector: OnceLock<String>,
+}
+
+impl Deaths {
+    /// Runs a thread's body, and when it panics logs the panic and records it: a thread
+    /// that dies silently would leave appends answered "closed" and reads served stale.
+    fn guard<T>(&self, thread: &'static str, body: impl FnOnce() -> T) -> Option<T> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+            Ok(out) => Some(out),
+            Err(panic) => {
+                let message = panic_message(panic.as_ref());
+                tracing::error!("the ledger's {thread} thread died: {message}");
+                // Usually recorded already, while the thread unwound.
+                let _ = self.slot(thread).set(message);
+                None
+            }
+        }
+    }
+
+    /// Records that `thread` died of the panic it is unwinding from.
+    fn record_unwinding(&self, thread: &'static str) {
+        let _ = self.slot(thread).set(last_panic().unwrap_or_else(|| "a panic".into()));
+    }
+
+    fn slot(&self, thread: &str) -> &OnceLock<String> {
+        match thread {
+            "writer" => &self.writer,
+            "flusher" => &self.flusher,
+            _ => &self.projector,
+        }
+    }
+
+    /// Why appends are refused, if the writer or the flusher died.
+    fn append_path(&self) -> Option<StoreError> {
+        let died = |thread, slot: &OnceLock<String>| {
+            slot.get().map(|message| StoreError::ThreadDied {
+                thread,
+                message: message.clone(),
+            })
+        };
+        died("writer", &self.writer).or_else(|| died("flusher", &self.flusher))
+    }
+
+    /// Why projection reads are refused, if the projector died: its projection stopped
+    /// where it died.
+    fn projector(&self) -> Option<StoreError> {
+        self.projector.get().map(|message| StoreError::ThreadDied {
+            thread: "projector",
+            message: message.clone(),
+        })
+    }
 }
 
 /// A position that only moves forward, which threads can wait on.
@@ -242,12 +360,29 @@ struct Progress {
     ended: AtomicBool,
 }
 
+/// Records a thread's death when dropped while the thread unwinds from a panic: declared
+/// first in the thread's body, it is dropped before the thread's channels are (the
+/// function's arguments), so whoever sees a channel closed by the death finds it recorded.
+struct DeathOnDrop(Arc<Deaths>, &'static str);
+
+impl Drop for DeathOnDrop {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.record_unwinding(self.1);
+        }
+    }
+}
+
 /// Marks a [`Progress`] ended when dropped: at the end of the projector's thread, or
-/// while it unwinds from a panic.
-struct EndOnDrop(Arc<Progress>);
+/// while it unwinds from a panic, which it first records so that a reader woken by the end
+/// is refused rather than served the stale projection.
+struct EndOnDrop(Arc<Progress>, Arc<Deaths>);
 
 impl Drop for EndOnDrop {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.1.record_unwinding("projector");
+        }
         self.0.ended.store(true, Ordering::Release);
         self.0.moved.notify_all();
         // Wake async waiters too: they see `ended` and stop waiting.
@@ -295,7 +430,10 @@ impl Ledger {
     /// append path. With no saved state (a new store, or one whose last writer was killed
     /// before it saved one) the whole log is replayed.
     pub fn open(dir: &Path, options: LedgerOptions) -> Result<Ledger, StoreError> {
-        let store = Arc::new(Store::open(dir, options.create)?);
+        install_panic_hook();
+        let mut store = Store::open(dir, options.create)?;
+        store.configure(options.faults, options.sync_files);
+        let store = Arc::new(store);
         // Every hash and link, at scan speed, before anything is served: the saved state and
         // the snapshots below skip the replay of what they cover, not its check.
         store.verify()?.map_err(StoreError::from_chain)?;
@@ -306,6 +444,9 @@ impl Ledger {
         let saved_at = saved.as_ref().map(|(_, head)| head.seq);
         let (state, head) = replay(&store, saved, Some(&mut projection))?;
         let frontier = fill_tree(&store, head.seq)?;
+        // From here on the writer inserts records before they are durable: reads stop at
+        // the durable head, which each successful flush moves.
+        store.limit_reads_to(head.seq);
         if snapshot_due(last_snapshot, head.seq) {
             store.put_snapshot(&projection)?;
             last_snapshot = head.seq;
@@ -318,7 +459,8 @@ impl Ledger {
         let projected = Arc::new(Progress::new());
         projected.advance(head.seq);
         let groups = Arc::new(AtomicU64::new(0));
-        let stopped = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::new(OnceLock::new());
+        let deaths = Arc::new(Deaths::default());
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let (head_tx, head_rx) = watch::channel(head);
         let (flush_tx, flush_rx) = std::sync::mpsc::channel::<Inserted>();
@@ -331,12 +473,14 @@ impl Ledger {
                 .map_err(StoreError::io)
         };
         let projector = Projector {
+            deaths: deaths.clone(),
             store: store.clone(),
             projection: projection.clone(),
             projected: projected.clone(),
             last_snapshot,
         };
         let flusher = Flusher {
+            deaths: deaths.clone(),
             store: store.clone(),
             head_tx,
             groups: groups.clone(),
@@ -344,6 +488,7 @@ impl Ledger {
             fold: fold_tx,
         };
         let writer = Writer {
+            deaths: deaths.clone(),
             store: store.clone(),
             state,
             head,
@@ -353,13 +498,24 @@ impl Ledger {
             stopped: stopped.clone(),
             flush: flush_tx,
         };
+        let (d1, d2, d3) = (deaths.clone(), deaths.clone(), deaths.clone());
         let threads = vec![
-            spawn("orgledger-projector", Box::new(move || projector.run(fold_rx)))?,
-            spawn("orgledger-flusher", Box::new(move || flusher.run(flush_rx)))?,
+            spawn(
+                "orgledger-projector",
+                Box::new(move || {
+                    d1.guard("projector", || projector.run(fold_rx));
+                }),
+            )?,
+            spawn(
+                "orgledger-flusher",
+                Box::new(move || {
+                    d2.guard("flusher", || flusher.run(flush_rx));
+                }),
+            )?,
         ];
         let writer = std::thread::Builder::new()
             .name("orgledger-writer".into())
-            .spawn(move || writer.run(rx))
+            .spawn(move || d3.guard("writer", || writer.run(rx)))
             .map_err(StoreError::io)?;
         Ok(Ledger {
             store,
@@ -368,6 +524,7 @@ impl Ledger {
             projected,
             threads,
             writer: Some(writer),
+            deaths,
             stopped,
             saved_at,
             groups,
@@ -399,7 +556,7 @@ impl Ledger {
             LedgerOptions {
                 create: true,
                 clock,
-                maintain_tree: true,
+                ..LedgerOptions::default()
             },
         )
     }
@@ -414,14 +571,17 @@ impl Ledger {
     }
 
     /// The live projection, folded at least up to the durable head as it stood when called,
-    /// so a submitter that reads after its append returned sees its own events.
+    /// so a submitter that reads after its append returned sees its own events. Callers
+    /// that answer others check [`Ledger::projector_alive`] after it: a dead projector's
+    /// projection stopped where it died.
     pub fn projection(&self) -> RwLockReadGuard<'_, Projection> {
         self.projected.wait_for(self.head().seq);
-        self.projection.read().unwrap_or_else(|e| e.into_inner())
+        self.projection_now()
     }
 
     /// Waits, without blocking a thread, until the live projection has folded the durable
     /// head as it stood when called; then [`Ledger::projection_now`] gives read-your-writes.
+    /// Then check [`Ledger::projector_alive`]: a dead projector ends the wait too.
     pub async fn projection_caught_up(&self) {
         let target = self.head().seq;
         let mut rx = self.projected.watch.subscribe();
@@ -431,9 +591,16 @@ impl Ledger {
             .await;
     }
 
-    /// The live projection as it is now, without waiting for the projector.
+    /// The live projection as it is now, without waiting for the projector. Callers check
+    /// [`Ledger::projector_alive`] (or go through [`Ledger::projection_caught_up`]) first.
     pub fn projection_now(&self) -> RwLockReadGuard<'_, Projection> {
         self.projection.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An error when the projector died: its projection stopped where it died, so nothing
+    /// may be answered from it.
+    pub fn projector_alive(&self) -> Result<(), StoreError> {
+        self.deaths.projector().map_or(Ok(()), Err)
     }
 
     /// How many flushes have made groups durable since the ledger opened.
@@ -460,6 +627,7 @@ impl Ledger {
             .map(|key| Idempotency::new(&actor, key, &submissions, expect_seq))
             .transpose()?;
         let (reply, rx) = oneshot::channel();
+        let reply = Reply(Some(reply));
         Ok((
             Request {
                 actor,
@@ -472,12 +640,38 @@ impl Ledger {
         ))
     }
 
-    /// Appends a batch atomically and waits until it is durable. Blocking; for threads.
+    /// Appends a batch atomically and waits until it is durable. Blocking. Called inside a
+    /// tokio runtime it still works, as a blocking call there does: on a multi-threaded
+    /// runtime the worker hands its other tasks off first (`block_in_place`); on a
+    /// current-thread runtime the runtime waits, which is safe since the writer does not
+    /// run on it. Async callers should prefer [`Ledger::append_async`].
     pub fn append(&self, actor: Id, submissions: Vec<Submission>, expect_seq: Option<u64>) -> Answer {
         let (req, rx) = self.request(actor, submissions, expect_seq, None)?;
-        let queue = self.queue.as_ref().ok_or(AppendError::Closed)?;
-        queue.blocking_send(req).map_err(|_| AppendError::Closed)?;
-        rx.blocking_recv().map_err(|_| AppendError::Closed)?
+        let queue = self.queue.as_ref().ok_or_else(|| self.closed())?;
+        let call = move || {
+            queue.blocking_send(req).map_err(|_| ())?;
+            rx.blocking_recv().map_err(|_| ())
+        };
+        // tokio's blocking calls panic inside a runtime; inside one, a helper thread outside
+        // any runtime makes them.
+        let outside = |call: Box<dyn FnOnce() -> Result<Answer, ()> + Send + '_>| {
+            std::thread::scope(|scope| scope.spawn(call).join().unwrap_or(Err(())))
+        };
+        let answer = match tokio::runtime::Handle::try_current() {
+            Err(_) => call(),
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| outside(Box::new(call)))
+            }
+            Ok(_) => outside(Box::new(call)),
+        };
+        answer.map_err(|_| self.closed())?
+    }
+
+    /// The error of an append the writer never answered: closed, or one of its threads died.
+    fn closed(&self) -> AppendError {
+        self.deaths
+            .append_path()
+            .map_or(AppendError::Closed, AppendError::Store)
     }
 
     /// Appends a batch atomically and waits until it is durable. For async callers.
@@ -497,9 +691,9 @@ impl Ledger {
         idempotency_key: Option<&str>,
     ) -> Answer {
         let (req, rx) = self.request(actor, submissions, expect_seq, idempotency_key)?;
-        let queue = self.queue.as_ref().ok_or(AppendError::Closed)?;
-        queue.send(req).await.map_err(|_| AppendError::Closed)?;
-        rx.await.map_err(|_| AppendError::Closed)?
+        let queue = self.queue.as_ref().ok_or_else(|| self.closed())?;
+        queue.send(req).await.map_err(|_| self.closed())?;
+        rx.await.map_err(|_| self.closed())?
     }
 
     /// Stops the append path after it has answered everything queued and folded every
@@ -512,7 +706,7 @@ impl Ledger {
         // Closing the queue ends the writer, whose end closes the flusher's channel, whose
         // end closes the projector's: each drains what it holds first.
         self.queue.take();
-        let ended = self.writer.take().and_then(|w| w.join().ok());
+        let ended = self.writer.take().and_then(|w| w.join().ok()).flatten();
         for t in self.threads.drain(..).rev() {
             let _ = t.join();
         }
@@ -520,7 +714,7 @@ impl Ledger {
         // storage failure, every inserted group flushed. A failure to save costs only a
         // longer replay next time.
         if let Some((state, head)) = ended {
-            let durable = !self.stopped.load(Ordering::Acquire) && self.head() == head;
+            let durable = self.stopped.get().is_none() && self.head() == head;
             if durable && self.saved_at != Some(head.seq) {
                 let _ = self.store.put_rules_state(&state, head);
             }
@@ -613,19 +807,19 @@ fn fill_tree(store: &Store, head: u64) -> Result<Frontier, StoreError> {
 /// A group inserted into sled but not yet flushed, with the submitters to answer.
 struct Inserted {
     records: Vec<Record>,
-    replies: Vec<(oneshot::Sender<Answer>, Vec<Appended>)>,
+    replies: Vec<(Reply, Vec<Appended>)>,
 }
 
 /// The error every append gets once a storage failure has stopped the append path: what was
-/// inserted after the failure may or may not be on disk, so nothing more is accepted until
-/// the ledger is reopened (which replays and checks the log).
-fn stopped_error() -> AppendError {
-    AppendError::Store(StoreError::Io(
-        "the ledger stopped appending after a storage error; reopen it".into(),
-    ))
+/// inserted around the failure may or may not be on disk (sled may still write it in the
+/// background), so nothing more is accepted or acknowledged until the ledger is reopened,
+/// which replays and checks the log and so settles what is durable.
+fn stopped_error(cause: &str) -> AppendError {
+    AppendError::OutcomeUnknown(cause.to_owned())
 }
 
 struct Writer {
+    deaths: Arc<Deaths>,
     store: Arc<Store>,
     state: State,
     /// The head including groups inserted but not yet flushed: where the next event goes.
@@ -638,7 +832,7 @@ struct Writer {
     /// wall clock does.
     last_time: Option<Timestamp>,
     /// Set by the flusher (or the writer) when storage failed.
-    stopped: Arc<AtomicBool>,
+    stopped: Arc<OnceLock<String>>,
     flush: std::sync::mpsc::Sender<Inserted>,
 }
 
@@ -646,6 +840,7 @@ impl Writer {
     /// Runs until the queue closes, then hands back the rules state and the head it
     /// stands for.
     fn run(mut self, mut rx: mpsc::Receiver<Request>) -> (State, Head) {
+        let _death = DeathOnDrop(self.deaths.clone(), "writer");
         while let Some(first) = rx.blocking_recv() {
             let mut group = vec![first];
             let mut events = group[0].submissions.len();
@@ -677,9 +872,15 @@ impl Writer {
     /// before it, inserts the accepted ones as one atomic batch, and hands them to the
     /// flusher, which answers them once they are durable.
     fn commit(&mut self, group: Vec<Request>) {
-        if self.stopped.load(Ordering::Acquire) {
+        if let Some(died) = self.deaths.append_path() {
             for req in group {
-                let _ = req.reply.send(Err(stopped_error()));
+                req.reply.send(Err(AppendError::Store(died.clone())));
+            }
+            return;
+        }
+        if let Some(cause) = self.stopped.get() {
+            for req in group {
+                req.reply.send(Err(stopped_error(cause)));
             }
             return;
         }
@@ -703,14 +904,14 @@ impl Writer {
                     }
                     Ok(None) => {}
                     Err(e) => {
-                        let _ = req.reply.send(Err(e));
+                        req.reply.send(Err(e));
                         continue;
                     }
                 }
             }
             if let Some(expected) = req.expect_seq {
                 if expected != self.head.seq {
-                    let _ = req.reply.send(Err(AppendError::Conflict {
+                    req.reply.send(Err(AppendError::Conflict {
                         expected,
                         head: self.head.seq,
                     }));
@@ -742,7 +943,7 @@ impl Writer {
                     }
                     self.head = head_mark;
                     records.truncate(records_mark);
-                    let _ = req.reply.send(Err(err));
+                    req.reply.send(Err(err));
                 }
                 None => {
                     let appended: Vec<Appended> = records[records_mark..]
@@ -769,35 +970,60 @@ impl Writer {
             }
         }
         let tree = self.frontier.is_some().then_some(nodes.as_slice());
+        // A failed insert may still reach the disk (sled can have taken part of it into its
+        // write buffer), so its outcome is unknown, like a failed flush's.
         if let Err(e) = self.store.insert_group_with(&records, tree, &keys) {
-            self.stopped.store(true, Ordering::Release);
+            let cause = e.to_string();
+            tracing::error!("inserting a group failed; the ledger stops appending until reopened: {cause}");
+            let _ = self.stopped.set(cause);
+            let cause = self.stopped.get().expect("just set");
             for (reply, _) in replies {
-                let _ = reply.send(Err(AppendError::Store(e.clone())));
+                reply.send(Err(stopped_error(cause)));
             }
             return;
         }
         if let Err(std::sync::mpsc::SendError(inserted)) = self.flush.send(Inserted { records, replies }) {
+            // The flusher is gone (it died): this group was inserted and may reach the disk.
+            let cause = "the flusher stopped".to_owned();
+            let _ = self.stopped.set(cause);
+            let error = self
+                .deaths
+                .append_path()
+                .map_or_else(|| stopped_error("the flusher stopped"), AppendError::Store);
             for (reply, _) in inserted.replies {
-                let _ = reply.send(Err(AppendError::Closed));
+                reply.send(Err(error.clone()));
             }
         }
     }
 }
 
 struct Flusher {
+    deaths: Arc<Deaths>,
     store: Arc<Store>,
     head_tx: watch::Sender<Head>,
     groups: Arc<AtomicU64>,
-    stopped: Arc<AtomicBool>,
+    stopped: Arc<OnceLock<String>>,
     fold: std::sync::mpsc::Sender<Vec<Record>>,
 }
 
 impl Flusher {
     fn run(self, rx: std::sync::mpsc::Receiver<Inserted>) {
+        let _death = DeathOnDrop(self.deaths.clone(), "flusher");
         while let Ok(first) = rx.recv() {
             let mut pending = vec![first];
             while let Ok(more) = rx.try_recv() {
                 pending.push(more);
+            }
+            // After a failure nothing is flushed or acknowledged: a later group's flush
+            // would make the failed groups durable behind their submitters' backs, and a
+            // later Ok after an earlier failure would break the order of acknowledgements.
+            if let Some(cause) = self.stopped.get() {
+                for p in pending {
+                    for (reply, _) in p.replies {
+                        reply.send(Err(stopped_error(cause)));
+                    }
+                }
+                continue;
             }
             match self.store.flush() {
                 Ok(()) => {
@@ -814,7 +1040,7 @@ impl Flusher {
                     let mut durable = Vec::new();
                     for p in pending {
                         for (reply, appended) in p.replies {
-                            let _ = reply.send(Ok(appended));
+                            reply.send(Ok(appended));
                         }
                         durable.extend(p.records);
                     }
@@ -823,10 +1049,13 @@ impl Flusher {
                     }
                 }
                 Err(e) => {
-                    self.stopped.store(true, Ordering::Release);
+                    let cause = e.to_string();
+                    tracing::error!("a flush failed; the ledger stops appending until reopened: {cause}");
+                    let _ = self.stopped.set(cause);
+                    let cause = self.stopped.get().expect("just set");
                     for p in pending {
                         for (reply, _) in p.replies {
-                            let _ = reply.send(Err(AppendError::Store(e.clone())));
+                            reply.send(Err(stopped_error(cause)));
                         }
                     }
                 }
@@ -836,6 +1065,7 @@ impl Flusher {
 }
 
 struct Projector {
+    deaths: Arc<Deaths>,
     store: Arc<Store>,
     projection: Arc<RwLock<Projection>>,
     projected: Arc<Progress>,
@@ -845,11 +1075,15 @@ struct Projector {
 
 impl Projector {
     fn run(mut self, rx: std::sync::mpsc::Receiver<Vec<Record>>) {
-        let _ended = EndOnDrop(self.projected.clone());
+        let _ended = EndOnDrop(self.projected.clone(), self.deaths.clone());
         while let Ok(first) = rx.recv() {
             let mut batches = vec![first];
             while let Ok(more) = rx.try_recv() {
                 batches.push(more);
+            }
+            // A test's injected panic here kills the projector as a bug would.
+            if let Err(e) = self.store.fault_at_fold() {
+                panic!("folding into the projection: {e}");
             }
             let head = {
                 let mut projection = self.projection.write().unwrap_or_else(|e| e.into_inner());
