@@ -26,18 +26,19 @@
 //! Run it with `cargo bench --bench hostile`. `ORGLEDGER_BENCH_SECS` sets the seconds timed
 //! per phase (default 10).
 
+mod graphql_client;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::{header, Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::StatusCode;
 use serde_json::{json, Value};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+
+use graphql_client::{graphql_body, Connection};
 
 use orgledger::server::{ServerConfig, ServerLimits};
 use orgledger::store::{Ledger, LedgerOptions, StoreError};
@@ -51,68 +52,7 @@ const WARM_UP: Duration = Duration::from_secs(1);
 const HELD_SOCKETS: usize = 256;
 
 fn timed_seconds() -> Duration {
-    match std::env::var("ORGLEDGER_BENCH_SECS") {
-        Err(_) => Duration::from_secs(10),
-        Ok(text) => match text.parse::<f64>() {
-            Ok(s) if s > 0.0 => Duration::from_secs_f64(s),
-            _ => {
-                eprintln!("hostile bench: ORGLEDGER_BENCH_SECS must be a positive number of seconds, not {text:?}");
-                std::process::exit(2);
-            }
-        },
-    }
-}
-
-/// One keep-alive HTTP/1.1 connection with the token it sends.
-struct Connection {
-    sender: SendRequest<Full<Bytes>>,
-    host: String,
-    authorization: String,
-}
-
-impl Connection {
-    async fn open(addr: SocketAddr, token: &str) -> Result<Connection, String> {
-        let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
-        stream.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(Connection {
-            sender,
-            host: addr.to_string(),
-            authorization: format!("Bearer {token}"),
-        })
-    }
-
-    async fn post(&mut self, body: Bytes) -> Result<(StatusCode, Bytes), String> {
-        self.sender.ready().await.map_err(|e| format!("connection lost: {e}"))?;
-        let request = Request::post("/graphql")
-            .header(header::HOST, &self.host)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::AUTHORIZATION, &self.authorization)
-            .body(Full::new(body))
-            .map_err(|e| format!("request: {e}"))?;
-        let response = self
-            .sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("send: {e}"))?;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("body: {e}"))?
-            .to_bytes();
-        Ok((status, bytes))
-    }
-}
-
-fn body_of(query: &str) -> Bytes {
-    Bytes::from(json!({ "query": query }).to_string())
+    graphql_client::timed_seconds("hostile", Duration::from_secs(10))
 }
 
 /// Whether an answer was executed: 200 with `data` and no error from a limit (a query the
@@ -147,7 +87,7 @@ fn aliases(n: usize, one: impl Fn(usize) -> String) -> String {
 /// the size to start halving from.
 fn fitted_kinds() -> Vec<(&'static str, Maker, usize)> {
     let coverage: Maker = Arc::new(|i, n| {
-        body_of(&aliases(n, |k| {
+        graphql_body(&aliases(n, |k| {
             format!(
                 "coverage(date: \"{}\") {{ localities withMember withCell }}",
                 day(i * 7919 + k as u64)
@@ -155,7 +95,7 @@ fn fitted_kinds() -> Vec<(&'static str, Maker, usize)> {
         }))
     });
     let reports: Maker = Arc::new(|i, n| {
-        body_of(&aliases(n, |k| {
+        graphql_body(&aliases(n, |k| {
             let d = day(i * 7919 + k as u64);
             match k % 3 {
                 0 => format!("temporaryActivity(date: \"{d}\") {{ members fromBorderPosts }}"),
@@ -173,7 +113,7 @@ fn fitted_kinds() -> Vec<(&'static str, Maker, usize)> {
         let q = aliases(n, |_| {
             "events(first: 1000) { edges { node { seq type payload } } }".to_owned()
         });
-        body_of(&format!("{q}\n# request {i}"))
+        graphql_body(&format!("{q}\n# request {i}"))
     });
     let introspection: Maker = Arc::new(|i, n| {
         let mut walk = String::from("name");
@@ -183,13 +123,13 @@ fn fitted_kinds() -> Vec<(&'static str, Maker, usize)> {
         let q = aliases(n, |_| {
             format!("__schema {{ types {{ name fields {{ name args {{ name }} type {{ {walk} }} }} }} }}")
         });
-        body_of(&format!("{q}\n# request {i}"))
+        graphql_body(&format!("{q}\n# request {i}"))
     });
     let directives: Maker = Arc::new(|i, n| {
         // `@include` and `@skip` are the directives a field may carry, once each.
         let flood = " @include(if: true) @skip(if: false)";
         let q = aliases(n, |_| format!("head{flood} {{ seq{flood} }}"));
-        body_of(&format!("{q}\n# request {i}"))
+        graphql_body(&format!("{q}\n# request {i}"))
     });
     vec![
         ("coverage aliases", coverage, 16_384),
@@ -223,14 +163,14 @@ fn fragment_bomb() -> Bytes {
         q.push_str(&format!(" fragment F{i} on Query {{ ...F{} ...F{} }}", i + 1, i + 1));
     }
     q.push_str(" fragment F40 on Query { head { seq } }");
-    body_of(&q)
+    graphql_body(&q)
 }
 
 /// A body just under `max_body`: a query padded by a comment, or a huge string variable.
 fn near_cap(i: u64, max_body: usize) -> Bytes {
     let room = max_body - 200;
     if i.is_multiple_of(2) {
-        body_of(&format!("{{ head {{ seq }} }} #{}", "x".repeat(room)))
+        graphql_body(&format!("{{ head {{ seq }} }} #{}", "x".repeat(room)))
     } else {
         Bytes::from(
             json!({"query": "query($x: String) { head { seq } }", "variables": {"x": "y".repeat(room)}}).to_string(),
@@ -336,7 +276,7 @@ fn legitimate(addr: SocketAddr, token: &str, timed: Duration) -> (Vec<Duration>,
         .expect("the legitimate client's runtime");
     runtime.block_on(async {
         let mut c = Connection::open(addr, token).await.expect("a connection");
-        let body = body_of("{ head { seq } }");
+        let body = graphql_body("{ head { seq } }");
         let timed_from = Instant::now() + WARM_UP;
         let end = timed_from + timed;
         let (mut latencies, mut failed) = (Vec::new(), 0);

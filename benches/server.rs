@@ -17,18 +17,19 @@
 //! Run it with `cargo bench --bench server`. `ORGLEDGER_BENCH_SECS` sets the seconds timed per
 //! scenario (default 5), after one second of warm-up.
 
+mod graphql_client;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::{header, Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::StatusCode;
 use serde_json::{json, Value};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+
+use graphql_client::{graphql_body, Connection};
 
 use orgledger::event::{Date, Event, Id, LocalityKind, LocalityRegistered, Submission, Text};
 use orgledger::graphql::{Access, Env, LedgerSchema};
@@ -56,70 +57,7 @@ const CLERK: &str = "bench-clerk";
 const DIRECT_ACTOR: &str = "bench-direct";
 
 fn timed_seconds() -> Duration {
-    match std::env::var("ORGLEDGER_BENCH_SECS") {
-        Err(_) => Duration::from_secs(5),
-        Ok(text) => match text.parse::<f64>() {
-            Ok(s) if s > 0.0 => Duration::from_secs_f64(s),
-            _ => {
-                eprintln!("server bench: ORGLEDGER_BENCH_SECS must be a positive number of seconds, not {text:?}");
-                std::process::exit(2);
-            }
-        },
-    }
-}
-
-/// One keep-alive HTTP/1.1 connection to the server, with the token it sends.
-struct Connection {
-    sender: SendRequest<Full<Bytes>>,
-    host: String,
-    authorization: String,
-}
-
-impl Connection {
-    async fn open(addr: SocketAddr, token: &str) -> Result<Connection, String> {
-        let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
-        // Requests are small and sent whole; Nagle's delay would only add latency.
-        stream.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(Connection {
-            sender,
-            host: addr.to_string(),
-            authorization: format!("Bearer {token}"),
-        })
-    }
-
-    /// Posts one GraphQL request body and returns the status and the whole answer body.
-    async fn post(&mut self, body: Bytes) -> Result<(StatusCode, Bytes), String> {
-        self.sender.ready().await.map_err(|e| format!("connection lost: {e}"))?;
-        let request = Request::post("/graphql")
-            .header(header::HOST, &self.host)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::AUTHORIZATION, &self.authorization)
-            .body(Full::new(body))
-            .map_err(|e| format!("request: {e}"))?;
-        let response = self
-            .sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("send: {e}"))?;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("body: {e}"))?
-            .to_bytes();
-        Ok((status, bytes))
-    }
-}
-
-fn graphql_body(query: &str) -> Bytes {
-    Bytes::from(json!({ "query": query }).to_string())
+    graphql_client::timed_seconds("server", Duration::from_secs(5))
 }
 
 /// Sends one query, parses the whole answer and returns its `data`; any error stops the run,

@@ -94,7 +94,7 @@ impl Faults for Script {
             return Ok(());
         }
         let n = {
-            let mut state = self.state.lock().unwrap();
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             let n = state.0.entry(point).or_insert(0);
             *n += 1;
             let n = *n;
@@ -102,7 +102,15 @@ impl Faults for Script {
             self.changed.notify_all();
             n
         };
-        match self.plan.lock().unwrap().get(&(point, n)).copied() {
+        // The plan's lock is let go before an injected panic: a panic while holding it would
+        // poison it, and the next thread to consult the plan would die of that instead.
+        let action = self
+            .plan
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(point, n))
+            .copied();
+        match action {
             None => Ok(()),
             Some(Action::Fail) => Err(std::io::Error::other(format!("injected failure at {point:?} #{n}"))),
             Some(Action::Panic) => panic!("injected panic at {point:?} #{n}"),

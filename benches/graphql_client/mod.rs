@@ -1,0 +1,86 @@
+//! What the GraphQL benchmarks (`server.rs`, `hostile.rs`) share: the length of a timed
+//! phase from `ORGLEDGER_BENCH_SECS`, and a plain HTTP/1.1 keep-alive client that posts
+//! GraphQL bodies, light enough that the load generator does not measure itself.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{header, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::net::TcpStream;
+
+/// How long each timed phase runs: `ORGLEDGER_BENCH_SECS`, else `default`. A value that is
+/// not a positive number stops `bench` with a message.
+pub fn timed_seconds(bench: &str, default: Duration) -> Duration {
+    match std::env::var("ORGLEDGER_BENCH_SECS") {
+        Err(_) => default,
+        Ok(text) => match text.parse::<f64>() {
+            Ok(s) if s > 0.0 => Duration::from_secs_f64(s),
+            _ => {
+                eprintln!("{bench} bench: ORGLEDGER_BENCH_SECS must be a positive number of seconds, not {text:?}");
+                std::process::exit(2);
+            }
+        },
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection to the server, with the token it sends.
+pub struct Connection {
+    sender: SendRequest<Full<Bytes>>,
+    host: String,
+    authorization: String,
+}
+
+impl Connection {
+    pub async fn open(addr: SocketAddr, token: &str) -> Result<Connection, String> {
+        let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+        // Requests are small and sent whole; Nagle's delay would only add latency.
+        stream.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Connection {
+            sender,
+            host: addr.to_string(),
+            authorization: format!("Bearer {token}"),
+        })
+    }
+
+    /// Posts one GraphQL request body and returns the status and the whole answer body.
+    pub async fn post(&mut self, body: Bytes) -> Result<(StatusCode, Bytes), String> {
+        self.sender.ready().await.map_err(|e| format!("connection lost: {e}"))?;
+        let request = Request::post("/graphql")
+            .header(header::HOST, &self.host)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, &self.authorization)
+            .body(Full::new(body))
+            .map_err(|e| format!("request: {e}"))?;
+        let response = self
+            .sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("send: {e}"))?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("body: {e}"))?
+            .to_bytes();
+        Ok((status, bytes))
+    }
+}
+
+/// A GraphQL request body holding only `query`.
+pub fn graphql_body(query: &str) -> Bytes {
+    Bytes::from(json!({ "query": query }).to_string())
+}
