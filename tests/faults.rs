@@ -11,20 +11,9 @@ use std::time::Duration;
 use orgledger::event::{Id, Submission};
 use orgledger::store::{AppendError, Appended, FaultPoint, Faults, Ledger, LedgerOptions, StoreError};
 
-fn hamlet(slug: &str) -> Submission {
-    Submission::from_json(&format!(
-        r#"{{"type":"LocalityRegistered","effective":"2005-02-01","locality":"{slug}","name":"Xóm {slug}","kind":"hamlet","parent":"xa-dam-thuy","border":false}}"#
-    ))
-    .expect("a valid event")
-}
+mod common;
 
-fn fixture() -> Vec<Submission> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/trung-khanh-2005.jsonl"))
-        .expect("the example file");
-    text.lines()
-        .map(|l| Submission::from_json(l).expect("parses"))
-        .collect()
-}
+use common::{fixture_events as fixture, hamlet};
 
 fn actor() -> Id {
     Id::parse("clerk").unwrap()

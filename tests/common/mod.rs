@@ -130,3 +130,22 @@ pub fn wait_until_released(data: &Path) {
 
 /// The real server on a loopback port, for the server and subscription tests.
 pub mod server;
+
+/// The events of `examples/trung-khanh-2005.jsonl`: a province, a district, a commune,
+/// hamlets, committees and cells, a border post and its members.
+pub fn fixture_events() -> Vec<orgledger::event::Submission> {
+    let text = std::fs::read_to_string(Path::new(MANIFEST_DIR).join("examples/trung-khanh-2005.jsonl"))
+        .expect("the example file");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| orgledger::event::Submission::from_json(l).expect("the example parses"))
+        .collect()
+}
+
+/// A new hamlet `slug` under xa-dam-thuy, effective 2005-02-01, as an input line.
+pub fn hamlet(slug: &str) -> orgledger::event::Submission {
+    orgledger::event::Submission::from_json(&format!(
+        r#"{{"type":"LocalityRegistered","effective":"2005-02-01","locality":"{slug}","name":"Xóm {slug}","kind":"hamlet","parent":"xa-dam-thuy","border":false}}"#
+    ))
+    .expect("a valid event")
+}

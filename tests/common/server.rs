@@ -1,7 +1,6 @@
 //! A real server for the server tests: a ledger in a temp dir, tokens of every role, and
 //! `orgledger::server::run` on a loopback port, driven over HTTP and WebSocket.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use orgledger::checkpoint::SigningKey;
@@ -13,16 +12,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// The events of `examples/trung-khanh-2005.jsonl`: a province, a district, a commune,
-/// hamlets, committees and cells, a border post and its members.
-pub fn fixture_events() -> Vec<Submission> {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/trung-khanh-2005.jsonl"))
-        .expect("the example file");
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| Submission::from_json(l).expect("the example parses"))
-        .collect()
-}
+pub use super::fixture_events;
 
 /// A running server and what a test needs to talk to it.
 pub struct TestServer {
