@@ -167,21 +167,23 @@ pub fn verify_file(file: &Path, out: &mut impl Write) -> Result<(), CommandError
         )));
     }
     let input = std::fs::File::open(file).map_err(|e| CommandError::Failed(format!("{}: {e}", file.display())))?;
-    let verdict = verify_export(std::io::BufReader::new(input))?;
+    let verdict = verify_export(std::io::BufReader::new(input), |_| Ok(()))?;
     print_verdict(verdict.map(|(head, root)| (head.seq, head.hash, root)), out)
 }
 
-/// Checks an export as `verify --file` does and recomputes its Merkle tree as it is read:
-/// the head and the root at its size, or the first bad record.
+/// [`check_export`], recomputing the Merkle tree as the file is read: the head and the root
+/// at its size, or the first bad record. `each` sees every good record, as in
+/// [`check_export`]: what `verify --file`, `import` and a check against a checkpoint share.
 pub fn verify_export(
     input: impl BufRead,
+    mut each: impl FnMut(Record) -> Result<(), crate::chain::ChainError>,
 ) -> Result<Result<(crate::chain::Head, crate::event::Hash), crate::chain::ChainError>, CommandError> {
     let mut tree = crate::merkle::Frontier::new();
     let mut completed = Vec::new();
     let verdict = check_export(input, |record| {
         completed.clear();
         tree.push_into(&record.hash(), &mut completed);
-        Ok(())
+        each(record)
     })?;
     Ok(verdict.map(|head| (head, tree.root())))
 }
@@ -287,7 +289,7 @@ pub fn import(data: &Path, file: &Path, out: &mut impl Write) -> Result<(), Comm
     let input = std::fs::File::open(file).map_err(|e| CommandError::Failed(format!("{}: {e}", file.display())))?;
     let mut state = State::new();
     let mut records = Vec::new();
-    let verdict = check_export(std::io::BufReader::new(input), |record| {
+    let verdict = verify_export(std::io::BufReader::new(input), |record| {
         state
             .submit(record.submission(), record.recorded_at().date())
             .map_err(|v| crate::chain::ChainError {
@@ -297,7 +299,7 @@ pub fn import(data: &Path, file: &Path, out: &mut impl Write) -> Result<(), Comm
         records.push(record);
         Ok(())
     })?;
-    let head = verdict.map_err(|e| {
+    let (head, root) = verdict.map_err(|e| {
         CommandError::Rejected(format!(
             "{}: refused, nothing imported: record {}: {}",
             file.display(),
@@ -311,14 +313,8 @@ pub fn import(data: &Path, file: &Path, out: &mut impl Write) -> Result<(), Comm
         return Err(StoreError::NotEmpty(current.seq).into());
     }
     store.write_group(&records)?;
-    let mut tree = crate::merkle::Frontier::new();
-    let mut completed = Vec::new();
-    for record in &records {
-        completed.clear();
-        tree.push_into(&record.hash(), &mut completed);
-    }
     // The verdict of `verify` on what was imported.
-    print_verdict(Ok((head.seq, head.hash, tree.root())), out)
+    print_verdict(Ok((head.seq, head.hash, root)), out)
 }
 
 /// `orgledger log`: events for a person to read, one a line.

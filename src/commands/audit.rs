@@ -232,12 +232,10 @@ pub fn verify_file_against(file: &Path, cp: &Path, key: &Path, out: &mut impl Wr
     let checkpoint = open_checkpoint_files(cp, key)?.map_err(|f| fail(f, out))?;
     let input = std::fs::File::open(file).map_err(|e| CommandError::Failed(format!("{}: {e}", file.display())))?;
     let mut replay = CheckpointReplay::new(&checkpoint);
-    let mut frontier = crate::merkle::Frontier::new();
-    let verdict = super::check_export(std::io::BufReader::new(input), |record| {
-        frontier.push(&record.hash());
+    let verdict = super::verify_export(std::io::BufReader::new(input), |record| {
         replay.push(&record);
         Ok(())
     })?;
-    let head = verdict.map_err(|e| fail(chain_failure(e), out))?;
-    print_against(replay.finish(head.seq), (head.seq, head.hash, frontier.root()), out)
+    let (head, root) = verdict.map_err(|e| fail(chain_failure(e), out))?;
+    print_against(replay.finish(head.seq), (head.seq, head.hash, root), out)
 }
