@@ -41,7 +41,8 @@ use tokio::net::TcpListener;
 use graphql_client::{graphql_body, Connection};
 
 use orgledger::server::{ServerConfig, ServerLimits};
-use orgledger::store::{Ledger, LedgerOptions, StoreError};
+use orgledger::store::StoreError;
+use orgledger::ledger::{Ledger, LedgerOptions};
 use orgledger::tokens::{self, Role, Tokens};
 
 /// The p99 the issue asks of the legitimate client under the hostile load.

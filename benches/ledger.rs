@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use common::{fail, hamlet, id, number};
 use orgledger::event::{Date, Event, Id, LocalityKind, LocalityRegistered, Submission, Text};
-use orgledger::store::writer::MAX_GROUP_EVENTS;
-use orgledger::store::{Ledger, LedgerOptions, Store, StoreError};
+use orgledger::ledger::MAX_GROUP_EVENTS;
+use orgledger::store::{Store, StoreError};
+use orgledger::ledger::{Ledger, LedgerOptions};
 
 /// How submitters reach the writer.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -130,9 +131,9 @@ fn locality(locality: &str, name: &str, kind: LocalityKind, parent: Option<&Id>,
 /// Opens a fresh ledger in `dir` and registers the province, district and commune the
 /// hamlets hang under; returns the ledger and the commune.
 fn fresh_ledger(dir: &Path, actor: &Id, sync: bool) -> (Arc<Ledger>, Id) {
-    let options = LedgerOptions {
-        sync_files: sync,
-        ..LedgerOptions::default()
+    let options = match sync {
+        true => LedgerOptions::default(),
+        false => LedgerOptions::default().without_sync(),
     };
     let ledger = Ledger::open(dir, options).expect("a fresh ledger");
     let (province, district, commune) = (id("tinh-cao-bang"), id("huyen-trung-khanh"), id("xa-ngoc-khe"));

@@ -24,7 +24,8 @@ use orgledger::event::{Hash, Submission};
 use orgledger::generate;
 use orgledger::merkle::{self, TreeError, TreeNodes};
 use orgledger::proofs;
-use orgledger::store::{Ledger, LedgerOptions, Store, StoreError};
+use orgledger::store::{Store, StoreError};
+use orgledger::ledger::{Ledger, LedgerOptions};
 
 /// The seed of benches/projection.rs, so that both benchmarks use the very same ledger.
 const SEED: u64 = 1;
@@ -444,9 +445,9 @@ fn measure_mode(
     let dir = root.join(name);
     let ledger = Ledger::open(
         &dir,
-        LedgerOptions {
-            maintain_tree,
-            ..LedgerOptions::default()
+        match maintain_tree {
+            true => LedgerOptions::default(),
+            false => LedgerOptions::default().without_tree(),
         },
     )
     .expect("a fresh ledger");

@@ -16,7 +16,8 @@ use serde_json::json;
 use crate::chain::ChainVerifier;
 use crate::event::{Id, Record, Submission};
 use crate::rules::State;
-use crate::store::{AppendError, Ledger, LedgerOptions, Store, StoreError};
+use crate::store::{Store, StoreError};
+use crate::ledger::{AppendError, Ledger, LedgerOptions};
 
 /// Why a command failed, and so its exit code.
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +121,9 @@ pub fn append(
     let (subs, lines) = read_submissions(input)?;
     // Only a directory this command creates may be removed again.
     let existed = data.exists();
-    let ledger = Ledger::open(data, LedgerOptions::default())?;
+    // An append reads nothing of the projection: opening without it costs nothing that
+    // grows with the organization.
+    let ledger = Ledger::open(data, LedgerOptions::default().without_projection())?;
     let appended = ledger.append(actor, subs, expect_seq).map_err(|e| match e {
         AppendError::Rule { index, violation } => CommandError::Rejected(format!("line {}: {violation}", lines[index])),
         AppendError::Conflict { .. } => CommandError::Rejected(e.to_string()),
@@ -154,7 +157,7 @@ pub fn append(
 /// after the verdict is printed.
 pub fn verify_store(data: &Path, out: &mut impl Write) -> Result<(), CommandError> {
     let store = Store::open_unchecked(data, false)?;
-    let verdict = store.verify()?;
+    let verdict = crate::ledger::caches::verify(&store)?;
     print_verdict(verdict.map(|v| (v.events, v.head.hash, v.root)), out)
 }
 

@@ -25,7 +25,8 @@ use std::path::{Path, PathBuf};
 
 use crate::chain::Head;
 use crate::event::*;
-use crate::store::{AppendError, Ledger, SteppedClock, StoreError};
+use crate::store::StoreError;
+use crate::ledger::{AppendError, Ledger, SteppedClock};
 
 /// Events per append: large batches keep the writer's flushes few.
 pub const BATCH_EVENTS: usize = 5_000;

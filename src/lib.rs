@@ -8,7 +8,8 @@
 //! - [`checkpoint`]: signed checkpoints (C2SP signed-note, tlog-checkpoint) and their keys;
 //! - [`rules`]: validation of each event against the state, and the fold (pure);
 //! - [`projection`]: the bitemporal read side, its reports and the snapshot codec (pure);
-//! - [`store`]: sled, the append path (writer, flusher, projector), the cache files;
+//! - [`store`]: sled and nothing else: the log, its head, the tree's nodes, idempotency keys;
+//! - [`ledger`]: the append path (writer, flusher, projector), replay at open, the caches;
 //! - [`graphql`]: the GraphQL schema: queries, the typed append, subscriptions (no HTTP);
 //! - [`server`]: the axum router, authentication, limits, `run(listener, config, shutdown)`;
 //! - [`tokens`]: bearer tokens and their roles, kept hashed beside the store;
@@ -23,6 +24,7 @@ pub mod demo;
 pub mod event;
 pub mod generate;
 pub mod graphql;
+pub mod ledger;
 pub mod merkle;
 pub mod projection;
 pub mod proofs;

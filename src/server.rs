@@ -37,7 +37,7 @@ use tokio::sync::watch;
 
 use crate::checkpoint::SigningKey;
 use crate::graphql::{self, codes, Access, Env, Executed, LedgerSchema, Limits, Session};
-use crate::store::Ledger;
+use crate::ledger::Ledger;
 use crate::tokens::{Caller, Permission, Tokens};
 
 /// The explorer page served at `GET /graphql`: plain HTML and script, nothing fetched from

@@ -19,7 +19,8 @@ use orgledger::demo::{
 };
 use orgledger::event::*;
 use orgledger::rules::State;
-use orgledger::store::{Ledger, LedgerOptions, Store};
+use orgledger::store::Store;
+use orgledger::ledger::{Ledger, LedgerOptions};
 
 /// The demo's events, generated once for all the tests of this file.
 fn story() -> &'static [Submission] {

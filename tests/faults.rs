@@ -9,7 +9,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use orgledger::event::{Id, Submission};
-use orgledger::store::{AppendError, Appended, FaultPoint, Faults, Ledger, LedgerOptions, StoreError};
+use orgledger::store::{FaultPoint, Faults, StoreError};
+use orgledger::ledger::{AppendError, Appended, Ledger, LedgerOptions};
 
 mod common;
 
@@ -118,10 +119,7 @@ impl Faults for Script {
 fn open_with(dir: &std::path::Path, script: &Arc<Script>) -> Ledger {
     let ledger = Ledger::open(
         dir,
-        LedgerOptions {
-            faults: Some(script.clone() as Arc<dyn Faults>),
-            ..LedgerOptions::default()
-        },
+        LedgerOptions::default().with_faults(script.clone() as Arc<dyn Faults>),
     )
     .expect("the ledger opens");
     script.arm();

@@ -3,7 +3,7 @@
 //! request is refused; keys are scoped to the actor.
 
 use orgledger::event::Id;
-use orgledger::store::{AppendError, Ledger, LedgerOptions};
+use orgledger::ledger::{AppendError, Ledger, LedgerOptions};
 
 mod common;
 

@@ -25,8 +25,9 @@ use orgledger::commands::report::{compute, AsOf, ReportKind};
 use orgledger::event::{Date, Id, Submission, Timestamp};
 use orgledger::projection::snapshot::{self, SnapshotError};
 use orgledger::projection::Projection;
-use orgledger::store::views::Opened;
-use orgledger::store::{Ledger, LedgerOptions, SteppedClock, Store};
+use orgledger::ledger::caches::Opened;
+use orgledger::store::Store;
+use orgledger::ledger::{Ledger, LedgerOptions, SteppedClock};
 
 /// The programme of the standardization report: 03-ĐA/TU of the Cao Bằng provincial
 /// committee, 2012 to 2015.
@@ -1066,11 +1067,7 @@ fn write_ledger(dir: &Path, lines: &[String], recorded_from: &str) -> Ledger {
     let clock = SteppedClock::new(Timestamp::parse(recorded_from).expect("a timestamp"), 1_000_000);
     let ledger = Ledger::open(
         dir,
-        LedgerOptions {
-            create: true,
-            clock: Box::new(clock),
-            ..Default::default()
-        },
+        LedgerOptions::with_clock(Box::new(clock)),
     )
     .expect("a new ledger");
     let subs: Vec<Submission> = lines
@@ -1893,7 +1890,7 @@ fn a_tampered_automatic_snapshot_is_ignored_and_rebuilt() {
         "one snapshot once 10,000 events were folded: {automatic:?}"
     );
     let k = automatic[0];
-    assert!(k >= orgledger::store::views::SNAPSHOT_EVERY && k < head);
+    assert!(k >= orgledger::ledger::caches::SNAPSHOT_EVERY && k < head);
     let (opened, how) = store.open_projection().unwrap();
     assert_eq!(
         how,
@@ -1976,11 +1973,7 @@ fn a_reopened_ledger_has_the_projection_of_a_full_replay() {
     let clock = SteppedClock::new(Timestamp::parse("2016-02-01T00:00:00.000000Z").unwrap(), 1_000_000);
     let reopened = Ledger::open(
         dir.path(),
-        LedgerOptions {
-            create: false,
-            clock: Box::new(clock),
-            ..Default::default()
-        },
+        LedgerOptions::with_clock(Box::new(clock)).existing(),
     )
     .expect("the ledger reopens");
     let store = reopened.store();

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 
 use orgledger::event::{Id, Submission};
-use orgledger::store::{AppendError, Ledger, LedgerOptions};
+use orgledger::ledger::{AppendError, Ledger, LedgerOptions};
 
 fn sub(line: &str) -> Submission {
     Submission::from_json(line).unwrap_or_else(|e| panic!("{line}: {e}"))

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use common::server::*;
 use futures_util::{SinkExt, StreamExt};
 use orgledger::event::{Id, Submission};
-use orgledger::store::Ledger;
+use orgledger::ledger::Ledger;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use orgledger::chain::Head;
 use orgledger::event::canonical::to_canonical;
 use orgledger::event::{event_hash, Id, Record, Submission, Timestamp};
-use orgledger::store::{Ledger, LedgerOptions, Store, StoreError};
+use orgledger::store::{Store, StoreError};
+use orgledger::ledger::{AppendError, Ledger, LedgerOptions};
 use serde_json::{Map, Value};
 use unicode_normalization::UnicodeNormalization;
 
@@ -198,42 +199,78 @@ fn verify_file(file: &Path) -> Run {
     orgledger(&["verify", "--file", file.to_str().expect("utf-8 path")], None, "")
 }
 
-/// Checks the store verdict, then that `append` refuses to write on the broken store and
-/// names the same record, and that the refusal appended nothing.
-fn assert_store_broken_at(data: &Path, seq: u64, error_says: &str) {
+/// Where damage is found besides `verify`. Opening checks only what is new since the
+/// verified point (the tail, and records appended since), so damage to the last record or
+/// past the head is found by every command that opens the ledger; damage further back is
+/// found by `verify`, by the server's background verify (which then refuses appends), and
+/// by whatever reads the damaged record (a report replaying from the first record).
+#[derive(Clone, Copy, PartialEq)]
+enum Found {
+    /// The tail: every open refuses.
+    OnOpen,
+    /// Behind the verified point: `verify` and the background verify.
+    ByVerify,
+}
+
+/// Checks the store verdict, then who else refuses the broken store and names the same
+/// record, and that nothing was appended.
+fn assert_store_broken_at(data: &Path, seq: u64, error_says: &str, found: Found) {
     let before = verify_store(data);
     let error = assert_broken_at(&before, seq);
     assert!(
         error.contains(error_says),
         "the error should say {error_says:?}: {error:?}"
     );
-
-    // The library refuses too: the tail check on open, or the full replay behind it.
-    match Ledger::open(data, LedgerOptions::default()) {
-        Err(StoreError::Corrupt { seq: at, reason }) => assert_eq!(at, seq, "Ledger::open names {at}: {reason}"),
-        Err(other) => panic!("Ledger::open should find the store corrupt at {seq}, not fail with {other}"),
-        Ok(_) => panic!("Ledger::open accepted a store broken at {seq}"),
-    }
-    common::wait_until_released(data);
-
-    let append = orgledger(&["append"], Some(data), NEW_HAMLET);
-    assert_eq!(
-        append.code,
-        Some(1),
-        "append on a broken store must exit 1: {:?}",
-        append.stderr
-    );
-    assert!(append.stdout.is_empty(), "nothing acknowledged: {:?}", append.stdout);
     let names = format!("corrupt at record {seq}:");
-    assert!(
-        append.stderr.contains(&names),
-        "append must name record {seq}: {:?}",
-        append.stderr
-    );
 
-    // A report refuses too, though its projection comes from a snapshot in `caches/` that
-    // covers records it would otherwise never read: it names the same record and prints
-    // nothing on stdout, so no figure of a broken ledger is ever taken for an answer.
+    if found == Found::OnOpen {
+        // The library refuses: the tail check on open.
+        match Ledger::open(data, LedgerOptions::default()) {
+            Err(StoreError::Corrupt { seq: at, reason }) => assert_eq!(at, seq, "Ledger::open names {at}: {reason}"),
+            Err(other) => panic!("Ledger::open should find the store corrupt at {seq}, not fail with {other}"),
+            Ok(_) => panic!("Ledger::open accepted a store broken at {seq}"),
+        }
+        common::wait_until_released(data);
+        let append = orgledger(&["append"], Some(data), NEW_HAMLET);
+        assert_eq!(
+            append.code,
+            Some(1),
+            "append on a broken store must exit 1: {:?}",
+            append.stderr
+        );
+        assert!(append.stdout.is_empty(), "nothing acknowledged: {:?}", append.stdout);
+        assert!(
+            append.stderr.contains(&names),
+            "append must name record {seq}: {:?}",
+            append.stderr
+        );
+    } else {
+        // Opening does not read back that far; the background verify a server runs does,
+        // and from then on the ledger refuses every append, naming the record.
+        let ledger = Ledger::open(data, LedgerOptions::default().without_projection()).expect("the tail is sound");
+        let (tx, rx) = std::sync::mpsc::channel();
+        ledger
+            .verify_in_background(move |verdict| {
+                let _ = tx.send(verdict.as_ref().map(|v| v.events).map_err(|e| e.clone()));
+            })
+            .expect("the verify starts");
+        match rx.recv().expect("the verify ends") {
+            Err(StoreError::Corrupt { seq: at, reason }) => assert_eq!(at, seq, "the background verify names {at}: {reason}"),
+            other => panic!("the background verify should find the store corrupt at {seq}: {other:?}"),
+        }
+        let sub = Submission::from_json(NEW_HAMLET).expect("valid event");
+        match ledger.append(Id::parse("cli").expect("id"), vec![sub], None) {
+            Err(AppendError::Store(StoreError::Corrupt { seq: at, .. })) => assert_eq!(at, seq),
+            other => panic!("an append after a failed background verify must be refused: {other:?}"),
+        }
+        ledger.close();
+        common::wait_until_released(data);
+    }
+
+    // A report refuses too. Here its projection is replayed from the first record (a store
+    // this small has no snapshot), and every record read is checked against its hash, its
+    // key and the one before: it names the same record and prints nothing on stdout, so no
+    // figure of a broken ledger is ever taken for an answer.
     let report = orgledger(&["report", "coverage", "--date", "2006-12-31"], Some(data), "");
     assert_eq!(
         report.code,
@@ -298,7 +335,7 @@ fn a_changed_content_byte_is_caught_at_its_record() {
         change_letter_after(&mut value[32..], b"\"locality\":\"xom-");
         store.tamper(7, Some(value)).expect("tamper");
     });
-    assert_store_broken_at(&built.data, 7, "hash mismatch");
+    assert_store_broken_at(&built.data, 7, "hash mismatch", Found::ByVerify);
 }
 
 #[test]
@@ -310,7 +347,7 @@ fn a_changed_content_byte_in_the_last_record_is_caught_on_open() {
         change_letter_after(&mut value[32..], b"\"locality\":\"xom-");
         store.tamper(EVENTS, Some(value)).expect("tamper");
     });
-    assert_store_broken_at(&built.data, EVENTS, "hash mismatch");
+    assert_store_broken_at(&built.data, EVENTS, "hash mismatch", Found::OnOpen);
 }
 
 #[test]
@@ -321,7 +358,7 @@ fn a_changed_hash_byte_is_caught_at_its_record() {
         value[0] ^= 0x01;
         store.tamper(12, Some(value)).expect("tamper");
     });
-    assert_store_broken_at(&built.data, 12, "hash mismatch");
+    assert_store_broken_at(&built.data, 12, "hash mismatch", Found::ByVerify);
 }
 
 #[test]
@@ -333,21 +370,21 @@ fn two_swapped_records_are_caught_at_the_first() {
         store.tamper(9, Some(fifth)).expect("tamper");
     });
     // Each swapped record still hashes right; what gives it away is the seq inside it.
-    assert_store_broken_at(&built.data, 5, "says seq 9");
+    assert_store_broken_at(&built.data, 5, "says seq 9", Found::ByVerify);
 }
 
 #[test]
 fn a_deleted_middle_record_is_caught_where_it_is_missing() {
     let built = build_store();
     damage(&built.data, |store| store.tamper(10, None).expect("tamper"));
-    assert_store_broken_at(&built.data, 10, "record 10 is missing");
+    assert_store_broken_at(&built.data, 10, "record 10 is missing", Found::ByVerify);
 }
 
 #[test]
 fn a_deleted_last_record_leaves_the_head_pointing_past_the_end() {
     let built = build_store();
     damage(&built.data, |store| store.tamper(EVENTS, None).expect("tamper"));
-    assert_store_broken_at(&built.data, EVENTS, "recorded head is at 20");
+    assert_store_broken_at(&built.data, EVENTS, "recorded head is at 20", Found::OnOpen);
 }
 
 #[test]
@@ -363,7 +400,109 @@ fn a_forged_record_after_the_head_is_caught() {
         value.extend_from_slice(forged.canonical());
         store.tamper(EVENTS + 1, Some(value)).expect("tamper");
     });
-    assert_store_broken_at(&built.data, EVENTS + 1, "recorded head is at 20");
+    assert_store_broken_at(&built.data, EVENTS + 1, "recorded head is at 20", Found::OnOpen);
+}
+
+/// Opens as `orgledger append` does (no projection, which would replay the small store from
+/// its first record and so find any damage): only the checks of the open itself.
+fn open_as_append(data: &Path) -> Result<Ledger, StoreError> {
+    Ledger::open(data, LedgerOptions::default().without_projection())
+}
+
+#[test]
+fn a_clean_open_makes_the_head_the_verified_point() {
+    let built = build_store();
+    let store = Store::open(&built.data, false).expect("open");
+    assert_eq!(store.verified().expect("read"), built.head);
+    assert_eq!(store.checked_on_open(), 0, "nothing new since the writer's last group");
+}
+
+#[test]
+fn a_store_without_a_verified_point_is_checked_whole_on_its_first_open() {
+    // As a store written before verified points were kept: the first open checks every
+    // record, finds the damage, and does not record a verified point past it.
+    let built = build_store();
+    damage(&built.data, |store| {
+        let mut value = stored_value(store, 7);
+        change_letter_after(&mut value[32..], b"\"locality\":\"xom-");
+        store.tamper(7, Some(value)).expect("tamper");
+        store.tamper_verified(None).expect("tamper");
+    });
+    match open_as_append(&built.data) {
+        Err(StoreError::Corrupt { seq, reason }) => assert_eq!(seq, 7, "{reason}"),
+        Err(other) => panic!("the open should find record 7 corrupt, not {other}"),
+        Ok(_) => panic!("the open accepted a store broken at 7 with no verified point"),
+    }
+    common::wait_until_released(&built.data);
+    let store = Store::open_unchecked(&built.data, false).expect("open");
+    assert_eq!(store.verified().expect("read"), Head::EMPTY);
+}
+
+#[test]
+fn an_undamaged_store_without_a_verified_point_gets_one_on_open() {
+    let built = build_store();
+    damage(&built.data, |store| store.tamper_verified(None).expect("tamper"));
+    let store = Store::open(&built.data, false).expect("a sound store opens");
+    assert_eq!(store.checked_on_open(), EVENTS, "every record checked once");
+    assert_eq!(store.verified().expect("read"), built.head);
+}
+
+#[test]
+fn records_after_the_verified_point_are_checked_on_open() {
+    let built = build_store();
+    damage(&built.data, |store| {
+        let ten = Head {
+            seq: 10,
+            hash: orgledger::event::Hash(stored_value(store, 10)[..32].try_into().expect("32 bytes")),
+        };
+        store.tamper_verified(Some(ten)).expect("tamper");
+        let mut value = stored_value(store, 15);
+        change_letter_after(&mut value[32..], b"\"locality\":\"xom-");
+        store.tamper(15, Some(value)).expect("tamper");
+    });
+    match open_as_append(&built.data) {
+        Err(StoreError::Corrupt { seq, reason }) => assert_eq!(seq, 15, "{reason}"),
+        Err(other) => panic!("the open should find record 15 corrupt, not {other}"),
+        Ok(_) => panic!("the open accepted a store broken at 15, after its verified point"),
+    }
+}
+
+#[test]
+fn a_verified_point_the_log_no_longer_holds_is_caught_on_open() {
+    // The record at the verified point no longer has the hash that was verified (the log
+    // was rewritten from there), or the point lies past the head (records were lost).
+    let built = build_store();
+    damage(&built.data, |store| {
+        let rewritten = Head {
+            seq: 10,
+            hash: orgledger::event::Hash([7; 32]),
+        };
+        store.tamper_verified(Some(rewritten)).expect("tamper");
+    });
+    match open_as_append(&built.data) {
+        Err(StoreError::Corrupt { seq, reason }) => {
+            assert_eq!(seq, 10, "{reason}");
+            assert!(reason.contains("differs from the one verified"), "{reason}");
+        }
+        Err(other) => panic!("the open should find record 10 corrupt, not {other}"),
+        Ok(_) => panic!("the open accepted a log that no longer holds its verified record"),
+    }
+    common::wait_until_released(&built.data);
+    damage(&built.data, |store| {
+        let past = Head {
+            seq: EVENTS + 5,
+            hash: orgledger::event::Hash([7; 32]),
+        };
+        store.tamper_verified(Some(past)).expect("tamper");
+    });
+    match open_as_append(&built.data) {
+        Err(StoreError::Corrupt { seq, reason }) => {
+            assert_eq!(seq, EVENTS + 1, "{reason}");
+            assert!(reason.contains("records are missing"), "{reason}");
+        }
+        Err(other) => panic!("the open should find records missing, not {other}"),
+        Ok(_) => panic!("the open accepted a log shorter than its verified point"),
+    }
 }
 
 /// An export of a built store, as lines, and where to write damaged copies of it.

@@ -12,7 +12,8 @@ use serde_json::json;
 use super::CommandError;
 use crate::checkpoint::{self, SigningKey, VerifierKey};
 use crate::proofs::{self, AnyProof, AuditFailure, CheckpointReplay};
-use crate::store::{Ledger, LedgerOptions, Store, StoreError};
+use crate::store::{Store, StoreError};
+use crate::ledger::{Ledger, LedgerOptions};
 
 /// The ledger's signing key, in the data directory unless `--key` says otherwise.
 pub const KEY_FILE: &str = "checkpoint.key";
@@ -217,7 +218,7 @@ fn print_against(
 pub fn verify_store_against(data: &Path, cp: &Path, key: &Path, out: &mut impl Write) -> Result<(), CommandError> {
     let checkpoint = open_checkpoint_files(cp, key)?.map_err(|f| fail(f, out))?;
     let store = Store::open_unchecked(data, false)?;
-    let verified = store.verify()?.map_err(|e| fail(chain_failure(e), out))?;
+    let verified = crate::ledger::caches::verify(&store)?.map_err(|e| fail(chain_failure(e), out))?;
     let mut replay = CheckpointReplay::new(&checkpoint);
     for record in store.records(1).take(checkpoint.size as usize) {
         replay.push(&record.map_err(|e: StoreError| CommandError::from(e))?);

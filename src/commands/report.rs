@@ -188,13 +188,12 @@ pub fn report(
     format: Format,
     out: &mut impl Write,
 ) -> Result<(), CommandError> {
+    // Opening checks what is new since the verified point (`Store::open`), and the report
+    // then checks that the log still reaches every head its caches were written at: a log
+    // cut back behind the snapshot it answers from is refused, not answered from a history
+    // the log no longer holds. The whole chain is `orgledger verify`'s.
     let store = Store::open(data, false)?;
-    // A report answers from the projection's snapshot in `caches/` plus the records after
-    // it, so on its own it would never read the records the snapshot covers: a damaged
-    // record, or a log cut back behind the caches, would go unnoticed and the report would
-    // answer from a history the log no longer holds. Check the whole chain first, as every
-    // other command that opens the ledger does (`Ledger::open`), and refuse a broken one.
-    store.verify()?.map_err(|e| StoreError::Corrupt {
+    crate::ledger::caches::check_cache_heads(&store, store.head()?).map_err(|e| StoreError::Corrupt {
         seq: e.seq,
         reason: e.error,
     })?;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use super::CommandError;
 use crate::server::{self, ServerConfig, ServerLimits};
-use crate::store::{Ledger, LedgerOptions, Store};
+use crate::store::Store;
+use crate::ledger::{Ledger, LedgerOptions};
 use crate::tokens::{self, Role, TokenError, Tokens};
 
 /// The token name `serve --demo` gives its clerk token (a new one at each start).
@@ -102,6 +103,20 @@ pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result
             data.display()
         )));
     }
+    // The whole chain is checked while the server serves: opening checked only what was new
+    // since the verified point. A broken chain stops appends, not reads.
+    let events = ledger.head().seq;
+    let started = std::time::Instant::now();
+    tracing::info!("verifying the chain of {events} events in the background");
+    ledger.verify_in_background(move |verdict| match verdict {
+        Ok(v) => tracing::info!(
+            "verified the chain of {} events in {:.1} s: root {}",
+            v.events,
+            started.elapsed().as_secs_f64(),
+            v.root
+        ),
+        Err(e) => tracing::error!("the background verify failed; appends are refused: {e}"),
+    })?;
     let ledger = Arc::new(ledger);
     if options.demo {
         // Tokens are kept hashed: the demo's clerk token is made anew at each start.

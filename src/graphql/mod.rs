@@ -30,7 +30,7 @@ use crate::checkpoint::SigningKey;
 use crate::event::{Date, Timestamp};
 use crate::projection::reports::ReportError;
 use crate::projection::{At, Projection};
-use crate::store::{AppendError, Ledger};
+use crate::ledger::{AppendError, Ledger};
 use crate::tokens::{Caller, Permission, Tokens};
 
 pub use mutation::Mutation;

@@ -15,7 +15,7 @@ use super::query::{check_types, HeadObject};
 use super::{codes, env, error, require, Session};
 use crate::chain::Head;
 use crate::event::Record;
-use crate::store::Ledger;
+use crate::ledger::Ledger;
 use crate::tokens::Permission;
 
 /// The root of every subscription.

@@ -26,7 +26,7 @@ pub use timeline::{At, Span, Timeline};
 /// The views one event changed, by section and id: for the commitment to rehash.
 type Changed = Vec<(Section, Id)>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, async_graphql::Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MemberStatus {
     Probationary,
     Official,

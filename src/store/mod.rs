@@ -8,10 +8,19 @@
 //! Layout, in one tree `log` so that one `apply_batch` writes records and head atomically:
 //! - `e` + seq (8 bytes, big-endian) → hash (32 bytes) + canonical bytes;
 //! - `head` → seq (8 bytes, big-endian) + hash (32 bytes);
-//! - `format` → `orgledger-store-1`.
-
-pub mod views;
-pub mod writer;
+//! - `verified` → seq + hash, the same shape: the verified point, the last record up to
+//!   which the chain is known good (written with the head by every group, and moved by the
+//!   check each open makes of what is new since it);
+//! - `format` → `orgledger-store-1`;
+//! - the Merkle tree's nodes and size, and idempotency entries, under prefixes of their own.
+//!
+//! What opening checks, in time independent of the log's length (`Store::open`): the head
+//! names the last stored record, which hashes to the head's hash and chains to the record
+//! before it; the record at the verified point still has the verified hash; and every record
+//! after the verified point hashes right, carries its `seq` and links to the one before (a
+//! store written by an older version, with no verified point, is checked whole once). Every
+//! record read later is checked against its stored hash. What only `verify` checks
+//! (`Store::verify`): every record from the first, every link, and the Merkle tree.
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -20,8 +29,6 @@ use std::sync::Arc;
 
 use crate::chain::{ChainError, ChainVerifier, Head};
 use crate::event::{Hash, Record, RecordError};
-
-pub use writer::{AppendError, Appended, Clock, Ledger, LedgerOptions, SteppedClock, SystemClock};
 
 /// The points of the store's write path (and the projector's fold) where a test can make
 /// the ledger fail, through [`LedgerOptions::faults`]: a disk error at a chosen insert,
@@ -48,6 +55,7 @@ pub trait Faults: Send + Sync {
 const FORMAT_KEY: &[u8] = b"format";
 const FORMAT_VALUE: &[u8] = b"orgledger-store-1";
 const HEAD_KEY: &[u8] = b"head";
+const VERIFIED_KEY: &[u8] = b"verified";
 const EVENT_PREFIX: u8 = b'e';
 /// Attempts, 20 ms apart, to take sled's lock before a store is declared in use.
 const IN_USE_RETRIES: u32 = 10;
@@ -81,7 +89,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    fn io(e: impl std::fmt::Display) -> StoreError {
+    pub(crate) fn io(e: impl std::fmt::Display) -> StoreError {
         StoreError::Io(e.to_string())
     }
 
@@ -93,12 +101,27 @@ impl StoreError {
         }
     }
 
-    fn from_chain(e: ChainError) -> StoreError {
+    pub(crate) fn from_chain(e: ChainError) -> StoreError {
         StoreError::Corrupt {
             seq: e.seq,
             reason: e.error,
         }
     }
+}
+
+/// A head as stored: seq (8 bytes, big-endian) + hash (32 bytes).
+fn encode_head(head: Head) -> [u8; 40] {
+    let mut v = [0; 40];
+    v[..8].copy_from_slice(&head.seq.to_be_bytes());
+    v[8..].copy_from_slice(&head.hash.0);
+    v
+}
+
+fn decode_head(v: &[u8]) -> Option<Head> {
+    (v.len() == 40).then(|| Head {
+        seq: u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
+        hash: Hash(v[8..].try_into().expect("32 bytes")),
+    })
 }
 
 fn event_key(seq: u64) -> [u8; 9] {
@@ -140,6 +163,8 @@ pub struct Store {
     durable: AtomicU64,
     /// How many times the store's files were synced after a flush.
     syncs: AtomicU64,
+    /// How many records the open checked after the verified point.
+    checked_on_open: AtomicU64,
     /// Sync the data file after each flush (always, but for the benchmark that measures
     /// what the sync costs).
     sync_files: bool,
@@ -184,9 +209,12 @@ impl Store {
 
     /// Opens the store in `dir`, creating it when `create` is set. Checks the recorded head
     /// against the last record and refuses a store whose tail does not chain.
+    /// Then checks what was appended since the verified point, and records the head as the
+    /// new verified point: the cost follows what is new, not the length of the log.
     pub fn open(dir: &Path, create: bool) -> Result<Store, StoreError> {
         let store = Store::open_unchecked(dir, create)?;
         store.check_tail()?;
+        store.check_since_verified()?;
         Ok(store)
     }
 
@@ -247,6 +275,7 @@ impl Store {
             inserted: AtomicU64::new(0),
             durable: AtomicU64::new(u64::MAX),
             syncs: AtomicU64::new(0),
+            checked_on_open: AtomicU64::new(0),
             sync_files: true,
             faults: None,
         })
@@ -306,6 +335,82 @@ impl Store {
                 reason: "the recorded head is malformed".into(),
             }),
         }
+    }
+
+    /// The verified point: the chain from the first record up to it is known good. A store
+    /// written before verified points were kept has none, read as the empty log's.
+    pub fn verified(&self) -> Result<Head, StoreError> {
+        match self.log.get(VERIFIED_KEY).map_err(StoreError::read)? {
+            None => Ok(Head::EMPTY),
+            Some(v) => decode_head(&v).ok_or_else(|| StoreError::Corrupt {
+                seq: 0,
+                reason: "the recorded verified point is malformed".into(),
+            }),
+        }
+    }
+
+    /// How many records the open checked after the verified point (0 on a store closed
+    /// cleanly by this version: every group it wrote moved the point with the head).
+    pub fn checked_on_open(&self) -> u64 {
+        self.checked_on_open.load(Ordering::Relaxed)
+    }
+
+    /// The check of what is new since the verified point: the record at the point still has
+    /// its hash, and every record after it hashes right and links to the one before, up to
+    /// the head (which [`Store::check_tail`] has matched with the last record). Then the head
+    /// becomes the verified point.
+    fn check_since_verified(&self) -> Result<(), StoreError> {
+        let head = self.head()?;
+        let verified = self.verified()?;
+        if verified.seq > head.seq {
+            return Err(StoreError::Corrupt {
+                seq: head.seq + 1,
+                reason: format!(
+                    "the log ends at {} but record {} was verified before: records are missing",
+                    head.seq, verified.seq
+                ),
+            });
+        }
+        if verified.seq > 0 {
+            match self.raw(verified.seq)? {
+                Some((hash, _)) if hash == verified.hash => {}
+                Some(_) => {
+                    return Err(StoreError::Corrupt {
+                        seq: verified.seq,
+                        reason: "its stored hash differs from the one verified before".into(),
+                    })
+                }
+                None => {
+                    return Err(StoreError::Corrupt {
+                        seq: verified.seq,
+                        reason: format!("record {} is missing", verified.seq),
+                    })
+                }
+            }
+        }
+        if verified == head {
+            return Ok(());
+        }
+        let mut chain = ChainVerifier::after(verified);
+        let mut checked = 0;
+        for item in self.raw_records(verified.seq + 1) {
+            let (seq, hash, value) = item?;
+            chain.check_stored(seq, hash, &value[32..]).map_err(StoreError::from_chain)?;
+            checked += 1;
+        }
+        let end = chain.head();
+        if end != head {
+            return Err(StoreError::Corrupt {
+                seq: end.first_bad_against(head),
+                reason: format!("the recorded head is at {} but the chain ends at {}", head.seq, end.seq),
+            });
+        }
+        self.log
+            .insert(VERIFIED_KEY, encode_head(head).as_slice())
+            .map_err(StoreError::io)?;
+        self.flush()?;
+        self.checked_on_open.store(checked, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The last stored record's key, if any.
@@ -388,10 +493,29 @@ impl Store {
     }
 
     /// Records from `from` on, in `seq` order, each read and checked against its hash.
+    /// Each must also be where it is stored and where the one before it leaves off: a record
+    /// missing from the middle, or stored under another record's key, is named, never
+    /// folded out of order. Opening does not read the whole log, so this is what every
+    /// reader of old records relies on.
     pub fn records(&self, from: u64) -> impl Iterator<Item = Result<Record, StoreError>> + '_ {
-        self.raw_records(from).map(|item| {
+        let mut expected = from.max(1);
+        self.raw_records(from).map(move |item| {
             let (seq, hash, value) = item?;
-            Record::from_stored(hash, &value[32..]).map_err(|e| corrupt(seq, e))
+            if seq != expected {
+                return Err(StoreError::Corrupt {
+                    seq: expected,
+                    reason: format!("record {expected} is missing"),
+                });
+            }
+            expected += 1;
+            let record = Record::from_stored(hash, &value[32..]).map_err(|e| corrupt(seq, e))?;
+            if record.seq() != seq {
+                return Err(StoreError::Corrupt {
+                    seq,
+                    reason: format!("the record stored at {seq} says seq {}", record.seq()),
+                });
+            }
+            Ok(record)
         })
     }
 
@@ -428,14 +552,29 @@ impl Store {
     /// Recomputes every hash and link of the stored chain and compares the end with the
     /// recorded head. `Ok(Err(_))` is a broken chain; `Err(_)` is a failure to read.
     pub fn verify(&self) -> Result<Result<Verified, ChainError>, StoreError> {
+        self.verify_log(self.head()?, false)
+    }
+
+    /// [`Store::verify`] of the log up to `head`, which the log must reach with that hash:
+    /// what a server checks in the background while its writer appends after `head` (so
+    /// what follows `head` is not looked at; the plain verify refuses a record past the
+    /// recorded head).
+    pub fn verify_through(&self, head: Head) -> Result<Result<Verified, ChainError>, StoreError> {
+        self.verify_log(head, true)
+    }
+
+    fn verify_log(&self, head: Head, stop_at_head: bool) -> Result<Result<Verified, ChainError>, StoreError> {
         let mut chain = ChainVerifier::new();
         // The tree is recomputed from the records and compared with the stored one (whose
         // nodes the proofs are made from) where the stored one reaches.
         let mut frontier = crate::merkle::Frontier::new();
-        let held = self.tree_size()?;
+        let held = self.tree_size()?.min(head.seq);
         let mut recomputed_at_held = (held == 0).then(crate::merkle::empty_root);
         let mut completed = Vec::with_capacity(8);
         for item in self.raw_records(1) {
+            if stop_at_head && matches!(&item, Ok((seq, _, _)) if *seq > head.seq) {
+                break;
+            }
             let (seq, hash, value) = match item {
                 Ok(found) => found,
                 // Damage sled detects in its own files is a broken chain too: name the
@@ -476,7 +615,6 @@ impl Store {
                 recomputed_at_held = Some(frontier.root());
             }
         }
-        let head = self.head()?;
         let end = chain.head();
         if end != head {
             return Ok(Err(ChainError {
@@ -508,23 +646,6 @@ impl Store {
                         stored.err().map(|e| format!(": {e}")).unwrap_or_default()
                     ),
                 }))
-            }
-        }
-        // The caches were written from this log at some head: a log that no longer reaches
-        // that head lost records behind the chain's back (sled, for one, recovers from a
-        // damaged file by dropping what follows the damage, and the shorter chain verifies on
-        // its own). A cache whose record differs is only ignored, as a stale cache; a
-        // rewritten history is for signed checkpoints to catch. Deleted caches make this
-        // check silent.
-        for (what, cached) in self.cache_heads()? {
-            if cached.seq > end.seq {
-                return Ok(Err(ChainError {
-                    seq: end.seq + 1,
-                    error: format!(
-                        "the log ends at {} but the {what} in caches/ was written from it at record {}: records are missing",
-                        end.seq, cached.seq
-                    ),
-                }));
             }
         }
         Ok(Ok(Verified {
@@ -595,10 +716,15 @@ impl Store {
             value.extend_from_slice(r.canonical());
             batch.insert(&event_key(r.seq()), value.as_slice());
         }
-        let mut head = Vec::with_capacity(40);
-        head.extend_from_slice(&last.seq().to_be_bytes());
-        head.extend_from_slice(&last.hash().0);
-        batch.insert(HEAD_KEY, head);
+        // Every group follows the head, which the open made the verified point, and chains
+        // to it by construction (the writer seals each record on the one before; an import
+        // checks the whole file first): the verified point moves with the head.
+        let head = encode_head(Head {
+            seq: last.seq(),
+            hash: last.hash(),
+        });
+        batch.insert(HEAD_KEY, head.as_slice());
+        batch.insert(VERIFIED_KEY, head.as_slice());
         self.log.apply_batch(batch).map_err(StoreError::io)?;
         self.inserted.fetch_max(last.seq(), Ordering::AcqRel);
         Ok(())
@@ -662,6 +788,7 @@ impl Store {
 
     /// Writes raw key/value pairs into a scratch tree with the same batching and flush as
     /// [`Store::write_group`], for the benchmark's raw ceiling.
+    #[cfg(feature = "internals")]
     pub fn write_raw_batch(&self, tree: &str, items: &[(u64, Vec<u8>)], flush: bool) -> Result<(), StoreError> {
         let t = self.db.open_tree(tree).map_err(StoreError::io)?;
         let mut batch = sled::Batch::default();
@@ -677,6 +804,7 @@ impl Store {
 
     /// Scans a scratch tree written by [`Store::write_raw_batch`], hashing each value as the
     /// verifier does; returns how many values it read.
+    #[cfg(feature = "internals")]
     pub fn scan_raw(&self, tree: &str) -> Result<u64, StoreError> {
         let t = self.db.open_tree(tree).map_err(StoreError::io)?;
         let mut n = 0;
@@ -691,6 +819,7 @@ impl Store {
     /// Scans the log itself as [`Store::scan_raw`] scans a scratch tree: every stored
     /// record, its canonical bytes hashed, nothing else checked. The floor under `verify`
     /// on the very same tree; returns how many records it read.
+    #[cfg(feature = "internals")]
     pub fn scan_log_raw(&self) -> Result<u64, StoreError> {
         let mut n = 0;
         for item in self.log.range(event_key(1)..=event_key(u64::MAX)) {
@@ -702,6 +831,7 @@ impl Store {
     }
 
     /// Drops a scratch tree.
+    #[cfg(feature = "internals")]
     pub fn drop_raw(&self, tree: &str) -> Result<(), StoreError> {
         self.db.drop_tree(tree).map_err(StoreError::io)?;
         Ok(())
@@ -709,7 +839,7 @@ impl Store {
 
     /// Test support: overwrites or removes stored values behind the ledger's back, so
     /// tamper tests can damage a store the way a disk or an intruder would.
-    #[doc(hidden)]
+    #[cfg(feature = "internals")]
     pub fn tamper(&self, seq: u64, value: Option<Vec<u8>>) -> Result<(), StoreError> {
         match value {
             Some(v) => self.log.insert(event_key(seq), v).map_err(StoreError::io)?,
@@ -719,8 +849,20 @@ impl Store {
         Ok(())
     }
 
+    /// Test support: sets (or removes) the verified point behind the ledger's back, as a
+    /// store written before verified points were kept would have none.
+    #[cfg(feature = "internals")]
+    pub fn tamper_verified(&self, point: Option<Head>) -> Result<(), StoreError> {
+        match point {
+            Some(p) => self.log.insert(VERIFIED_KEY, encode_head(p).as_slice()).map_err(StoreError::io)?,
+            None => self.log.remove(VERIFIED_KEY).map_err(StoreError::io)?,
+        };
+        self.db.flush().map_err(StoreError::io)?;
+        Ok(())
+    }
+
     /// Test support: the stored value (hash + canonical bytes) of record `seq`.
-    #[doc(hidden)]
+    #[cfg(feature = "internals")]
     pub fn raw_value(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .log

@@ -1,4 +1,4 @@
-//! Projection snapshots in the store, and opening a projection from the latest usable
+//! The ledger's caches, files beside sled's in the data directory: projection snapshots, and opening a projection from the latest usable
 //! snapshot plus the records after it.
 //!
 //! Snapshots are caches (FORMAT.md does not cover them): a snapshot that does not match the
@@ -9,8 +9,8 @@
 
 use std::path::PathBuf;
 
-use super::{Store, StoreError};
-use crate::chain::Head;
+use crate::store::{Store, StoreError, Verified};
+use crate::chain::{ChainError, Head};
 use crate::event::Hash;
 use crate::projection::{snapshot, Projection};
 use crate::rules::State;
@@ -49,7 +49,7 @@ impl Store {
     /// The directory of projection snapshots: files beside sled's, not in it, so that
     /// writing a snapshot of many megabytes never adds to the flush an append waits for.
     fn snapshot_dir(&self) -> PathBuf {
-        self.path.join(SNAPSHOT_DIR)
+        self.path().join(SNAPSHOT_DIR)
     }
 
     fn snapshot_file(&self, seq: u64) -> PathBuf {
@@ -207,4 +207,40 @@ impl Store {
             },
         ))
     }
+}
+
+/// `orgledger verify`'s whole check of a store: every hash, link and tree node
+/// ([`Store::verify`]), then that the log still reaches every head the caches were written
+/// at. `Ok(Err(_))` is a broken chain; `Err(_)` a failure to read.
+pub fn verify(store: &Store) -> Result<Result<Verified, ChainError>, StoreError> {
+    let verified = match store.verify()? {
+        Ok(verified) => verified,
+        broken => return Ok(broken),
+    };
+    Ok(check_cache_heads(store, verified.head).map(|()| verified))
+}
+
+/// The caches were written from this log at some head: a log that no longer reaches that
+/// head lost records behind the chain's back (sled, for one, recovers from a damaged file by
+/// dropping what follows the damage, and the shorter chain verifies on its own). A cache
+/// whose record differs is only ignored, as a stale cache; a rewritten history is for signed
+/// checkpoints to catch. Deleted caches make this check silent. It reads only the caches'
+/// headers, so opening runs it too.
+pub(crate) fn check_cache_heads(store: &Store, end: Head) -> Result<(), ChainError> {
+    let heads = store.cache_heads().map_err(|e| ChainError {
+        seq: end.seq + 1,
+        error: format!("the caches cannot be read: {e}"),
+    })?;
+    for (what, cached) in heads {
+        if cached.seq > end.seq {
+            return Err(ChainError {
+                seq: end.seq + 1,
+                error: format!(
+                    "the log ends at {} but the {what} in caches/ was written from it at record {}: records are missing",
+                    end.seq, cached.seq
+                ),
+            });
+        }
+    }
+    Ok(())
 }

@@ -1,9 +1,17 @@
-//! The single writer: it owns the current state, validates each submitted batch against it,
-//! assigns `seq`, seals and hashes the records, and commits whatever is queued as one group
-//! with one flush. Each submitter is answered only after its events are durable.
+//! The ledger: the store plus the append path that writes it and the live projection read
+//! from it. A single writer owns the rules state, validates each submitted batch against
+//! it, assigns `seq`, seals and hashes the records, and commits whatever is queued as one
+//! group with one flush. Each submitter is answered only after its events are durable.
 //!
 //! The append contract: an append returns the durably assigned `seq` and hash of each of
 //! its events, or an error, and then nothing of it was appended.
+//!
+//! Architecture invariant: sled is the store's (`crate::store`) alone; this module speaks
+//! to it only through [`Store`]. The pieces, one file each: [`writer`] (validate, seal,
+//! insert), [`flusher`] (flush, sync, acknowledge), [`projector`] (fold durable records,
+//! write snapshots), [`replay`] (fold the log at open), [`idempotency`] (keys and their
+//! stored answers), [`caches`] (projection snapshots and the saved rules state, files
+//! beside sled's).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,13 +21,25 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::views::snapshot_due;
-use super::{install_panic_hook, last_panic, panic_message, Faults, Store, StoreError};
-use crate::chain::{ChainVerifier, Head};
+pub mod caches;
+mod flusher;
+mod idempotency;
+mod projector;
+mod replay;
+mod writer;
+
+use crate::chain::Head;
 use crate::event::{Hash, Id, Record, Submission, Timestamp};
-use crate::merkle::Frontier;
 use crate::projection::Projection;
 use crate::rules::{RuleViolation, State};
+use crate::store::{install_panic_hook, last_panic, panic_message, Faults, Store, StoreError};
+use caches::snapshot_due;
+use flusher::Flusher;
+use idempotency::Idempotency;
+use projector::Projector;
+pub use replay::replay;
+use replay::fill_tree;
+use writer::Writer;
 
 /// The most events the writer puts in one group before it flushes. A request is never split.
 pub const MAX_GROUP_EVENTS: usize = 8192;
@@ -72,14 +92,16 @@ pub struct LedgerOptions {
     pub clock: Box<dyn Clock>,
     /// Keep the Merkle tree's nodes with each group (always, but for the benchmark that
     /// measures what keeping them costs; a ledger opened later fills in what was skipped).
-    #[doc(hidden)]
-    pub maintain_tree: bool,
+    pub(crate) maintain_tree: bool,
     /// Sync sled's data file after each flush (always, but for the benchmark that measures
     /// what the sync costs).
-    #[doc(hidden)]
-    pub sync_files: bool,
+    pub(crate) sync_files: bool,
     /// Injected disk failures and thread deaths, for tests; `None` everywhere else.
-    pub faults: Option<Arc<dyn Faults>>,
+    pub(crate) faults: Option<Arc<dyn Faults>>,
+    /// Keep the live projection (load its snapshot, fold each durable group). A command
+    /// that only appends (`orgledger append`) turns it off, and then must not ask for
+    /// [`Ledger::projection`]: its open costs nothing that grows with the projection.
+    pub project: bool,
 }
 
 impl Default for LedgerOptions {
@@ -90,7 +112,55 @@ impl Default for LedgerOptions {
             maintain_tree: true,
             sync_files: true,
             faults: None,
+            project: true,
         }
+    }
+}
+
+impl LedgerOptions {
+    /// The default options with another source of `recorded_at` (a stepped clock makes the
+    /// same hashes on every run).
+    pub fn with_clock(clock: Box<dyn Clock>) -> LedgerOptions {
+        LedgerOptions {
+            clock,
+            ..LedgerOptions::default()
+        }
+    }
+
+    /// Without the live projection (see [`LedgerOptions::project`]).
+    pub fn without_projection(mut self) -> LedgerOptions {
+        self.project = false;
+        self
+    }
+
+    /// Open only an existing ledger: `NotFound` where there is none.
+    pub fn existing(mut self) -> LedgerOptions {
+        self.create = false;
+        self
+    }
+}
+
+/// The switches only the project's own tests and benchmarks turn, behind the `internals`
+/// feature (which they enable through a dev-dependency on this crate): a build of the
+/// binary has none of them.
+#[cfg(feature = "internals")]
+impl LedgerOptions {
+    /// Injected disk failures and thread deaths, for the fault tests.
+    pub fn with_faults(mut self, faults: Arc<dyn Faults>) -> LedgerOptions {
+        self.faults = Some(faults);
+        self
+    }
+
+    /// Skip the Merkle tree's nodes, for the benchmark that measures what they cost.
+    pub fn without_tree(mut self) -> LedgerOptions {
+        self.maintain_tree = false;
+        self
+    }
+
+    /// Skip the sync after each flush, for the benchmark that measures what it costs.
+    pub fn without_sync(mut self) -> LedgerOptions {
+        self.sync_files = false;
+        self
     }
 }
 
@@ -141,70 +211,6 @@ pub enum AppendError {
 
 /// The longest idempotency key, in bytes.
 pub const MAX_IDEMPOTENCY_KEY: usize = 200;
-
-/// An append's idempotency: the key the client chose (scoped to the actor), and a
-/// fingerprint of the request, so that the same key sent with a different request is refused
-/// instead of answered with another request's result.
-struct Idempotency {
-    key: Vec<u8>,
-    client_key: String,
-    fingerprint: Hash,
-}
-
-impl Idempotency {
-    fn new(actor: &Id, key: &str, submissions: &[Submission], expect_seq: Option<u64>) -> Result<Self, AppendError> {
-        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
-            return Err(AppendError::BadKey);
-        }
-        let mut scoped = Vec::with_capacity(actor.as_str().len() + 1 + key.len());
-        scoped.extend_from_slice(actor.as_str().as_bytes());
-        scoped.push(0);
-        scoped.extend_from_slice(key.as_bytes());
-        let mut h = blake3::Hasher::new_derive_key("orgledger 2026-11-27 idempotent request v1");
-        h.update(&expect_seq.map_or(u64::MAX, |s| s).to_be_bytes());
-        for sub in submissions {
-            let value = serde_json::Value::Object(sub.to_value());
-            h.update(&crate::event::canonical::to_canonical(&value).expect("submissions hold no floats"));
-            h.update(b"\n");
-        }
-        Ok(Idempotency {
-            key: scoped,
-            client_key: key.to_owned(),
-            fingerprint: Hash(*h.finalize().as_bytes()),
-        })
-    }
-
-    /// The stored outcome: the fingerprint, then the `seq` and hash of each event.
-    fn encode(&self, appended: &[Appended]) -> Vec<u8> {
-        let mut v = Vec::with_capacity(32 + appended.len() * 40);
-        v.extend_from_slice(&self.fingerprint.0);
-        for a in appended {
-            v.extend_from_slice(&a.seq.to_be_bytes());
-            v.extend_from_slice(&a.hash.0);
-        }
-        v
-    }
-
-    /// The outcome stored under this key, if it was for this same request.
-    fn decode(&self, stored: &[u8]) -> Result<Vec<Appended>, AppendError> {
-        if stored.len() < 32 || !(stored.len() - 32).is_multiple_of(40) {
-            return Err(AppendError::Store(StoreError::Corrupt {
-                seq: 0,
-                reason: "a malformed idempotency entry".into(),
-            }));
-        }
-        if stored[..32] != self.fingerprint.0 {
-            return Err(AppendError::KeyReused(self.client_key.clone()));
-        }
-        Ok(stored[32..]
-            .chunks(40)
-            .map(|c| Appended {
-                seq: u64::from_be_bytes(c[..8].try_into().expect("8 bytes")),
-                hash: Hash(c[8..].try_into().expect("32 bytes")),
-            })
-            .collect())
-    }
-}
 
 /// What an append answers: the `seq` and hash of each event, or why nothing was appended.
 type Answer = Result<Vec<Appended>, AppendError>;
@@ -289,6 +295,11 @@ pub struct Ledger {
     /// of events per flush.
     groups: Arc<AtomicU64>,
     projection: Arc<RwLock<Projection>>,
+    /// Whether the projection is kept ([`LedgerOptions::project`]).
+    project: bool,
+    /// Set when a check of the chain failed after the ledger opened (the server's
+    /// background verify): every append is refused with it from then on.
+    refused: Arc<OnceLock<StoreError>>,
 }
 
 /// What each of the ledger's threads died of, if it panicked.
@@ -423,31 +434,36 @@ impl Progress {
 }
 
 impl Ledger {
-    /// Opens (or creates) the ledger in `dir`: verifies the whole chain (every hash and
-    /// link, as `orgledger verify` does); starts from the rules state saved when the ledger
-    /// last closed (when it matches the log) and replays what follows it, checking every
-    /// rule on the way; opens the projection from its latest snapshot; then starts the
-    /// append path. With no saved state (a new store, or one whose last writer was killed
-    /// before it saved one) the whole log is replayed.
+    /// Opens (or creates) the ledger in `dir`. The checks take time that follows what is new,
+    /// not the log's length: the store's own (the tail, and every record after the verified
+    /// point: see [`Store::open`]), then that the log still reaches every head the caches were
+    /// written at. The whole chain is `orgledger verify`'s (a server runs it in the
+    /// background, [`Ledger::verify_in_background`]). Then it starts from the rules state
+    /// saved when the ledger last closed (when it matches the log) and replays what follows
+    /// it, checking every rule on the way; opens the projection from its latest snapshot
+    /// (unless [`LedgerOptions::project`] is off); then starts the append path. With no
+    /// saved state (a new store, or one whose last writer was killed before it saved one)
+    /// the whole log is replayed.
     pub fn open(dir: &Path, options: LedgerOptions) -> Result<Ledger, StoreError> {
         install_panic_hook();
         let mut store = Store::open(dir, options.create)?;
         store.configure(options.faults, options.sync_files);
         let store = Arc::new(store);
-        // Every hash and link, at scan speed, before anything is served: the saved state and
-        // the snapshots below skip the replay of what they cover, not its check.
-        store.verify()?.map_err(StoreError::from_chain)?;
-        let (snapshot, _) = store.latest_snapshot()?;
+        caches::check_cache_heads(&store, store.head()?).map_err(StoreError::from_chain)?;
+        let (snapshot, _) = match options.project {
+            true => store.latest_snapshot()?,
+            false => (None, 0),
+        };
         let mut projection = snapshot.unwrap_or_default();
         let mut last_snapshot = projection.head().seq;
         let saved = store.rules_state()?;
         let saved_at = saved.as_ref().map(|(_, head)| head.seq);
-        let (state, head) = replay(&store, saved, Some(&mut projection))?;
+        let (state, head) = replay(&store, saved, options.project.then_some(&mut projection))?;
         let frontier = fill_tree(&store, head.seq)?;
         // From here on the writer inserts records before they are durable: reads stop at
         // the durable head, which each successful flush moves.
         store.limit_reads_to(head.seq);
-        if snapshot_due(last_snapshot, head.seq) {
+        if options.project && snapshot_due(last_snapshot, head.seq) {
             store.put_snapshot(&projection)?;
             last_snapshot = head.seq;
         }
@@ -499,20 +515,24 @@ impl Ledger {
             flush: flush_tx,
         };
         let (d1, d2, d3) = (deaths.clone(), deaths.clone(), deaths.clone());
-        let threads = vec![
-            spawn(
+        let mut threads = vec![spawn(
+            "orgledger-flusher",
+            Box::new(move || {
+                d2.guard("flusher", || flusher.run(flush_rx));
+            }),
+        )?];
+        if options.project {
+            threads.push(spawn(
                 "orgledger-projector",
                 Box::new(move || {
                     d1.guard("projector", || projector.run(fold_rx));
                 }),
-            )?,
-            spawn(
-                "orgledger-flusher",
-                Box::new(move || {
-                    d2.guard("flusher", || flusher.run(flush_rx));
-                }),
-            )?,
-        ];
+            )?);
+        } else {
+            // No projector: the flusher's hand-offs are dropped, and nobody waits for one.
+            drop((projector, fold_rx));
+            projected.ended.store(true, Ordering::Release);
+        }
         let writer = std::thread::Builder::new()
             .name("orgledger-writer".into())
             .spawn(move || d3.guard("writer", || writer.run(rx)))
@@ -529,6 +549,8 @@ impl Ledger {
             saved_at,
             groups,
             projection,
+            project: options.project,
+            refused: Arc::new(OnceLock::new()),
         })
     }
 
@@ -575,6 +597,7 @@ impl Ledger {
     /// that answer others check [`Ledger::projector_alive`] after it: a dead projector's
     /// projection stopped where it died.
     pub fn projection(&self) -> RwLockReadGuard<'_, Projection> {
+        assert!(self.project, "the ledger was opened without its projection (LedgerOptions::project)");
         self.projected.wait_for(self.head().seq);
         self.projection_now()
     }
@@ -603,6 +626,35 @@ impl Ledger {
         self.deaths.projector().map_or(Ok(()), Err)
     }
 
+    /// Verifies the whole chain up to the head as it stands now (every hash and link, and
+    /// the Merkle tree, as `orgledger verify` does) on a thread of its own, while the ledger
+    /// serves; when it fails, every append is refused from then on with the broken record's
+    /// `seq` (reads go on: what is wrong is named by `orgledger verify`). `done` is called
+    /// with the verdict.
+    pub fn verify_in_background(
+        &self,
+        done: impl FnOnce(&Result<crate::store::Verified, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        let refused = self.refused.clone();
+        let through = self.head();
+        std::thread::Builder::new()
+            .name("orgledger-verify".into())
+            .spawn(move || {
+                let verdict = match store.verify_through(through) {
+                    Ok(Ok(verified)) => Ok(verified),
+                    Ok(Err(broken)) => Err(StoreError::from_chain(broken)),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = &verdict {
+                    let _ = refused.set(e.clone());
+                }
+                done(&verdict);
+            })
+            .map(|_| ())
+            .map_err(StoreError::io)
+    }
+
     /// How many flushes have made groups durable since the ledger opened.
     pub fn groups_committed(&self) -> u64 {
         self.groups.load(Ordering::Relaxed)
@@ -620,6 +672,9 @@ impl Ledger {
         expect_seq: Option<u64>,
         idempotency_key: Option<&str>,
     ) -> Result<(Request, oneshot::Receiver<Answer>), AppendError> {
+        if let Some(refused) = self.refused.get() {
+            return Err(AppendError::Store(refused.clone()));
+        }
         if submissions.is_empty() {
             return Err(AppendError::Empty);
         }
@@ -712,7 +767,9 @@ impl Ledger {
         }
         // Save the rules state for the next open, when it is exactly the durable log's: no
         // storage failure, every inserted group flushed. A failure to save costs only a
-        // longer replay next time.
+        // longer replay next time. It is saved at every close, even after one append:
+        // besides bounding the next open's replay, its head is one of the marks by which a
+        // log cut back behind the chain's back is caught (`caches::check_cache_heads`).
         if let Some((state, head)) = ended {
             let durable = self.stopped.get().is_none() && self.head() == head;
             if durable && self.saved_at != Some(head.seq) {
@@ -728,82 +785,6 @@ impl Drop for Ledger {
     }
 }
 
-/// Folds the log into the rules state, checking each record's hash, link and rules: from
-/// `saved` (a state and the head it stands for) when given, else from the first record.
-/// Records after the projection's own head are folded into `projection` too.
-pub fn replay(
-    store: &Store,
-    saved: Option<(State, Head)>,
-    mut projection: Option<&mut Projection>,
-) -> Result<(State, Head), StoreError> {
-    let (mut state, start) = saved.unwrap_or_else(|| (State::new(), Head::EMPTY));
-    let mut chain = ChainVerifier::after(start);
-    if let Some(p) = projection.as_deref_mut() {
-        // The projection may stand before the saved state: fold the records between first.
-        for record in store
-            .records(p.head().seq + 1)
-            .take(start.seq.saturating_sub(p.head().seq) as usize)
-        {
-            p.fold(&record?);
-        }
-    }
-    for record in store.records(start.seq + 1) {
-        let record = record?;
-        chain.check_record(&record).map_err(StoreError::from_chain)?;
-        state
-            .submit(record.submission(), record.recorded_at().date())
-            .map_err(|v| StoreError::Corrupt {
-                seq: record.seq(),
-                reason: format!("the stored event breaks {v}"),
-            })?;
-        if let Some(p) = projection.as_deref_mut() {
-            if record.seq() > p.head().seq {
-                p.fold(&record);
-            }
-        }
-    }
-    let head = chain.head();
-    let recorded = store.head()?;
-    if head != recorded {
-        return Err(StoreError::Corrupt {
-            seq: head.first_bad_against(recorded),
-            reason: "the recorded head does not match the log".into(),
-        });
-    }
-    Ok((state, head))
-}
-
-/// Brings the stored Merkle tree up to the log's `head` (a log written before the tree was
-/// kept, or by the benchmark without it), and returns its frontier for the writer.
-fn fill_tree(store: &Store, head: u64) -> Result<Frontier, StoreError> {
-    let tree_err = |e: crate::merkle::TreeError| StoreError::Corrupt {
-        seq: 0,
-        reason: format!("the Merkle tree: {e}"),
-    };
-    let held = store.tree_size()?;
-    if held > head {
-        return Err(StoreError::Corrupt {
-            seq: head + 1,
-            reason: format!("the Merkle tree holds {held} leaves but the log ends at {head}"),
-        });
-    }
-    let mut frontier = Frontier::from_nodes(held, store).map_err(tree_err)?;
-    let mut nodes = Vec::new();
-    for item in store.raw_records(held + 1) {
-        let (_, hash, _) = item?;
-        frontier.push_into(&hash, &mut nodes);
-        if nodes.len() >= 1 << 16 {
-            store.insert_tree_nodes(&nodes, frontier.size())?;
-            nodes.clear();
-        }
-    }
-    if held < head {
-        store.insert_tree_nodes(&nodes, frontier.size())?;
-        store.flush()?;
-    }
-    Ok(frontier)
-}
-
 /// A group inserted into sled but not yet flushed, with the submitters to answer.
 struct Inserted {
     records: Vec<Record>,
@@ -816,291 +797,4 @@ struct Inserted {
 /// which replays and checks the log and so settles what is durable.
 fn stopped_error(cause: &str) -> AppendError {
     AppendError::OutcomeUnknown(cause.to_owned())
-}
-
-struct Writer {
-    deaths: Arc<Deaths>,
-    store: Arc<Store>,
-    state: State,
-    /// The head including groups inserted but not yet flushed: where the next event goes.
-    head: Head,
-    /// The right edge of the Merkle tree at `head`: the nodes each record completes are
-    /// stored in its group's batch. `None` only when the benchmark turns it off.
-    frontier: Option<Frontier>,
-    clock: Box<dyn Clock>,
-    /// The last `recorded_at` given, so transaction time never goes backwards even if the
-    /// wall clock does.
-    last_time: Option<Timestamp>,
-    /// Set by the flusher (or the writer) when storage failed.
-    stopped: Arc<OnceLock<String>>,
-    flush: std::sync::mpsc::Sender<Inserted>,
-}
-
-impl Writer {
-    /// Runs until the queue closes, then hands back the rules state and the head it
-    /// stands for.
-    fn run(mut self, mut rx: mpsc::Receiver<Request>) -> (State, Head) {
-        let _death = DeathOnDrop(self.deaths.clone(), "writer");
-        while let Some(first) = rx.blocking_recv() {
-            let mut group = vec![first];
-            let mut events = group[0].submissions.len();
-            while events < MAX_GROUP_EVENTS {
-                match rx.try_recv() {
-                    Ok(req) => {
-                        events += req.submissions.len();
-                        group.push(req);
-                    }
-                    Err(_) => break,
-                }
-            }
-            self.commit(group);
-        }
-        (self.state, self.head)
-    }
-
-    fn now(&mut self) -> Timestamp {
-        let t = self.clock.now();
-        let t = match self.last_time {
-            Some(last) if last > t => last,
-            _ => t,
-        };
-        self.last_time = Some(t);
-        t
-    }
-
-    /// Validates each request of the group in turn against the state left by the ones
-    /// before it, inserts the accepted ones as one atomic batch, and hands them to the
-    /// flusher, which answers them once they are durable.
-    fn commit(&mut self, group: Vec<Request>) {
-        if let Some(died) = self.deaths.append_path() {
-            for req in group {
-                req.reply.send(Err(AppendError::Store(died.clone())));
-            }
-            return;
-        }
-        if let Some(cause) = self.stopped.get() {
-            for req in group {
-                req.reply.send(Err(stopped_error(cause)));
-            }
-            return;
-        }
-        let mut records: Vec<Record> = Vec::new();
-        let mut replies = Vec::new();
-        // Idempotency entries of this group, written with its records; a key used twice
-        // within one group is found here, since the group is not in the store yet.
-        let mut keys: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        for req in group {
-            if let Some(idem) = &req.idempotency {
-                let stored = match keys.iter().find(|(k, _)| *k == idem.key) {
-                    Some((_, v)) => Ok(Some(v.clone())),
-                    None => self.store.idempotent(&idem.key).map_err(AppendError::Store),
-                };
-                match stored.and_then(|found| found.map(|v| idem.decode(&v)).transpose()) {
-                    // Answered after the next flush, like any append: the first request's
-                    // events may still be on their way to the disk.
-                    Ok(Some(appended)) => {
-                        replies.push((req.reply, appended));
-                        continue;
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        req.reply.send(Err(e));
-                        continue;
-                    }
-                }
-            }
-            if let Some(expected) = req.expect_seq {
-                if expected != self.head.seq {
-                    req.reply.send(Err(AppendError::Conflict {
-                        expected,
-                        head: self.head.seq,
-                    }));
-                    continue;
-                }
-            }
-            // `State::submit` leaves the state as it was when it refuses an event, so only a
-            // batch of several events needs a copy to roll back to (an O(1) clone).
-            let state_mark = (req.submissions.len() > 1).then(|| self.state.clone());
-            let (head_mark, records_mark) = (self.head, records.len());
-            let mut refused = None;
-            for (index, sub) in req.submissions.into_iter().enumerate() {
-                let now = self.now();
-                if let Err(violation) = self.state.submit(&sub, now.date()) {
-                    refused = Some(AppendError::Rule { index, violation });
-                    break;
-                }
-                let record = Record::seal(self.head.seq + 1, self.head.hash, now, req.actor.clone(), sub);
-                self.head = Head {
-                    seq: record.seq(),
-                    hash: record.hash(),
-                };
-                records.push(record);
-            }
-            match refused {
-                Some(err) => {
-                    if let Some(state) = state_mark {
-                        self.state = state;
-                    }
-                    self.head = head_mark;
-                    records.truncate(records_mark);
-                    req.reply.send(Err(err));
-                }
-                None => {
-                    let appended: Vec<Appended> = records[records_mark..]
-                        .iter()
-                        .map(|r| Appended {
-                            seq: r.seq(),
-                            hash: r.hash(),
-                        })
-                        .collect();
-                    if let Some(idem) = &req.idempotency {
-                        keys.push((idem.key.clone(), idem.encode(&appended)));
-                    }
-                    replies.push((req.reply, appended));
-                }
-            }
-        }
-        if replies.is_empty() {
-            return;
-        }
-        let mut nodes = Vec::with_capacity(records.len() * 2);
-        if let Some(frontier) = &mut self.frontier {
-            for r in &records {
-                nodes.extend(frontier.push(&r.hash()));
-            }
-        }
-        let tree = self.frontier.is_some().then_some(nodes.as_slice());
-        // A failed insert may still reach the disk (sled can have taken part of it into its
-        // write buffer), so its outcome is unknown, like a failed flush's.
-        if let Err(e) = self.store.insert_group_with(&records, tree, &keys) {
-            let cause = e.to_string();
-            tracing::error!("inserting a group failed; the ledger stops appending until reopened: {cause}");
-            let _ = self.stopped.set(cause);
-            let cause = self.stopped.get().expect("just set");
-            for (reply, _) in replies {
-                reply.send(Err(stopped_error(cause)));
-            }
-            return;
-        }
-        if let Err(std::sync::mpsc::SendError(inserted)) = self.flush.send(Inserted { records, replies }) {
-            // The flusher is gone (it died): this group was inserted and may reach the disk.
-            let cause = "the flusher stopped".to_owned();
-            let _ = self.stopped.set(cause);
-            let error = self
-                .deaths
-                .append_path()
-                .map_or_else(|| stopped_error("the flusher stopped"), AppendError::Store);
-            for (reply, _) in inserted.replies {
-                reply.send(Err(error.clone()));
-            }
-        }
-    }
-}
-
-struct Flusher {
-    deaths: Arc<Deaths>,
-    store: Arc<Store>,
-    head_tx: watch::Sender<Head>,
-    groups: Arc<AtomicU64>,
-    stopped: Arc<OnceLock<String>>,
-    fold: std::sync::mpsc::Sender<Vec<Record>>,
-}
-
-impl Flusher {
-    fn run(self, rx: std::sync::mpsc::Receiver<Inserted>) {
-        let _death = DeathOnDrop(self.deaths.clone(), "flusher");
-        while let Ok(first) = rx.recv() {
-            let mut pending = vec![first];
-            while let Ok(more) = rx.try_recv() {
-                pending.push(more);
-            }
-            // After a failure nothing is flushed or acknowledged: a later group's flush
-            // would make the failed groups durable behind their submitters' backs, and a
-            // later Ok after an earlier failure would break the order of acknowledgements.
-            if let Some(cause) = self.stopped.get() {
-                for p in pending {
-                    for (reply, _) in p.replies {
-                        reply.send(Err(stopped_error(cause)));
-                    }
-                }
-                continue;
-            }
-            match self.store.flush() {
-                Ok(()) => {
-                    self.groups.fetch_add(1, Ordering::Relaxed);
-                    // The head moves before anyone is answered, so a submitter that reads the
-                    // head after its append sees its own events. (A group may hold only
-                    // repeated idempotent requests, and no record.)
-                    if let Some(last) = pending.iter().rev().find_map(|p| p.records.last()) {
-                        self.head_tx.send_replace(Head {
-                            seq: last.seq(),
-                            hash: last.hash(),
-                        });
-                    }
-                    let mut durable = Vec::new();
-                    for p in pending {
-                        for (reply, appended) in p.replies {
-                            reply.send(Ok(appended));
-                        }
-                        durable.extend(p.records);
-                    }
-                    if !durable.is_empty() {
-                        let _ = self.fold.send(durable);
-                    }
-                }
-                Err(e) => {
-                    let cause = e.to_string();
-                    tracing::error!("a flush failed; the ledger stops appending until reopened: {cause}");
-                    let _ = self.stopped.set(cause);
-                    let cause = self.stopped.get().expect("just set");
-                    for p in pending {
-                        for (reply, _) in p.replies {
-                            reply.send(Err(stopped_error(cause)));
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-struct Projector {
-    deaths: Arc<Deaths>,
-    store: Arc<Store>,
-    projection: Arc<RwLock<Projection>>,
-    projected: Arc<Progress>,
-    /// The `seq` of the last projection snapshot written.
-    last_snapshot: u64,
-}
-
-impl Projector {
-    fn run(mut self, rx: std::sync::mpsc::Receiver<Vec<Record>>) {
-        let _ended = EndOnDrop(self.projected.clone(), self.deaths.clone());
-        while let Ok(first) = rx.recv() {
-            let mut batches = vec![first];
-            while let Ok(more) = rx.try_recv() {
-                batches.push(more);
-            }
-            // A test's injected panic here kills the projector as a bug would.
-            if let Err(e) = self.store.fault_at_fold() {
-                panic!("folding into the projection: {e}");
-            }
-            let head = {
-                let mut projection = self.projection.write().unwrap_or_else(|e| e.into_inner());
-                for r in batches.iter().flatten() {
-                    projection.fold(r);
-                }
-                projection.head().seq
-            };
-            self.projected.advance(head);
-            if snapshot_due(self.last_snapshot, head) {
-                // Readers share the lock while the snapshot is encoded; only folding waits.
-                let projection = self.projection.read().unwrap_or_else(|e| e.into_inner());
-                // A failed snapshot write only costs a longer replay next time.
-                if self.store.put_snapshot(&projection).is_ok() {
-                    self.last_snapshot = head;
-                }
-            }
-        }
-    }
 }

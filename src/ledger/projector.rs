@@ -1,0 +1,51 @@
+//! The projector thread: folds durable records into the live projection and writes
+//! projection snapshots, off the path that answers submitters.
+
+use std::sync::{Arc, RwLock};
+
+use super::caches::snapshot_due;
+use super::{Deaths, EndOnDrop, Progress};
+use crate::event::Record;
+use crate::projection::Projection;
+use crate::store::Store;
+
+pub(super) struct Projector {
+    pub(super) deaths: Arc<Deaths>,
+    pub(super) store: Arc<Store>,
+    pub(super) projection: Arc<RwLock<Projection>>,
+    pub(super) projected: Arc<Progress>,
+    /// The `seq` of the last projection snapshot written.
+    pub(super) last_snapshot: u64,
+}
+
+impl Projector {
+    pub(super) fn run(mut self, rx: std::sync::mpsc::Receiver<Vec<Record>>) {
+        let _ended = EndOnDrop(self.projected.clone(), self.deaths.clone());
+        while let Ok(first) = rx.recv() {
+            let mut batches = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                batches.push(more);
+            }
+            // A test's injected panic here kills the projector as a bug would.
+            if let Err(e) = self.store.fault_at_fold() {
+                panic!("folding into the projection: {e}");
+            }
+            let head = {
+                let mut projection = self.projection.write().unwrap_or_else(|e| e.into_inner());
+                for r in batches.iter().flatten() {
+                    projection.fold(r);
+                }
+                projection.head().seq
+            };
+            self.projected.advance(head);
+            if snapshot_due(self.last_snapshot, head) {
+                // Readers share the lock while the snapshot is encoded; only folding waits.
+                let projection = self.projection.read().unwrap_or_else(|e| e.into_inner());
+                // A failed snapshot write only costs a longer replay next time.
+                if self.store.put_snapshot(&projection).is_ok() {
+                    self.last_snapshot = head;
+                }
+            }
+        }
+    }
+}

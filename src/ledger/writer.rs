@@ -1,0 +1,193 @@
+//! The writer thread: it owns the rules state, validates each queued request against it,
+//! seals the accepted events and inserts each group into sled as one atomic batch, then
+//! hands the group to the flusher without waiting for the disk.
+
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::mpsc;
+
+use super::{stopped_error, AppendError, Appended, Clock, DeathOnDrop, Deaths, Inserted, Request, MAX_GROUP_EVENTS};
+use crate::chain::Head;
+use crate::event::{Record, Timestamp};
+use crate::merkle::Frontier;
+use crate::rules::State;
+use crate::store::Store;
+
+pub(super) struct Writer {
+    pub(super) deaths: Arc<Deaths>,
+    pub(super) store: Arc<Store>,
+    pub(super) state: State,
+    /// The head including groups inserted but not yet flushed: where the next event goes.
+    pub(super) head: Head,
+    /// The right edge of the Merkle tree at `head`: the nodes each record completes are
+    /// stored in its group's batch. `None` only when the benchmark turns it off.
+    pub(super) frontier: Option<Frontier>,
+    pub(super) clock: Box<dyn Clock>,
+    /// The last `recorded_at` given, so transaction time never goes backwards even if the
+    /// wall clock does.
+    pub(super) last_time: Option<Timestamp>,
+    /// Set by the flusher (or the writer) when storage failed.
+    pub(super) stopped: Arc<OnceLock<String>>,
+    pub(super) flush: std::sync::mpsc::Sender<Inserted>,
+}
+
+impl Writer {
+    /// Runs until the queue closes, then hands back the rules state and the head it
+    /// stands for.
+    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Request>) -> (State, Head) {
+        let _death = DeathOnDrop(self.deaths.clone(), "writer");
+        while let Some(first) = rx.blocking_recv() {
+            let mut group = vec![first];
+            let mut events = group[0].submissions.len();
+            while events < MAX_GROUP_EVENTS {
+                match rx.try_recv() {
+                    Ok(req) => {
+                        events += req.submissions.len();
+                        group.push(req);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit(group);
+        }
+        (self.state, self.head)
+    }
+
+    fn now(&mut self) -> Timestamp {
+        let t = self.clock.now();
+        let t = match self.last_time {
+            Some(last) if last > t => last,
+            _ => t,
+        };
+        self.last_time = Some(t);
+        t
+    }
+
+    /// Validates each request of the group in turn against the state left by the ones
+    /// before it, inserts the accepted ones as one atomic batch, and hands them to the
+    /// flusher, which answers them once they are durable.
+    fn commit(&mut self, group: Vec<Request>) {
+        if let Some(died) = self.deaths.append_path() {
+            for req in group {
+                req.reply.send(Err(AppendError::Store(died.clone())));
+            }
+            return;
+        }
+        if let Some(cause) = self.stopped.get() {
+            for req in group {
+                req.reply.send(Err(stopped_error(cause)));
+            }
+            return;
+        }
+        let mut records: Vec<Record> = Vec::new();
+        let mut replies = Vec::new();
+        // Idempotency entries of this group, written with its records; a key used twice
+        // within one group is found here, since the group is not in the store yet.
+        let mut keys: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for req in group {
+            if let Some(idem) = &req.idempotency {
+                let stored = match keys.iter().find(|(k, _)| *k == idem.key) {
+                    Some((_, v)) => Ok(Some(v.clone())),
+                    None => self.store.idempotent(&idem.key).map_err(AppendError::Store),
+                };
+                match stored.and_then(|found| found.map(|v| idem.decode(&v)).transpose()) {
+                    // Answered after the next flush, like any append: the first request's
+                    // events may still be on their way to the disk.
+                    Ok(Some(appended)) => {
+                        replies.push((req.reply, appended));
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        req.reply.send(Err(e));
+                        continue;
+                    }
+                }
+            }
+            if let Some(expected) = req.expect_seq {
+                if expected != self.head.seq {
+                    req.reply.send(Err(AppendError::Conflict {
+                        expected,
+                        head: self.head.seq,
+                    }));
+                    continue;
+                }
+            }
+            // `State::submit` leaves the state as it was when it refuses an event, so only a
+            // batch of several events needs a copy to roll back to (an O(1) clone).
+            let state_mark = (req.submissions.len() > 1).then(|| self.state.clone());
+            let (head_mark, records_mark) = (self.head, records.len());
+            let mut refused = None;
+            for (index, sub) in req.submissions.into_iter().enumerate() {
+                let now = self.now();
+                if let Err(violation) = self.state.submit(&sub, now.date()) {
+                    refused = Some(AppendError::Rule { index, violation });
+                    break;
+                }
+                let record = Record::seal(self.head.seq + 1, self.head.hash, now, req.actor.clone(), sub);
+                self.head = Head {
+                    seq: record.seq(),
+                    hash: record.hash(),
+                };
+                records.push(record);
+            }
+            match refused {
+                Some(err) => {
+                    if let Some(state) = state_mark {
+                        self.state = state;
+                    }
+                    self.head = head_mark;
+                    records.truncate(records_mark);
+                    req.reply.send(Err(err));
+                }
+                None => {
+                    let appended: Vec<Appended> = records[records_mark..]
+                        .iter()
+                        .map(|r| Appended {
+                            seq: r.seq(),
+                            hash: r.hash(),
+                        })
+                        .collect();
+                    if let Some(idem) = &req.idempotency {
+                        keys.push((idem.key.clone(), idem.encode(&appended)));
+                    }
+                    replies.push((req.reply, appended));
+                }
+            }
+        }
+        if replies.is_empty() {
+            return;
+        }
+        let mut nodes = Vec::with_capacity(records.len() * 2);
+        if let Some(frontier) = &mut self.frontier {
+            for r in &records {
+                nodes.extend(frontier.push(&r.hash()));
+            }
+        }
+        let tree = self.frontier.is_some().then_some(nodes.as_slice());
+        // A failed insert may still reach the disk (sled can have taken part of it into its
+        // write buffer), so its outcome is unknown, like a failed flush's.
+        if let Err(e) = self.store.insert_group_with(&records, tree, &keys) {
+            let cause = e.to_string();
+            tracing::error!("inserting a group failed; the ledger stops appending until reopened: {cause}");
+            let _ = self.stopped.set(cause);
+            let cause = self.stopped.get().expect("just set");
+            for (reply, _) in replies {
+                reply.send(Err(stopped_error(cause)));
+            }
+            return;
+        }
+        if let Err(std::sync::mpsc::SendError(inserted)) = self.flush.send(Inserted { records, replies }) {
+            // The flusher is gone (it died): this group was inserted and may reach the disk.
+            let cause = "the flusher stopped".to_owned();
+            let _ = self.stopped.set(cause);
+            let error = self
+                .deaths
+                .append_path()
+                .map_or_else(|| stopped_error("the flusher stopped"), AppendError::Store);
+            for (reply, _) in inserted.replies {
+                reply.send(Err(error.clone()));
+            }
+        }
+    }
+}
