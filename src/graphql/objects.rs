@@ -671,8 +671,8 @@ impl Cadre {
     }
 }
 
-/// A member's status, as GraphQL names it: a wrapper, so that the projection (pure) knows
-/// nothing of GraphQL.
+// A member's status, as GraphQL names it: a wrapper, so that the projection (pure) knows
+// nothing of GraphQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
 pub enum MemberStatus {
     Probationary,
