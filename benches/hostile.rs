@@ -40,9 +40,9 @@ use tokio::net::TcpListener;
 
 use graphql_client::{graphql_body, Connection};
 
+use orgledger::ledger::{Ledger, LedgerOptions};
 use orgledger::server::{ServerConfig, ServerLimits};
 use orgledger::store::StoreError;
-use orgledger::ledger::{Ledger, LedgerOptions};
 use orgledger::tokens::{self, Role, Tokens};
 
 /// The p99 the issue asks of the legitimate client under the hostile load.

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use common::{fail, hamlet, id, number};
 use orgledger::event::{Date, Event, Id, LocalityKind, LocalityRegistered, Submission, Text};
 use orgledger::ledger::MAX_GROUP_EVENTS;
-use orgledger::store::{Store, StoreError};
 use orgledger::ledger::{Ledger, LedgerOptions};
+use orgledger::store::{Store, StoreError};
 
 /// How submitters reach the writer.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -22,10 +22,10 @@ use common::{ensure_ledger, fail, hamlet, id, machine, number, verdict, Rng};
 use orgledger::checkpoint::SigningKey;
 use orgledger::event::{Hash, Submission};
 use orgledger::generate;
+use orgledger::ledger::{Ledger, LedgerOptions};
 use orgledger::merkle::{self, TreeError, TreeNodes};
 use orgledger::proofs;
 use orgledger::store::{Store, StoreError};
-use orgledger::ledger::{Ledger, LedgerOptions};
 
 /// The seed of benches/projection.rs, so that both benchmarks use the very same ledger.
 const SEED: u64 = 1;

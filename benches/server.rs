@@ -33,9 +33,9 @@ use graphql_client::{graphql_body, Connection};
 
 use orgledger::event::{Date, Event, Id, LocalityKind, LocalityRegistered, Submission, Text};
 use orgledger::graphql::{Access, Env, LedgerSchema};
+use orgledger::ledger::{Ledger, LedgerOptions};
 use orgledger::server::{ServerConfig, ServerLimits};
 use orgledger::store::StoreError;
-use orgledger::ledger::{Ledger, LedgerOptions};
 use orgledger::tokens::{self, Caller, Role, Tokens};
 
 /// Concurrent connections (and concurrent direct submitters), as the issue asks.

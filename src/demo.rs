@@ -45,9 +45,9 @@ use chrono::Datelike;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::event::*;
+use crate::ledger::{AppendError, Ledger, SteppedClock};
 use crate::rules::charter::{MAX_ADMISSION_AGE, MIN_ADMISSION_AGE};
 use crate::store::{Store, StoreError};
-use crate::ledger::{AppendError, Ledger, SteppedClock};
 
 /// The actor recorded on every demo event.
 pub const DEMO_ACTOR: &str = "demo";

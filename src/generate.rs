@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 
 use crate::chain::Head;
 use crate::event::*;
-use crate::store::StoreError;
 use crate::ledger::{AppendError, Ledger, SteppedClock};
+use crate::store::StoreError;
 
 /// Events per append: large batches keep the writer's flushes few.
 pub const BATCH_EVENTS: usize = 5_000;

@@ -16,8 +16,8 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use orgledger::event::{Event, Id, Submission};
-use orgledger::store::StoreError;
 use orgledger::ledger::{Ledger, LedgerOptions};
+use orgledger::store::StoreError;
 
 /// Set in the child's environment to the data directory it must append to.
 const CHILD_DATA: &str = "ORGLEDGER_CRASH_CHILD_DATA";

@@ -18,9 +18,9 @@ use orgledger::demo::{
     DEMO_ACTOR, DEMO_CLOCK_START, STANDARDIZATION_PROGRAMME, STORY_FIRST_YEAR, STORY_LAST_YEAR,
 };
 use orgledger::event::*;
+use orgledger::ledger::{Ledger, LedgerOptions};
 use orgledger::rules::State;
 use orgledger::store::Store;
-use orgledger::ledger::{Ledger, LedgerOptions};
 
 /// The demo's events, generated once for all the tests of this file.
 fn story() -> &'static [Submission] {

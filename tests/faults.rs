@@ -9,8 +9,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use orgledger::event::{Id, Submission};
-use orgledger::store::{FaultPoint, Faults, StoreError};
 use orgledger::ledger::{AppendError, Appended, Ledger, LedgerOptions};
+use orgledger::store::{FaultPoint, Faults, StoreError};
 
 mod common;
 

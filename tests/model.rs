@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use orgledger::event::{Date, Id, Submission};
-use orgledger::store::StoreError;
 use orgledger::ledger::{AppendError, Appended, Ledger, LedgerOptions};
+use orgledger::store::StoreError;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;

@@ -23,11 +23,11 @@ use serde_json::{json, Map, Value};
 
 use orgledger::commands::report::{compute, AsOf, ReportKind};
 use orgledger::event::{Date, Id, Submission, Timestamp};
+use orgledger::ledger::caches::Opened;
+use orgledger::ledger::{Ledger, LedgerOptions, SteppedClock};
 use orgledger::projection::snapshot::{self, SnapshotError};
 use orgledger::projection::Projection;
-use orgledger::ledger::caches::Opened;
 use orgledger::store::Store;
-use orgledger::ledger::{Ledger, LedgerOptions, SteppedClock};
 
 /// The programme of the standardization report: 03-ĐA/TU of the Cao Bằng provincial
 /// committee, 2012 to 2015.
@@ -1065,11 +1065,7 @@ fn actor() -> Id {
 /// group by group as a server would fold it.
 fn write_ledger(dir: &Path, lines: &[String], recorded_from: &str) -> Ledger {
     let clock = SteppedClock::new(Timestamp::parse(recorded_from).expect("a timestamp"), 1_000_000);
-    let ledger = Ledger::open(
-        dir,
-        LedgerOptions::with_clock(Box::new(clock)),
-    )
-    .expect("a new ledger");
+    let ledger = Ledger::open(dir, LedgerOptions::with_clock(Box::new(clock))).expect("a new ledger");
     let subs: Vec<Submission> = lines
         .iter()
         .map(|l| Submission::from_json(l).unwrap_or_else(|e| panic!("{l}: {e}")))
@@ -1971,11 +1967,8 @@ fn a_reopened_ledger_has_the_projection_of_a_full_replay() {
     ledger.close();
 
     let clock = SteppedClock::new(Timestamp::parse("2016-02-01T00:00:00.000000Z").unwrap(), 1_000_000);
-    let reopened = Ledger::open(
-        dir.path(),
-        LedgerOptions::with_clock(Box::new(clock)).existing(),
-    )
-    .expect("the ledger reopens");
+    let reopened =
+        Ledger::open(dir.path(), LedgerOptions::with_clock(Box::new(clock)).existing()).expect("the ledger reopens");
     let store = reopened.store();
     {
         let live = reopened.projection();

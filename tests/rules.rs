@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use std::sync::Barrier;
 
 use orgledger::event::{Date, Id, Submission, EVENT_TYPES};
-use orgledger::rules::{MemberStatus, RuleViolation, State};
 use orgledger::ledger::{AppendError, Ledger, LedgerOptions};
+use orgledger::rules::{MemberStatus, RuleViolation, State};
 
 /// The day the pure tests pretend to record on. Fixed, so that the future-date rule and
 /// every case give the same answer whatever day the suite runs.

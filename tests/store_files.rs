@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use orgledger::store::{Store, StoreError};
 use orgledger::ledger::{Ledger, LedgerOptions};
+use orgledger::store::{Store, StoreError};
 
 /// A valid event for `append`: the store must fail before its rules are checked.
 const HAMLET: &str = r#"{"type":"LocalityRegistered","effective":"2005-02-01","locality":"xom-moi","name":"Xóm Mới","kind":"hamlet","parent":"xa-dam-thuy","border":false}"#;

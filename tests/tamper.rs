@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use orgledger::chain::Head;
 use orgledger::event::canonical::to_canonical;
 use orgledger::event::{event_hash, Id, Record, Submission, Timestamp};
-use orgledger::store::{Store, StoreError};
 use orgledger::ledger::{AppendError, Ledger, LedgerOptions};
+use orgledger::store::{Store, StoreError};
 use serde_json::{Map, Value};
 use unicode_normalization::UnicodeNormalization;
 
@@ -255,7 +255,9 @@ fn assert_store_broken_at(data: &Path, seq: u64, error_says: &str, found: Found)
             })
             .expect("the verify starts");
         match rx.recv().expect("the verify ends") {
-            Err(StoreError::Corrupt { seq: at, reason }) => assert_eq!(at, seq, "the background verify names {at}: {reason}"),
+            Err(StoreError::Corrupt { seq: at, reason }) => {
+                assert_eq!(at, seq, "the background verify names {at}: {reason}")
+            }
             other => panic!("the background verify should find the store corrupt at {seq}: {other:?}"),
         }
         let sub = Submission::from_json(NEW_HAMLET).expect("valid event");

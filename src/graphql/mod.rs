@@ -28,9 +28,9 @@ use tokio::sync::watch;
 
 use crate::checkpoint::SigningKey;
 use crate::event::{Date, Timestamp};
+use crate::ledger::{AppendError, Ledger};
 use crate::projection::reports::ReportError;
 use crate::projection::{At, Projection};
-use crate::ledger::{AppendError, Ledger};
 use crate::tokens::{Caller, Permission, Tokens};
 
 pub use mutation::Mutation;

@@ -9,11 +9,11 @@
 
 use std::path::PathBuf;
 
-use crate::store::{Store, StoreError, Verified};
 use crate::chain::{ChainError, Head};
 use crate::event::Hash;
 use crate::projection::{snapshot, Projection};
 use crate::rules::State;
+use crate::store::{Store, StoreError, Verified};
 
 /// A new snapshot is due once this many events, or an eighth of the ledger if that is more,
 /// have been folded since the last one. The growing interval keeps the bytes written for

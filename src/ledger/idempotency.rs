@@ -16,7 +16,12 @@ pub(super) struct Idempotency {
 }
 
 impl Idempotency {
-    pub(super) fn new(actor: &Id, key: &str, submissions: &[Submission], expect_seq: Option<u64>) -> Result<Self, AppendError> {
+    pub(super) fn new(
+        actor: &Id,
+        key: &str,
+        submissions: &[Submission],
+        expect_seq: Option<u64>,
+    ) -> Result<Self, AppendError> {
         if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
             return Err(AppendError::BadKey);
         }

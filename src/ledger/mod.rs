@@ -37,8 +37,8 @@ use caches::snapshot_due;
 use flusher::Flusher;
 use idempotency::Idempotency;
 use projector::Projector;
-pub use replay::replay;
 use replay::fill_tree;
+pub use replay::replay;
 use writer::Writer;
 
 /// The most events the writer puts in one group before it flushes. A request is never split.
@@ -597,7 +597,10 @@ impl Ledger {
     /// that answer others check [`Ledger::projector_alive`] after it: a dead projector's
     /// projection stopped where it died.
     pub fn projection(&self) -> RwLockReadGuard<'_, Projection> {
-        assert!(self.project, "the ledger was opened without its projection (LedgerOptions::project)");
+        assert!(
+            self.project,
+            "the ledger was opened without its projection (LedgerOptions::project)"
+        );
         self.projected.wait_for(self.head().seq);
         self.projection_now()
     }

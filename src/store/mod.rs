@@ -395,7 +395,9 @@ impl Store {
         let mut checked = 0;
         for item in self.raw_records(verified.seq + 1) {
             let (seq, hash, value) = item?;
-            chain.check_stored(seq, hash, &value[32..]).map_err(StoreError::from_chain)?;
+            chain
+                .check_stored(seq, hash, &value[32..])
+                .map_err(StoreError::from_chain)?;
             checked += 1;
         }
         let end = chain.head();
@@ -854,7 +856,10 @@ impl Store {
     #[cfg(feature = "internals")]
     pub fn tamper_verified(&self, point: Option<Head>) -> Result<(), StoreError> {
         match point {
-            Some(p) => self.log.insert(VERIFIED_KEY, encode_head(p).as_slice()).map_err(StoreError::io)?,
+            Some(p) => self
+                .log
+                .insert(VERIFIED_KEY, encode_head(p).as_slice())
+                .map_err(StoreError::io)?,
             None => self.log.remove(VERIFIED_KEY).map_err(StoreError::io)?,
         };
         self.db.flush().map_err(StoreError::io)?;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use orgledger::checkpoint::SigningKey;
 use orgledger::event::{Id, Submission};
-use orgledger::server::{run, ServerConfig, ServerLimits};
 use orgledger::ledger::{Ledger, LedgerOptions};
+use orgledger::server::{run, ServerConfig, ServerLimits};
 use orgledger::tokens::{self, Role, Tokens};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
