@@ -43,6 +43,42 @@ use crate::event::Hash;
 /// The signed-note signature type of Ed25519: it prefixes the public key and the seed in key
 /// texts and is hashed into the key ID.
 const ALG_ED25519: u8 = 0x01;
+/// The signature type of an Ed25519 cosigner (C2SP tlog-cosignature `cosignature/v1`): a
+/// witness's key. The same key bytes under another type have another key ID, so a witness's
+/// key can never pass for a ledger's, nor the other way round.
+const ALG_COSIGNATURE_V1: u8 = 0x04;
+
+/// What a key signs: a ledger's checkpoints (signed-note type 0x01), or cosignatures of
+/// other ledgers' checkpoints (tlog-cosignature type 0x04, a witness's key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyType {
+    Note,
+    Cosigner,
+}
+
+impl KeyType {
+    fn byte(self) -> u8 {
+        match self {
+            KeyType::Note => ALG_ED25519,
+            KeyType::Cosigner => ALG_COSIGNATURE_V1,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            KeyType::Note => "a ledger's key (type 0x01, signs checkpoints)",
+            KeyType::Cosigner => "a witness's key (type 0x04, cosigns checkpoints)",
+        }
+    }
+
+    fn from_byte(byte: u8) -> Option<KeyType> {
+        match byte {
+            ALG_ED25519 => Some(KeyType::Note),
+            ALG_COSIGNATURE_V1 => Some(KeyType::Cosigner),
+            _ => None,
+        }
+    }
+}
 /// What starts every signature line: an em dash (U+2014) and a space.
 const SIG_PREFIX: &str = "\u{2014} ";
 /// What starts a signer key text, as Go's `note.NewSigner` reads it.
@@ -80,6 +116,8 @@ pub enum CheckpointError {
          of the ledger its key names, so this one is another ledger's (or the key is)"
     )]
     OriginMismatch { origin: String, key: String },
+    #[error("key {key} is {}, not {}", .kind.describe(), .want.describe())]
+    WrongKeyType { key: String, kind: KeyType, want: KeyType },
     #[error("key file {}: {source}", .path.display())]
     KeyFile { path: PathBuf, source: std::io::Error },
     #[error("key file {}: {source}", .path.display())]
@@ -104,11 +142,12 @@ fn list(signers: &[String]) -> String {
 }
 
 /// The key ID of the signed-note specification: the first 4 bytes, big-endian, of
-/// SHA-256(key name || 0x0A || 0x01 || 32-byte public key).
-fn key_id(name: &str, public: &[u8; 32]) -> u32 {
+/// SHA-256(key name || 0x0A || type || 32-byte public key), the type 0x01 for a ledger's key
+/// and 0x04 for a witness's.
+fn key_id(name: &str, kind: KeyType, public: &[u8; 32]) -> u32 {
     let mut hasher = Sha256::new();
     hasher.update(name.as_bytes());
-    hasher.update([b'\n', ALG_ED25519]);
+    hasher.update([b'\n', kind.byte()]);
     hasher.update(public);
     let digest = hasher.finalize();
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
@@ -144,9 +183,9 @@ fn strip_newline(text: &str) -> &str {
 }
 
 /// Splits `NAME+KEYID+BASE64` (the tail of both key texts) and checks the name and the
-/// 33-byte payload (0x01, then 32 key bytes). The base64 may itself hold '+', so only the
-/// first two '+' separate.
-fn split_key_text(text: &str) -> Result<(&str, u32, [u8; 32]), String> {
+/// 33-byte payload (the type, 0x01 or 0x04, then 32 key bytes). The base64 may itself hold
+/// '+', so only the first two '+' separate.
+fn split_key_text(text: &str) -> Result<(&str, u32, KeyType, [u8; 32]), String> {
     let mut parts = text.splitn(3, '+');
     let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
         return Err("expected NAME+KEYID+BASE64".to_string());
@@ -154,12 +193,13 @@ fn split_key_text(text: &str) -> Result<(&str, u32, [u8; 32]), String> {
     check_key_name(name).map_err(|e| e.to_string())?;
     let id = parse_key_id(id).ok_or("the key ID is not 8 lowercase hexadecimal digits")?;
     let raw = decode_base64(key).ok_or("the key is not standard base64 with padding")?;
-    if raw.len() != 33 || raw[0] != ALG_ED25519 {
-        return Err("the key is not the byte 0x01 (Ed25519) followed by 32 bytes".to_string());
-    }
+    let kind = (raw.len() == 33)
+        .then(|| KeyType::from_byte(raw[0]))
+        .flatten()
+        .ok_or("the key is not the byte 0x01 (Ed25519) or 0x04 (Ed25519 cosigner) followed by 32 bytes")?;
     let mut bytes = [0u8; 32];
     bytes.copy_from_slice(&raw[1..]);
-    Ok((name, id, bytes))
+    Ok((name, id, kind, bytes))
 }
 
 /// The public half of a ledger's key: what an auditor is given to check checkpoints.
@@ -167,15 +207,17 @@ fn split_key_text(text: &str) -> Result<(&str, u32, [u8; 32]), String> {
 pub struct VerifierKey {
     name: String,
     id: u32,
+    kind: KeyType,
     key: ed25519_dalek::VerifyingKey,
 }
 
 impl VerifierKey {
-    /// Parses `NAME+KEYID+BASE64(0x01 || public key)`, checking that the key ID is the one
-    /// of that name and key. One final newline is allowed (the key read from a file).
+    /// Parses `NAME+KEYID+BASE64(TYPE || public key)`, TYPE 0x01 for a ledger's key and 0x04
+    /// for a witness's, checking that the key ID is the one of that name, type and key. One
+    /// final newline is allowed (the key read from a file).
     pub fn parse(text: &str) -> Result<VerifierKey, CheckpointError> {
         let bad = CheckpointError::MalformedVerifierKey;
-        let (name, id, public) = split_key_text(strip_newline(text)).map_err(bad)?;
+        let (name, id, kind, public) = split_key_text(strip_newline(text)).map_err(bad)?;
         let key = ed25519_dalek::VerifyingKey::from_bytes(&public)
             .map_err(|_| bad("the key is not an Ed25519 public key".to_string()))?;
         // A small-order point would accept forged signatures under non-strict rules; no
@@ -183,7 +225,7 @@ impl VerifierKey {
         if key.is_weak() {
             return Err(bad("the key is a weak (small-order) Ed25519 point".to_string()));
         }
-        let want = key_id(name, &public);
+        let want = key_id(name, kind, &public);
         if id != want {
             return Err(bad(format!(
                 "key ID {id:08x} is not the ID of this name and key, which is {want:08x}"
@@ -192,13 +234,15 @@ impl VerifierKey {
         Ok(VerifierKey {
             name: name.to_string(),
             id,
+            kind,
             key,
         })
     }
 
-    /// `NAME+KEYID+BASE64(0x01 || public key)`, as Go's `note.NewVerifier` reads it.
+    /// `NAME+KEYID+BASE64(TYPE || public key)`, as Go's `note.NewVerifier` reads it (type
+    /// 0x01; a witness's 0x04 key as tlog-cosignature writes it).
     pub fn to_text(&self) -> String {
-        let mut payload = vec![ALG_ED25519];
+        let mut payload = vec![self.kind.byte()];
         payload.extend_from_slice(self.key.as_bytes());
         format!("{}+{:08x}+{}", self.name, self.id, BASE64.encode(payload))
     }
@@ -209,6 +253,10 @@ impl VerifierKey {
 
     pub fn key_id(&self) -> u32 {
         self.id
+    }
+
+    pub fn kind(&self) -> KeyType {
+        self.kind
     }
 
     /// `NAME+KEYID`: how messages name the key.
@@ -235,26 +283,38 @@ impl fmt::Debug for VerifierKey {
 pub struct SigningKey {
     name: String,
     id: u32,
+    kind: KeyType,
     key: ed25519_dalek::SigningKey,
 }
 
 impl SigningKey {
-    /// A new key with a secret from the operating system's random generator.
+    /// A new ledger key with a secret from the operating system's random generator.
     pub fn generate(name: &str) -> Result<SigningKey, CheckpointError> {
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|e| CheckpointError::Random(e.to_string()))?;
-        SigningKey::from_seed(name, seed)
+        SigningKey::generate_of(name, KeyType::Note)
     }
 
-    /// The key whose Ed25519 secret is `seed` (RFC 8032's 32-byte private key). For tests
-    /// and test vectors; a real key comes from [`SigningKey::generate`].
+    /// A new key of either type with a secret from the operating system's random generator.
+    pub fn generate_of(name: &str, kind: KeyType) -> Result<SigningKey, CheckpointError> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| CheckpointError::Random(e.to_string()))?;
+        SigningKey::from_seed_of(name, kind, seed)
+    }
+
+    /// The ledger key whose Ed25519 secret is `seed` (RFC 8032's 32-byte private key). For
+    /// tests and test vectors; a real key comes from [`SigningKey::generate`].
     pub fn from_seed(name: &str, seed: [u8; 32]) -> Result<SigningKey, CheckpointError> {
+        SigningKey::from_seed_of(name, KeyType::Note, seed)
+    }
+
+    /// [`SigningKey::from_seed`] for either type of key.
+    pub fn from_seed_of(name: &str, kind: KeyType, seed: [u8; 32]) -> Result<SigningKey, CheckpointError> {
         check_key_name(name)?;
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-        let id = key_id(name, key.verifying_key().as_bytes());
+        let id = key_id(name, kind, key.verifying_key().as_bytes());
         Ok(SigningKey {
             name: name.to_string(),
             id,
+            kind,
             key,
         })
     }
@@ -267,8 +327,8 @@ impl SigningKey {
         let rest = strip_newline(text)
             .strip_prefix(PRIVATE_PREFIX)
             .ok_or_else(|| bad(format!("it does not start with {PRIVATE_PREFIX:?}")))?;
-        let (name, id, seed) = split_key_text(rest).map_err(bad)?;
-        let key = SigningKey::from_seed(name, seed)?;
+        let (name, id, kind, seed) = split_key_text(rest).map_err(bad)?;
+        let key = SigningKey::from_seed_of(name, kind, seed)?;
         if key.id != id {
             return Err(bad(format!(
                 "key ID {id:08x} is not the ID of this name and key, which is {:08x}",
@@ -278,9 +338,10 @@ impl SigningKey {
         Ok(key)
     }
 
-    /// `PRIVATE+KEY+NAME+KEYID+BASE64(0x01 || seed)`, as Go's `note.GenerateKey` writes it.
+    /// `PRIVATE+KEY+NAME+KEYID+BASE64(TYPE || seed)`, as Go's `note.GenerateKey` writes it
+    /// (type 0x01; a witness's key has 0x04).
     pub fn to_text(&self) -> String {
-        let mut payload = vec![ALG_ED25519];
+        let mut payload = vec![self.kind.byte()];
         payload.extend_from_slice(self.key.as_bytes());
         format!(
             "{PRIVATE_PREFIX}{}+{:08x}+{}",
@@ -298,10 +359,15 @@ impl SigningKey {
         self.id
     }
 
+    pub fn kind(&self) -> KeyType {
+        self.kind
+    }
+
     pub fn verifier(&self) -> VerifierKey {
         VerifierKey {
             name: self.name.clone(),
             id: self.id,
+            kind: self.kind,
             key: self.key.verifying_key(),
         }
     }
@@ -347,6 +413,7 @@ fn check_note_text(text: &str) -> Result<(), CheckpointError> {
 /// Signs `text` as a signed note: the text, a blank line, and the signature line
 /// `— NAME BASE64(key ID || Ed25519 signature of the text)`.
 pub fn sign_note(text: &str, key: &SigningKey) -> Result<String, CheckpointError> {
+    key_of_type(&key.name, key.id, key.kind, KeyType::Note)?;
     check_note_text(text)?;
     let signature = key.key.sign(text.as_bytes());
     let mut blob = key.id.to_be_bytes().to_vec();
@@ -354,11 +421,32 @@ pub fn sign_note(text: &str, key: &SigningKey) -> Result<String, CheckpointError
     Ok(format!("{text}\n{SIG_PREFIX}{} {}\n", key.name, BASE64.encode(blob)))
 }
 
-/// Opens a signed note: checks its form, verifies the signature of `key` and returns the
-/// note's text (ending in its newline). As the specification says, signatures by other keys
-/// (another name or another key ID) are ignored, every signature by `key` must verify, and at
-/// least one must be there.
-pub fn open_note<'a>(note: &'a str, key: &VerifierKey) -> Result<&'a str, CheckpointError> {
+/// Refuses a key of the wrong type for the job: a witness's key signing or checking a ledger's
+/// note, or a ledger's key taken for a witness's.
+fn key_of_type(name: &str, id: u32, kind: KeyType, want: KeyType) -> Result<(), CheckpointError> {
+    if kind != want {
+        return Err(CheckpointError::WrongKeyType {
+            key: format!("{name}+{id:08x}"),
+            kind,
+            want,
+        });
+    }
+    Ok(())
+}
+
+/// One signature line of a note: its line number, key name, key ID and the bytes after the
+/// key ID.
+struct SignatureLine<'a> {
+    number: usize,
+    name: &'a str,
+    id: u32,
+    rest: Vec<u8>,
+}
+
+/// Splits a signed note into its text (ending in its newline) and its signature lines,
+/// checking the form of both: the text ends at the last blank line, as in the
+/// specification (a blank line before it is then an empty line of the text, refused).
+fn split_note(note: &str) -> Result<(&str, Vec<SignatureLine<'_>>), CheckpointError> {
     let bad = |reason: String| Err(CheckpointError::MalformedNote(reason));
     if let Some((at, c)) = note.char_indices().find(|&(_, c)| c < ' ' && c != '\n') {
         return bad(format!(
@@ -370,8 +458,6 @@ pub fn open_note<'a>(note: &'a str, key: &VerifierKey) -> Result<&'a str, Checkp
     if !note.ends_with('\n') {
         return bad("the note does not end with a newline".to_string());
     }
-    // The text ends at the last blank line, as in the specification; a blank line before it
-    // is then an empty line of the text, refused below.
     let Some(split) = note.rfind("\n\n") else {
         return bad("no blank line separates the text from the signatures".to_string());
     };
@@ -382,8 +468,7 @@ pub fn open_note<'a>(note: &'a str, key: &VerifierKey) -> Result<&'a str, Checkp
     check_note_text(text)?;
 
     let first_line = line_at(note, split + 2);
-    let mut found = false;
-    let mut others = Vec::new();
+    let mut lines = Vec::new();
     for (n, line) in signatures.split_terminator('\n').enumerate() {
         let number = first_line + n;
         if n == MAX_SIGNATURES {
@@ -410,13 +495,32 @@ pub fn open_note<'a>(note: &'a str, key: &VerifierKey) -> Result<&'a str, Checkp
                 "line {number}: the signature is shorter than a key ID and one byte"
             ));
         }
-        let id = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
-        if name != key.name || id != key.id {
-            others.push(format!("{name}+{id:08x}"));
+        lines.push(SignatureLine {
+            number,
+            name,
+            id: u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]),
+            rest: raw[4..].to_vec(),
+        });
+    }
+    Ok((text, lines))
+}
+
+/// Opens a signed note: checks its form, verifies the signature of `key` and returns the
+/// note's text (ending in its newline). As the specification says, signatures by other keys
+/// (another name or another key ID) are ignored, every signature by `key` must verify, and at
+/// least one must be there.
+pub fn open_note<'a>(note: &'a str, key: &VerifierKey) -> Result<&'a str, CheckpointError> {
+    key_of_type(&key.name, key.id, key.kind, KeyType::Note)?;
+    let (text, lines) = split_note(note)?;
+    let mut found = false;
+    let mut others = Vec::new();
+    for line in lines {
+        if line.name != key.name || line.id != key.id {
+            others.push(format!("{}+{:08x}", line.name, line.id));
             continue;
         }
         let verified =
-            Signature::from_slice(&raw[4..]).is_ok_and(|sig| key.key.verify_strict(text.as_bytes(), &sig).is_ok());
+            Signature::from_slice(&line.rest).is_ok_and(|sig| key.key.verify_strict(text.as_bytes(), &sig).is_ok());
         if !verified {
             return Err(CheckpointError::BadSignature { key: key.label() });
         }
@@ -429,6 +533,78 @@ pub fn open_note<'a>(note: &'a str, key: &VerifierKey) -> Result<&'a str, Checkp
         });
     }
     Ok(text)
+}
+
+/// The message a `cosignature/v1` signs: its header line, the time line, then the note's
+/// whole text (C2SP tlog-cosignature, "Ed25519 signed message").
+fn cosigned_message(text: &str, time: u64) -> String {
+    format!("cosignature/v1\ntime {time}\n{text}")
+}
+
+/// The latest time a cosignature may carry (tlog-cosignature: at most 2^63 - 1).
+const MAX_COSIGNATURE_TIME: u64 = i64::MAX as u64;
+
+/// Cosigns the note text `text` (a checkpoint's body, ending in its newline) as a witness:
+/// the signature line `— NAME BASE64(key ID || time as 8 big-endian bytes || Ed25519
+/// signature of the cosigned message)`, ending in a newline.
+pub fn cosign(text: &str, key: &SigningKey, time: u64) -> Result<String, CheckpointError> {
+    key_of_type(&key.name, key.id, key.kind, KeyType::Cosigner)?;
+    check_note_text(text)?;
+    if time > MAX_COSIGNATURE_TIME {
+        return Err(CheckpointError::MalformedNote(format!(
+            "cosignature time {time} is past 2^63 - 1"
+        )));
+    }
+    let signature = key.key.sign(cosigned_message(text, time).as_bytes());
+    let mut blob = key.id.to_be_bytes().to_vec();
+    blob.extend_from_slice(&time.to_be_bytes());
+    blob.extend_from_slice(&signature.to_bytes());
+    Ok(format!("{SIG_PREFIX}{} {}\n", key.name, BASE64.encode(blob)))
+}
+
+/// What a note says of one witness: its cosignature verifies (with its time), one by its key
+/// does not verify, or it has none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cosigned {
+    Valid { time: u64 },
+    Invalid { line: usize },
+    Missing,
+}
+
+/// The verdict of each of `witnesses` (cosigner keys, type 0x04) on the note's text, in the
+/// order given: lines by other keys are ignored, as the specification asks. A witness with
+/// several lines is valid when one verifies and none fails.
+pub fn cosignatures(note: &str, witnesses: &[VerifierKey]) -> Result<Vec<Cosigned>, CheckpointError> {
+    for w in witnesses {
+        key_of_type(&w.name, w.id, w.kind, KeyType::Cosigner)?;
+    }
+    let (text, lines) = split_note(note)?;
+    let verdicts = witnesses
+        .iter()
+        .map(|w| {
+            let mut verdict = Cosigned::Missing;
+            for line in lines.iter().filter(|l| l.name == w.name && l.id == w.id) {
+                let ok = line.rest.len() == 8 + 64 && {
+                    let time = u64::from_be_bytes(line.rest[..8].try_into().expect("8 bytes"));
+                    let verified = time <= MAX_COSIGNATURE_TIME
+                        && Signature::from_slice(&line.rest[8..]).is_ok_and(|sig| {
+                            w.key
+                                .verify_strict(cosigned_message(text, time).as_bytes(), &sig)
+                                .is_ok()
+                        });
+                    if verified && !matches!(verdict, Cosigned::Invalid { .. }) {
+                        verdict = Cosigned::Valid { time };
+                    }
+                    verified
+                };
+                if !ok {
+                    verdict = Cosigned::Invalid { line: line.number };
+                }
+            }
+            verdict
+        })
+        .collect();
+    Ok(verdicts)
 }
 
 /// A tree head of the ledger: its name, its size (the number of events) and the Merkle root
@@ -606,7 +782,10 @@ pub fn load_or_create_key(path: &Path, name: &str) -> Result<SigningKey, Checkpo
     check_key_name(name)?;
     let key = match load_key(path) {
         Err(CheckpointError::KeyFile { ref source, .. }) if source.kind() == ErrorKind::NotFound => {
-            create_key_file(path, name)?
+            match create_key_file(path, name, KeyType::Note)? {
+                Some(key) => key,
+                None => load_key(path)?,
+            }
         }
         other => other?,
     };
@@ -620,22 +799,32 @@ pub fn load_or_create_key(path: &Path, name: &str) -> Result<SigningKey, Checkpo
     Ok(key)
 }
 
+/// Creates a new key of type `kind` named `name` at `path`, refusing (with the file's
+/// "already exists" error) to replace one that is there.
+pub fn create_new_key(path: &Path, name: &str, kind: KeyType) -> Result<SigningKey, CheckpointError> {
+    check_key_name(name)?;
+    create_key_file(path, name, kind)?.ok_or_else(|| CheckpointError::KeyFile {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(ErrorKind::AlreadyExists, "a key file is already there"),
+    })
+}
+
 /// Creates the key file with `create_new`, so that two processes starting at once never both
-/// create one (the second reads the first's key), and mode 0600 on unix; then syncs it and
-/// its directory, since losing the key would orphan every checkpoint it signed.
-fn create_key_file(path: &Path, name: &str) -> Result<SigningKey, CheckpointError> {
+/// create one (None for the one that finds the other's), and mode 0600 on unix; then syncs it
+/// and its directory, since losing the key would orphan every checkpoint it signed.
+fn create_key_file(path: &Path, name: &str, kind: KeyType) -> Result<Option<SigningKey>, CheckpointError> {
     let file_error = |source| CheckpointError::KeyFile {
         path: path.to_path_buf(),
         source,
     };
-    let key = SigningKey::generate(name)?;
+    let key = SigningKey::generate_of(name, kind)?;
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = match options.open(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => return load_key(path),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(None),
         Err(e) => return Err(file_error(e)),
     };
     let written = file
@@ -647,7 +836,7 @@ fn create_key_file(path: &Path, name: &str) -> Result<SigningKey, CheckpointErro
         return Err(file_error(e));
     }
     sync_parent(path).map_err(file_error)?;
-    Ok(key)
+    Ok(Some(key))
 }
 
 /// Makes a new file's directory entry durable (on unix; elsewhere the file's sync is all).

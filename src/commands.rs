@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod report;
 pub mod serve;
+pub mod witness;
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -15,9 +16,9 @@ use serde_json::json;
 
 use crate::chain::ChainVerifier;
 use crate::event::{Id, Record, Submission};
+use crate::ledger::{AppendError, Ledger, LedgerOptions};
 use crate::rules::State;
 use crate::store::{Store, StoreError};
-use crate::ledger::{AppendError, Ledger, LedgerOptions};
 
 /// Why a command failed, and so its exit code.
 #[derive(Debug, thiserror::Error)]

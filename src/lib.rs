@@ -32,3 +32,4 @@ pub mod rules;
 pub mod server;
 pub mod store;
 pub mod tokens;
+pub mod witness;

@@ -52,6 +52,8 @@ enum Command {
         #[arg(long, requires = "checkpoint")]
         key: Option<PathBuf>,
         #[command(flatten)]
+        quorum: QuorumArgs,
+        #[command(flatten)]
         data: DataDir,
     },
     /// Print an inclusion or consistency proof as JSON.
@@ -69,6 +71,8 @@ enum Command {
         /// The verifier key of the checkpoint, in a file.
         #[arg(long, requires = "checkpoint")]
         key: Option<PathBuf>,
+        #[command(flatten)]
+        quorum: QuorumArgs,
     },
     /// Print a fresh signed checkpoint of the head (tree size, root, projection commitment).
     Checkpoint {
@@ -78,6 +82,13 @@ enum Command {
         /// The name of a key created now (the checkpoints' origin line).
         #[arg(long)]
         origin: Option<String>,
+        /// A witness to ask for a cosignature (C2SP tlog-witness): its URL prefix and the file
+        /// of its verifier key (type 0x04), as `URL=VKEY_FILE`; repeat for each witness.
+        #[arg(long = "witness", value_name = "URL=VKEY_FILE")]
+        witnesses: Vec<String>,
+        /// How many witnesses must cosign; default all of them.
+        #[arg(long, requires = "witnesses")]
+        quorum: Option<usize>,
         #[command(flatten)]
         data: DataDir,
     },
@@ -144,6 +155,12 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Witness other ledgers' checkpoints (C2SP tlog-witness): cosign a checkpoint only if it
+    /// extends the one cosigned before.
+    Witness {
+        #[command(subcommand)]
+        command: WitnessCommand,
+    },
     /// Write a synthetic province-scale ledger of N events (1990-2025) into an empty or
     /// missing data directory, for benchmarks; the same N and seed give the same head.
     Generate {
@@ -182,6 +199,61 @@ enum ProofCommand {
         #[command(flatten)]
         data: DataDir,
     },
+}
+
+#[derive(Subcommand)]
+enum WitnessCommand {
+    /// Create the witness's key (DATA/witness.key, mode 0600) and print its verifier key.
+    Init {
+        /// The witness's name: its key's name, on each cosignature line.
+        #[arg(long)]
+        origin: String,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Serve POST /add-checkpoint until SIGTERM or Ctrl-C.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: String,
+        /// The verifier key file of a ledger to witness (its name is the ledger's origin);
+        /// repeat for each ledger.
+        #[arg(long = "log", value_name = "VKEY_FILE", required = true)]
+        logs: Vec<PathBuf>,
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Print the evidence kept of forks and failed proofs, one JSON object a line.
+    Evidence {
+        #[command(flatten)]
+        data: DataDir,
+    },
+}
+
+/// The witnesses a checkpoint must be cosigned by, for `verify` and `verify-proof`.
+#[derive(Args, Clone, Default)]
+struct QuorumArgs {
+    /// A witness's verifier key file (type 0x04); repeat for each witness.
+    #[arg(long = "witness-key", value_name = "FILE", requires = "checkpoint")]
+    witness_keys: Vec<PathBuf>,
+    /// How many of the witnesses must have cosigned the checkpoint; default all of them.
+    #[arg(long, requires = "witness_keys", value_parser = clap::value_parser!(u64).range(1..))]
+    quorum: Option<u64>,
+}
+
+impl QuorumArgs {
+    fn into_quorum(self) -> Result<audit::Quorum, CommandError> {
+        let n = self.witness_keys.len();
+        if let Some(k) = self.quorum.filter(|&k| k as usize > n) {
+            return Err(CommandError::Failed(format!(
+                "--quorum {k}: more than the {n} --witness-key given"
+            )));
+        }
+        Ok(audit::Quorum {
+            keys: self.witness_keys,
+            k: self.quorum.map(|k| k as usize),
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -397,10 +469,15 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             file,
             checkpoint,
             key,
+            quorum,
             data,
         } => match (file, checkpoint.zip(key)) {
-            (Some(file), Some((cp, key))) => audit::verify_file_against(&file, &cp, &key, &mut out),
-            (None, Some((cp, key))) => audit::verify_store_against(&dir(data), &cp, &key, &mut out),
+            (Some(file), Some((cp, key))) => {
+                audit::verify_file_against(&file, &cp, &key, &quorum.into_quorum()?, &mut out)
+            }
+            (None, Some((cp, key))) => {
+                audit::verify_store_against(&dir(data), &cp, &key, &quorum.into_quorum()?, &mut out)
+            }
             (Some(file), None) => commands::verify_file(&file, &mut out),
             (None, None) => commands::verify_store(&dir(data), &mut out),
         },
@@ -410,12 +487,38 @@ fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Proof {
             proof: ProofCommand::Consistency { from, to, data },
         } => audit::proof_consistency(&dir(data), from, to, &mut out),
-        Command::VerifyProof { file, checkpoint, key } => {
-            audit::verify_proof(&file, checkpoint.as_deref().zip(key.as_deref()), &mut out)
-        }
-        Command::Checkpoint { key, origin, data } => {
-            audit::checkpoint(&dir(data), key.as_deref(), origin.as_deref(), &mut out)
-        }
+        Command::VerifyProof {
+            file,
+            checkpoint,
+            key,
+            quorum,
+        } => audit::verify_proof(
+            &file,
+            checkpoint.as_deref().zip(key.as_deref()),
+            &quorum.into_quorum()?,
+            &mut out,
+        ),
+        Command::Checkpoint {
+            key,
+            origin,
+            witnesses,
+            quorum,
+            data,
+        } => audit::checkpoint(
+            &dir(data),
+            key.as_deref(),
+            origin.as_deref(),
+            &witnesses,
+            quorum,
+            &mut out,
+        ),
+        Command::Witness { command } => match command {
+            WitnessCommand::Init { origin, data } => commands::witness::init(&dir(data), &origin, &mut out),
+            WitnessCommand::Serve { listen, logs, data } => {
+                commands::witness::serve(&dir(data), &listen, &logs, &mut out)
+            }
+            WitnessCommand::Evidence { data } => commands::witness::evidence(&dir(data), &mut out),
+        },
         Command::Key {
             command: KeyCommand::Public { key, origin, data },
         } => audit::key_public(&dir(data), key.as_deref(), origin.as_deref(), &mut out),

@@ -114,14 +114,27 @@ fn every_readme_example_runs_in_order_and_prints_what_it_says() {
             o = o.display()
         ));
     }
-    let run = Command::new("sh")
-        .arg("-c")
-        .arg(&script)
-        .current_dir(dir.path())
-        .env("PATH", &path)
-        .env_remove("ORGLEDGER_DATA")
-        .output()
-        .expect("sh");
+    // The shell leads a process group of its own, so that what an example starts in the
+    // background (a witness) is stopped with it, also when an example fails first.
+    let run = {
+        use std::os::unix::process::CommandExt;
+        Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .env_remove("ORGLEDGER_DATA")
+            .process_group(0)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh")
+    };
+    let group = run.id();
+    let run = run.wait_with_output().expect("sh");
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{group}")])
+        .status();
     let read = |i: usize, ext: &str| std::fs::read_to_string(outputs.join(format!("{i}.{ext}"))).unwrap_or_default();
     for (i, example) in examples.iter().enumerate() {
         let (out, err) = (read(i, "out"), read(i, "err"));
@@ -144,7 +157,18 @@ fn every_readme_example_runs_in_order_and_prints_what_it_says() {
                 example.command
             );
         }
-        let quiet = example.command.starts_with("export ") || example.command.contains("export --out");
+        // Quiet by nature: what writes its output to a file, and plain shell (a variable, a
+        // wait loop, a copy, a kill).
+        let command = &example.command;
+        let shell = ["for ", "cp ", "kill "].iter().any(|p| command.starts_with(p))
+            || command.split_once('=').is_some_and(|(name, _)| {
+                !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            });
+        let quiet =
+            command.starts_with("export ") || command.contains("export --out") || command.contains(" > ") || shell;
         assert!(quiet || !out.is_empty(), "{} printed nothing", example.command);
     }
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));

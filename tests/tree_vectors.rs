@@ -1,8 +1,8 @@
-//! The test vectors of FORMAT.md section 15 (the Merkle tree, proofs and a signed
-//! checkpoint) are what the code computes: each value printed in the document is
+//! The test vectors of FORMAT.md sections 15 and 16 (the Merkle tree, proofs, a signed
+//! checkpoint, a cosignature and a witness request) are what the code computes: each value printed in the document is
 //! recomputed here and looked for, line by line, in the section.
 
-use orgledger::checkpoint::{Checkpoint, SigningKey};
+use orgledger::checkpoint::{self, Checkpoint, KeyType, SigningKey};
 use orgledger::event::Hash;
 use orgledger::merkle::{self, MemoryTree};
 
@@ -40,7 +40,26 @@ fn expected_lines() -> Vec<String> {
         root: tree7.root(),
         extensions: vec![format!("projection v1 {}", "0".repeat(64))],
     };
-    lines.extend(checkpoint.sign(&key).unwrap().lines().map(str::to_owned));
+    let note = checkpoint.sign(&key).unwrap();
+    lines.extend(note.lines().map(str::to_owned));
+    // Section 16: a witness's key, its cosignature of that checkpoint, and the request that
+    // asks a witness holding the tree of 3 to cosign it.
+    let seed: [u8; 32] = std::array::from_fn(|i| 32 + i as u8);
+    let witness = SigningKey::from_seed_of("witness.example/w1", KeyType::Cosigner, seed).unwrap();
+    lines.push(witness.to_text());
+    lines.push(witness.verifier().to_text());
+    lines.push(
+        checkpoint::cosign(&checkpoint.body(), &witness, 1_700_000_000)
+            .unwrap()
+            .trim_end()
+            .to_owned(),
+    );
+    let proof = merkle::consistency_proof(&tree7, 3, 7).unwrap();
+    lines.extend(
+        orgledger::witness::request_body(3, &proof, &note)
+            .lines()
+            .map(str::to_owned),
+    );
     lines
 }
 

@@ -11,9 +11,9 @@ use serde_json::json;
 
 use super::CommandError;
 use crate::checkpoint::{self, SigningKey, VerifierKey};
+use crate::ledger::{Ledger, LedgerOptions};
 use crate::proofs::{self, AnyProof, AuditFailure, CheckpointReplay};
 use crate::store::{Store, StoreError};
-use crate::ledger::{Ledger, LedgerOptions};
 
 /// The ledger's signing key, in the data directory unless `--key` says otherwise.
 pub const KEY_FILE: &str = "checkpoint.key";
@@ -122,22 +122,90 @@ pub fn proof_consistency(data: &Path, from: u64, to: Option<u64>, out: &mut impl
     print_proof(proofs::consistency(&store, from, to, head), out)
 }
 
-/// A checkpoint file opened with a verifier key file.
-fn open_checkpoint_files(cp: &Path, key: &Path) -> Result<Result<checkpoint::Checkpoint, AuditFailure>, CommandError> {
+/// The witnesses a checkpoint must be cosigned by: `--witness-key FILE ...` and
+/// `--quorum K` (default: all of them).
+#[derive(Clone, Debug, Default)]
+pub struct Quorum {
+    pub keys: Vec<PathBuf>,
+    pub k: Option<usize>,
+}
+
+/// A checkpoint file opened with a verifier key file, and cosigned by a quorum of witnesses.
+fn open_checkpoint_files(
+    cp: &Path,
+    key: &Path,
+    quorum: &Quorum,
+) -> Result<Result<checkpoint::Checkpoint, AuditFailure>, CommandError> {
     let text = read_text(cp, "checkpoint")?;
     let key_text = read_text(key, "verifier key")?;
     let key = match VerifierKey::parse(&key_text) {
         Ok(k) => k,
         Err(e) => return Ok(Err(AuditFailure::new("key", format!("{}: {e}", key.display())))),
     };
-    Ok(proofs::open_checkpoint(&text, &key))
+    let opened = proofs::open_checkpoint(&text, &key);
+    if opened.is_err() || quorum.keys.is_empty() {
+        return Ok(opened);
+    }
+    let mut witnesses = Vec::new();
+    for path in &quorum.keys {
+        match VerifierKey::parse(&read_text(path, "witness key")?) {
+            Ok(k) if k.kind() == checkpoint::KeyType::Cosigner => witnesses.push(k),
+            Ok(_) => {
+                return Ok(Err(AuditFailure::new(
+                    "key",
+                    format!("{}: a ledger's key (type 0x01), not a witness's (0x04)", path.display()),
+                )))
+            }
+            Err(e) => return Ok(Err(AuditFailure::new("key", format!("{}: {e}", path.display())))),
+        }
+    }
+    Ok(opened.and_then(|c| check_quorum(&text, &witnesses, quorum.k.unwrap_or(witnesses.len())).map(|()| c)))
+}
+
+/// At least `k` of `witnesses` cosigned the checkpoint `note`.
+fn check_quorum(note: &str, witnesses: &[VerifierKey], k: usize) -> Result<(), AuditFailure> {
+    let verdicts = checkpoint::cosignatures(note, witnesses).map_err(|e| AuditFailure::new("quorum", e.to_string()))?;
+    let valid = verdicts
+        .iter()
+        .filter(|v| matches!(v, checkpoint::Cosigned::Valid { .. }))
+        .count();
+    if valid >= k {
+        return Ok(());
+    }
+    let missing: Vec<String> = witnesses
+        .iter()
+        .zip(&verdicts)
+        .filter_map(|(w, v)| {
+            let label = format!("{}+{:08x}", w.name(), w.key_id());
+            match v {
+                checkpoint::Cosigned::Valid { .. } => None,
+                checkpoint::Cosigned::Missing => Some(format!("{label}: no cosignature")),
+                checkpoint::Cosigned::Invalid { line } => {
+                    Some(format!("{label}: the cosignature on line {line} does not verify"))
+                }
+            }
+        })
+        .collect();
+    Err(AuditFailure::new(
+        "quorum",
+        format!(
+            "{valid} valid cosignature(s) of the {} witnesses given, {k} needed ({})",
+            witnesses.len(),
+            missing.join("; ")
+        ),
+    ))
 }
 
 /// `orgledger verify-proof FILE [--checkpoint CP --key VKEY]`.
-pub fn verify_proof(file: &Path, against: Option<(&Path, &Path)>, out: &mut impl Write) -> Result<(), CommandError> {
+pub fn verify_proof(
+    file: &Path,
+    against: Option<(&Path, &Path)>,
+    quorum: &Quorum,
+    out: &mut impl Write,
+) -> Result<(), CommandError> {
     let text = read_text(file, "proof")?;
     let checkpoint = match against {
-        Some((cp, key)) => match open_checkpoint_files(cp, key)? {
+        Some((cp, key)) => match open_checkpoint_files(cp, key, quorum)? {
             Ok(c) => Some(c),
             Err(f) => return Err(fail(f, out)),
         },
@@ -150,14 +218,22 @@ pub fn verify_proof(file: &Path, against: Option<(&Path, &Path)>, out: &mut impl
     }
 }
 
-/// `orgledger checkpoint [--key FILE] [--origin NAME]`: a fresh signed checkpoint of the
-/// head, with the projection commitment.
+/// `orgledger checkpoint [--key FILE] [--origin NAME] [--witness URL=VKEY_FILE ... --quorum
+/// K]`: a fresh signed checkpoint of the head, with the projection commitment; with witnesses,
+/// cosigned by at least K of them (the cosignature lines follow the ledger's signature).
 pub fn checkpoint(
     data: &Path,
     key: Option<&Path>,
     origin: Option<&str>,
+    witnesses: &[String],
+    quorum: Option<usize>,
     out: &mut impl Write,
 ) -> Result<(), CommandError> {
+    let endpoints = if witnesses.is_empty() {
+        None
+    } else {
+        Some(super::witness::endpoints(witnesses, quorum)?)
+    };
     let ledger = Ledger::open(
         data,
         LedgerOptions {
@@ -170,7 +246,36 @@ pub fn checkpoint(
     ledger.projector_alive()?;
     let cp = proofs::checkpoint_of(&projection, ledger.store(), key.name()).map_err(|f| fail(f, out))?;
     let text = proofs::sign(&cp, &key).map_err(|f| fail(f, out))?;
-    write!(out, "{text}")?;
+    let Some((endpoints, k)) = endpoints else {
+        write!(out, "{text}")?;
+        return Ok(());
+    };
+    let store = ledger.store();
+    let size = cp.size;
+    let proof = |m: u64| crate::merkle::consistency_proof(store, m, size).map_err(|e| e.to_string());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::Failed(format!("starting the runtime: {e}")))?;
+    let client = reqwest::Client::new();
+    let mut known = vec![0; endpoints.len()];
+    let (cosigned, count, failures) = runtime.block_on(crate::witness::collect(
+        &client, &endpoints, &mut known, &text, size, proof,
+    ));
+    if count < k {
+        return Err(fail(
+            AuditFailure::new(
+                "quorum",
+                format!(
+                    "{count} of {} witnesses cosigned, {k} needed: {}",
+                    endpoints.len(),
+                    failures.join("; ")
+                ),
+            ),
+            out,
+        ));
+    }
+    write!(out, "{cosigned}")?;
     Ok(())
 }
 
@@ -215,8 +320,14 @@ fn print_against(
 /// `orgledger verify --checkpoint CP --key VKEY` on the store: the chain, then the log
 /// against the checkpoint (it still holds the history the checkpoint signed, and its
 /// projection there is the one committed to).
-pub fn verify_store_against(data: &Path, cp: &Path, key: &Path, out: &mut impl Write) -> Result<(), CommandError> {
-    let checkpoint = open_checkpoint_files(cp, key)?.map_err(|f| fail(f, out))?;
+pub fn verify_store_against(
+    data: &Path,
+    cp: &Path,
+    key: &Path,
+    quorum: &Quorum,
+    out: &mut impl Write,
+) -> Result<(), CommandError> {
+    let checkpoint = open_checkpoint_files(cp, key, quorum)?.map_err(|f| fail(f, out))?;
     let store = Store::open_unchecked(data, false)?;
     let verified = crate::ledger::caches::verify(&store)?.map_err(|e| fail(chain_failure(e), out))?;
     let mut replay = CheckpointReplay::new(&checkpoint);
@@ -229,8 +340,14 @@ pub fn verify_store_against(data: &Path, cp: &Path, key: &Path, out: &mut impl W
 
 /// `orgledger verify --file EXPORT --checkpoint CP --key VKEY`: the same from an export
 /// file alone.
-pub fn verify_file_against(file: &Path, cp: &Path, key: &Path, out: &mut impl Write) -> Result<(), CommandError> {
-    let checkpoint = open_checkpoint_files(cp, key)?.map_err(|f| fail(f, out))?;
+pub fn verify_file_against(
+    file: &Path,
+    cp: &Path,
+    key: &Path,
+    quorum: &Quorum,
+    out: &mut impl Write,
+) -> Result<(), CommandError> {
+    let checkpoint = open_checkpoint_files(cp, key, quorum)?.map_err(|f| fail(f, out))?;
     let input = std::fs::File::open(file).map_err(|e| CommandError::Failed(format!("{}: {e}", file.display())))?;
     let mut replay = CheckpointReplay::new(&checkpoint);
     let verdict = super::verify_export(std::io::BufReader::new(input), |record| {

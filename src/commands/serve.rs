@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::CommandError;
+use crate::ledger::{Ledger, LedgerOptions};
 use crate::server::{self, ServerConfig, ServerLimits};
 use crate::store::Store;
-use crate::ledger::{Ledger, LedgerOptions};
 use crate::tokens::{self, Role, TokenError, Tokens};
 
 /// The token name `serve --demo` gives its clerk token (a new one at each start).
@@ -150,7 +150,7 @@ pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
