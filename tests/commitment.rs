@@ -134,57 +134,13 @@ fn a_synthetic_ledger_commits_as_a_replay_from_scratch_does() {
 /// A small ledger with every event type, in the order a district's history could take. Its
 /// point is the events whose effects reach past the ids they name: a member who supervises
 /// another cell dies (the supervision of `chi-bo-b` ends, though the event names only the
-/// member), a cell is dissolved into another, a locality is merged away.
+/// member), a cell is dissolved into another, a locality is merged away. Sealed here without
+/// the rules (no decisions are cited); `tests/commitment_outside.rs` folds the same lines.
+const EVERY_EVENT_TYPE: &str = include_str!("fixtures/every-event-type.jsonl");
+
 fn every_event_type() -> Vec<Record> {
-    let lines = [
-        r#"{"type":"LocalityRegistered","effective":"2010-01-01","locality":"tinh","name":"Tỉnh","kind":"province","border":true}"#,
-        r#"{"type":"LocalityRegistered","effective":"2010-01-01","locality":"huyen","name":"Huyện","kind":"district","parent":"tinh","border":true}"#,
-        r#"{"type":"LocalityRegistered","effective":"2010-01-01","locality":"xa-a","name":"Xã A","kind":"commune","parent":"huyen","border":false}"#,
-        r#"{"type":"LocalityRegistered","effective":"2010-01-01","locality":"xa-b","name":"Xã B","kind":"commune","parent":"huyen","border":true}"#,
-        r#"{"type":"LocalityChanged","effective":"2010-01-02","locality":"xa-b","name":"Xã Bê"}"#,
-        r#"{"type":"OrganizationFounded","effective":"2010-01-03","org":"dang-bo-huyen","name":"Đảng bộ huyện","kind":"district_committee","localities":["huyen"]}"#,
-        r#"{"type":"OrganizationFounded","effective":"2010-01-03","org":"chi-bo-a","name":"Chi bộ A","kind":"cell","parent":"dang-bo-huyen","localities":["xa-a"]}"#,
-        r#"{"type":"OrganizationFounded","effective":"2010-01-03","org":"chi-bo-b","name":"Chi bộ B","kind":"cell","parent":"dang-bo-huyen","localities":["xa-b"]}"#,
-        r#"{"type":"OrganizationFounded","effective":"2010-01-03","org":"chi-bo-c","name":"Chi bộ C","kind":"cell","parent":"dang-bo-huyen","localities":["xa-b"]}"#,
-        r#"{"type":"OrganizationRenamed","effective":"2010-01-04","org":"chi-bo-c","name":"Chi bộ Cê"}"#,
-        r#"{"type":"BackgroundVerified","effective":"2010-02-01","person":"dv-1","outcome":"cleared","kin_abroad":false}"#,
-        r#"{"type":"MemberAdmitted","effective":"2010-03-01","member":"dv-1","name":"Nông Văn Một","sex":"male","birth_date":"1980-01-01","home_locality":"xa-a","org":"chi-bo-a"}"#,
-        r#"{"type":"BackgroundVerified","effective":"2010-03-02","person":"dv-2","outcome":"cleared","kin_abroad":true}"#,
-        r#"{"type":"MemberAdmitted","effective":"2010-04-01","member":"dv-2","name":"Hoàng Thị Hai","sex":"female","birth_date":"1985-05-05","home_locality":"xa-b","org":"chi-bo-b","introducers":["dv-1"]}"#,
-        r#"{"type":"BackgroundVerified","effective":"2010-04-02","person":"dv-3","outcome":"cleared","kin_abroad":false}"#,
-        r#"{"type":"MemberAdmitted","effective":"2010-05-01","member":"dv-3","name":"Be Van Ba","sex":"male","birth_date":"1975-07-07","home_locality":"xa-b","org":"chi-bo-c"}"#,
-        r#"{"type":"MemberOfficialized","effective":"2011-03-01","member":"dv-1"}"#,
-        r#"{"type":"SupervisorAssigned","effective":"2011-03-02","member":"dv-1","cell":"chi-bo-b"}"#,
-        r#"{"type":"SupervisorAssigned","effective":"2011-03-02","member":"dv-1","cell":"chi-bo-c"}"#,
-        r#"{"type":"SupervisorReleased","effective":"2011-06-01","member":"dv-1","cell":"chi-bo-c"}"#,
-        r#"{"type":"CellMeetingHeld","effective":"2011-06-05","cell":"chi-bo-b","kind":"regular","attendance":2,"supervisor_present":true}"#,
-        r#"{"type":"ResolutionAdopted","effective":"2011-06-05","cell":"chi-bo-b","resolution":"nq-01","topic":"rural_roads","title":"Đường liên xóm"}"#,
-        r#"{"type":"QualityRated","effective":"2011-12-31","subject":"chi-bo-b","year":2011,"level":"good"}"#,
-        r#"{"type":"InstrumentIssued","effective":"2012-01-01","instrument":"03-da-tu","kind":"project","title":"Chuẩn hóa cán bộ","issuer":"Tỉnh ủy","starts":"2012-01-01","ends":"2015-12-31"}"#,
-        r#"{"type":"PositionAssigned","effective":"2012-01-02","person":"dv-2","org":"chi-bo-b","position":"bi-thu","term":"nk-2010-2015"}"#,
-        r#"{"type":"CadrePlanned","effective":"2012-01-03","person":"dv-2","term":"nk-2015-2020","position":"bi-thu","org":"chi-bo-b"}"#,
-        r#"{"type":"CadreUnplanned","effective":"2012-01-04","person":"dv-2","term":"nk-2015-2020"}"#,
-        r#"{"type":"CadreAssessed","effective":"2012-02-01","person":"dv-2","programme":"03-da-tu","meets_standard":false,"gaps":["education"]}"#,
-        r#"{"type":"TrainingCompleted","effective":"2012-06-01","person":"dv-2","course":"Trung cấp","dimension":"education","level":"upper secondary","programme":"03-da-tu"}"#,
-        r#"{"type":"CadreStandardized","effective":"2012-06-02","person":"dv-2","programme":"03-da-tu"}"#,
-        r#"{"type":"CadreAssessed","effective":"2012-02-01","person":"dv-3","programme":"03-da-tu","meets_standard":false,"gaps":["political_theory"]}"#,
-        r#"{"type":"CadreRetiredUnderPolicy","effective":"2012-07-01","person":"dv-3","programme":"03-da-tu"}"#,
-        r#"{"type":"PositionEnded","effective":"2012-08-01","person":"dv-2","org":"chi-bo-b","position":"bi-thu"}"#,
-        r#"{"type":"MemberTransferred","effective":"2012-09-01","member":"dv-3","to_org":"chi-bo-b","home_locality":"xa-b"}"#,
-        r#"{"type":"TemporaryActivityStarted","effective":"2012-10-01","member":"dv-2","host_org":"chi-bo-a","until":"2013-01-01"}"#,
-        r#"{"type":"TemporaryActivityEnded","effective":"2012-12-01","member":"dv-2","host_org":"chi-bo-a"}"#,
-        r#"{"type":"MemberExempted","effective":"2013-01-01","member":"dv-2","reason":"Sức khỏe"}"#,
-        r#"{"type":"ExemptionRevoked","effective":"2013-06-01","member":"dv-2"}"#,
-        r#"{"type":"MemberDisciplined","effective":"2013-07-01","member":"dv-3","form":"reprimand"}"#,
-        r#"{"type":"ProfileCorrected","effective":"2013-08-01","subject":"dv-3","field":"home_locality","value":"xa-a","reason":"Sổ hộ khẩu"}"#,
-        r#"{"type":"ProfileCorrected","effective":"2013-08-01","subject":"dv-3","field":"name","value":"Bế Văn Ba","reason":"Dấu"}"#,
-        r#"{"type":"PositionAssigned","effective":"2013-09-01","person":"dv-1","org":"dang-bo-huyen","position":"uy-vien"}"#,
-        r#"{"type":"MembershipEnded","effective":"2014-01-01","member":"dv-1","reason":"died"}"#,
-        r#"{"type":"OrganizationDissolved","effective":"2014-02-01","org":"chi-bo-c","merged_into":"chi-bo-b"}"#,
-        r#"{"type":"LocalityRetired","effective":"2014-03-01","locality":"xa-b","merged_into":"xa-a"}"#,
-    ];
-    let submissions: Vec<Submission> = lines
-        .iter()
+    let submissions: Vec<Submission> = EVERY_EVENT_TYPE
+        .lines()
         .map(|line| Submission::from_json(line).unwrap_or_else(|e| panic!("{line}: {e}")))
         .collect();
     seal_all(submissions)

@@ -1,4 +1,4 @@
-//! The test vectors of FORMAT.md sections 15 and 16 (the Merkle tree, proofs, a signed
+//! The test vectors of FORMAT.md sections 15 and 17 (the Merkle tree, proofs, a signed
 //! checkpoint, a cosignature and a witness request) are what the code computes: each value printed in the document is
 //! recomputed here and looked for, line by line, in the section.
 

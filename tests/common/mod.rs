@@ -1,7 +1,7 @@
 //! Shared by several test files: a Python with the pinned `blake3` package for the
-//! independent verifier (tools/verify_export.py), provisioned under `target/pyenv` so that a
-//! plain `cargo test` works on a fresh machine that has python3 and reaches PyPI; and a wait
-//! for sled to let go of a store's lock.
+//! independent tools (tools/verify_export.py, tools/projection_commitment.py), provisioned
+//! under `target/pyenv` so that a plain `cargo test` works on a fresh machine that has
+//! python3 and reaches PyPI; and a wait for sled to let go of a store's lock.
 
 #![allow(dead_code)]
 
@@ -21,7 +21,7 @@ pub fn python_with_blake3() -> &'static Path {
     match PYTHON.get_or_init(provision_python) {
         Ok(python) => python,
         Err(e) => panic!(
-            "cannot provision the Python environment that runs tools/verify_export.py: {e}\n\
+            "cannot provision the Python environment that runs the tools/ scripts: {e}\n\
              This test needs python3 with its venv module and pip reaching PyPI."
         ),
     }
