@@ -145,6 +145,16 @@ enum Command {
         /// Serve queries and subscriptions without a token (never mutations).
         #[arg(long)]
         public_read: bool,
+        /// A witness to ask to cosign each checkpoint (C2SP tlog-witness), as `URL=VKEY_FILE`;
+        /// repeat for each. `GET /checkpoint` then serves the latest cosigned one.
+        #[arg(long = "witness", value_name = "URL=VKEY_FILE")]
+        witnesses: Vec<String>,
+        /// How many witnesses must cosign a checkpoint for it to be published; default all.
+        #[arg(long, requires = "witnesses")]
+        quorum: Option<usize>,
+        /// The least time between two published checkpoints, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+        checkpoint_interval: f64,
         #[command(flatten)]
         data: DataDir,
     },
@@ -546,6 +556,9 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             listen,
             demo,
             public_read,
+            witnesses,
+            quorum,
+            checkpoint_interval,
             data,
         } => serve::serve(
             &dir(data),
@@ -553,6 +566,9 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 listen,
                 demo,
                 public_read,
+                witnesses,
+                quorum,
+                checkpoint_interval,
             },
             &mut out,
         ),

@@ -56,6 +56,32 @@ pub struct ServerConfig {
     pub limits: ServerLimits,
     /// The ledger's signing key, for `GET /checkpoint` and the `checkpoint` query.
     pub checkpoint_key: Option<SigningKey>,
+    /// How the server publishes checkpoints, and the witnesses it asks to cosign them.
+    pub checkpoints: Checkpointing,
+}
+
+/// How the server publishes checkpoints (with a signing key): one of the head after an append
+/// group, at most once per `interval`, cosigned by at least `quorum` of `witnesses` when there
+/// are any. Witnesses are asked off the append path: one that is down or slow delays the next
+/// checkpoint, never an append.
+#[derive(Debug, Clone)]
+pub struct Checkpointing {
+    pub interval: std::time::Duration,
+    pub witnesses: Vec<crate::witness::Endpoint>,
+    pub quorum: usize,
+    /// How long one witness's answer is waited for.
+    pub witness_timeout: std::time::Duration,
+}
+
+impl Default for Checkpointing {
+    fn default() -> Self {
+        Checkpointing {
+            interval: std::time::Duration::from_secs(1),
+            witnesses: Vec::new(),
+            quorum: 0,
+            witness_timeout: crate::witness::ASK_TIMEOUT,
+        }
+    }
 }
 
 /// The limits on each request.
@@ -94,6 +120,8 @@ struct AppState {
     stopping: watch::Receiver<bool>,
     /// The heavy lane: how many requests that are not light may execute at once.
     heavy: Arc<tokio::sync::Semaphore>,
+    /// The server has witnesses: `GET /checkpoint` serves the latest cosigned checkpoint.
+    witnessed: bool,
 }
 
 /// Serves on `listener` until `shutdown` completes; then stops taking requests, lets the ones
@@ -105,7 +133,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stopping) = watch::channel(false);
+    let publishes = config.checkpoint_key.is_some();
     let env = Arc::new(Env::new(config.ledger.clone(), stopping.clone(), config.checkpoint_key));
+    let witnessed = !config.checkpoints.witnesses.is_empty();
+    if publishes {
+        tokio::spawn(publish_checkpoints(env.clone(), config.checkpoints, stopping.clone()));
+    }
     let schema = graphql::schema(env.clone(), &config.limits.graphql);
     let state = Arc::new(AppState {
         schema,
@@ -117,6 +150,7 @@ pub async fn run(
         limits: config.limits,
         stopping,
         heavy: Arc::new(tokio::sync::Semaphore::new(heavy_lane_width())),
+        witnessed,
     });
     let app = router(state);
     let addr = listener.local_addr()?;
@@ -808,11 +842,102 @@ fn require_audit(state: &AppState, headers: &HeaderMap, what: &str) -> Result<()
     }
 }
 
+/// Publishes checkpoints as [`Checkpointing`] says, until the server stops: after the head
+/// moves, a checkpoint of it, cosigned by a quorum when there are witnesses; a quorum not
+/// reached is tried again after the interval.
+async fn publish_checkpoints(env: Arc<Env>, how: Checkpointing, mut stopping: watch::Receiver<bool>) {
+    let mut head = env.ledger.watch_head();
+    let client = reqwest::Client::new();
+    let mut known = vec![0; how.witnesses.len()];
+    let mut published_at: Option<u64> = None;
+    loop {
+        if published_at == Some(head.borrow().seq) {
+            tokio::select! {
+                changed = head.changed() => if changed.is_err() { return },
+                _ = stopping.wait_for(|s| *s) => return,
+            }
+        }
+        head.borrow_and_update();
+        match env.checkpoint().await {
+            Ok(cp) if how.witnesses.is_empty() => {
+                published_at = Some(cp.size);
+                env.published.send_replace(Some(cp));
+            }
+            Ok(cp) => {
+                let ledger = env.ledger.clone();
+                let size = cp.size;
+                let proof =
+                    move |m: u64| crate::merkle::consistency_proof(ledger.store(), m, size).map_err(|e| e.to_string());
+                let (text, count, failures) = crate::witness::collect(
+                    &client,
+                    &how.witnesses,
+                    &mut known,
+                    &cp.text,
+                    size,
+                    how.witness_timeout,
+                    proof,
+                )
+                .await;
+                for failure in &failures {
+                    tracing::warn!(size, "checkpoint not cosigned: {failure}");
+                }
+                if count >= how.quorum {
+                    let keys: Vec<_> = how.witnesses.iter().map(|w| w.key.clone()).collect();
+                    let verdicts = crate::checkpoint::cosignatures(&text, &keys).unwrap_or_default();
+                    let cosigners = how
+                        .witnesses
+                        .iter()
+                        .zip(&verdicts)
+                        .filter(|(_, v)| matches!(v, crate::checkpoint::Cosigned::Valid { .. }))
+                        .map(|(w, _)| w.label())
+                        .collect();
+                    published_at = Some(size);
+                    env.published.send_replace(Some(Arc::new(graphql::SignedCheckpoint {
+                        text,
+                        cosigners,
+                        ..(*cp).clone()
+                    })));
+                    tracing::info!(size, count, "published a cosigned checkpoint");
+                } else {
+                    tracing::warn!(
+                        size,
+                        count,
+                        quorum = how.quorum,
+                        "no quorum of witnesses cosigned; trying again"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!("no checkpoint made: {}", e.message),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(how.interval) => {},
+            _ = stopping.wait_for(|s| *s) => return,
+        }
+    }
+}
+
 /// `GET /checkpoint`: the signed checkpoint of the durable head (C2SP tlog-checkpoint), as
-/// `orgledger checkpoint` prints it.
+/// `orgledger checkpoint` prints it; with witnesses, the latest checkpoint a quorum of them
+/// cosigned (503 until there is one).
 async fn latest_checkpoint(State(state): State<Arc<AppState>>, headers: HeaderMap) -> axum::response::Response {
     if let Err(r) = require_audit(&state, &headers, "checkpoints") {
         return r;
+    }
+    if state.witnessed {
+        let published = state.env.published.borrow().clone();
+        return match published {
+            Some(cp) => (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                cp.text.clone(),
+            )
+                .into_response(),
+            None => error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::INTERNAL,
+                "no checkpoint has been cosigned by a quorum of this server's witnesses yet",
+            ),
+        };
     }
     match state.env.checkpoint().await {
         Ok(cp) => (

@@ -526,6 +526,7 @@ pub async fn ask(
     note: &str,
     size: u64,
     known: u64,
+    timeout: std::time::Duration,
     proof: impl Fn(u64) -> Result<Vec<Hash>, String>,
 ) -> Result<String, String> {
     let url = format!("{}/add-checkpoint", endpoint.url);
@@ -538,7 +539,7 @@ pub async fn ask(
         };
         let response = client
             .post(&url)
-            .timeout(ASK_TIMEOUT)
+            .timeout(timeout)
             .body(request_body(old, &hashes, note))
             .send()
             .await
@@ -592,12 +593,13 @@ pub async fn collect(
     known: &mut [u64],
     note: &str,
     size: u64,
+    timeout: std::time::Duration,
     proof: impl Fn(u64) -> Result<Vec<Hash>, String> + Clone,
 ) -> (String, usize, Vec<String>) {
     let asks = endpoints
         .iter()
         .zip(known.iter())
-        .map(|(e, &k)| ask(client, e, note, size, k, proof.clone()));
+        .map(|(e, &k)| ask(client, e, note, size, k, timeout, proof.clone()));
     let answers = futures_util::future::join_all(asks).await;
     let mut cosigned = note.to_string();
     let mut count = 0;

@@ -610,6 +610,115 @@ async fn the_head_subscription_sends_the_head_then_each_new_one() {
     server.stop().await;
 }
 
+/// A server with witnesses publishes checkpoints cosigned by a quorum of them: at `GET
+/// /checkpoint`, in `cosignedCheckpoint`, and on the `checkpoints` subscription, one for each
+/// new head. A witness that takes each request and never answers delays nothing: appends
+/// return while it holds a request, and checkpoints go on with the quorum of the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_are_published_cosigned_and_a_witness_that_never_answers_blocks_nothing() {
+    use orgledger::checkpoint::{self, Checkpoint, Cosigned, KeyType, SigningKey, VerifierKey};
+    use orgledger::server::Checkpointing;
+    use orgledger::witness::{self, Endpoint, Witness};
+
+    // The honest witness's listener first (its URL goes into the server's configuration),
+    // served once the server's key is known.
+    let witness_dir = tempfile::tempdir().unwrap();
+    let witness_key = witness::init(witness_dir.path(), "witness.test/honest").unwrap();
+    let honest = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let honest_url = format!("http://{}", honest.local_addr().unwrap());
+    // A witness that reads each request and never answers; it tells when one came.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let (came_tx, mut came) = tokio::sync::mpsc::unbounded_channel::<()>();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+            let _ = came_tx.send(());
+        }
+    });
+    let silent_key = SigningKey::from_seed_of("witness.test/silent", KeyType::Cosigner, [4; 32]).unwrap();
+    let server = TestServer::start_with(Setup {
+        checkpoints: Checkpointing {
+            interval: Duration::from_millis(20),
+            witnesses: vec![
+                Endpoint {
+                    url: honest_url,
+                    key: witness_key.verifier(),
+                },
+                Endpoint {
+                    url: silent_url,
+                    key: silent_key.verifier(),
+                },
+            ],
+            quorum: 1,
+            witness_timeout: Duration::from_secs(1),
+        },
+        ..Setup::default()
+    })
+    .await;
+    let ledger_key = VerifierKey::parse(&server.checkpoint_verifier).unwrap();
+    let witness = Arc::new(Witness::open(witness_dir.path(), vec![ledger_key.clone()]).unwrap());
+    tokio::spawn(async move { axum::serve(honest, witness::router(witness)).await });
+
+    let mut ws = TransportWs::open(&server.ws_url(), Some(&server.auditor)).await;
+    ws.subscribe("cp", "subscription { checkpoints { size text cosigners } }", json!({}))
+        .await;
+    let first = ws.next_payload("cp").await;
+    let first = &first["data"]["checkpoints"];
+    assert_eq!(first["size"], FIXTURE_EVENTS, "{first}");
+    assert_eq!(first["cosigners"].as_array().unwrap().len(), 1, "{first}");
+    let text = first["text"].as_str().unwrap();
+    Checkpoint::open(text, &ledger_key).unwrap();
+    assert_eq!(
+        checkpoint::cosignatures(text, &[witness_key.verifier(), silent_key.verifier()]).unwrap(),
+        vec![
+            Cosigned::Valid {
+                time: checkpoint_time(text, &witness_key.verifier())
+            },
+            Cosigned::Missing
+        ]
+    );
+
+    // The silent witness holds a request: appends still return, and the next checkpoint
+    // comes, cosigned by the honest one.
+    within("the silent witness is asked", came.recv()).await;
+    let (seq, _) = within(
+        "an append while a witness holds a request",
+        append_hamlet(&server, "xom-witnessed"),
+    )
+    .await;
+    let next = ws.next_payload("cp").await;
+    assert_eq!(next["data"]["checkpoints"]["size"], seq, "{next}");
+    let served = server
+        .http
+        .get(format!("{}/checkpoint", server.base))
+        .bearer_auth(&server.auditor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), 200);
+    let served = served.text().await.unwrap();
+    assert_eq!(served, next["data"]["checkpoints"]["text"].as_str().unwrap());
+    let data = server
+        .data(&server.auditor, "{ cosignedCheckpoint { size cosigners } }", json!({}))
+        .await;
+    assert_eq!(data["cosignedCheckpoint"]["size"], seq);
+    assert_eq!(
+        data["cosignedCheckpoint"]["cosigners"][0].as_str().unwrap(),
+        format!("witness.test/honest+{:08x}", witness_key.key_id())
+    );
+    server.stop().await;
+}
+
+/// The time of `witness`'s cosignature on `note`.
+fn checkpoint_time(note: &str, witness: &orgledger::checkpoint::VerifierKey) -> u64 {
+    match orgledger::checkpoint::cosignatures(note, std::slice::from_ref(witness)).unwrap()[0] {
+        orgledger::checkpoint::Cosigned::Valid { time } => time,
+        ref other => panic!("{other:?}"),
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // 5. Access over WebSocket.
 // ---------------------------------------------------------------------------------------

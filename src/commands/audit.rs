@@ -260,7 +260,13 @@ pub fn checkpoint(
     let client = reqwest::Client::new();
     let mut known = vec![0; endpoints.len()];
     let (cosigned, count, failures) = runtime.block_on(crate::witness::collect(
-        &client, &endpoints, &mut known, &text, size, proof,
+        &client,
+        &endpoints,
+        &mut known,
+        &text,
+        size,
+        crate::witness::ASK_TIMEOUT,
+        proof,
     ));
     if count < k {
         return Err(fail(

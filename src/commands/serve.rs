@@ -66,6 +66,11 @@ pub struct ServeOptions {
     pub listen: String,
     pub demo: bool,
     pub public_read: bool,
+    /// `--witness URL=VKEY_FILE` arguments.
+    pub witnesses: Vec<String>,
+    pub quorum: Option<usize>,
+    /// Seconds between two published checkpoints, at least.
+    pub checkpoint_interval: f64,
 }
 
 /// `orgledger serve`: opens the ledger (first writing the demo into an empty data directory
@@ -74,6 +79,26 @@ pub struct ServeOptions {
 /// closes the ledger (which flushes) and returns.
 pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result<(), CommandError> {
     server::init_logging();
+    if !(options.checkpoint_interval.is_finite() && options.checkpoint_interval >= 0.0) {
+        return Err(CommandError::Failed(format!(
+            "--checkpoint-interval {}: a number of seconds, 0 or more",
+            options.checkpoint_interval
+        )));
+    }
+    let checkpoints = if options.witnesses.is_empty() {
+        server::Checkpointing::default()
+    } else {
+        let (witnesses, quorum) = super::witness::endpoints(&options.witnesses, options.quorum)?;
+        server::Checkpointing {
+            witnesses,
+            quorum,
+            ..Default::default()
+        }
+    };
+    let checkpoints = server::Checkpointing {
+        interval: std::time::Duration::from_secs_f64(options.checkpoint_interval),
+        ..checkpoints
+    };
     if options.demo && crate::demo::may_write_demo(data) {
         tracing::info!("writing the demo ledger into {}", data.display());
         let mut sink = Vec::new();
@@ -136,6 +161,7 @@ pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result
         public_read: options.public_read,
         limits: ServerLimits::default(),
         checkpoint_key: Some(checkpoint_key),
+        checkpoints,
     };
     let result = runtime.block_on(server::run(listener, config, shutdown_signal()));
     // Subscriptions have ended with the server; what is still running holds no ledger.

@@ -118,6 +118,10 @@ pub struct Env {
     pub signer: Option<SigningKey>,
     /// The latest checkpoint made, reused until the head moves.
     latest: std::sync::Mutex<Option<Arc<SignedCheckpoint>>>,
+    /// The latest checkpoint the server published (cosigned by a quorum of its witnesses
+    /// when it has some): `GET /checkpoint` with witnesses, `cosignedCheckpoint`, and the
+    /// `checkpoints` subscription.
+    pub published: watch::Sender<Option<Arc<SignedCheckpoint>>>,
 }
 
 /// A checkpoint and its signed text.
@@ -133,6 +137,9 @@ pub struct SignedCheckpoint {
     pub root: String,
     /// The projection commitment at that size, in hex.
     pub projection: String,
+    /// The witnesses whose cosignatures `text` carries after the ledger's signature
+    /// (`NAME+KEYID`); empty for a checkpoint the ledger alone signed.
+    pub cosigners: Vec<String>,
 }
 
 impl Env {
@@ -143,6 +150,7 @@ impl Env {
             reports: ReportCache::default(),
             signer,
             latest: std::sync::Mutex::new(None),
+            published: watch::channel(None).0,
         }
     }
 
@@ -175,6 +183,7 @@ impl Env {
                 projection: crate::proofs::committed_projection(&cp)
                     .map(|h| h.to_hex())
                     .unwrap_or_default(),
+                cosigners: Vec::new(),
             })
         };
         let mut latest = self.latest.lock().unwrap_or_else(|e| e.into_inner());

@@ -567,6 +567,15 @@ impl Query {
         env(ctx).checkpoint().await
     }
 
+    /// The latest checkpoint cosigned by a quorum of the server's witnesses (`serve
+    /// --witness`), made after an append group at most once per checkpoint interval; null
+    /// when the server has no witnesses or no quorum has cosigned yet (auditor, admin).
+    async fn cosigned_checkpoint(&self, ctx: &Context<'_>) -> Result<Option<Arc<SignedCheckpoint>>> {
+        require(ctx, Permission::Audit)?;
+        let env = env(ctx);
+        Ok(env.published.borrow().clone().filter(|c| !c.cosigners.is_empty()))
+    }
+
     /// The proof that event `seq` is in the tree of `size` events (default: the head), from
     /// stored hashes (auditor, admin).
     async fn inclusion_proof(&self, ctx: &Context<'_>, seq: u64, size: Option<u64>) -> Result<InclusionProof> {

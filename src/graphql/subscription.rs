@@ -12,11 +12,12 @@ use tokio::sync::watch;
 
 use super::objects::EventNode;
 use super::query::{check_types, HeadObject};
-use super::{codes, env, error, require, Session};
+use super::{codes, env, error, require, Session, SignedCheckpoint};
 use crate::chain::Head;
 use crate::event::Record;
 use crate::ledger::Ledger;
 use crate::tokens::Permission;
+use std::sync::Arc;
 
 /// The root of every subscription.
 pub struct Subscription;
@@ -121,6 +122,45 @@ impl Subscription {
             let next = f.next().await?;
             Some((next.map(|r| EventNode(Box::new(r))), f))
         }))
+    }
+
+    /// Each checkpoint the server publishes, the latest first if there is one: after an
+    /// append group, at most once per checkpoint interval, cosigned by a quorum of its
+    /// witnesses when it has some. A client following `events` checks each against the last
+    /// (a consistency proof) as it comes. Checkpoints published faster than the subscriber
+    /// reads are coalesced: the latest is always sent (auditor, admin).
+    async fn checkpoints(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Result<Arc<SignedCheckpoint>>>> {
+        require(ctx, Permission::Audit)?;
+        let env = env(ctx);
+        let published = env.published.subscribe();
+        let stopping = env.stopping.clone();
+        let session = ctx.data_opt::<Session>().cloned();
+        Ok(stream::unfold(
+            (published, stopping, session, true, false),
+            |(mut published, mut stopping, session, first, ended)| async move {
+                if ended {
+                    return None;
+                }
+                loop {
+                    if !first || published.borrow().is_none() {
+                        tokio::select! {
+                            changed = published.changed() => changed.ok()?,
+                            _ = stopping.wait_for(|s| *s) => return None,
+                        }
+                    }
+                    let Some(cp) = published.borrow_and_update().clone() else {
+                        continue;
+                    };
+                    let item = match session.as_ref().map(Session::check) {
+                        Some(Err(e)) => Err(e),
+                        _ => Ok(cp),
+                    };
+                    let ended = item.is_err();
+                    return Some((item, (published, stopping, session, false, ended)));
+                }
+            },
+        )
+        .boxed())
     }
 
     /// The durable head, now and each time it moves. Heads that follow each other faster

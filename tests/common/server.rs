@@ -6,7 +6,7 @@ use std::sync::Arc;
 use orgledger::checkpoint::SigningKey;
 use orgledger::event::{Id, Submission};
 use orgledger::ledger::{Ledger, LedgerOptions};
-use orgledger::server::{run, ServerConfig, ServerLimits};
+use orgledger::server::{run, Checkpointing, ServerConfig, ServerLimits};
 use orgledger::tokens::{self, Role, Tokens};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -37,6 +37,8 @@ pub struct Setup {
     pub limits: ServerLimits,
     /// Appended before the server starts, as one batch.
     pub events: Vec<Submission>,
+    /// How the server publishes checkpoints, and to which witnesses.
+    pub checkpoints: Checkpointing,
 }
 
 impl Default for Setup {
@@ -45,6 +47,7 @@ impl Default for Setup {
             public_read: false,
             limits: ServerLimits::default(),
             events: fixture_events(),
+            checkpoints: Checkpointing::default(),
         }
     }
 }
@@ -81,6 +84,7 @@ impl TestServer {
             public_read: setup.public_read,
             limits: setup.limits,
             checkpoint_key: Some(checkpoint_key),
+            checkpoints: setup.checkpoints,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, config, async {
