@@ -193,10 +193,10 @@ fn split_key_text(text: &str) -> Result<(&str, u32, KeyType, [u8; 32]), String> 
     check_key_name(name).map_err(|e| e.to_string())?;
     let id = parse_key_id(id).ok_or("the key ID is not 8 lowercase hexadecimal digits")?;
     let raw = decode_base64(key).ok_or("the key is not standard base64 with padding")?;
-    let kind = (raw.len() == 33)
-        .then(|| KeyType::from_byte(raw[0]))
-        .flatten()
-        .ok_or("the key is not the byte 0x01 (Ed25519) or 0x04 (Ed25519 cosigner) followed by 32 bytes")?;
+    let kind = (raw.len() == 33).then(|| KeyType::from_byte(raw[0])).flatten().ok_or(
+        "the key is not the byte 0x01 (Ed25519) followed by 32 bytes, nor 0x04 (a witness's \
+             Ed25519 cosigner key) followed by 32 bytes",
+    )?;
     let mut bytes = [0u8; 32];
     bytes.copy_from_slice(&raw[1..]);
     Ok((name, id, kind, bytes))
