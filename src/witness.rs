@@ -232,7 +232,15 @@ impl Witness {
             .write(true)
             .open(&lock_path)
             .map_err(|e| WitnessError::Config(format!("{}: {e}", lock_path.display())))?;
-        if lock.try_lock().is_err() {
+        // A lock held for a moment by a child forked (but not yet exec'd) from a process
+        // that had the file open is let go at once: try for a second before refusing.
+        let locked = (0..20).any(|attempt| {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            lock.try_lock().is_ok()
+        });
+        if !locked {
             return Err(WitnessError::Config(format!(
                 "{}: another witness process serves from this directory",
                 dir.display()
