@@ -166,7 +166,7 @@ fn check_key_name(name: &str) -> Result<(), CheckpointError> {
 /// Decodes standard base64 with padding, and only its one canonical spelling: a text that
 /// decodes but is not what encoding gives back (stray bits in the last character) is refused,
 /// so one value has one text and a changed character never goes unnoticed.
-fn decode_base64(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
     let bytes = BASE64.decode(text).ok()?;
     (BASE64.encode(&bytes) == text).then_some(bytes)
 }
@@ -260,7 +260,7 @@ impl VerifierKey {
     }
 
     /// `NAME+KEYID`: how messages name the key.
-    fn label(&self) -> String {
+    pub fn label(&self) -> String {
         format!("{}+{:08x}", self.name, self.id)
     }
 }
@@ -736,7 +736,9 @@ fn check_extension(line: &str, number: usize) -> Result<(), CheckpointError> {
 }
 
 /// ASCII digits, no sign, no leading zero (`0` alone is the empty tree), at most 2^64 - 1.
-fn parse_size(text: &str) -> Option<u64> {
+/// A tree size in decimal without leading zeros (`0` alone for zero), as checkpoints and
+/// witness requests write it.
+pub(crate) fn parse_size(text: &str) -> Option<u64> {
     let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
     let canonical = text == "0" || !text.starts_with('0');
     if digits && canonical {

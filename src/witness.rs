@@ -412,9 +412,9 @@ impl Witness {
     }
 }
 
+/// A hash in standard base64 with padding, in its one canonical spelling.
 fn decode_root(text: &str) -> Option<Hash> {
-    let raw = BASE64.decode(text).ok()?;
-    Some(Hash(<[u8; 32]>::try_from(raw).ok()?))
+    Some(Hash(<[u8; 32]>::try_from(checkpoint::decode_base64(text)?).ok()?))
 }
 
 /// Splits a request body: `old N`, up to 63 proof lines of base64 hashes, an empty line, the
@@ -426,11 +426,7 @@ pub fn parse_request(body: &str) -> Result<(u64, Vec<Hash>, &str), String> {
     let size = first
         .strip_prefix("old ")
         .ok_or_else(|| format!("the first line is {first:?}, not \"old SIZE\""))?;
-    let canonical =
-        !size.is_empty() && size.bytes().all(|b| b.is_ascii_digit()) && (size == "0" || !size.starts_with('0'));
-    let old = canonical
-        .then(|| size.parse::<u64>().ok())
-        .flatten()
+    let old = checkpoint::parse_size(size)
         .ok_or_else(|| format!("old size {size:?} is not a decimal number without leading zeros"))?;
     let mut proof = Vec::new();
     loop {
@@ -445,7 +441,6 @@ pub fn parse_request(body: &str) -> Result<(u64, Vec<Hash>, &str), String> {
             return Err(format!("more than {MAX_PROOF_LINES} consistency proof lines"));
         }
         let hash = decode_root(line)
-            .filter(|h| BASE64.encode(h.0) == line)
             .ok_or_else(|| format!("proof line {} is not the standard base64 of 32 bytes", proof.len() + 1))?;
         proof.push(hash);
     }
@@ -516,7 +511,7 @@ impl Endpoint {
 
     /// `NAME+KEYID` of the witness, for messages.
     pub fn label(&self) -> String {
-        format!("{}+{:08x}", self.key.name(), self.key.key_id())
+        self.key.label()
     }
 }
 

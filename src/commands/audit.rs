@@ -176,7 +176,7 @@ fn check_quorum(note: &str, witnesses: &[VerifierKey], k: usize) -> Result<(), A
         .iter()
         .zip(&verdicts)
         .filter_map(|(w, v)| {
-            let label = format!("{}+{:08x}", w.name(), w.key_id());
+            let label = w.label();
             match v {
                 checkpoint::Cosigned::Valid { .. } => None,
                 checkpoint::Cosigned::Missing => Some(format!("{label}: no cosignature")),
