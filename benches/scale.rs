@@ -4,9 +4,9 @@
 //! `.done` marker) are measured in one run, through the binary a person runs, each command in
 //! a fresh process:
 //!
-//! - `append` of one event: on a fresh copy of the ledger (`cp -r`, not timed) when the
-//!   ledger is small enough for copies to be cheap, so the cached ledger never grows; and, at
-//!   every size, refused by a stale `--expect-seq 0` on the ledger itself (it opens and loads
+//! - `append` of one event: on a fresh copy of the ledger (`cp -r` and a sync of its files,
+//!   not timed) when the ledger is small enough for copies to be cheap, so the cached ledger
+//!   never grows; and, at every size, refused by a stale `--expect-seq 0` on the ledger itself (it opens and loads
 //!   the rules state, then the writer refuses the stale position before it checks the event:
 //!   nothing is appended). Wall time, and the child's peak resident set from `wait4`;
 //! - `report coverage`, and `report coverage --seq S` at old `seq`s drawn by a seeded PRNG,
@@ -221,6 +221,10 @@ fn measure(events: u64, settings: &Settings) -> Figures {
                 if !matches!(status, Ok(s) if s.success()) {
                     fail(&format!("cp -r {} {}: {status:?}", dir.display(), copy.display()));
                 }
+                // The copy's pages are dirty until written back; unsynced, the append's own
+                // sync of sled's file would write the whole copy and time the copy, not the
+                // append.
+                sync_files(&copy);
                 copying.push(started.elapsed());
                 let ran = orgledger(&copy, &["append"], Some(APPEND_LINE));
                 if ran.code != 0 || !says_seq(&ran.stdout, events + 1) {
@@ -232,7 +236,7 @@ fn measure(events: u64, settings: &Settings) -> Figures {
         remove_dir(&copy);
         let timed = timed(&ran);
         println!(
-            "append       real, of one event on a fresh copy (cp -r of {} MiB, {}, not timed): median {} (runs {}), peak RSS {}",
+            "append       real, of one event on a fresh copy (cp -r of {} MiB and a sync, {}, not timed): median {} (runs {}), peak RSS {}",
             mib(size.total),
             ms(median(copying)),
             ms(timed.wall),
@@ -809,6 +813,21 @@ fn disk_usage(dir: &Path) -> DiskUsage {
         sled,
         caches,
         rules_state: walk(&dir.join(orgledger::ledger::caches::SNAPSHOT_DIR).join(RULES_STATE_FILE)),
+    }
+}
+
+/// Syncs every file under `dir` to the disk.
+fn sync_files(dir: &Path) {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            sync_files(&path);
+        } else {
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+        }
     }
 }
 
