@@ -21,7 +21,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{ensure_ledger, fail, machine, number, verdict, Rng};
+use common::{ensure_ledger, fail, machine, median, memory, number, raw_scan, replay, verdict, Rng};
 use orgledger::event::{Id, OrgKind};
 use orgledger::generate;
 use orgledger::projection::{reports, At, Projection};
@@ -88,60 +88,10 @@ fn main() {
     run(events);
 }
 
-/// The process's resident set and its peak, in bytes.
-#[derive(Debug, Clone, Copy)]
-struct Memory {
-    rss: u64,
-    peak: u64,
-}
-
-fn memory() -> Memory {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
-    Memory {
-        rss: field("VmRSS:"),
-        peak: field("VmHWM:"),
-    }
-}
-
 /// Resets the peak resident set to the current one (Linux `clear_refs`), so the peak
 /// after the rebuild is the rebuild's own. False if the kernel refused.
 fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-/// Reads every stored record without parsing it, touching each value; returns how many
-/// records and bytes it saw.
-fn raw_scan(store: &Store) -> (u64, u64, Duration) {
-    let started = Instant::now();
-    let (mut records, mut bytes, mut touched) = (0u64, 0u64, 0u64);
-    for item in store.raw_records(1) {
-        let (_, _, value) = item.expect("the log reads");
-        records += 1;
-        bytes += value.len() as u64;
-        touched = touched.wrapping_add(*value.last().unwrap_or(&0) as u64);
-    }
-    std::hint::black_box(touched);
-    (records, bytes, started.elapsed())
-}
-
-/// Folds the log into a new projection, up to `until` (inclusive).
-fn replay(store: &Store, until: u64) -> Projection {
-    let mut projection = Projection::new();
-    for record in store.records(1) {
-        let record = record.expect("the log reads");
-        if record.seq() > until {
-            break;
-        }
-        projection.fold(&record);
-    }
-    projection
 }
 
 /// One question as of `at`: the coverage report and the roster of `cell`.
@@ -190,11 +140,6 @@ fn questions(store: &Store, projection: &Projection, count: usize) -> Vec<Questi
         .collect()
 }
 
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
@@ -212,12 +157,12 @@ fn run(events: u64) {
     // second raw scan both read from memory and the memory growth is the projection's.
     let (records, bytes, raw_first) = raw_scan(&store);
     assert_eq!(records, head, "the log holds every record up to the head");
-    let before = memory();
+    let before = memory("self");
     let peak_reset = reset_peak();
     let started = Instant::now();
     let projection = replay(&store, head);
     let rebuild = started.elapsed();
-    let after = memory();
+    let after = memory("self");
     let (_, _, raw_second) = raw_scan(&store);
     let raw = raw_first.min(raw_second);
     // Where the rebuild's time goes: reading the records alone (hash check and decoding),

@@ -1,15 +1,18 @@
 //! What the benchmarks share: reading numbers from the command line, the machine's facts,
-//! PASS/MISS, the benchmark PRNG, the hamlets appended as load, and the cached
-//! million-event ledger under target/ that benches/projection.rs and benches/proofs.rs
-//! both read (either may generate it for the other). Each benchmark uses part of it.
+//! PASS/MISS, the benchmark PRNG, the hamlets appended as load, the cached synthetic
+//! ledgers under target/ that benches/projection.rs, benches/proofs.rs and benches/scale.rs
+//! read (any of them may generate one for the others), a process's memory, and the raw scan
+//! and the full rebuild of a log's projection. Each benchmark uses part of it.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use orgledger::event::{Date, Event, Id, LocalityKind, LocalityRegistered, Submission, Text};
+use orgledger::projection::Projection;
+use orgledger::store::Store;
 
 /// Stops the benchmark with a message (exit 2, as a command that could not run).
 pub fn fail(message: &str) -> ! {
@@ -123,4 +126,61 @@ pub fn ensure_ledger(events: u64) -> PathBuf {
         events as f64 / elapsed.as_secs_f64()
     );
     dir
+}
+
+/// A process's resident set and its peak, in bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    pub rss: u64,
+    pub peak: u64,
+}
+
+/// The resident set (`VmRSS`) and its peak (`VmHWM`) of a process, from
+/// `/proc/PROCESS/status`: `process` is `"self"` or a pid. Zero when it cannot be read.
+pub fn memory(process: &str) -> Memory {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    Memory {
+        rss: field("VmRSS:"),
+        peak: field("VmHWM:"),
+    }
+}
+
+/// Reads every stored record without parsing it, touching each value; returns how many
+/// records and bytes (stored values: the hash and the canonical bytes) it saw.
+pub fn raw_scan(store: &Store) -> (u64, u64, Duration) {
+    let started = Instant::now();
+    let (mut records, mut bytes, mut touched) = (0u64, 0u64, 0u64);
+    for item in store.raw_records(1) {
+        let (_, _, value) = item.expect("the log reads");
+        records += 1;
+        bytes += value.len() as u64;
+        touched = touched.wrapping_add(*value.last().unwrap_or(&0) as u64);
+    }
+    std::hint::black_box(touched);
+    (records, bytes, started.elapsed())
+}
+
+/// Folds the log into a new projection, up to `until` (inclusive).
+pub fn replay(store: &Store, until: u64) -> Projection {
+    let mut projection = Projection::new();
+    for record in store.records(1) {
+        let record = record.expect("the log reads");
+        if record.seq() > until {
+            break;
+        }
+        projection.fold(&record);
+    }
+    projection
+}
+
+pub fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
 }
