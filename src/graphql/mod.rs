@@ -100,7 +100,7 @@ pub fn append_error(e: &AppendError) -> async_graphql::Error {
             tracing::error!("append failed: {message}");
             error(codes::OUTCOME_UNKNOWN, message)
         }
-        AppendError::Store(_) | AppendError::Closed => {
+        AppendError::Store(_) | AppendError::Closed | AppendError::Diverged(_) => {
             tracing::error!("append failed: {message}");
             error(codes::INTERNAL, message)
         }
