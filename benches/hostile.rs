@@ -363,6 +363,7 @@ fn main() {
         public_read: false,
         limits,
         checkpoint_key: None,
+        follows: None,
     };
     let server = server_runtime.spawn(orgledger::server::run(listener, config, async move {
         let _ = stopped.await;

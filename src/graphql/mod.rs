@@ -61,6 +61,10 @@ pub mod codes {
     /// A storage failure left an append's outcome unknown; the ledger appends nothing more
     /// until it is reopened (the server restarted). Retry with the same `idempotencyKey`.
     pub const OUTCOME_UNKNOWN: &str = "OUTCOME_UNKNOWN";
+    /// This server is a read-only follower (`orgledger follow --listen`): it copies another
+    /// ledger and takes no appends. The message names the leader, where appends go; send
+    /// the mutation there.
+    pub const READ_ONLY_FOLLOWER: &str = "READ_ONLY_FOLLOWER";
 }
 
 /// An error with its code.
@@ -118,6 +122,9 @@ pub struct Env {
     pub signer: Option<SigningKey>,
     /// The latest checkpoint made, reused until the head moves.
     latest: std::sync::Mutex<Option<Arc<SignedCheckpoint>>>,
+    /// The leader's URL when this server is a read-only follower: every mutation is then
+    /// refused with `READ_ONLY_FOLLOWER`, naming it. Set once, before the server serves.
+    follows: std::sync::OnceLock<String>,
 }
 
 /// A checkpoint and its signed text.
@@ -143,6 +150,24 @@ impl Env {
             reports: ReportCache::default(),
             signer,
             latest: std::sync::Mutex::new(None),
+            follows: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Makes this a read-only follower's schema: mutations are refused, naming `leader`.
+    pub fn follow(&self, leader: &str) {
+        let _ = self.follows.set(leader.to_owned());
+    }
+
+    /// Refuses a mutation on a follower, with the leader's URL: the writer is there.
+    pub fn require_writer(&self) -> async_graphql::Result<()> {
+        match self.follows.get() {
+            None => Ok(()),
+            Some(leader) => Err(error(
+                codes::READ_ONLY_FOLLOWER,
+                format!("this server is a read-only follower of {leader}; send mutations to the leader"),
+            )
+            .extend_with(|_, x| x.set("leader", leader.as_str()))),
         }
     }
 

@@ -81,6 +81,7 @@ impl TestServer {
             public_read: setup.public_read,
             limits: setup.limits,
             checkpoint_key: Some(checkpoint_key),
+            follows: None,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, config, async {
