@@ -347,7 +347,13 @@ pub async fn follow(
     };
     let poll = leader.config.poll;
     loop {
-        let wait = match look(&leader, &ledger, data, &mut last, &mut progress).await {
+        // A stop ends a look midway: a group handed to the writer is still written whole
+        // (or not at all), and the next start resumes from the store's head.
+        let looked = tokio::select! {
+            looked = look(&leader, &ledger, data, &mut last, &mut progress) => looked,
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        };
+        let wait = match looked {
             Ok(()) => poll,
             Err(Fetch::Fatal(e)) => return Err(e),
             Err(Fetch::Retry(why)) => {
