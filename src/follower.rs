@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 use crate::checkpoint::{Checkpoint, VerifierKey};
 use crate::event::{Hash, Record};
-use crate::ledger::{AppendError, Ledger};
+use crate::ledger::{AppendError, Ledger, PendingCopy};
 use crate::merkle;
 
 /// The file, in the follower's data directory, holding the last checkpoint it verified.
@@ -205,10 +205,31 @@ impl Leader {
     }
 
     /// Copies the leader's records from `ledger`'s head on, as far as the export served
-    /// goes, in groups of [`FollowConfig::batch`]. Returns the new head's `seq`.
+    /// goes, in groups of [`FollowConfig::batch`]; one group is written while the next is
+    /// read. Returns the new head's `seq`.
     async fn pull(&self, ledger: &Ledger, progress: &mut impl FnMut(Progress)) -> Result<u64, Fetch> {
         let from = ledger.head().seq + 1;
         let mut response = self.get(&format!("/export?from={from}")).await?;
+        let mut copies = Copies::default();
+        let read = self
+            .read_export(&mut response, from, ledger, &mut copies, progress)
+            .await;
+        // What was handed to the writer is settled whatever the reading came to: what was
+        // copied stays copied, and a refusal comes before a later reading error.
+        copies.settle_all(ledger, progress).await?;
+        read?;
+        Ok(ledger.head().seq)
+    }
+
+    /// Reads the export's lines into groups and queues each to the writer.
+    async fn read_export(
+        &self,
+        response: &mut reqwest::Response,
+        from: u64,
+        ledger: &Ledger,
+        copies: &mut Copies,
+        progress: &mut impl FnMut(Progress),
+    ) -> Result<(), Fetch> {
         let mut pending: Vec<u8> = Vec::new();
         let mut batch: Vec<Record> = Vec::with_capacity(self.config.batch);
         let mut next = from;
@@ -216,9 +237,8 @@ impl Leader {
             let chunk = match response.chunk().await {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
-                // What was copied stays copied; the next pull resumes after it.
                 Err(e) => {
-                    self.copy(ledger, &mut batch, progress).await?;
+                    copies.queue(ledger, &mut batch, progress).await?;
                     return Err(Fetch::Retry(format!("reading the export: {e}")));
                 }
             };
@@ -230,11 +250,12 @@ impl Leader {
                 batch.push(parse_line(line, next)?);
                 next += 1;
                 if batch.len() >= self.config.batch {
-                    self.copy(ledger, &mut batch, progress).await?;
+                    copies.queue(ledger, &mut batch, progress).await?;
                 }
             }
             pending.drain(..start);
             if pending.len() > MAX_LINE_BYTES {
+                copies.queue(ledger, &mut batch, progress).await?;
                 return Err(FollowError::Record {
                     seq: next,
                     error: format!("the line is longer than {MAX_LINE_BYTES} bytes"),
@@ -242,18 +263,27 @@ impl Leader {
                 .into());
             }
         }
+        copies.queue(ledger, &mut batch, progress).await?;
         if !pending.is_empty() {
             // An export ends each line with a newline: a last line without one was cut.
-            self.copy(ledger, &mut batch, progress).await?;
             return Err(Fetch::Retry(format!("the export was cut inside record {next}")));
         }
-        self.copy(ledger, &mut batch, progress).await?;
-        Ok(ledger.head().seq)
+        Ok(())
     }
+}
 
-    /// Writes `batch` (emptied) into the follower's store: one atomic, durable group.
-    async fn copy(
-        &self,
+/// The groups handed to the writer and not yet answered: at most one, so that reading the
+/// next group overlaps writing this one, and no more is read ahead than one group.
+#[derive(Default)]
+struct Copies {
+    in_flight: Option<(u64, u64, PendingCopy)>,
+}
+
+impl Copies {
+    /// Queues `batch` (emptied) as one atomic, durable group, after settling the group
+    /// before it.
+    async fn queue(
+        &mut self,
         ledger: &Ledger,
         batch: &mut Vec<Record>,
         progress: &mut impl FnMut(Progress),
@@ -263,18 +293,41 @@ impl Leader {
         }
         let records = std::mem::take(batch);
         let (from, to) = (records[0].seq(), records[records.len() - 1].seq());
-        match ledger.copy_records(records).await {
-            Ok(_) => {
-                progress(Progress::Copied { from, to });
-                Ok(())
-            }
-            Err(AppendError::Diverged(e)) => Err(FollowError::Record {
-                seq: e.seq,
-                error: e.error,
-            }
-            .into()),
-            Err(e) => Err(FollowError::Local(format!("writing records {from} to {to}: {e}")).into()),
+        let pending = ledger
+            .queue_copy(records)
+            .await
+            .map_err(|e| FollowError::Local(format!("writing records {from} to {to}: {e}")))?;
+        if let Some(before) = self.in_flight.replace((from, to, pending)) {
+            settle(ledger, before, progress).await?;
         }
+        Ok(())
+    }
+
+    async fn settle_all(&mut self, ledger: &Ledger, progress: &mut impl FnMut(Progress)) -> Result<(), Fetch> {
+        match self.in_flight.take() {
+            Some(last) => settle(ledger, last, progress).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Waits for one queued group: durable, or the record that refused it.
+async fn settle(
+    ledger: &Ledger,
+    (from, to, pending): (u64, u64, PendingCopy),
+    progress: &mut impl FnMut(Progress),
+) -> Result<(), Fetch> {
+    match ledger.copied(pending).await {
+        Ok(_) => {
+            progress(Progress::Copied { from, to });
+            Ok(())
+        }
+        Err(AppendError::Diverged(e)) => Err(FollowError::Record {
+            seq: e.seq,
+            error: e.error,
+        }
+        .into()),
+        Err(e) => Err(FollowError::Local(format!("writing records {from} to {to}: {e}")).into()),
     }
 }
 

@@ -245,6 +245,10 @@ impl Queued {
     }
 }
 
+/// A batch of copied records handed to the writer ([`Ledger::queue_copy`]), not yet
+/// answered.
+pub struct PendingCopy(oneshot::Receiver<Answer>);
+
 /// Records sealed by another ledger (a follower's leader), to be written with their own
 /// `seq`, `recorded_at`, actor and hash once the writer has checked that they follow its
 /// head and keep every rule.
@@ -800,6 +804,15 @@ impl Ledger {
     /// One atomic group: the first bad record refuses the whole batch
     /// ([`AppendError::Diverged`], naming its `seq`) and nothing of it is written.
     pub async fn copy_records(&self, records: Vec<Record>) -> Answer {
+        let pending = self.queue_copy(records).await?;
+        self.copied(pending).await
+    }
+
+    /// Hands records to the writer as [`Ledger::copy_records`] does, without waiting for
+    /// them: the caller reads the next batch while the writer checks and writes this one.
+    /// Batches are written in the order they are queued; one that follows a refused batch
+    /// is refused too (it no longer follows the head). Wait with [`Ledger::copied`].
+    pub async fn queue_copy(&self, records: Vec<Record>) -> Result<PendingCopy, AppendError> {
         if let Some(refused) = self.refused.get() {
             return Err(AppendError::Store(refused.clone()));
         }
@@ -813,7 +826,12 @@ impl Ledger {
         };
         let queue = self.queue.as_ref().ok_or_else(|| self.closed())?;
         queue.send(Queued::Copy(req)).await.map_err(|_| self.closed())?;
-        rx.await.map_err(|_| self.closed())?
+        Ok(PendingCopy(rx))
+    }
+
+    /// Waits until a queued copy is durable, or refused.
+    pub async fn copied(&self, pending: PendingCopy) -> Answer {
+        pending.0.await.map_err(|_| self.closed())?
     }
 
     /// Stops the append path after it has answered everything queued and folded every
