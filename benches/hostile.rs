@@ -364,6 +364,7 @@ fn main() {
         limits,
         checkpoint_key: None,
         checkpoints: Default::default(),
+        follows: None,
     };
     let server = server_runtime.spawn(orgledger::server::run(listener, config, async move {
         let _ = stopped.await;

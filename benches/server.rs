@@ -594,6 +594,7 @@ fn main() {
         limits: ServerLimits::default(),
         checkpoint_key: None,
         checkpoints: Default::default(),
+        follows: None,
     };
     let server = server_runtime.spawn(orgledger::server::run(listener, config, async move {
         let _ = stopped.await;

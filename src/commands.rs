@@ -5,6 +5,7 @@
 //! broken chain); 2 the command could not run (store in use or missing, IO, usage).
 
 pub mod audit;
+pub mod follow;
 pub mod report;
 pub mod serve;
 pub mod witness;

@@ -12,6 +12,8 @@
 //! - [`ledger`]: the append path (writer, flusher, projector), replay at open, the caches;
 //! - [`graphql`]: the GraphQL schema: queries, the typed append, subscriptions (no HTTP);
 //! - [`server`]: the axum router, authentication, limits, `run(listener, config, shutdown)`;
+//! - [`follower`]: a verified copy of another ledger, pulled from its export and checked
+//!   against its signed checkpoints;
 //! - [`tokens`]: bearer tokens and their roles, kept hashed beside the store;
 //! - [`commands`]: what each CLI command does, for `main.rs` to call;
 //! - [`demo`] and [`generate`]: the Trùng Khánh demo ledger and the synthetic one, written
@@ -22,6 +24,7 @@ pub mod checkpoint;
 pub mod commands;
 pub mod demo;
 pub mod event;
+pub mod follower;
 pub mod generate;
 pub mod graphql;
 pub mod ledger;

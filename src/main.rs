@@ -158,6 +158,34 @@ enum Command {
         #[command(flatten)]
         data: DataDir,
     },
+    /// Keep a verified copy of another ledger (its leader) in the data directory: pull its
+    /// log from where the copy stopped, check every record and every signed checkpoint, and
+    /// stop at the first disagreement (exit 1). With --listen, serve the same GraphQL
+    /// read-only from the copy.
+    Follow {
+        /// The leader's URL, as `orgledger serve` prints it (http://HOST:PORT/graphql).
+        url: String,
+        /// A token of the leader with the auditor (or admin) role.
+        #[arg(long, env = "ORGLEDGER_LEADER_TOKEN", hide_env_values = true)]
+        token: String,
+        /// The leader's verifier key file (`orgledger key public` on the leader).
+        #[arg(long, value_name = "VKEY_FILE")]
+        key: PathBuf,
+        /// Serve GraphQL read-only on this address while following.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Serve queries and subscriptions without a token (with --listen).
+        #[arg(long, requires = "listen")]
+        public_read: bool,
+        /// Milliseconds between two looks at the leader once caught up.
+        #[arg(long, default_value_t = 200, hide = true)]
+        poll_ms: u64,
+        /// Records per atomic group of the copy.
+        #[arg(long, default_value_t = 4096, hide = true)]
+        batch: usize,
+        #[command(flatten)]
+        data: DataDir,
+    },
     /// Manage the bearer tokens of the server.
     Token {
         #[command(subcommand)]
@@ -552,6 +580,28 @@ fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Log { from, limit, data } => commands::log(&dir(data), from, limit, &mut out),
         Command::Demo { data } => commands::demo(&dir(data), &mut out),
         Command::Generate { events, seed, data } => commands::generate(&dir(data), events, seed, &mut out),
+        Command::Follow {
+            url,
+            token,
+            key,
+            listen,
+            public_read,
+            poll_ms,
+            batch,
+            data,
+        } => commands::follow::follow(
+            &dir(data),
+            commands::follow::FollowOptions {
+                leader: url,
+                token,
+                key,
+                listen,
+                public_read,
+                poll: std::time::Duration::from_millis(poll_ms),
+                batch,
+            },
+            &mut out,
+        ),
         Command::Serve {
             listen,
             demo,

@@ -6,7 +6,8 @@
 //!   a `query` parameter, the explorer page (self-contained, it loads nothing from outside).
 //! - `GET /graphql/ws`: subscriptions (and queries) over WebSocket, `graphql-transport-ws`.
 //! - `GET /healthz`: 200 once the server serves.
-//! - `GET /export`: the log as JSON Lines, as `orgledger export` writes it (auditor, admin).
+//! - `GET /export`: the log as JSON Lines, as `orgledger export` writes it (auditor, admin);
+//!   `GET /export?from=N`, the records from `seq` N on (how a follower resumes).
 //!
 //! Answers are `application/graphql-response+json`, or `application/json` for a client that
 //! accepts only that or sends no `Accept` (GraphQL over HTTP reads a missing `Accept` as
@@ -58,6 +59,9 @@ pub struct ServerConfig {
     pub checkpoint_key: Option<SigningKey>,
     /// How the server publishes checkpoints, and the witnesses it asks to cosign them.
     pub checkpoints: Checkpointing,
+    /// The leader's URL when this server is a read-only follower (`orgledger follow
+    /// --listen`): mutations are refused with `READ_ONLY_FOLLOWER`, naming it.
+    pub follows: Option<String>,
 }
 
 /// How the server publishes checkpoints (with a signing key): one of the head after an append
@@ -152,6 +156,9 @@ pub async fn run(
         heavy: Arc::new(tokio::sync::Semaphore::new(heavy_lane_width())),
         witnessed,
     });
+    if let Some(leader) = &config.follows {
+        state.env.follow(leader);
+    }
     let app = router(state);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving GraphQL at http://{addr}/graphql");
@@ -950,18 +957,36 @@ async fn latest_checkpoint(State(state): State<Arc<AppState>>, headers: HeaderMa
     }
 }
 
+/// Where an export starts: `GET /export?from=N`.
+#[derive(serde::Deserialize)]
+struct ExportFrom {
+    /// The first `seq` served (default 1, the whole log): a follower asks for what follows
+    /// its own head.
+    from: Option<u64>,
+}
+
 /// `GET /export`: every record as JSON Lines, in `seq` order, up to the head as it stood
-/// when the request came; for auditors while the server holds the store.
-async fn export(State(state): State<Arc<AppState>>, headers: HeaderMap) -> axum::response::Response {
+/// when the request came; for auditors while the server holds the store. With `?from=N`,
+/// the records from `seq` N on (none when N is past the head).
+async fn export(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    UrlQuery(range): UrlQuery<ExportFrom>,
+) -> axum::response::Response {
     if let Err(r) = require_audit(&state, &headers, "exports") {
         return r;
     }
     let head = state.ledger.head().seq;
+    let from = range.from.unwrap_or(1).max(1);
     let ledger = state.ledger.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::task::spawn_blocking(move || {
         let mut chunk = Vec::with_capacity(1 << 16);
-        for record in ledger.store().records(1).take(head as usize) {
+        for record in ledger
+            .store()
+            .records(from)
+            .take((head + 1).saturating_sub(from) as usize)
+        {
             match record {
                 Ok(r) => {
                     chunk.extend_from_slice(r.export_line().as_bytes());

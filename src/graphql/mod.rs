@@ -61,6 +61,10 @@ pub mod codes {
     /// A storage failure left an append's outcome unknown; the ledger appends nothing more
     /// until it is reopened (the server restarted). Retry with the same `idempotencyKey`.
     pub const OUTCOME_UNKNOWN: &str = "OUTCOME_UNKNOWN";
+    /// This server is a read-only follower (`orgledger follow --listen`): it copies another
+    /// ledger and takes no appends. The message names the leader, where appends go; send
+    /// the mutation there.
+    pub const READ_ONLY_FOLLOWER: &str = "READ_ONLY_FOLLOWER";
 }
 
 /// An error with its code.
@@ -100,7 +104,7 @@ pub fn append_error(e: &AppendError) -> async_graphql::Error {
             tracing::error!("append failed: {message}");
             error(codes::OUTCOME_UNKNOWN, message)
         }
-        AppendError::Store(_) | AppendError::Closed => {
+        AppendError::Store(_) | AppendError::Closed | AppendError::Diverged(_) => {
             tracing::error!("append failed: {message}");
             error(codes::INTERNAL, message)
         }
@@ -122,6 +126,9 @@ pub struct Env {
     /// when it has some): `GET /checkpoint` with witnesses, `cosignedCheckpoint`, and the
     /// `checkpoints` subscription.
     pub published: watch::Sender<Option<Arc<SignedCheckpoint>>>,
+    /// The leader's URL when this server is a read-only follower: every mutation is then
+    /// refused with `READ_ONLY_FOLLOWER`, naming it. Set once, before the server serves.
+    follows: std::sync::OnceLock<String>,
 }
 
 /// A checkpoint and its signed text.
@@ -151,6 +158,24 @@ impl Env {
             signer,
             latest: std::sync::Mutex::new(None),
             published: watch::channel(None).0,
+            follows: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Makes this a read-only follower's schema: mutations are refused, naming `leader`.
+    pub fn follow(&self, leader: &str) {
+        let _ = self.follows.set(leader.to_owned());
+    }
+
+    /// Refuses a mutation on a follower, with the leader's URL: the writer is there.
+    pub fn require_writer(&self) -> async_graphql::Result<()> {
+        match self.follows.get() {
+            None => Ok(()),
+            Some(leader) => Err(error(
+                codes::READ_ONLY_FOLLOWER,
+                format!("this server is a read-only follower of {leader}; send mutations to the leader"),
+            )
+            .extend_with(|_, x| x.set("leader", leader.as_str()))),
         }
     }
 

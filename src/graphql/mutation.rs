@@ -46,6 +46,7 @@ impl Mutation {
         expected_seq: Option<u64>,
         idempotency_key: Option<String>,
     ) -> Result<AppendResult> {
+        env(ctx).require_writer()?;
         let caller = require(ctx, Permission::Append)?.expect("append needs a caller");
         if events.len() > MAX_BATCH_EVENTS {
             return Err(bad_input(format!(

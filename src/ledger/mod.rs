@@ -207,6 +207,12 @@ pub enum AppendError {
     /// The idempotency key is empty or too long. GraphQL `BAD_USER_INPUT`.
     #[error("an idempotency key is 1 to {MAX_IDEMPOTENCY_KEY} bytes long")]
     BadKey,
+    /// A record copied from another ledger ([`Ledger::copy_records`], a follower's) does not
+    /// follow this copy: its hash, `seq` or `prev` is wrong, or its event breaks a rule.
+    /// Nothing of the batch was written. CLI exit 1 (`orgledger follow` stops, naming the
+    /// `seq`); not retryable: the other ledger's log disagrees with what was verified.
+    #[error("{0}")]
+    Diverged(crate::chain::ChainError),
 }
 
 /// The longest idempotency key, in bytes.
@@ -214,6 +220,42 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 200;
 
 /// What an append answers: the `seq` and hash of each event, or why nothing was appended.
 type Answer = Result<Vec<Appended>, AppendError>;
+
+/// What the writer takes from its queue: submissions to seal, or records another ledger
+/// sealed, to copy as they are.
+enum Queued {
+    Append(Request),
+    Copy(CopyRequest),
+}
+
+impl Queued {
+    /// How many events it carries, to bound a group.
+    fn events(&self) -> usize {
+        match self {
+            Queued::Append(r) => r.submissions.len(),
+            Queued::Copy(c) => c.records.len(),
+        }
+    }
+
+    fn into_reply(self) -> Reply {
+        match self {
+            Queued::Append(r) => r.reply,
+            Queued::Copy(c) => c.reply,
+        }
+    }
+}
+
+/// A batch of copied records handed to the writer ([`Ledger::queue_copy`]), not yet
+/// answered.
+pub struct PendingCopy(oneshot::Receiver<Answer>);
+
+/// Records sealed by another ledger (a follower's leader), to be written with their own
+/// `seq`, `recorded_at`, actor and hash once the writer has checked that they follow its
+/// head and keep every rule.
+struct CopyRequest {
+    records: Vec<Record>,
+    reply: Reply,
+}
 
 struct Request {
     actor: Id,
@@ -276,7 +318,7 @@ fn thread_role(name: &str) -> &'static str {
 ///   projection snapshots, off the path that answers submitters.
 pub struct Ledger {
     store: Arc<Store>,
-    queue: Option<mpsc::Sender<Request>>,
+    queue: Option<mpsc::Sender<Queued>>,
     /// The durable head: moved by the flusher before it answers.
     head: watch::Receiver<Head>,
     /// The `seq` the live projection has folded up to.
@@ -707,7 +749,7 @@ impl Ledger {
         let (req, rx) = self.request(actor, submissions, expect_seq, None)?;
         let queue = self.queue.as_ref().ok_or_else(|| self.closed())?;
         let call = move || {
-            queue.blocking_send(req).map_err(|_| ())?;
+            queue.blocking_send(Queued::Append(req)).map_err(|_| ())?;
             rx.blocking_recv().map_err(|_| ())
         };
         // tokio's blocking calls panic inside a runtime; inside one, a helper thread outside
@@ -750,8 +792,46 @@ impl Ledger {
     ) -> Answer {
         let (req, rx) = self.request(actor, submissions, expect_seq, idempotency_key)?;
         let queue = self.queue.as_ref().ok_or_else(|| self.closed())?;
-        queue.send(req).await.map_err(|_| self.closed())?;
+        queue.send(Queued::Append(req)).await.map_err(|_| self.closed())?;
         rx.await.map_err(|_| self.closed())?
+    }
+
+    /// Writes records that another ledger sealed (a follower copying its leader), keeping
+    /// their `seq`, `recorded_at`, actor and hash, and waits until they are durable. The
+    /// writer checks each as an import does: its hash (computed when it was read), that it
+    /// follows the head (`seq`, `prev`), and every rule against the state on its
+    /// `recorded_at` date; the Merkle tree's nodes are stored with them, as for an append.
+    /// One atomic group: the first bad record refuses the whole batch
+    /// ([`AppendError::Diverged`], naming its `seq`) and nothing of it is written.
+    pub async fn copy_records(&self, records: Vec<Record>) -> Answer {
+        let pending = self.queue_copy(records).await?;
+        self.copied(pending).await
+    }
+
+    /// Hands records to the writer as [`Ledger::copy_records`] does, without waiting for
+    /// them: the caller reads the next batch while the writer checks and writes this one.
+    /// Batches are written in the order they are queued; one that follows a refused batch
+    /// is refused too (it no longer follows the head). Wait with [`Ledger::copied`].
+    pub async fn queue_copy(&self, records: Vec<Record>) -> Result<PendingCopy, AppendError> {
+        if let Some(refused) = self.refused.get() {
+            return Err(AppendError::Store(refused.clone()));
+        }
+        if records.is_empty() {
+            return Err(AppendError::Empty);
+        }
+        let (reply, rx) = oneshot::channel();
+        let req = CopyRequest {
+            records,
+            reply: Reply(Some(reply)),
+        };
+        let queue = self.queue.as_ref().ok_or_else(|| self.closed())?;
+        queue.send(Queued::Copy(req)).await.map_err(|_| self.closed())?;
+        Ok(PendingCopy(rx))
+    }
+
+    /// Waits until a queued copy is durable, or refused.
+    pub async fn copied(&self, pending: PendingCopy) -> Answer {
+        pending.0.await.map_err(|_| self.closed())?
     }
 
     /// Stops the append path after it has answered everything queued and folded every

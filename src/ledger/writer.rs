@@ -6,8 +6,12 @@ use std::sync::{Arc, OnceLock};
 
 use tokio::sync::mpsc;
 
-use super::{stopped_error, AppendError, Appended, Clock, DeathOnDrop, Deaths, Inserted, Request, MAX_GROUP_EVENTS};
+use super::{
+    stopped_error, AppendError, Appended, Clock, CopyRequest, DeathOnDrop, Deaths, Inserted, Queued, Reply,
+    MAX_GROUP_EVENTS,
+};
 use crate::chain::Head;
+use crate::chain::{ChainError, ChainVerifier};
 use crate::event::{Record, Timestamp};
 use crate::merkle::Frontier;
 use crate::rules::State;
@@ -34,15 +38,15 @@ pub(super) struct Writer {
 impl Writer {
     /// Runs until the queue closes, then hands back the rules state and the head it
     /// stands for.
-    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Request>) -> (State, Head) {
+    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Queued>) -> (State, Head) {
         let _death = DeathOnDrop(self.deaths.clone(), "writer");
         while let Some(first) = rx.blocking_recv() {
             let mut group = vec![first];
-            let mut events = group[0].submissions.len();
+            let mut events = group[0].events();
             while events < MAX_GROUP_EVENTS {
                 match rx.try_recv() {
                     Ok(req) => {
-                        events += req.submissions.len();
+                        events += req.events();
                         group.push(req);
                     }
                     Err(_) => break,
@@ -66,16 +70,16 @@ impl Writer {
     /// Validates each request of the group in turn against the state left by the ones
     /// before it, inserts the accepted ones as one atomic batch, and hands them to the
     /// flusher, which answers them once they are durable.
-    fn commit(&mut self, group: Vec<Request>) {
+    fn commit(&mut self, group: Vec<Queued>) {
         if let Some(died) = self.deaths.append_path() {
             for req in group {
-                req.reply.send(Err(AppendError::Store(died.clone())));
+                req.into_reply().send(Err(AppendError::Store(died.clone())));
             }
             return;
         }
         if let Some(cause) = self.stopped.get() {
             for req in group {
-                req.reply.send(Err(stopped_error(cause)));
+                req.into_reply().send(Err(stopped_error(cause)));
             }
             return;
         }
@@ -85,6 +89,13 @@ impl Writer {
         // within one group is found here, since the group is not in the store yet.
         let mut keys: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         for req in group {
+            let req = match req {
+                Queued::Append(req) => req,
+                Queued::Copy(copy) => {
+                    self.copy(copy, &mut records, &mut replies);
+                    continue;
+                }
+            };
             if let Some(idem) = &req.idempotency {
                 let stored = match keys.iter().find(|(k, _)| *k == idem.key) {
                     Some((_, v)) => Ok(Some(v.clone())),
@@ -189,5 +200,49 @@ impl Writer {
                 reply.send(Err(error.clone()));
             }
         }
+    }
+
+    /// Checks records another ledger sealed as an import does (hash, `seq` and `prev`
+    /// against the head, every rule against the state on their `recorded_at` date) and, if
+    /// all pass, adds them to the group as they are. The first bad one refuses the whole
+    /// request, and the state and head are as they were before it.
+    fn copy(&mut self, req: CopyRequest, records: &mut Vec<Record>, replies: &mut Vec<(Reply, Vec<Appended>)>) {
+        let state_mark = self.state.clone();
+        let (head_mark, records_mark, time_mark) = (self.head, records.len(), self.last_time);
+        let mut chain = ChainVerifier::after(self.head);
+        let mut refused = None;
+        for record in req.records {
+            if let Err(e) = chain.check_record(&record) {
+                refused = Some(e);
+                break;
+            }
+            if let Err(v) = self.state.submit(record.submission(), record.recorded_at().date()) {
+                refused = Some(ChainError {
+                    seq: record.seq(),
+                    error: format!("the event breaks {v}"),
+                });
+                break;
+            }
+            self.head = chain.head();
+            // This ledger's own appends, if it ever made any, would not go back in time.
+            self.last_time = self.last_time.max(Some(record.recorded_at()));
+            records.push(record);
+        }
+        if let Some(e) = refused {
+            self.state = state_mark;
+            self.head = head_mark;
+            self.last_time = time_mark;
+            records.truncate(records_mark);
+            req.reply.send(Err(AppendError::Diverged(e)));
+            return;
+        }
+        let appended = records[records_mark..]
+            .iter()
+            .map(|r| Appended {
+                seq: r.seq(),
+                hash: r.hash(),
+            })
+            .collect();
+        replies.push((req.reply, appended));
     }
 }

@@ -85,6 +85,7 @@ impl TestServer {
             limits: setup.limits,
             checkpoint_key: Some(checkpoint_key),
             checkpoints: setup.checkpoints,
+            follows: None,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, config, async {

@@ -1,0 +1,156 @@
+//! `orgledger follow`: a verified copy of another ledger in the data directory, and with
+//! `--listen` the same GraphQL schema served read-only from it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::CommandError;
+use crate::checkpoint::{KeyType, VerifierKey};
+use crate::follower::{self, FollowConfig, FollowError, Progress};
+use crate::ledger::{Ledger, LedgerOptions};
+use crate::server::{self, ServerConfig, ServerLimits};
+use crate::tokens::Tokens;
+
+/// How `follow` runs.
+pub struct FollowOptions {
+    /// The leader's URL (`http://host:port`, a trailing `/graphql` or `/` is dropped).
+    pub leader: String,
+    /// The leader's auditor token.
+    pub token: String,
+    /// The file holding the leader's verifier key.
+    pub key: PathBuf,
+    /// Where to serve the read-only GraphQL, if anywhere.
+    pub listen: Option<String>,
+    /// Serve queries and subscriptions without a token.
+    pub public_read: bool,
+    /// Between two looks at the leader once caught up.
+    pub poll: Duration,
+    /// Records per atomic group of the follower's store.
+    pub batch: usize,
+}
+
+impl From<FollowError> for CommandError {
+    fn from(e: FollowError) -> Self {
+        match e {
+            FollowError::Record { .. } | FollowError::Checkpoint { .. } => CommandError::Rejected(e.to_string()),
+            FollowError::Leader(_) | FollowError::Local(_) => CommandError::Failed(e.to_string()),
+        }
+    }
+}
+
+/// The leader's base URL from what the user typed: `http://host:port/graphql` and
+/// `http://host:port/` both mean `http://host:port`.
+fn base_url(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    url.strip_suffix("/graphql").unwrap_or(url).to_string()
+}
+
+/// `orgledger follow`: copies the leader's log into `data`, verifying every record and
+/// every checkpoint, and keeps following until SIGTERM or Ctrl-C (exit 0) or the first
+/// disagreement (exit 1, naming the record's `seq` or the checkpoint). Prints one JSON line
+/// per checkpoint verified, `{"checkpoint":N,"root":"<hex>"}`, after `listening on
+/// http://ADDR/graphql` with `--listen`.
+pub fn follow(data: &Path, options: FollowOptions, out: &mut impl Write) -> Result<(), CommandError> {
+    server::init_logging();
+    let key_text = std::fs::read_to_string(&options.key)
+        .map_err(|e| CommandError::Failed(format!("--key {}: {e}", options.key.display())))?;
+    let key = VerifierKey::parse(&key_text)
+        .map_err(|e| CommandError::Failed(format!("--key {}: {e}", options.key.display())))?;
+    if key.kind() != KeyType::Note {
+        return Err(CommandError::Failed(format!(
+            "--key {}: a witness's key (type 0x04), not a ledger's (0x01)",
+            options.key.display()
+        )));
+    }
+    let leader = base_url(&options.leader);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::Failed(format!("starting the runtime: {e}")))?;
+    let listener = match &options.listen {
+        Some(addr) => Some(
+            runtime
+                .block_on(tokio::net::TcpListener::bind(addr))
+                .map_err(|e| CommandError::Failed(format!("--listen {addr}: {e}")))?,
+        ),
+        None => None,
+    };
+    // Without a server nothing reads the projection: the copy costs only the rules and tree.
+    let ledger_options = match listener {
+        Some(_) => LedgerOptions::default(),
+        None => LedgerOptions::default().without_projection(),
+    };
+    let ledger = Arc::new(Ledger::open(data, ledger_options)?);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = match listener {
+        Some(listener) => {
+            let addr = listener
+                .local_addr()
+                .map_err(|e| CommandError::Failed(format!("--listen: {e}")))?;
+            let config = ServerConfig {
+                ledger: ledger.clone(),
+                tokens: Arc::new(Tokens::open(data)?),
+                public_read: options.public_read,
+                limits: ServerLimits::default(),
+                // A follower signs nothing: the leader's checkpoints are the ones to trust.
+                checkpoint_key: None,
+                checkpoints: Default::default(),
+                follows: Some(leader.clone()),
+            };
+            let mut stopped = stop_rx.clone();
+            let task = runtime.spawn(server::run(listener, config, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }));
+            writeln!(out, "listening on http://{addr}/graphql")?;
+            out.flush()?;
+            Some(task)
+        }
+        None => None,
+    };
+    let config = FollowConfig {
+        leader,
+        token: options.token,
+        key,
+        poll: options.poll,
+        batch: options.batch.max(1),
+    };
+    let printed = std::sync::Mutex::new(Ok::<(), std::io::Error>(()));
+    let result = runtime.block_on(async {
+        let signal = tokio::spawn(async move {
+            super::serve::shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let followed = follower::follow(ledger.clone(), data, config, stop_rx, |p| match p {
+            Progress::Copied { from, to } => tracing::info!("copied records {from} to {to}"),
+            Progress::Verified(cp) => {
+                tracing::info!("verified the leader's checkpoint of size {}", cp.size);
+                let line = json!({"checkpoint": cp.size, "root": cp.root}).to_string();
+                let mut printed = printed.lock().unwrap_or_else(|e| e.into_inner());
+                if printed.is_ok() {
+                    *printed = writeln!(out, "{line}").and_then(|_| out.flush());
+                }
+            }
+        })
+        .await;
+        signal.abort();
+        followed
+    });
+    // The server stops with the follower, whichever way it ended.
+    if let Some(task) = server {
+        runtime.block_on(async {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        });
+    }
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    match Arc::try_unwrap(ledger) {
+        Ok(ledger) => ledger.close(),
+        Err(_) => tracing::warn!("the ledger is still referenced; it closes when the process ends"),
+    }
+    result?;
+    printed.into_inner().unwrap_or_else(|e| e.into_inner())?;
+    Ok(())
+}

@@ -1,0 +1,475 @@
+//! `orgledger follow` against a real `orgledger serve` on loopback, both as child processes:
+//! a follower catches up from empty to the leader's head (the same head hash and tree root
+//! as the leader's own `verify`, the same export byte for byte); killed with SIGKILL while
+//! it catches up, it resumes from its own head; a leader that rewrites an old record (a
+//! small HTTP server here serving a tampered export beside the real checkpoint) stops it,
+//! naming that `seq`, and a rewrite with a good chain stops it at the checkpoint; with
+//! `--listen` it answers queries, follows new appends live, and refuses mutations with
+//! `READ_ONLY_FOLLOWER`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+/// The longest any one wait may take before the test fails: only a hang reaches it.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+fn orgledger(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_orgledger"))
+        .env_remove("ORGLEDGER_DATA")
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .expect("orgledger runs")
+}
+
+fn stdout_of(output: &Output, what: &str) -> String {
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
+}
+
+/// `orgledger verify` on a store: `(events, head, root)`.
+fn verdict(data: &Path) -> (u64, String, String) {
+    let v: Value = serde_json::from_str(&stdout_of(&orgledger(data, &["verify"]), "verify")).expect("JSON verdict");
+    assert_eq!(v["ok"], true, "{v}");
+    (
+        v["events"].as_u64().expect("events"),
+        v["head"].as_str().expect("head").to_owned(),
+        v["root"].as_str().expect("root").to_owned(),
+    )
+}
+
+/// A running child whose stdout and stderr lines arrive on channels; killed when dropped.
+struct Running {
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Running {
+    fn spawn(command: &mut Command) -> Running {
+        let mut child = command
+            .env_remove("ORGLEDGER_DATA")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("orgledger starts");
+        let lines = |read: Box<dyn std::io::Read + Send>| {
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(read).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+            rx
+        };
+        let stdout = lines(Box::new(child.stdout.take().expect("piped")));
+        let stderr = lines(Box::new(child.stderr.take().expect("piped")));
+        Running { child, stdout, stderr }
+    }
+
+    /// The first stdout line `found` accepts, or a failure with what stderr said.
+    fn stdout_until<T>(&self, what: &str, mut found: impl FnMut(&str) -> Option<T>) -> T {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.stdout.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(t) = found(&line) {
+                        return t;
+                    }
+                }
+                Err(_) => panic!("no {what} on stdout; stderr:\n{}", self.drain_stderr()),
+            }
+        }
+    }
+
+    /// The first stderr line `found` accepts.
+    fn stderr_until<T>(&self, what: &str, mut found: impl FnMut(&str) -> Option<T>) -> T {
+        loop {
+            match self.stderr.recv_timeout(PATIENCE) {
+                Ok(line) => {
+                    if let Some(t) = found(&line) {
+                        return t;
+                    }
+                }
+                Err(_) => panic!("no {what} on stderr"),
+            }
+        }
+    }
+
+    fn drain_stderr(&self) -> String {
+        self.stderr.try_iter().collect::<Vec<_>>().join("\n")
+    }
+
+    /// Waits for the process to end by itself: its exit code and its stderr.
+    fn exit(mut self) -> (Option<i32>, String) {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("waits") {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the process did not stop by itself"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = Vec::new();
+        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(5)) {
+            stderr.push(line);
+        }
+        (status.code(), stderr.join("\n"))
+    }
+
+    /// SIGKILL, and wait until it is gone.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A leader: `orgledger serve` on a ledger, with an auditor token and its verifier key
+/// file, and the verdict of its own `verify` taken before it served.
+struct Leader {
+    /// The serving process, killed when the leader is dropped.
+    _server: Running,
+    url: String,
+    auditor: String,
+    key: PathBuf,
+    verdict: (u64, String, String),
+    data: PathBuf,
+}
+
+impl Leader {
+    /// Serves the ledger `fill` writes into `dir/leader`.
+    fn start(dir: &Path, fill: impl FnOnce(&Path)) -> Leader {
+        let data = dir.join("leader");
+        fill(&data);
+        let verdict = verdict(&data);
+        let auditor = stdout_of(
+            &orgledger(&data, &["token", "add", "--name", "inspector", "--role", "auditor"]),
+            "token add",
+        )
+        .trim()
+        .to_owned();
+        let key = dir.join("leader.pub");
+        std::fs::write(&key, stdout_of(&orgledger(&data, &["key", "public"]), "key public")).expect("key file");
+        let server = Running::spawn(
+            Command::new(env!("CARGO_BIN_EXE_orgledger"))
+                .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+                .arg(&data),
+        );
+        let url = server.stdout_until("listening line", |l| {
+            l.strip_prefix("listening on ").map(|u| u.trim().to_owned())
+        });
+        Leader {
+            _server: server,
+            url,
+            auditor,
+            key,
+            verdict,
+            data,
+        }
+    }
+
+    fn base(&self) -> String {
+        self.url.trim_end_matches("/graphql").to_owned()
+    }
+
+    /// A token of another role, added while the leader serves (it rereads its tokens file).
+    fn token(&self, name: &str, role: &str) -> String {
+        stdout_of(
+            &orgledger(&self.data, &["token", "add", "--name", name, "--role", role]),
+            "token add",
+        )
+        .trim()
+        .to_owned()
+    }
+}
+
+fn generated(events: u64) -> impl FnOnce(&Path) {
+    move |data| {
+        stdout_of(
+            &orgledger(data, &["generate", "--events", &events.to_string()]),
+            "generate",
+        );
+    }
+}
+
+fn office(data: &Path) {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/trung-khanh-2005.jsonl");
+    stdout_of(
+        &orgledger(data, &["append", example.to_str().expect("a UTF-8 path")]),
+        "append",
+    );
+}
+
+/// `orgledger follow URL --token T --key K --data DIR` plus `extra`.
+fn follow(url: &str, token: &str, key: &Path, data: &Path, extra: &[&str]) -> Running {
+    Running::spawn(
+        Command::new(env!("CARGO_BIN_EXE_orgledger"))
+            .args(["follow", url, "--token", token, "--key"])
+            .arg(key)
+            .arg("--data")
+            .arg(data)
+            .args(extra),
+    )
+}
+
+/// The size of a `{"checkpoint":N,"root":…}` line.
+fn checkpoint_line(line: &str) -> Option<(u64, String)> {
+    let v: Value = serde_json::from_str(line).ok()?;
+    Some((v["checkpoint"].as_u64()?, v["root"].as_str()?.to_owned()))
+}
+
+/// Waits for the follower to verify the checkpoint of `size` and returns its root.
+fn verified(follower: &Running, size: u64) -> String {
+    follower.stdout_until(&format!("checkpoint of size {size}"), |l| {
+        checkpoint_line(l).filter(|(s, _)| *s == size).map(|(_, root)| root)
+    })
+}
+
+/// The `from` and `to` of a `copied records FROM to TO` log line.
+fn copied(line: &str) -> Option<(u64, u64)> {
+    let rest = &line[line.find("copied records ")? + "copied records ".len()..];
+    let (from, to) = rest.trim().split_once(" to ")?;
+    Some((from.parse().ok()?, to.parse().ok()?))
+}
+
+/// A runtime whose workers serve the lying leader while the test waits on a child.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+async fn get_text(url: &str, token: &str) -> String {
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the leader answers");
+    assert!(response.status().is_success(), "{url}: {}", response.status());
+    response.text().await.expect("a body")
+}
+
+async fn graphql(url: &str, token: &str, query: &str, variables: Value) -> Value {
+    reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .expect("the server answers")
+        .json()
+        .await
+        .expect("a JSON answer")
+}
+
+#[test]
+fn a_follower_catches_up_from_empty_to_the_leaders_head() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let leader = Leader::start(dir.path(), generated(2_000));
+    let data = dir.path().join("follower");
+    let follower = follow(&leader.url, &leader.auditor, &leader.key, &data, &[]);
+    let root = verified(&follower, 2_000);
+    follower.kill();
+    let (events, head, leader_root) = leader.verdict.clone();
+    assert_eq!(root, leader_root);
+    assert_eq!(verdict(&data), (events, head, leader_root));
+    // A replica, not a re-append: every record keeps the leader's seq, time, actor and hash.
+    let theirs = runtime().block_on(get_text(&format!("{}/export", leader.base()), &leader.auditor));
+    let ours = stdout_of(&orgledger(&data, &["export"]), "export");
+    assert!(ours == theirs, "the follower's export differs from the leader's");
+}
+
+#[test]
+fn a_follower_killed_mid_catch_up_resumes_from_its_own_head() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let leader = Leader::start(dir.path(), generated(5_000));
+    let data = dir.path().join("follower");
+    // Small groups, so the copy is surely under way after the first one.
+    let follower = follow(&leader.url, &leader.auditor, &leader.key, &data, &["--batch", "50"]);
+    let (_, first) = follower.stderr_until("a copied group", copied);
+    follower.kill();
+    let (killed_at, _, _) = verdict(&data);
+    assert!(
+        (first..5_000).contains(&killed_at),
+        "killed after copying {killed_at} events: not mid catch-up"
+    );
+    let follower = follow(&leader.url, &leader.auditor, &leader.key, &data, &[]);
+    let (from, _) = follower.stderr_until("a copied group", copied);
+    assert_eq!(from, killed_at + 1, "the restarted follower pulled again what it held");
+    verified(&follower, 5_000);
+    follower.kill();
+    assert_eq!(verdict(&data), leader.verdict);
+}
+
+/// A leader that lies: serves `export` (its lines, `from` on) and the real `checkpoint`, on
+/// a loopback port, answering each request and closing the connection. Returns its URL.
+async fn lying_leader(export: Vec<String>, checkpoint: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let url = format!("http://{}", listener.local_addr().expect("an address"));
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let (export, checkpoint) = (export.clone(), checkpoint.clone());
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&request);
+                let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let body = if path == "/checkpoint" {
+                    checkpoint
+                } else if let Some(from) = path.strip_prefix("/export?from=") {
+                    let from: usize = from.parse().expect("a seq");
+                    export.iter().skip(from - 1).map(|l| format!("{l}\n")).collect()
+                } else {
+                    String::new()
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(body.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn a_leader_that_rewrites_an_old_record_stops_the_follower_at_that_seq() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let leader = Leader::start(dir.path(), office);
+    let rt = runtime();
+    let export = rt.block_on(get_text(&format!("{}/export", leader.base()), &leader.auditor));
+    let checkpoint = rt.block_on(get_text(&format!("{}/checkpoint", leader.base()), &leader.auditor));
+    let mut lines: Vec<String> = export.lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 12);
+
+    // Record 5 rewritten in place, its stated hash kept: the hash check names it.
+    let mut tampered = lines.clone();
+    assert!(tampered[4].contains("\"actor\":\"cli\""), "{}", tampered[4]);
+    tampered[4] = tampered[4].replace("\"actor\":\"cli\"", "\"actor\":\"clx\"");
+    let url = rt.block_on(lying_leader(tampered, checkpoint.clone()));
+    let data = dir.path().join("follower-1");
+    let (code, stderr) = follow(&url, "any", &leader.key, &data, &[]).exit();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("record 5 from the leader does not verify"), "{stderr}");
+    assert_eq!(verdict(&data).0, 0, "nothing of the bad group was kept");
+
+    // Records 5 to 12 resealed with record 5 a microsecond later: the chain holds, the rules
+    // hold, and only the signed root can tell; the follower names the checkpoint.
+    use orgledger::event::{Record, Timestamp};
+    let mut prev = Record::from_export_line(&lines[3]).expect("a record").hash();
+    for (i, line) in lines.iter_mut().enumerate().skip(4) {
+        let r = Record::from_export_line(line).expect("a record");
+        let at = match i {
+            4 => Timestamp::from_micros(r.recorded_at().micros() + 1).expect("in range"),
+            _ => r.recorded_at(),
+        };
+        let resealed = Record::seal(r.seq(), prev, at, r.actor().clone(), r.submission().clone());
+        prev = resealed.hash();
+        *line = resealed.export_line();
+    }
+    let url = rt.block_on(lying_leader(lines, checkpoint));
+    let data = dir.path().join("follower-2");
+    let (code, stderr) = follow(&url, "any", &leader.key, &data, &[]).exit();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the leader's checkpoint of size 12 does not verify: its root"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_listening_follower_answers_queries_follows_appends_and_refuses_mutations() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let leader = Leader::start(dir.path(), office);
+    let data = dir.path().join("follower");
+    std::fs::create_dir(&data).expect("the follower's directory");
+    let reader = stdout_of(
+        &orgledger(&data, &["token", "add", "--name", "reader", "--role", "reader"]),
+        "token add",
+    )
+    .trim()
+    .to_owned();
+    let follower = follow(
+        &leader.url,
+        &leader.auditor,
+        &leader.key,
+        &data,
+        &["--listen", "127.0.0.1:0"],
+    );
+    let url = follower.stdout_until("listening line", |l| {
+        l.strip_prefix("listening on ").map(|u| u.trim().to_owned())
+    });
+    verified(&follower, 12);
+    let rt = runtime();
+
+    // An append on the leader reaches the follower.
+    let clerk = leader.token("office", "clerk");
+    let appended = rt.block_on(graphql(
+        &leader.url,
+        &clerk,
+        "mutation ($e: [EventInput!]!) { append(events: $e) { head { seq hash } } }",
+        json!({"e": [{"localityRegistered": {"effective": "2005-01-01", "locality": "xom-na-thia",
+            "name": "Nà Thìa", "kind": "HAMLET", "parent": "xa-dam-thuy", "border": false}}]}),
+    ));
+    let leader_head = appended["data"]["append"]["head"].clone();
+    assert_eq!(leader_head["seq"], 13, "{appended}");
+    verified(&follower, 13);
+    let head = rt.block_on(graphql(&url, &reader, "{ head { seq hash } }", json!({})));
+    assert_eq!(head["data"]["head"], leader_head, "{head}");
+
+    // A mutation is refused, naming the leader.
+    let refused = rt.block_on(graphql(
+        &url,
+        &reader,
+        "mutation ($e: [EventInput!]!) { append(events: $e) { head { seq } } }",
+        json!({"e": [{"localityRegistered": {"effective": "2005-01-01", "locality": "xom-khuoi-ky",
+            "name": "Khuổi Ky", "kind": "HAMLET", "parent": "xa-dam-thuy", "border": true}}]}),
+    ));
+    let error = &refused["errors"][0];
+    assert_eq!(error["extensions"]["code"], "READ_ONLY_FOLLOWER", "{refused}");
+    let leader_base = leader.base();
+    assert!(
+        error["message"].as_str().unwrap_or("").contains(&leader_base),
+        "{refused}"
+    );
+    assert_eq!(refused["data"]["append"], Value::Null, "{refused}");
+    follower.kill();
+}
