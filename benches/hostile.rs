@@ -365,6 +365,7 @@ fn main() {
         checkpoint_key: None,
         checkpoints: Default::default(),
         follows: None,
+        cosigning: None,
     };
     let server = server_runtime.spawn(orgledger::server::run(listener, config, async move {
         let _ = stopped.await;

@@ -21,8 +21,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use crate::checkpoint::{Checkpoint, VerifierKey};
 use crate::event::{Hash, Record};
@@ -71,6 +73,9 @@ pub struct FollowConfig {
     pub poll: Duration,
     /// How many records go into one atomic group of the follower's store.
     pub batch: usize,
+    /// Wakes the follower before its poll is due: a witness request names records it has not
+    /// copied yet.
+    pub nudge: Arc<Notify>,
 }
 
 /// The last checkpoint a follower verified, as kept in [`STATE_FILE`].
@@ -167,6 +172,13 @@ struct Leader {
 
 impl Leader {
     async fn get(&self, path: &str) -> Result<reqwest::Response, Fetch> {
+        self.get_unless_unavailable(path)
+            .await?
+            .ok_or_else(|| Fetch::Retry(format!("{}{path}: 503 Service Unavailable", self.config.leader)))
+    }
+
+    /// `get`, with a 503 answered as `None`: what the leader has not made yet.
+    async fn get_unless_unavailable(&self, path: &str) -> Result<Option<reqwest::Response>, Fetch> {
         let url = format!("{}{path}", self.config.leader);
         let response = self
             .client
@@ -177,7 +189,10 @@ impl Leader {
             .map_err(|e| Fetch::Retry(format!("{url}: {e}")))?;
         let status = response.status();
         if status.is_success() {
-            return Ok(response);
+            return Ok(Some(response));
+        }
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            return Ok(None);
         }
         let body = response.text().await.unwrap_or_default();
         let body = body.trim();
@@ -189,11 +204,13 @@ impl Leader {
         ))))
     }
 
-    /// The leader's checkpoint of its head, opened with its key.
-    async fn checkpoint(&self) -> Result<(Checkpoint, String), Fetch> {
-        let text = self
-            .get("/checkpoint")
-            .await?
+    /// The leader's latest checkpoint, opened with its key; `None` while it has none to serve
+    /// (a leader with witnesses serves only a cosigned one, 503 until then).
+    async fn checkpoint(&self) -> Result<Option<(Checkpoint, String)>, Fetch> {
+        let Some(response) = self.get_unless_unavailable("/checkpoint").await? else {
+            return Ok(None);
+        };
+        let text = response
             .text()
             .await
             .map_err(|e| Fetch::Retry(format!("reading the checkpoint: {e}")))?;
@@ -201,7 +218,7 @@ impl Leader {
             size: 0,
             error: format!("{e} (the checkpoint served at {}/checkpoint)", self.config.leader),
         })?;
-        Ok((checkpoint, text))
+        Ok(Some((checkpoint, text)))
     }
 
     /// Copies the leader's records from `ledger`'s head on, as far as the export served
@@ -399,6 +416,7 @@ pub async fn follow(
         config,
     };
     let poll = leader.config.poll;
+    let nudge = leader.config.nudge.clone();
     loop {
         // A stop ends a look midway: a group handed to the writer is still written whole
         // (or not at all), and the next start resumes from the store's head.
@@ -416,13 +434,16 @@ pub async fn follow(
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            _ = nudge.notified() => {}
             _ = stop.wait_for(|s| *s) => return Ok(()),
         }
     }
 }
 
-/// One look at the leader: its checkpoint, the records up to it (and whatever else the
-/// export serves), then the checkpoint checked and kept.
+/// One look at the leader: its checkpoint, the records up to it and whatever else the
+/// export serves (each record checked as it is copied), then the checkpoint checked and
+/// kept. Without a new checkpoint the records are still copied: a leader whose checkpoints
+/// wait for witnesses (this follower among them) signs them after its records are served.
 async fn look(
     leader: &Leader,
     ledger: &Ledger,
@@ -430,13 +451,15 @@ async fn look(
     last: &mut Option<VerifiedCheckpoint>,
     progress: &mut impl FnMut(Progress),
 ) -> Result<(), Fetch> {
-    let (checkpoint, text) = leader.checkpoint().await?;
-    if let Some(l) = last.as_ref() {
-        if checkpoint.size == l.size && checkpoint.root.to_hex() == l.root {
-            // Nothing new was signed; new records (if any) wait for the next checkpoint.
-            return Ok(());
-        }
-    }
+    let signed = leader.checkpoint().await?;
+    let unchanged = |(c, _): &(Checkpoint, String)| {
+        last.as_ref()
+            .is_some_and(|l| c.size == l.size && c.root.to_hex() == l.root)
+    };
+    let Some((checkpoint, text)) = signed.filter(|s| !unchanged(s)) else {
+        leader.pull(ledger, progress).await?;
+        return Ok(());
+    };
     while ledger.head().seq < checkpoint.size {
         let before = ledger.head().seq;
         let after = leader.pull(ledger, progress).await?;
@@ -458,5 +481,85 @@ async fn look(
     save_state(data, &verified)?;
     progress(Progress::Verified(verified.clone()));
     *last = Some(verified);
+    Ok(())
+}
+
+/// How long a witness request for records the follower has not copied yet waits for them
+/// (a ledger waits 10 s for a witness's answer).
+const COSIGN_WAIT: Duration = Duration::from_secs(5);
+
+/// A follower that is also a witness (`orgledger follow --witness-key`): the witness
+/// protocol, and the checkpoint's root compared with the follower's own tree of the records
+/// it verified one by one. It cosigns only what it has checked itself.
+struct Cosigner {
+    witness: Arc<crate::witness::Witness>,
+    ledger: Arc<Ledger>,
+    nudge: Arc<Notify>,
+}
+
+/// The follower's `POST /add-checkpoint`, served beside its GraphQL.
+pub fn cosigning_router(
+    witness: Arc<crate::witness::Witness>,
+    ledger: Arc<Ledger>,
+    nudge: Arc<Notify>,
+) -> axum::Router {
+    use axum::extract::DefaultBodyLimit;
+    axum::Router::new()
+        .route("/add-checkpoint", axum::routing::post(add_checkpoint))
+        .layer(DefaultBodyLimit::max(crate::witness::MAX_BODY))
+        .with_state(Arc::new(Cosigner { witness, ledger, nudge }))
+}
+
+async fn add_checkpoint(
+    axum::extract::State(cosigner): axum::extract::State<Arc<Cosigner>>,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use crate::witness::Answer;
+    use axum::response::IntoResponse;
+    let Ok(body) = String::from_utf8(body.to_vec()) else {
+        return Answer::text(400, "the body is not UTF-8").into_response();
+    };
+    // A checkpoint past the follower's head: look at the leader now, and wait a little for
+    // the records to be copied and checked.
+    if let Some(checkpoint) = cosigner.witness.peek(&body) {
+        let deadline = tokio::time::Instant::now() + COSIGN_WAIT;
+        if cosigner.ledger.head().seq < checkpoint.size {
+            cosigner.nudge.notify_one();
+        }
+        while cosigner.ledger.head().seq < checkpoint.size && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let Cosigner { witness, ledger, .. } = &*cosigner;
+    let (witness, ledger) = (witness.clone(), ledger.clone());
+    tokio::task::spawn_blocking(move || witness.add_checkpoint_checked(&body, |c| own_records(&ledger, c)))
+        .await
+        .unwrap_or_else(|_| Answer::text(500, "the witness failed"))
+        .into_response()
+}
+
+/// Whether the follower's own records agree with `checkpoint`: it holds at least as many,
+/// and its tree over them has the checkpoint's root at its size.
+fn own_records(ledger: &Ledger, checkpoint: &Checkpoint) -> Result<(), crate::witness::OwnRecords> {
+    use crate::witness::OwnRecords;
+    let size = checkpoint.size;
+    let head = ledger.head().seq;
+    if size > head {
+        return Err(OwnRecords::Behind(format!(
+            "this follower has verified {head} records of {}, fewer than the checkpoint's {size}: ask again \
+             once it has copied them",
+            checkpoint.origin
+        )));
+    }
+    let own = merkle::root(ledger.store(), size)
+        .map_err(|e| OwnRecords::Failed(format!("the follower's tree at {size}: {e}")))?;
+    if own != checkpoint.root {
+        return Err(OwnRecords::Disagree(format!(
+            "the checkpoint's root {} at size {size} is not {}, the root of the {size} records this follower \
+             copied from the ledger and verified: the ledger signed a history other than the one it serves",
+            BASE64.encode(checkpoint.root.0),
+            BASE64.encode(own.0)
+        )));
+    }
     Ok(())
 }

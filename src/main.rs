@@ -183,6 +183,11 @@ enum Command {
         /// Records per atomic group of the copy.
         #[arg(long, default_value_t = 4096, hide = true)]
         batch: usize,
+        /// Also act as a witness of the leader (with --listen): cosign, at POST
+        /// /add-checkpoint, only checkpoints whose root is that of the records verified here.
+        /// FILE is a witness key (`orgledger witness init` writes DIR/witness.key).
+        #[arg(long, value_name = "FILE", requires = "listen")]
+        witness_key: Option<PathBuf>,
         #[command(flatten)]
         data: DataDir,
     },
@@ -588,6 +593,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             public_read,
             poll_ms,
             batch,
+            witness_key,
             data,
         } => commands::follow::follow(
             &dir(data),
@@ -599,6 +605,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 public_read,
                 poll: std::time::Duration::from_millis(poll_ms),
                 batch,
+                witness_key,
             },
             &mut out,
         ),

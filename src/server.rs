@@ -62,6 +62,9 @@ pub struct ServerConfig {
     /// The leader's URL when this server is a read-only follower (`orgledger follow
     /// --listen`): mutations are refused with `READ_ONLY_FOLLOWER`, naming it.
     pub follows: Option<String>,
+    /// More routes served beside GraphQL: a follower that is also a witness serves `POST
+    /// /add-checkpoint` (`orgledger follow --witness-key`).
+    pub cosigning: Option<Router>,
 }
 
 /// How the server publishes checkpoints (with a signing key): one of the head after an append
@@ -159,7 +162,10 @@ pub async fn run(
     if let Some(leader) = &config.follows {
         state.env.follow(leader);
     }
-    let app = router(state);
+    let app = match config.cosigning {
+        Some(routes) => router(state).merge(routes),
+        None => router(state),
+    };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving GraphQL at http://{addr}/graphql");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())

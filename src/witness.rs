@@ -43,7 +43,7 @@ pub const EVIDENCE_DIR: &str = "evidence";
 const MAX_PROOF_LINES: usize = 63;
 /// The largest request body taken: a checkpoint with its signatures and 63 proof lines fit
 /// many times over.
-const MAX_BODY: usize = 64 * 1024;
+pub const MAX_BODY: usize = 64 * 1024;
 /// The media type of a 409's body, the witness's latest size for the origin.
 pub const SIZE_MEDIA_TYPE: &str = "text/x.tlog.size";
 
@@ -57,8 +57,9 @@ pub enum WitnessError {
     Config(String),
 }
 
-/// The latest checkpoint a witness cosigned for one origin.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+/// The latest checkpoint a witness cosigned for one origin (size 0, root and checkpoint empty:
+/// none yet).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Latest {
     pub size: u64,
     /// The root, standard base64 as in the checkpoint.
@@ -92,7 +93,7 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn text(status: u16, body: impl Into<String>) -> Answer {
+    pub fn text(status: u16, body: impl Into<String>) -> Answer {
         let mut body = body.into();
         if !body.ends_with('\n') {
             body.push('\n');
@@ -103,6 +104,18 @@ impl Answer {
             body,
         }
     }
+}
+
+/// Why a witness that holds a ledger's records of its own (a follower) does not cosign a
+/// checkpoint that passed the protocol's checks: see [`Witness::add_checkpoint_checked`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OwnRecords {
+    /// It has not verified as many records as the checkpoint counts: 503, ask again later.
+    Behind(String),
+    /// Its records at the checkpoint's size have another root: 422, kept as evidence.
+    Disagree(String),
+    /// Its own records could not be read: 500.
+    Failed(String),
 }
 
 /// A witness: its key, the ledgers it knows, and its state.
@@ -163,11 +176,13 @@ fn read_state(dir: &Path) -> Result<BTreeMap<String, Latest>, WitnessError> {
     }
 }
 
-/// Every piece of evidence a witness in `dir` has kept, oldest first.
+/// Every piece of evidence a witness in `dir` has kept, oldest first. A witness is there if
+/// its key is, or its lock (a follower's witness keeps its key elsewhere).
 pub fn evidence(dir: &Path) -> Result<Vec<Evidence>, WitnessError> {
-    if !dir.join(KEY_FILE).exists() {
+    if !dir.join(KEY_FILE).exists() && !dir.join(LOCK_FILE).exists() {
         return Err(WitnessError::Config(format!(
-            "{}: no witness here (`orgledger witness init` makes one)",
+            "{}: no witness here (`orgledger witness init` makes one; `orgledger follow \
+             --witness-key` keeps one beside its copy)",
             dir.display()
         )));
     }
@@ -196,14 +211,19 @@ pub fn evidence(dir: &Path) -> Result<Vec<Evidence>, WitnessError> {
 impl Witness {
     /// Opens the witness in `dir` (made by [`init`]), knowing the ledgers of `logs`.
     pub fn open(dir: &Path, logs: Vec<VerifierKey>) -> Result<Witness, WitnessError> {
-        let path = dir.join(KEY_FILE);
+        Witness::open_with_key(dir, &dir.join(KEY_FILE), logs)
+    }
+
+    /// Opens a witness whose state is kept in `dir` and whose key is the file `path` (a
+    /// follower cosigns with a witness key kept apart from its store).
+    pub fn open_with_key(dir: &Path, path: &Path, logs: Vec<VerifierKey>) -> Result<Witness, WitnessError> {
         if !path.exists() {
             return Err(WitnessError::Config(format!(
                 "{}: no witness key (`orgledger witness init --origin NAME` makes one)",
                 path.display()
             )));
         }
-        let key = checkpoint::load_key(&path)?;
+        let key = checkpoint::load_key(path)?;
         if key.kind() != KeyType::Cosigner {
             return Err(WitnessError::Config(format!(
                 "{}: the key is a ledger's (type 0x01), not a witness's",
@@ -280,6 +300,29 @@ impl Witness {
 
     /// `POST /add-checkpoint`: the request body in, the answer out (C2SP tlog-witness).
     pub fn add_checkpoint(&self, body: &str) -> Answer {
+        self.add_checkpoint_checked(body, |_| Ok(()))
+    }
+
+    /// The checkpoint a request body carries, opened with a key of the ledger it names:
+    /// `None` when the body or the signature does not pass (then [`Witness::add_checkpoint`]
+    /// answers why).
+    pub fn peek(&self, body: &str) -> Option<Checkpoint> {
+        let (_, _, note) = parse_request(body).ok()?;
+        let origin = note.split('\n').next().unwrap_or_default();
+        self.logs
+            .get(origin)?
+            .iter()
+            .find_map(|key| Checkpoint::open(note, key).ok())
+    }
+
+    /// [`Witness::add_checkpoint`], with one more check before the checkpoint is cosigned:
+    /// `own` compares it with records the witness holds itself. It runs after every check of
+    /// the protocol, in the same step as the update, so what it approves is what is held.
+    pub fn add_checkpoint_checked(
+        &self,
+        body: &str,
+        own: impl FnOnce(&Checkpoint) -> Result<(), OwnRecords>,
+    ) -> Answer {
         let (old, proof, note) = match parse_request(body) {
             Ok(parts) => parts,
             Err(reason) => return Answer::text(400, reason),
@@ -359,6 +402,15 @@ impl Witness {
                     );
                     return self.refuse_with_evidence(422, reason, origin, latest, body);
                 }
+            }
+        }
+        match own(&checkpoint) {
+            Ok(()) => {}
+            Err(OwnRecords::Behind(reason)) => return Answer::text(503, reason),
+            Err(OwnRecords::Failed(reason)) => return Answer::text(500, reason),
+            Err(OwnRecords::Disagree(reason)) => {
+                let held = latest.unwrap_or_default();
+                return self.refuse_with_evidence(422, reason, origin, &held, body);
             }
         }
         let text = checkpoint.body();
@@ -472,11 +524,17 @@ async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: axum::body::B
         return (StatusCode::BAD_REQUEST, "the body is not UTF-8\n").into_response();
     };
     // The check and the durable update block on the state file's sync: off the async workers.
-    let answer = tokio::task::spawn_blocking(move || witness.add_checkpoint(&body))
+    tokio::task::spawn_blocking(move || witness.add_checkpoint(&body))
         .await
-        .unwrap_or_else(|_| Answer::text(500, "the witness failed"));
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [(header::CONTENT_TYPE, answer.content_type)], answer.body).into_response()
+        .unwrap_or_else(|_| Answer::text(500, "the witness failed"))
+        .into_response()
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, [(header::CONTENT_TYPE, self.content_type)], self.body).into_response()
+    }
 }
 
 /// A witness a ledger asks for cosignatures: where it listens, and its key (type 0x04).

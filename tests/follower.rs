@@ -161,6 +161,11 @@ struct Leader {
 impl Leader {
     /// Serves the ledger `fill` writes into `dir/leader`.
     fn start(dir: &Path, fill: impl FnOnce(&Path)) -> Leader {
+        Leader::start_with(dir, fill, &[])
+    }
+
+    /// [`Leader::start`], with more arguments to `serve`.
+    fn start_with(dir: &Path, fill: impl FnOnce(&Path), serve: &[String]) -> Leader {
         let data = dir.join("leader");
         fill(&data);
         let verdict = verdict(&data);
@@ -175,7 +180,8 @@ impl Leader {
         let server = Running::spawn(
             Command::new(env!("CARGO_BIN_EXE_orgledger"))
                 .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-                .arg(&data),
+                .arg(&data)
+                .args(serve),
         );
         let url = server.stdout_until("listening line", |l| {
             l.strip_prefix("listening on ").map(|u| u.trim().to_owned())
@@ -471,5 +477,170 @@ fn a_listening_follower_answers_queries_follows_appends_and_refuses_mutations() 
         "{refused}"
     );
     assert_eq!(refused["data"]["append"], Value::Null, "{refused}");
+    follower.kill();
+}
+
+/// A witness key made by `orgledger witness init` in `dir/name`: the key file, and the file
+/// holding its verifier key.
+fn witness_key(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let wdir = dir.join(name);
+    let text = stdout_of(
+        &orgledger(
+            &wdir,
+            &["witness", "init", "--origin", &format!("follower.example/{name}")],
+        ),
+        "witness init",
+    );
+    let vkey = dir.join(format!("{name}.vkey"));
+    std::fs::write(&vkey, text).expect("the verifier key file");
+    (wdir.join("witness.key"), vkey)
+}
+
+/// A loopback port free a moment ago, for a process that must be named before it starts.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+#[test]
+fn a_follower_with_a_witness_key_cosigns_the_leaders_checkpoints_as_its_quorum() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (key, vkey) = witness_key(dir.path(), "f1");
+    let port = free_port();
+    let witness = format!("http://127.0.0.1:{port}={}", vkey.display());
+    let leader = Leader::start_with(
+        dir.path(),
+        office,
+        &["--witness".into(), witness, "--quorum".into(), "1".into()],
+    );
+    let data = dir.path().join("follower");
+    let follower = follow(
+        &leader.url,
+        &leader.auditor,
+        &leader.key,
+        &data,
+        &[
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--witness-key",
+            key.to_str().expect("a UTF-8 path"),
+        ],
+    );
+    // The leader serves only cosigned checkpoints, and its only witness is the follower: the
+    // follower copies the records before any checkpoint exists, cosigns, then verifies.
+    assert_eq!(verified(&follower, 12), leader.verdict.2);
+    let rt = runtime();
+    let checkpoint = rt.block_on(get_text(&format!("{}/checkpoint", leader.base()), &leader.auditor));
+    assert!(checkpoint.contains("\n— follower.example/f1 "), "{checkpoint}");
+
+    // An inspection team checks the export against it, demanding the follower's cosignature.
+    let export = rt.block_on(get_text(&format!("{}/export", leader.base()), &leader.auditor));
+    let (export_file, cp_file) = (dir.path().join("export.jsonl"), dir.path().join("cp"));
+    std::fs::write(&export_file, export).expect("the export file");
+    std::fs::write(&cp_file, &checkpoint).expect("the checkpoint file");
+    let checked = Command::new(env!("CARGO_BIN_EXE_orgledger"))
+        .args(["verify", "--file"])
+        .arg(&export_file)
+        .arg("--checkpoint")
+        .arg(&cp_file)
+        .arg("--key")
+        .arg(&leader.key)
+        .arg("--witness-key")
+        .arg(&vkey)
+        .args(["--quorum", "1"])
+        .output()
+        .expect("verify runs");
+    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stdout));
+
+    // An append on the leader is copied, cosigned and verified in turn.
+    let clerk = leader.token("office", "clerk");
+    let appended = rt.block_on(graphql(
+        &leader.url,
+        &clerk,
+        "mutation ($e: [EventInput!]!) { append(events: $e) { head { seq } } }",
+        json!({"e": [{"localityRegistered": {"effective": "2005-01-01", "locality": "xom-na-thia",
+            "name": "Nà Thìa", "kind": "HAMLET", "parent": "xa-dam-thuy", "border": false}}]}),
+    ));
+    assert_eq!(appended["data"]["append"]["head"]["seq"], 13, "{appended}");
+    verified(&follower, 13);
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("witness-state.json")).expect("the witness state"))
+            .expect("JSON");
+    let origin = stdout_of(&orgledger(&leader.data, &["key", "public"]), "key public");
+    let origin = origin.split('+').next().expect("a key name");
+    assert_eq!(state[origin]["size"], 13, "{state}");
+    follower.kill();
+}
+
+#[test]
+fn a_follower_with_a_witness_key_refuses_a_checkpoint_of_records_it_did_not_verify() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (key, vkey) = witness_key(dir.path(), "f1");
+    let leader = Leader::start(dir.path(), office);
+    let data = dir.path().join("follower");
+    let follower = follow(
+        &leader.url,
+        &leader.auditor,
+        &leader.key,
+        &data,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--witness-key",
+            key.to_str().expect("a UTF-8 path"),
+        ],
+    );
+    let url = follower.stdout_until("listening line", |l| {
+        l.strip_prefix("listening on ")
+            .map(|u| u.trim().trim_end_matches("/graphql").to_owned())
+    });
+    verified(&follower, 12);
+
+    // Another history signed with the leader's key: a ledger of its own, given the key.
+    let fork = |name: &str, events: u64| -> Output {
+        let fork = dir.path().join(name);
+        generated(events)(&fork);
+        std::fs::copy(leader.data.join("checkpoint.key"), fork.join("checkpoint.key")).expect("the leader's key");
+        orgledger(
+            &fork,
+            &["checkpoint", "--witness", &format!("{url}={}", vkey.display())],
+        )
+    };
+    // Five records where the follower verified twelve others: refused, with the evidence kept.
+    let refused = fork("fork-5", 5);
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let verdict: Value = serde_json::from_slice(&refused.stdout).expect("a JSON verdict");
+    assert_eq!(verdict["check"], "quorum", "{verdict}");
+    let error = verdict["error"].as_str().unwrap_or("");
+    assert!(error.contains("422"), "{verdict}");
+    assert!(
+        error.contains("the root of the 5 records this follower copied from the ledger and verified"),
+        "{verdict}"
+    );
+    let evidence = stdout_of(&orgledger(&data, &["witness", "evidence"]), "witness evidence");
+    let kept: Value = serde_json::from_str(evidence.lines().next().expect("evidence kept")).expect("JSON");
+    assert_eq!(kept["status"], 422, "{kept}");
+    assert!(kept["request"].as_str().unwrap_or("").contains("\n5\n"), "{kept}");
+    assert_eq!(kept["latest"]["size"], 0, "{kept}");
+
+    // Twenty records, more than the leader served: not cosigned, and nothing is held.
+    let behind = fork("fork-20", 20);
+    assert_eq!(behind.status.code(), Some(1));
+    let verdict: Value = serde_json::from_slice(&behind.stdout).expect("a JSON verdict");
+    assert!(
+        verdict["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("fewer than the checkpoint's 20"),
+        "{verdict}"
+    );
+    assert!(!data.join("witness-state.json").exists(), "nothing was cosigned");
     follower.kill();
 }

@@ -14,6 +14,7 @@ use crate::follower::{self, FollowConfig, FollowError, Progress};
 use crate::ledger::{Ledger, LedgerOptions};
 use crate::server::{self, ServerConfig, ServerLimits};
 use crate::tokens::Tokens;
+use crate::witness::Witness;
 
 /// How `follow` runs.
 pub struct FollowOptions {
@@ -31,6 +32,9 @@ pub struct FollowOptions {
     pub poll: Duration,
     /// Records per atomic group of the follower's store.
     pub batch: usize,
+    /// A witness key file (`orgledger witness init`): with `listen`, cosign the leader's
+    /// checkpoints that match the records verified here (`POST /add-checkpoint`).
+    pub witness_key: Option<PathBuf>,
 }
 
 impl From<FollowError> for CommandError {
@@ -85,6 +89,22 @@ pub fn follow(data: &Path, options: FollowOptions, out: &mut impl Write) -> Resu
         None => LedgerOptions::default().without_projection(),
     };
     let ledger = Arc::new(Ledger::open(data, ledger_options)?);
+    let nudge = Arc::new(tokio::sync::Notify::new());
+    // The witness's state (its latest cosigned checkpoint, its evidence) lives beside the
+    // copy; its key is the file given.
+    let cosigning = match &options.witness_key {
+        Some(path) => {
+            let witness = Witness::open_with_key(data, path, vec![key.clone()])
+                .map_err(|e| CommandError::Failed(format!("--witness-key {}: {e}", path.display())))?;
+            tracing::info!(key = %witness.key().verifier().to_text(), "cosigning the leader's checkpoints as a witness");
+            Some(follower::cosigning_router(
+                Arc::new(witness),
+                ledger.clone(),
+                nudge.clone(),
+            ))
+        }
+        None => None,
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = match listener {
         Some(listener) => {
@@ -100,6 +120,7 @@ pub fn follow(data: &Path, options: FollowOptions, out: &mut impl Write) -> Resu
                 checkpoint_key: None,
                 checkpoints: Default::default(),
                 follows: Some(leader.clone()),
+                cosigning,
             };
             let mut stopped = stop_rx.clone();
             let task = runtime.spawn(server::run(listener, config, async move {
@@ -117,6 +138,7 @@ pub fn follow(data: &Path, options: FollowOptions, out: &mut impl Write) -> Resu
         key,
         poll: options.poll,
         batch: options.batch.max(1),
+        nudge,
     };
     let printed = std::sync::Mutex::new(Ok::<(), std::io::Error>(()));
     let result = runtime.block_on(async {

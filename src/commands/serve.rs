@@ -163,6 +163,7 @@ pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result
         checkpoint_key: Some(checkpoint_key),
         checkpoints,
         follows: None,
+        cosigning: None,
     };
     let result = runtime.block_on(server::run(listener, config, shutdown_signal()));
     // Subscriptions have ended with the server; what is still running holds no ledger.

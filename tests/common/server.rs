@@ -86,6 +86,7 @@ impl TestServer {
             checkpoint_key: Some(checkpoint_key),
             checkpoints: setup.checkpoints,
             follows: None,
+            cosigning: None,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, config, async {
