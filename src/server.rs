@@ -59,12 +59,24 @@ pub struct ServerConfig {
     pub checkpoint_key: Option<SigningKey>,
     /// How the server publishes checkpoints, and the witnesses it asks to cosign them.
     pub checkpoints: Checkpointing,
-    /// The leader's URL when this server is a read-only follower (`orgledger follow
-    /// --listen`): mutations are refused with `READ_ONLY_FOLLOWER`, naming it.
-    pub follows: Option<String>,
+    /// When this server is a read-only follower (`orgledger follow --listen`): mutations are
+    /// refused with `READ_ONLY_FOLLOWER`, naming the leader, and the leader's checkpoints the
+    /// follower verified are the ones it serves.
+    pub follows: Option<Following>,
     /// More routes served beside GraphQL: a follower that is also a witness serves `POST
     /// /add-checkpoint` (`orgledger follow --witness-key`).
     pub cosigning: Option<Router>,
+}
+
+/// What a follower's server needs of the follower.
+pub struct Following {
+    /// The leader's URL.
+    pub leader: String,
+    /// The latest checkpoint of the leader that the follower verified against its own tree:
+    /// `GET /checkpoint`, the `checkpoint` query and the `checkpoints` subscription serve it
+    /// (503, an error, nothing until there is one). A follower of this follower can then
+    /// check its copy against the leader's signature.
+    pub verified: watch::Sender<Option<Arc<graphql::SignedCheckpoint>>>,
 }
 
 /// How the server publishes checkpoints (with a signing key): one of the head after an append
@@ -141,8 +153,13 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let (stop_tx, stopping) = watch::channel(false);
     let publishes = config.checkpoint_key.is_some();
-    let env = Arc::new(Env::new(config.ledger.clone(), stopping.clone(), config.checkpoint_key));
-    let witnessed = !config.checkpoints.witnesses.is_empty();
+    let mut env = Env::new(config.ledger.clone(), stopping.clone(), config.checkpoint_key);
+    if let Some(following) = &config.follows {
+        env.follow(&following.leader, following.verified.clone());
+    }
+    let env = Arc::new(env);
+    // With witnesses, or as a follower, the server serves the checkpoints it published.
+    let witnessed = !config.checkpoints.witnesses.is_empty() || config.follows.is_some();
     if publishes {
         tokio::spawn(publish_checkpoints(env.clone(), config.checkpoints, stopping.clone()));
     }
@@ -159,9 +176,6 @@ pub async fn run(
         heavy: Arc::new(tokio::sync::Semaphore::new(heavy_lane_width())),
         witnessed,
     });
-    if let Some(leader) = &config.follows {
-        state.env.follow(leader);
-    }
     let app = match config.cosigning {
         Some(routes) => router(state).merge(routes),
         None => router(state),
@@ -948,7 +962,11 @@ async fn latest_checkpoint(State(state): State<Arc<AppState>>, headers: HeaderMa
             None => error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 codes::INTERNAL,
-                "no checkpoint has been cosigned by a quorum of this server's witnesses yet",
+                if state.env.leader().is_some() {
+                    "this follower has verified no checkpoint of its leader yet"
+                } else {
+                    "no checkpoint has been cosigned by a quorum of this server's witnesses yet"
+                },
             ),
         };
     }

@@ -461,6 +461,32 @@ fn a_listening_follower_answers_queries_follows_appends_and_refuses_mutations() 
     let head = rt.block_on(graphql(&url, &reader, "{ head { seq hash } }", json!({})));
     assert_eq!(head["data"]["head"], leader_head, "{head}");
 
+    // It serves the leader's checkpoint it verified, so a follower can follow it in turn,
+    // checking the leader's signature.
+    let auditor = stdout_of(
+        &orgledger(&data, &["token", "add", "--name", "inspector", "--role", "auditor"]),
+        "token add",
+    )
+    .trim()
+    .to_owned();
+    let leader_cp = rt.block_on(get_text(&format!("{}/checkpoint", leader.base()), &leader.auditor));
+    let base = url.trim_end_matches("/graphql");
+    assert_eq!(
+        rt.block_on(get_text(&format!("{base}/checkpoint"), &auditor)),
+        leader_cp
+    );
+    let cp = rt.block_on(graphql(&url, &auditor, "{ checkpoint { size text } }", json!({})));
+    assert_eq!(cp["data"]["checkpoint"]["size"], 13, "{cp}");
+    assert_eq!(cp["data"]["checkpoint"]["text"], leader_cp.as_str(), "{cp}");
+    let second = follow(&url, &auditor, &leader.key, &dir.path().join("second"), &[]);
+    let root = verified(&second, 13);
+    second.kill();
+    let (events, head, second_root) = verdict(&dir.path().join("second"));
+    assert_eq!(
+        (events, head.as_str(), second_root),
+        (13, leader_head["hash"].as_str().expect("a hash"), root)
+    );
+
     // A mutation is refused, naming the leader.
     let refused = rt.block_on(graphql(
         &url,

@@ -10,9 +10,10 @@ use serde_json::json;
 
 use super::CommandError;
 use crate::checkpoint::{KeyType, VerifierKey};
-use crate::follower::{self, FollowConfig, FollowError, Progress};
+use crate::follower::{self, FollowConfig, FollowError, Progress, VerifiedCheckpoint};
+use crate::graphql::SignedCheckpoint;
 use crate::ledger::{Ledger, LedgerOptions};
-use crate::server::{self, ServerConfig, ServerLimits};
+use crate::server::{self, Following, ServerConfig, ServerLimits};
 use crate::tokens::Tokens;
 use crate::witness::Witness;
 
@@ -106,6 +107,12 @@ pub fn follow(data: &Path, options: FollowOptions, out: &mut impl Write) -> Resu
         None => None,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // The leader's checkpoints as this follower verifies them, for its server to serve; the
+    // last one verified before a restart first.
+    let last = follower::load_state(data)?
+        .and_then(|v| relayed(&v, &key))
+        .map(Arc::new);
+    let verified = tokio::sync::watch::Sender::new(last);
     let server = match listener {
         Some(listener) => {
             let addr = listener
@@ -119,7 +126,10 @@ pub fn follow(data: &Path, options: FollowOptions, out: &mut impl Write) -> Resu
                 // A follower signs nothing: the leader's checkpoints are the ones to trust.
                 checkpoint_key: None,
                 checkpoints: Default::default(),
-                follows: Some(leader.clone()),
+                follows: Some(Following {
+                    leader: leader.clone(),
+                    verified: verified.clone(),
+                }),
                 cosigning,
             };
             let mut stopped = stop_rx.clone();
@@ -135,7 +145,7 @@ pub fn follow(data: &Path, options: FollowOptions, out: &mut impl Write) -> Resu
     let config = FollowConfig {
         leader,
         token: options.token,
-        key,
+        key: key.clone(),
         poll: options.poll,
         batch: options.batch.max(1),
         nudge,
@@ -150,6 +160,9 @@ pub fn follow(data: &Path, options: FollowOptions, out: &mut impl Write) -> Resu
             Progress::Copied { from, to } => tracing::info!("copied records {from} to {to}"),
             Progress::Verified(cp) => {
                 tracing::info!("verified the leader's checkpoint of size {}", cp.size);
+                if let Some(signed) = relayed(&cp, &key) {
+                    verified.send_replace(Some(Arc::new(signed)));
+                }
                 let line = json!({"checkpoint": cp.size, "root": cp.root}).to_string();
                 let mut printed = printed.lock().unwrap_or_else(|e| e.into_inner());
                 if printed.is_ok() {
@@ -175,4 +188,21 @@ pub fn follow(data: &Path, options: FollowOptions, out: &mut impl Write) -> Resu
     result?;
     printed.into_inner().unwrap_or_else(|e| e.into_inner())?;
     Ok(())
+}
+
+/// A verified checkpoint of the leader as the follower's server serves it. Its cosigners
+/// are left empty: the follower checks the leader's signature, not its witnesses' (their
+/// lines stay in the text, for a verifier with their keys).
+fn relayed(verified: &VerifiedCheckpoint, key: &VerifierKey) -> Option<SignedCheckpoint> {
+    let checkpoint = crate::checkpoint::Checkpoint::open(&verified.text, key).ok()?;
+    Some(SignedCheckpoint {
+        text: verified.text.clone(),
+        origin: verified.origin.clone(),
+        size: verified.size,
+        root: verified.root.clone(),
+        projection: crate::proofs::committed_projection(&checkpoint)
+            .map(|h| h.to_hex())
+            .unwrap_or_default(),
+        cosigners: Vec::new(),
+    })
 }

@@ -127,8 +127,9 @@ pub struct Env {
     /// `checkpoints` subscription.
     pub published: watch::Sender<Option<Arc<SignedCheckpoint>>>,
     /// The leader's URL when this server is a read-only follower: every mutation is then
-    /// refused with `READ_ONLY_FOLLOWER`, naming it. Set once, before the server serves.
-    follows: std::sync::OnceLock<String>,
+    /// refused with `READ_ONLY_FOLLOWER`, naming it, and `checkpoint` is the leader's latest
+    /// verified one.
+    follows: Option<String>,
 }
 
 /// A checkpoint and its signed text.
@@ -158,18 +159,25 @@ impl Env {
             signer,
             latest: std::sync::Mutex::new(None),
             published: watch::channel(None).0,
-            follows: std::sync::OnceLock::new(),
+            follows: None,
         }
     }
 
-    /// Makes this a read-only follower's schema: mutations are refused, naming `leader`.
-    pub fn follow(&self, leader: &str) {
-        let _ = self.follows.set(leader.to_owned());
+    /// Makes this a read-only follower's schema: mutations are refused, naming `leader`, and
+    /// the checkpoints served are the leader's, as the follower sends them on `verified`.
+    pub fn follow(&mut self, leader: &str, verified: watch::Sender<Option<Arc<SignedCheckpoint>>>) {
+        self.follows = Some(leader.to_owned());
+        self.published = verified;
+    }
+
+    /// The leader's URL, on a follower.
+    pub fn leader(&self) -> Option<&str> {
+        self.follows.as_deref()
     }
 
     /// Refuses a mutation on a follower, with the leader's URL: the writer is there.
     pub fn require_writer(&self) -> async_graphql::Result<()> {
-        match self.follows.get() {
+        match &self.follows {
             None => Ok(()),
             Some(leader) => Err(error(
                 codes::READ_ONLY_FOLLOWER,
@@ -182,6 +190,14 @@ impl Env {
     /// The signed checkpoint of the durable head: the one made last if the head has not
     /// moved since, else a new one.
     pub async fn checkpoint(&self) -> async_graphql::Result<Arc<SignedCheckpoint>> {
+        if self.follows.is_some() {
+            return self.published.borrow().clone().ok_or_else(|| {
+                error(
+                    codes::INTERNAL,
+                    "this follower has verified no checkpoint of its leader yet",
+                )
+            });
+        }
         let Some(key) = &self.signer else {
             return Err(error(codes::INTERNAL, "this server has no signing key for checkpoints"));
         };

@@ -561,7 +561,8 @@ impl Query {
     }
 
     /// A signed checkpoint of the durable head: tree size, Merkle root and projection
-    /// commitment (auditor, admin).
+    /// commitment (auditor, admin). On a follower (`orgledger follow --listen`): the
+    /// leader's latest checkpoint that the follower verified against its own tree.
     async fn checkpoint(&self, ctx: &Context<'_>) -> Result<Arc<SignedCheckpoint>> {
         require(ctx, Permission::Audit)?;
         env(ctx).checkpoint().await

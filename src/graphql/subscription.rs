@@ -128,7 +128,8 @@ impl Subscription {
     /// append group, at most once per checkpoint interval, cosigned by a quorum of its
     /// witnesses when it has some. A client following `events` checks each against the last
     /// (a consistency proof) as it comes. Checkpoints published faster than the subscriber
-    /// reads are coalesced: the latest is always sent (auditor, admin).
+    /// reads are coalesced: the latest is always sent (auditor, admin). On a follower: each
+    /// checkpoint of the leader it verifies.
     async fn checkpoints(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Result<Arc<SignedCheckpoint>>>> {
         require(ctx, Permission::Audit)?;
         let env = env(ctx);
