@@ -398,6 +398,34 @@ pub fn check_checkpoint(
     Ok(())
 }
 
+/// Checks the checkpoint's projection line against the follower's own projection, folded
+/// from the records it copied, when it keeps one (`--listen`) and its head is the
+/// checkpoint's size (the commitment is of the projection at the head; a checkpoint older
+/// than the head is checked by its root alone, and the next one at the head by both).
+async fn check_projection(ledger: &Ledger, checkpoint: &Checkpoint) -> Result<(), FollowError> {
+    let size = checkpoint.size;
+    if !ledger.projects() || ledger.head().seq != size {
+        return Ok(());
+    }
+    ledger.projection_caught_up().await;
+    ledger
+        .projector_alive()
+        .map_err(|e| FollowError::Local(format!("the follower's projection: {e}")))?;
+    let committed = crate::proofs::committed_projection(checkpoint)
+        .map_err(|e| FollowError::Checkpoint { size, error: e.error })?;
+    let own = ledger.projection_now().commitment();
+    if own != committed {
+        return Err(FollowError::Checkpoint {
+            size,
+            error: format!(
+                "its projection commitment {committed} is not {own}, the commitment of the projection folded \
+                 here from the same {size} records: the leader signed a projection other than its records make"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Follows the leader until `stop` turns true or a disagreement: at each look, takes its
 /// checkpoint, pulls its log at least up to the checkpoint's size, and verifies the
 /// checkpoint against what it copied. Network failures are retried (logged); a record or a
@@ -472,6 +500,7 @@ async fn look(
         }
     }
     check_checkpoint(ledger, &checkpoint, last.as_ref())?;
+    check_projection(ledger, &checkpoint).await?;
     let verified = VerifiedCheckpoint {
         origin: checkpoint.origin.clone(),
         size: checkpoint.size,

@@ -422,6 +422,44 @@ fn a_leader_that_rewrites_an_old_record_stops_the_follower_at_that_seq() {
 }
 
 #[test]
+fn a_listening_follower_checks_the_projection_line_of_the_leaders_checkpoint() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let leader = Leader::start(dir.path(), office);
+    let rt = runtime();
+    let export = rt.block_on(get_text(&format!("{}/export", leader.base()), &leader.auditor));
+    let text = rt.block_on(get_text(&format!("{}/checkpoint", leader.base()), &leader.auditor));
+    // The same records and root, signed by the leader's key with another projection line.
+    use orgledger::checkpoint::{load_key, Checkpoint, VerifierKey};
+    let key = load_key(&leader.data.join("checkpoint.key")).expect("the leader's key");
+    let vkey = VerifierKey::parse(&std::fs::read_to_string(&leader.key).expect("the key file")).expect("a key");
+    let mut checkpoint = Checkpoint::open(&text, &vkey).expect("the leader's checkpoint");
+    checkpoint.extensions = vec![format!("projection v1 {}", "ab".repeat(32))];
+    let forged = checkpoint.sign(&key).expect("signed");
+    let lines: Vec<String> = export.lines().map(str::to_owned).collect();
+
+    // Without its projection (no --listen) the follower checks the root alone.
+    let url = rt.block_on(lying_leader(lines.clone(), forged.clone()));
+    let plain = follow(&url, "any", &leader.key, &dir.path().join("plain"), &[]);
+    verified(&plain, 12);
+    plain.kill();
+    // Listening, it folds its own projection and finds the line false.
+    let url = rt.block_on(lying_leader(lines, forged));
+    let (code, stderr) = follow(
+        &url,
+        "any",
+        &leader.key,
+        &dir.path().join("listening"),
+        &["--listen", "127.0.0.1:0"],
+    )
+    .exit();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the leader's checkpoint of size 12 does not verify: its projection commitment abab"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_listening_follower_answers_queries_follows_appends_and_refuses_mutations() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let leader = Leader::start(dir.path(), office);

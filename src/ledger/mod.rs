@@ -659,6 +659,11 @@ impl Ledger {
             .await;
     }
 
+    /// Whether this ledger keeps its live projection (not opened `without_projection`).
+    pub fn projects(&self) -> bool {
+        self.project
+    }
+
     /// The live projection as it is now, without waiting for the projector. Callers check
     /// [`Ledger::projector_alive`] (or go through [`Ledger::projection_caught_up`]) first.
     pub fn projection_now(&self) -> RwLockReadGuard<'_, Projection> {
