@@ -171,8 +171,17 @@ pub fn verify_file(file: &Path, out: &mut impl Write) -> Result<(), CommandError
             file.display()
         )));
     }
-    let input = std::fs::File::open(file).map_err(|e| CommandError::Failed(format!("{}: {e}", file.display())))?;
-    let verdict = verify_export(std::io::BufReader::new(input), |_| Ok(()))?;
+    let (input, meter) = metered_file(file, "verifying")?;
+    let mut events = 0u64;
+    meter.note("0 events");
+    let verdict = verify_export(input, |_| {
+        events += 1;
+        if events.is_multiple_of(1_000) {
+            meter.note(format!("{events} events"));
+        }
+        Ok(())
+    })?;
+    drop(meter);
     print_verdict(verdict.map(|(head, root)| (head.seq, head.hash, root)), out)
 }
 
@@ -278,11 +287,13 @@ pub fn export_file(data: &Path, path: &Path) -> Result<u64, CommandError> {
 
 fn export_records(store: &Store, out: &mut impl Write) -> Result<u64, CommandError> {
     let mut n = 0;
+    let meter = crate::progress::Meter::events("exporting", Some(store.head()?.seq));
     for record in store.records(1) {
         let record = record?;
         out.write_all(record.export_line().as_bytes())?;
         out.write_all(b"\n")?;
         n += 1;
+        meter.inc(1);
     }
     out.flush()?;
     Ok(n)
@@ -291,10 +302,14 @@ fn export_records(store: &Store, out: &mut impl Write) -> Result<u64, CommandErr
 /// `orgledger import`: checks the whole file (hashes, chain and every rule) and only then
 /// writes it, in one atomic group, into an empty store.
 pub fn import(data: &Path, file: &Path, out: &mut impl Write) -> Result<(), CommandError> {
-    let input = std::fs::File::open(file).map_err(|e| CommandError::Failed(format!("{}: {e}", file.display())))?;
+    let (input, meter) = metered_file(file, "checking")?;
     let mut state = State::new();
     let mut records = Vec::new();
-    let verdict = verify_export(std::io::BufReader::new(input), |record| {
+    meter.note("0 events");
+    let verdict = verify_export(input, |record| {
+        if records.len() % 1_000 == 999 {
+            meter.note(format!("{} events", records.len() + 1));
+        }
         state
             .submit(record.submission(), record.recorded_at().date())
             .map_err(|v| crate::chain::ChainError {
@@ -304,6 +319,7 @@ pub fn import(data: &Path, file: &Path, out: &mut impl Write) -> Result<(), Comm
         records.push(record);
         Ok(())
     })?;
+    drop(meter);
     let (head, root) = verdict.map_err(|e| {
         CommandError::Rejected(format!(
             "{}: refused, nothing imported: record {}: {}",
@@ -317,7 +333,10 @@ pub fn import(data: &Path, file: &Path, out: &mut impl Write) -> Result<(), Comm
     if current.seq != 0 {
         return Err(StoreError::NotEmpty(current.seq).into());
     }
+    let meter = crate::progress::Meter::events("writing", None);
     store.write_group(&records)?;
+    meter.set(records.len() as u64);
+    drop(meter);
     // The verdict of `verify` on what was imported.
     print_verdict(Ok((head.seq, head.hash, root)), out)
 }
@@ -382,4 +401,39 @@ pub fn generate(data: &Path, events: u64, seed: u64, out: &mut impl Write) -> Re
     })?;
     writeln!(out, "{}", json!({"events": head.seq, "head": head.hash.to_hex()}))?;
     Ok(())
+}
+
+/// An export file opened for reading, with a meter of the bytes read (a bar at a terminal).
+fn metered_file(
+    file: &Path,
+    what: &str,
+) -> Result<
+    (
+        std::io::BufReader<Metered<std::fs::File>>,
+        std::sync::Arc<crate::progress::Meter>,
+    ),
+    CommandError,
+> {
+    let input = std::fs::File::open(file).map_err(|e| CommandError::Failed(format!("{}: {e}", file.display())))?;
+    let size = input.metadata().ok().map(|m| m.len());
+    let meter = std::sync::Arc::new(crate::progress::Meter::bytes(what, size));
+    let reader = Metered {
+        inner: input,
+        meter: meter.clone(),
+    };
+    Ok((std::io::BufReader::with_capacity(1 << 16, reader), meter))
+}
+
+/// A reader that counts what it reads on a meter.
+struct Metered<R> {
+    inner: R,
+    meter: std::sync::Arc<crate::progress::Meter>,
+}
+
+impl<R: std::io::Read> std::io::Read for Metered<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.meter.inc(n as u64);
+        Ok(n)
+    }
 }

@@ -141,7 +141,10 @@ pub fn write_demo(dir: &Path) -> Result<(u64, Hash), DemoError> {
         other => DemoError::Store(other),
     })?;
     let actor = Id::parse(DEMO_ACTOR).expect("the demo actor is a valid id");
-    for (index, batch) in demo_batches().into_iter().enumerate() {
+    let batches = demo_batches();
+    let meter = crate::progress::Meter::events("writing the demo", Some(batches.iter().map(|b| b.len() as u64).sum()));
+    for (index, batch) in batches.into_iter().enumerate() {
+        let n = batch.len() as u64;
         let month = batch
             .first()
             .map(|s| s.effective.to_string()[..7].to_owned())
@@ -156,7 +159,9 @@ pub fn write_demo(dir: &Path) -> Result<(u64, Hash), DemoError> {
                 month,
                 error,
             })?;
+        meter.inc(n);
     }
+    drop(meter);
     let head = ledger.head();
     ledger.close();
     Ok((head.seq, head.hash))

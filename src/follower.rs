@@ -93,6 +93,9 @@ pub struct VerifiedCheckpoint {
 /// What the follower reports as it goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Progress {
+    /// The follower's store ends at `head`, behind the leader's checkpoint of `size`: it
+    /// pulls the records between.
+    Behind { head: u64, size: u64 },
     /// Records `from..=to` were copied and are durable.
     Copied { from: u64, to: u64 },
     /// A checkpoint of the leader was verified against the follower's own tree.
@@ -488,6 +491,12 @@ async fn look(
         leader.pull(ledger, progress).await?;
         return Ok(());
     };
+    if ledger.head().seq < checkpoint.size {
+        progress(Progress::Behind {
+            head: ledger.head().seq,
+            size: checkpoint.size,
+        });
+    }
     while ledger.head().seq < checkpoint.size {
         let before = ledger.head().seq;
         let after = leader.pull(ledger, progress).await?;

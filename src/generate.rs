@@ -176,12 +176,16 @@ pub fn write_ledger(dir: &Path, events: u64, seed: u64) -> Result<Head, Generate
         other => GenerateError::Store(other),
     })?;
     let actor = Id::parse(ACTOR).expect("a valid id");
+    let meter = crate::progress::Meter::events("generating", Some(events));
     for batch in synthetic_batches(events, seed) {
+        let n = batch.len() as u64;
         ledger.append(actor.clone(), batch, None).map_err(|e| match e {
             AppendError::Store(s) => GenerateError::Store(s),
             other => GenerateError::Refused(other),
         })?;
+        meter.inc(n);
     }
+    drop(meter);
     let head = ledger.head();
     ledger.close();
     Ok(head)

@@ -29,6 +29,7 @@ pub mod generate;
 pub mod graphql;
 pub mod ledger;
 pub mod merkle;
+pub mod progress;
 pub mod projection;
 pub mod proofs;
 pub mod rules;

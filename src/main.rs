@@ -4,7 +4,7 @@ use std::io::{BufReader, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use orgledger::commands::report::{AsOf, Format, ReportKind};
 use orgledger::commands::{self, audit, serve, CommandError};
 use orgledger::tokens::Role;
@@ -20,6 +20,10 @@ struct Cli {
     /// after their name); default $ORGLEDGER_DATA, else ./orgledger-data.
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
+    /// Show no progress on stderr (shown only when stderr is a terminal; `serve` logs its
+    /// start-up work instead). Standard output is the same either way.
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -198,6 +202,21 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Print a completion script for a shell (its flags, commands, report names, formats
+    /// and other values).
+    Completions {
+        /// The shell the script is for.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Print the manual page orgledger(1) (roff); with --out, write it and a page for each
+    /// command (orgledger-verify(1), ...) into a directory.
+    Man {
+        /// Write orgledger.1 and orgledger-COMMAND.1 into this directory, and print their
+        /// paths, instead of printing orgledger(1).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Witness other ledgers' checkpoints (C2SP tlog-witness): cosign a checkpoint only if it
     /// extends the one cosigned before.
     Witness {
@@ -342,7 +361,7 @@ enum TokenCommand {
 }
 
 /// The data directory of a command that uses a ledger. It is not global: the commands
-/// that use no store (`schema`, `verify-proof`) do not offer it.
+/// that use no store (`schema`, `verify-proof`, `completions`, `man`) do not offer it.
 #[derive(Args, Clone, Default)]
 struct DataDir {
     /// The ledger's data directory; default $ORGLEDGER_DATA, else ./orgledger-data.
@@ -635,11 +654,62 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             TokenCommand::Revoke { name, data } => serve::token_revoke(&dir(data), &name, &mut out),
         },
         Command::Schema => serve::schema(&mut out),
+        Command::Completions { shell } => {
+            let shell = match shell {
+                CompletionShell::Bash => clap_complete::Shell::Bash,
+                CompletionShell::Zsh => clap_complete::Shell::Zsh,
+                CompletionShell::Fish => clap_complete::Shell::Fish,
+                CompletionShell::Powershell => clap_complete::Shell::PowerShell,
+            };
+            // Written whole to a buffer first: clap_complete panics on a closed pipe.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "orgledger", &mut script);
+            out.write_all(&script).map_err(CommandError::from)
+        }
+        Command::Man { out: None } => clap_mangen::Man::new(Cli::command())
+            .render(&mut out)
+            .map_err(CommandError::from),
+        Command::Man { out: Some(dir) } => man_pages(&dir, &mut out),
     }
+}
+
+/// The shells `orgledger completions` writes for.
+#[derive(Clone, Copy, ValueEnum)]
+enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+}
+
+/// `orgledger man --out DIR`: orgledger.1 and a page for each command, from the same
+/// definitions as `--help`; prints each path written.
+fn man_pages(dir: &std::path::Path, out: &mut impl Write) -> Result<(), CommandError> {
+    std::fs::create_dir_all(dir).map_err(|e| CommandError::Failed(format!("--out {}: {e}", dir.display())))?;
+    clap_mangen::generate_to(Cli::command(), dir)
+        .map_err(|e| CommandError::Failed(format!("--out {}: {e}", dir.display())))?;
+    let mut pages: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("orgledger") && n.ends_with(".1"))
+        })
+        .collect();
+    pages.sort();
+    for page in pages {
+        writeln!(out, "{}", page.display())?;
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    orgledger::progress::set_mode(match (&cli.command, cli.quiet) {
+        (_, true) => orgledger::progress::Mode::Off,
+        (Command::Serve { .. }, false) => orgledger::progress::Mode::Log,
+        (_, false) => orgledger::progress::mode_for_terminal(false),
+    });
     match run(cli) {
         Ok(()) | Err(CommandError::OutputClosed) => ExitCode::SUCCESS,
         Err(e) => {

@@ -93,7 +93,10 @@ fn every_flag_and_argument_has_a_help_line_and_data_is_offered_only_where_a_ledg
             !help.contains("ORGLEDGER_DATA="),
             "{path:?}: the help shows the environment's value:\n{help}"
         );
-        let uses_no_store = matches!(path.join(" ").as_str(), "schema" | "verify-proof");
+        let uses_no_store = matches!(
+            path.join(" ").as_str(),
+            "schema" | "verify-proof" | "completions" | "man"
+        );
         assert_eq!(
             help.contains("--data"),
             !uses_no_store,

@@ -156,9 +156,28 @@ pub fn follow(data: &Path, options: FollowOptions, out: &mut impl Write) -> Resu
             super::serve::shutdown_signal().await;
             let _ = stop_tx.send(true);
         });
+        // A bar while the follower is behind the leader's checkpoint (at a terminal).
+        let mut catching_up: Option<(crate::progress::Meter, u64)> = None;
+        let bar = crate::progress::mode() == crate::progress::Mode::Bar;
         let followed = follower::follow(ledger.clone(), data, config, stop_rx, |p| match p {
-            Progress::Copied { from, to } => tracing::info!("copied records {from} to {to}"),
+            Progress::Behind { head, size } => {
+                if catching_up.is_none() {
+                    let meter = crate::progress::Meter::events("catching up with the leader", Some(size - head));
+                    catching_up = Some((meter, head));
+                }
+            }
+            Progress::Copied { from, to } => {
+                if let Some((meter, start)) = &catching_up {
+                    meter.set(to.saturating_sub(*start));
+                }
+                if bar {
+                    tracing::debug!("copied records {from} to {to}");
+                } else {
+                    tracing::info!("copied records {from} to {to}");
+                }
+            }
             Progress::Verified(cp) => {
+                catching_up = None;
                 tracing::info!("verified the leader's checkpoint of size {}", cp.size);
                 if let Some(signed) = relayed(&cp, &key) {
                     verified.send_replace(Some(Arc::new(signed)));

@@ -191,10 +191,16 @@ impl Store {
         let mut projection = snap.unwrap_or_default();
         let from_snapshot = projection.head().seq;
         let mut replayed = 0;
+        let meter = crate::progress::Meter::events(
+            "folding the projection",
+            Some(self.head()?.seq.saturating_sub(from_snapshot)),
+        );
         for record in self.records(from_snapshot + 1) {
             projection.fold(&record?);
             replayed += 1;
+            meter.inc(1);
         }
+        drop(meter);
         if snapshot_due(from_snapshot, projection.head().seq) {
             self.put_snapshot(&projection)?;
         }

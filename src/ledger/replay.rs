@@ -26,8 +26,11 @@ pub fn replay(
             p.fold(&record?);
         }
     }
+    let meter =
+        crate::progress::Meter::events("replaying the rules", Some(store.head()?.seq.saturating_sub(start.seq)));
     for record in store.records(start.seq + 1) {
         let record = record?;
+        meter.inc(1);
         chain.check_record(&record).map_err(StoreError::from_chain)?;
         state
             .submit(record.submission(), record.recorded_at().date())

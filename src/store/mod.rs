@@ -573,10 +573,12 @@ impl Store {
         let held = self.tree_size()?.min(head.seq);
         let mut recomputed_at_held = (held == 0).then(crate::merkle::empty_root);
         let mut completed = Vec::with_capacity(8);
+        let meter = crate::progress::Meter::events("verifying the chain", Some(head.seq));
         for item in self.raw_records(1) {
             if stop_at_head && matches!(&item, Ok((seq, _, _)) if *seq > head.seq) {
                 break;
             }
+            meter.inc(1);
             let (seq, hash, value) = match item {
                 Ok(found) => found,
                 // Damage sled detects in its own files is a broken chain too: name the
