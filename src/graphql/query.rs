@@ -13,6 +13,7 @@ use crate::commands::report::History;
 use crate::commands::CommandError;
 use crate::event::*;
 use crate::projection::reports::{self, *};
+use crate::projection::series::{self, CoveragePoint, Interval, TemporaryActivityPoint};
 use crate::proofs::{ConsistencyProof, InclusionProof};
 use crate::store::Store;
 use crate::tokens::Permission;
@@ -473,6 +474,53 @@ impl Query {
     ) -> Result<Arc<TemporaryActivity>> {
         cached_report(ctx, "temporary-activity".into(), date, seq, |p, at| {
             Ok(reports::temporary_activity(p, at))
+        })
+        .await
+    }
+
+    /// `coverage`'s counts on each date from `from` to `to`, a point every `every`, as the
+    /// ledger stood at `seq` (default the head); in all, or in one commune. Computed in one
+    /// pass; at most 1,000 points. Months keep `from`'s day (the month's end when `from` is
+    /// one); `every` null or absent is a month.
+    async fn coverage_over_time(
+        &self,
+        ctx: &Context<'_>,
+        from: Date,
+        to: Date,
+        #[graphql(default_with = "Some(Interval::Month)")] every: Option<Interval>,
+        seq: Option<u64>,
+        commune: Option<ID>,
+    ) -> Result<Arc<Vec<CoveragePoint>>> {
+        let commune = commune.map(|c| id_arg("commune", &c)).transpose()?;
+        let every = every.unwrap_or(Interval::Month);
+        let name = format!(
+            "coverage-over-time|{to}|{every:?}|{}",
+            commune.as_ref().map(|c| c.to_string()).unwrap_or_default()
+        );
+        cached_report(ctx, name, Some(from), seq, |p, at| {
+            let dates = report(series::steps(from, to, every))?;
+            report(series::coverage_over_time(p, &dates, at.seq, commune.as_ref()))
+        })
+        .await
+    }
+
+    /// `temporaryActivity`'s counts (members on temporary activity, those from border
+    /// posts, host cells) on each date from `from` to `to`, a point every `every` (null: a
+    /// month), as the ledger stood at `seq` (default the head). Computed in one pass; at most
+    /// 1,000 points.
+    async fn temporary_activity_over_time(
+        &self,
+        ctx: &Context<'_>,
+        from: Date,
+        to: Date,
+        #[graphql(default_with = "Some(Interval::Month)")] every: Option<Interval>,
+        seq: Option<u64>,
+    ) -> Result<Arc<Vec<TemporaryActivityPoint>>> {
+        let every = every.unwrap_or(Interval::Month);
+        let name = format!("temporary-activity-over-time|{to}|{every:?}");
+        cached_report(ctx, name, Some(from), seq, |p, at| {
+            let dates = report(series::steps(from, to, every))?;
+            Ok(series::temporary_activity_over_time(p, &dates, at.seq))
         })
         .await
     }

@@ -11,6 +11,7 @@
 
 pub mod commitment;
 pub mod reports;
+pub mod series;
 pub mod snapshot;
 pub mod timeline;
 

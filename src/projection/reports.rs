@@ -63,7 +63,7 @@ fn member_name(m: &MemberView, at: At) -> String {
 }
 
 /// The commune a locality belongs to at `at` (itself if it is a commune).
-fn commune_of(p: &Projection, id: &Id, at: At) -> Option<Id> {
+pub(crate) fn commune_of(p: &Projection, id: &Id, at: At) -> Option<Id> {
     let mut cur = id.clone();
     for _ in 0..5 {
         let l = p.localities.get(&cur)?;
@@ -238,7 +238,7 @@ pub struct TemporaryActivity {
     pub years: Vec<TemporaryYear>,
 }
 
-fn is_border_post_org(p: &Projection, id: &Id) -> bool {
+pub(crate) fn is_border_post_org(p: &Projection, id: &Id) -> bool {
     let Some(o) = p.orgs.get(id) else { return false };
     o.kind == OrgKind::BorderPostCommittee
         || o.parent
