@@ -396,7 +396,8 @@ struct ReportOptions {
     /// Transaction time: the ledger as it stood after this seq; default the head.
     #[arg(long)]
     seq: Option<u64>,
-    /// json: one object, as GraphQL's report fields (snake_case); table: for a person to read.
+    /// json: one object, as GraphQL's report fields (snake_case); table: for a person to read;
+    /// csv: for a spreadsheet, a table per list (README).
     #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
     format: OutputFormat,
     #[command(flatten)]
@@ -407,6 +408,7 @@ struct ReportOptions {
 enum OutputFormat {
     Json,
     Table,
+    Csv,
 }
 
 #[derive(Subcommand)]
@@ -598,6 +600,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             let format = match options.format {
                 OutputFormat::Json => Format::Json,
                 OutputFormat::Table => Format::Table,
+                OutputFormat::Csv => Format::Csv,
             };
             commands::report::report(&dir(options.data), &kind, &as_of, format, &mut out)
         }

@@ -46,6 +46,8 @@ pub enum ReportKind {
 pub enum Format {
     Json,
     Table,
+    /// For spreadsheets: see [`csv`].
+    Csv,
 }
 
 /// The point a report is asked at, as given on the command line.
@@ -202,8 +204,155 @@ pub fn report(
     match format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&value).expect("json"))?,
         Format::Table => out.write_all(table(&value).as_bytes())?,
+        Format::Csv => out.write_all(&csv(kind.name(), &value)?)?,
     }
     Ok(())
+}
+
+impl ReportKind {
+    /// The report's name on the command line (`temporary-activity`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ReportKind::Coverage => "coverage",
+            ReportKind::TemporaryActivity => "temporary-activity",
+            ReportKind::Admissions { .. } => "admissions",
+            ReportKind::Standardization { .. } => "standardization",
+            ReportKind::Meetings { .. } => "meetings",
+            ReportKind::Resolutions => "resolutions",
+            ReportKind::Planning { .. } => "planning",
+            ReportKind::Roster { .. } => "roster",
+            ReportKind::History { .. } => "history",
+        }
+    }
+}
+
+/// A report as CSV for a spreadsheet (RFC 4180 quoting, lines ending in `\n`, UTF-8 without
+/// a byte order mark): one table per
+/// list, each with a header row, one empty line between tables. Every row starts with its
+/// table's name in the column `table`: first the report's own fields (one row, named for
+/// the report), then each list of objects (`communes`), and each list inside their rows
+/// (`hosts.members`) with the identifying column of the row it belongs to (`host`) first. A
+/// map's entries are columns of their own (`by_topic.economy`), a list of values is one
+/// cell joined with `; `, null is an empty cell. A list with no items gives no table.
+pub fn csv(name: &str, value: &Value) -> Result<Vec<u8>, CommandError> {
+    let mut tables = Vec::new();
+    csv_tables(name, true, &[], &[(Vec::new(), value)], &mut tables);
+    let mut out = Vec::new();
+    for (i, (columns, rows)) in tables.iter().enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+        }
+        let mut writer = ::csv::WriterBuilder::new().flexible(true).from_writer(&mut out);
+        let failed = |e: ::csv::Error| CommandError::Failed(format!("writing CSV: {e}"));
+        writer
+            .write_record(std::iter::once("table").chain(columns.iter().map(String::as_str)))
+            .map_err(failed)?;
+        for row in rows {
+            writer.write_record(row).map_err(failed)?;
+        }
+        writer.flush()?;
+    }
+    Ok(out)
+}
+
+/// One CSV table: its columns (after `table`), and its rows (with the table's name first).
+type CsvTable = (Vec<String>, Vec<Vec<String>>);
+
+/// The table `name` of `rows` (objects, each with the values of `parent_columns` it
+/// carries from the rows it is inside), then the tables of the lists in its rows. `top` is
+/// the report's own row: its lists are tables of their own, carrying nothing.
+fn csv_tables(
+    name: &str,
+    top: bool,
+    parent_columns: &[String],
+    rows: &[(Vec<String>, &Value)],
+    tables: &mut Vec<CsvTable>,
+) {
+    let mut columns: Vec<String> = Vec::new();
+    let mut lists: Vec<String> = Vec::new();
+    for (_, row) in rows {
+        for (k, v) in row.as_object().into_iter().flatten() {
+            let add = |columns: &mut Vec<String>, c: String| {
+                if !columns.contains(&c) {
+                    columns.push(c);
+                }
+            };
+            match v {
+                Value::Array(items) if items.iter().all(Value::is_object) => {
+                    if !items.is_empty() && !lists.contains(k) {
+                        lists.push(k.clone());
+                    }
+                }
+                Value::Object(map) => map.keys().for_each(|sub| add(&mut columns, format!("{k}.{sub}"))),
+                _ => add(&mut columns, k.clone()),
+            }
+        }
+    }
+    columns.sort_by(|a, b| column_rank(a).cmp(&column_rank(b)).then(a.cmp(b)));
+    let cell_of = |row: &Value, c: &str| -> String {
+        let v = match (row.get(c), c.split_once('.')) {
+            (Some(v), _) => Some(v),
+            (None, Some((k, sub))) => row.get(k).and_then(|m| m.get(sub)),
+            (None, None) => None,
+        };
+        v.map(csv_cell).unwrap_or_default()
+    };
+    let body = rows
+        .iter()
+        .map(|(carried, row)| {
+            std::iter::once(name.to_string())
+                .chain(carried.iter().cloned())
+                .chain(columns.iter().map(|c| cell_of(row, c)))
+                .collect()
+        })
+        .collect();
+    let header = parent_columns.iter().chain(&columns).cloned().collect();
+    tables.push((header, body));
+    // What identifies a row, carried into the lists inside it: the first column of the
+    // identifying kind (`year`, `commune`, `host`, `id`, ...), else the first.
+    let key = columns
+        .iter()
+        .find(|c| column_rank(c).0 < 100)
+        .or(columns.first())
+        .cloned();
+    for list in lists {
+        let items: Vec<(Vec<String>, &Value)> = rows
+            .iter()
+            .flat_map(|(carried, row)| {
+                let mut carried = carried.clone();
+                if let (false, Some(k)) = (top, &key) {
+                    carried.push(cell_of(row, k));
+                }
+                row.get(list.as_str())
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(move |item| (carried.clone(), item))
+            })
+            .collect();
+        let (child, child_parents) = match (top, &key) {
+            (true, _) | (false, None) => (list.clone(), parent_columns.to_vec()),
+            (false, Some(k)) => {
+                let mut cols = parent_columns.to_vec();
+                // The parent's column is named for it where the items have one of that name.
+                let clash = items.iter().any(|(_, item)| item.get(k.as_str()).is_some());
+                cols.push(if clash { format!("{name}.{k}") } else { k.clone() });
+                (format!("{name}.{list}"), cols)
+            }
+        };
+        csv_tables(&child, false, &child_parents, &items, tables);
+    }
+}
+
+/// A value as one CSV cell.
+fn csv_cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(csv_cell).collect::<Vec<_>>().join("; "),
+        Value::Object(_) => v.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// The widest line a table prints: it fits a terminal of 100 columns.
