@@ -1062,12 +1062,19 @@ where
 {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::Layer;
+    // The payload filter passes at most what `filter` passes. Saying so gives the subscriber
+    // a most verbose level, which the `log` bridge then checks before it builds a record:
+    // without it every `trace!` of sled (several for each record written) was built and
+    // dispatched, only to be dropped.
+    let most_verbose = filter
+        .max_level_hint()
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::TRACE);
     tracing_subscriber::registry().with(
         tracing_subscriber::fmt::layer()
             .with_ansi(ansi)
             .with_writer(writer)
             .with_filter(filter)
-            .with_filter(tracing_subscriber::filter::filter_fn(carries_no_payload)),
+            .with_filter(tracing_subscriber::filter::filter_fn(carries_no_payload).with_max_level_hint(most_verbose)),
     )
 }
 
