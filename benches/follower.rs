@@ -8,7 +8,10 @@
 //!   spawn to its `{"checkpoint":N,…}` line; its store must then verify to the leader's head
 //!   and root. Beside it, on the same ledger: the leader's own `orgledger verify` (the
 //!   issue's yardstick, target: catch-up ≥ 0.5× its rate), `GET /export` of the whole log
-//!   alone, `orgledger verify --file` and `orgledger import` of that export;
+//!   alone, `orgledger verify --file` and `orgledger import` of that export; and the
+//!   follower's three steps each alone, in this process, on the export's records in groups
+//!   of its size (reading the lines, the rules, the tree nodes and sled write with a flush
+//!   per group), to show where a catch-up's time goes;
 //! - **lag**: a copy of the same ledger served as a leader that takes appends at full speed
 //!   (the GraphQL `append` mutation, one new hamlet per request, from several keep-alive
 //!   connections, as benches/server.rs appends), while the follower of the catch-up,
@@ -36,6 +39,10 @@ use serde_json::{json, Value};
 
 use common::{ensure_ledger, machine, median, number, target_dir};
 use graphql_client::{graphql_body, Connection};
+use orgledger::event::Record;
+use orgledger::merkle::Frontier;
+use orgledger::rules::State;
+use orgledger::store::Store;
 
 /// The binary a person runs, built by cargo for this benchmark.
 const BINARY: &str = env!("CARGO_BIN_EXE_orgledger");
@@ -165,6 +172,7 @@ struct CatchUp {
     verify_file: Duration,
     import: Duration,
     follow: Duration,
+    parts: Parts,
     /// The follower's data directory after its last catch-up, followed on by the lag part.
     follower: PathBuf,
 }
@@ -297,6 +305,7 @@ fn catch_up(s: &Settings, ledger: &Path, work: &Path, key: &Path, auditor: &str)
         list(&imports),
         rate(events, import)
     );
+    let parts = parts(&export_file, work);
     std::io::stdout().flush().ok();
     CatchUp {
         verify,
@@ -305,8 +314,80 @@ fn catch_up(s: &Settings, ledger: &Path, work: &Path, key: &Path, auditor: &str)
         verify_file,
         import,
         follow,
+        parts,
         follower,
     }
+}
+
+/// Where a copy's work goes: the follower's three steps, each alone, in this process, one
+/// after the other on the export's records in groups of the follower's size.
+struct Parts {
+    /// `Record::from_export_line` of each line: the follower's reading of the export.
+    parse: Duration,
+    /// `State::submit` of each record: the writer's rules.
+    rules: Duration,
+    /// The Merkle nodes, `Store::insert_group_with` and `Store::flush` of each group into
+    /// an empty store: the writer's write.
+    write: Duration,
+}
+
+/// The follower's default group (`follow --batch`).
+const GROUP: usize = 4096;
+
+fn parts(export_file: &Path, work: &Path) -> Parts {
+    let text = std::fs::read(export_file).unwrap_or_else(|e| abort(&format!("{}: {e}", export_file.display())));
+    let lines: Vec<&[u8]> = text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).collect();
+    let dir = work.join("parts");
+    let store = Store::open(&dir, true).unwrap_or_else(|e| abort(&format!("{}: {e}", dir.display())));
+    let mut state = State::new();
+    let mut frontier = Frontier::new();
+    let mut parts = Parts {
+        parse: Duration::ZERO,
+        rules: Duration::ZERO,
+        write: Duration::ZERO,
+    };
+    let mut nodes = Vec::new();
+    for group in lines.chunks(GROUP) {
+        let started = Instant::now();
+        let records: Vec<Record> = group
+            .iter()
+            .map(|line| {
+                let line = std::str::from_utf8(line).unwrap_or_else(|_| abort("a line that is not UTF-8"));
+                Record::from_export_line(line).unwrap_or_else(|e| abort(&format!("an export line: {e}")))
+            })
+            .collect();
+        parts.parse += started.elapsed();
+        let started = Instant::now();
+        for r in &records {
+            if let Err(v) = state.submit(r.submission(), r.recorded_at().date()) {
+                abort(&format!("record {} breaks {v}", r.seq()));
+            }
+        }
+        parts.rules += started.elapsed();
+        let started = Instant::now();
+        nodes.clear();
+        for r in &records {
+            frontier.push_into(&r.hash(), &mut nodes);
+        }
+        store
+            .insert_group_with(&records, Some(&nodes), &[])
+            .and_then(|_| store.flush())
+            .unwrap_or_else(|e| abort(&format!("writing a group: {e}")));
+        parts.write += started.elapsed();
+    }
+    drop(store);
+    remove_dir(&dir);
+    let events = lines.len() as u64;
+    println!(
+        "parts        alone, in this process, in groups of {GROUP}: reading the lines {} ({:.0}/s), the rules {} ({:.0}/s), tree nodes and sled write with a flush per group {} ({:.0}/s)",
+        secs(parts.parse),
+        rate(events, parts.parse),
+        secs(parts.rules),
+        rate(events, parts.rules),
+        secs(parts.write),
+        rate(events, parts.write)
+    );
+    parts
 }
 
 /// The figures of the lag part.
@@ -461,6 +542,12 @@ fn summary(s: &Settings, c: &CatchUp, lag: &Lag) {
     row(
         &format!("`GET /export` of the whole log ({} MiB), alone", c.export_bytes >> 20),
         c.export,
+    );
+    row("its parts alone: reading the export's lines", c.parts.parse);
+    row("its parts alone: the rules", c.parts.rules);
+    row(
+        "its parts alone: tree nodes and sled write, a flush per group",
+        c.parts.write,
     );
     println!();
     println!(
