@@ -225,8 +225,8 @@ impl Leader {
     }
 
     /// Copies the leader's records from `ledger`'s head on, as far as the export served
-    /// goes, in groups of [`FollowConfig::batch`]; one group is written while the next is
-    /// read. Returns the new head's `seq`.
+    /// goes, in groups of [`FollowConfig::batch`]; groups are written and flushed while the
+    /// next is read. Returns the new head's `seq`.
     async fn pull(&self, ledger: &Ledger, progress: &mut impl FnMut(Progress)) -> Result<u64, Fetch> {
         let from = ledger.head().seq + 1;
         let mut response = self.get(&format!("/export?from={from}")).await?;
@@ -292,16 +292,22 @@ impl Leader {
     }
 }
 
-/// The groups handed to the writer and not yet answered: at most one, so that reading the
-/// next group overlaps writing this one, and no more is read ahead than one group.
+/// How many groups may be handed to the writer and not yet answered. Two: while one is
+/// flushed (a sync of the disk, where no core works) the writer checks and inserts the
+/// next, and the reader reads the one after; with one, the reader waited out every flush.
+const GROUPS_IN_FLIGHT: usize = 2;
+
+/// The groups handed to the writer and not yet answered, oldest first: at most
+/// [`GROUPS_IN_FLIGHT`], so that reading overlaps writing and flushing, and no more is read
+/// ahead than that.
 #[derive(Default)]
 struct Copies {
-    in_flight: Option<(u64, u64, PendingCopy)>,
+    in_flight: std::collections::VecDeque<(u64, u64, PendingCopy)>,
 }
 
 impl Copies {
-    /// Queues `batch` (emptied) as one atomic, durable group, after settling the group
-    /// before it.
+    /// Queues `batch` (emptied) as one atomic, durable group, then settles the oldest
+    /// groups until no more than [`GROUPS_IN_FLIGHT`] are unanswered.
     async fn queue(
         &mut self,
         ledger: &Ledger,
@@ -317,17 +323,21 @@ impl Copies {
             .queue_copy(records)
             .await
             .map_err(|e| FollowError::Local(format!("writing records {from} to {to}: {e}")))?;
-        if let Some(before) = self.in_flight.replace((from, to, pending)) {
-            settle(ledger, before, progress).await?;
+        self.in_flight.push_back((from, to, pending));
+        while self.in_flight.len() > GROUPS_IN_FLIGHT {
+            let oldest = self.in_flight.pop_front().expect("more than two");
+            settle(ledger, oldest, progress).await?;
         }
         Ok(())
     }
 
+    /// Settles every unanswered group, oldest first; the first refusal ends it (the groups
+    /// after a refused one do not follow the head, and are refused too).
     async fn settle_all(&mut self, ledger: &Ledger, progress: &mut impl FnMut(Progress)) -> Result<(), Fetch> {
-        match self.in_flight.take() {
-            Some(last) => settle(ledger, last, progress).await,
-            None => Ok(()),
+        while let Some(oldest) = self.in_flight.pop_front() {
+            settle(ledger, oldest, progress).await?;
         }
+        Ok(())
     }
 }
 

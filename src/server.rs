@@ -1006,15 +1006,16 @@ async fn export(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::task::spawn_blocking(move || {
         let mut chunk = Vec::with_capacity(1 << 16);
-        for record in ledger
+        // The stored canonical bytes, checked against their hashes and served as they are:
+        // parsing each record and encoding it again cost more than everything else.
+        for line in ledger
             .store()
-            .records(from)
+            .export_lines(from)
             .take((head + 1).saturating_sub(from) as usize)
         {
-            match record {
-                Ok(r) => {
-                    chunk.extend_from_slice(r.export_line().as_bytes());
-                    chunk.push(b'\n');
+            match line {
+                Ok(line) => {
+                    chunk.extend_from_slice(&line);
                     if chunk.len() >= 1 << 16 && tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk)))).is_err()
                     {
                         return;
@@ -1085,12 +1086,19 @@ where
 {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::Layer;
+    // The payload filter passes at most what `filter` passes. Saying so gives the subscriber
+    // a most verbose level, which the `log` bridge then checks before it builds a record:
+    // without it every `trace!` of sled (several for each record written) was built and
+    // dispatched, only to be dropped.
+    let most_verbose = filter
+        .max_level_hint()
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::TRACE);
     tracing_subscriber::registry().with(
         tracing_subscriber::fmt::layer()
             .with_ansi(ansi)
             .with_writer(writer)
             .with_filter(filter)
-            .with_filter(tracing_subscriber::filter::filter_fn(carries_no_payload)),
+            .with_filter(tracing_subscriber::filter::filter_fn(carries_no_payload).with_max_level_hint(most_verbose)),
     )
 }
 

@@ -19,9 +19,9 @@ use std::process::Command;
 use orgledger::commands::verify_export;
 use orgledger::event::canonical::to_canonical;
 use orgledger::event::{
-    event_hash, DisciplineForm, EndReason, Hash, Id, InputError, InstrumentKind, LocalityKind, MeetingKind, OrgKind,
-    ProfileField, QualityLevel, Record, RecordError, ResolutionTopic, Sex, StandardDimension, Submission, Timestamp,
-    VerificationOutcome, EVENT_HASH_CONTEXT, EVENT_TYPES, FORMAT_VERSION,
+    event_hash, write_export_line, DisciplineForm, EndReason, Hash, Id, InputError, InstrumentKind, LocalityKind,
+    MeetingKind, OrgKind, ProfileField, QualityLevel, Record, RecordError, ResolutionTopic, Sex, StandardDimension,
+    Submission, Timestamp, VerificationOutcome, EVENT_HASH_CONTEXT, EVENT_TYPES, FORMAT_VERSION,
 };
 use serde_json::{json, Map, Value};
 
@@ -555,6 +555,39 @@ fn export_lines_that_are_not_good_records_are_refused() {
     upper_hash.replace_range(at..at + 64, &good["hash"].as_str().expect("hex").to_uppercase());
     assert!(matches!(
         Record::from_export_line(&upper_hash),
+        Err(RecordError::Malformed(_))
+    ));
+}
+
+/// The export line written from stored bytes (`write_export_line`, what `GET /export`
+/// serves) is the one written from the parsed record, and a line whose `hash` member is not
+/// where its key sorts, or is given twice, is refused as before: the short reading of
+/// `from_export_line` accepts exactly the lines the full reading accepts.
+#[test]
+fn export_lines_from_stored_bytes_and_misplaced_hash_members() {
+    let doc_blocks = blocks(&read_format_md());
+    for block in doc_blocks.iter().filter(|b| b.kind == "vector") {
+        let record = Record::from_export_line(block.field("export")).expect("a documented record");
+        let mut line = Vec::new();
+        write_export_line(record.canonical(), &record.hash(), &mut line).expect("canonical bytes");
+        assert_eq!(
+            String::from_utf8(line).expect("UTF-8"),
+            record.export_line(),
+            "vector `{}`",
+            block.name()
+        );
+    }
+    let good_line = line_with_fresh_hash(documented_record("vietnamese-name"));
+    let record = Record::from_export_line(&good_line).expect("a good line");
+    let member = format!(",\"hash\":\"{}\"", record.hash());
+    let canonical = std::str::from_utf8(record.canonical()).expect("UTF-8");
+    let at_end = format!("{}{member}}}", &canonical[..canonical.len() - 1]);
+    assert_eq!(Record::from_export_line(&at_end), Err(RecordError::NotCanonical));
+    let at_start = format!("{{{},{}", &member[1..], &canonical[1..]);
+    assert_eq!(Record::from_export_line(&at_start), Err(RecordError::NotCanonical));
+    let twice = good_line.replacen(&member, &format!("{member}{member}"), 1);
+    assert!(matches!(
+        Record::from_export_line(&twice),
         Err(RecordError::Malformed(_))
     ));
 }

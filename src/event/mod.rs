@@ -10,6 +10,7 @@ pub mod types;
 
 pub use catalogue::*;
 pub use record::{
-    event_hash, Decision, InputError, Record, RecordError, Submission, EVENT_HASH_CONTEXT, FORMAT_VERSION,
+    event_hash, write_export_line, Decision, InputError, Record, RecordError, Submission, EVENT_HASH_CONTEXT,
+    FORMAT_VERSION,
 };
 pub use types::{Date, Hash, Id, Text, Timestamp};

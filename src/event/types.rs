@@ -272,38 +272,67 @@ impl Timestamp {
         Date(self.0.date_naive())
     }
 
+    /// Reads exactly the text [`Timestamp`]'s `Display` writes: `YYYY-MM-DDTHH:MM:SS.ffffffZ`,
+    /// every field zero-padded to its width, a real date and time of day. Read by hand, field
+    /// by field (every record read holds one): a text of this shape that chrono accepts is
+    /// one `Display` writes back the same, so no round trip is needed.
     pub fn parse(s: &str) -> Result<Timestamp, String> {
         let err = || format!("invalid timestamp {s:?}: expected YYYY-MM-DDTHH:MM:SS.ffffffZ");
+        const SHAPE: &[u8; 27] = b"0000-00-00T00:00:00.000000Z";
+        let bytes = s.as_bytes();
+        let shaped = bytes.len() == SHAPE.len()
+            && bytes
+                .iter()
+                .zip(SHAPE)
+                .all(|(b, want)| if *want == b'0' { b.is_ascii_digit() } else { b == want });
+        if !shaped {
+            return Err(err());
+        }
+        let number = |from: usize, to: usize| bytes[from..to].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
         // chrono reads second 60 as a leap second; the ledger never writes one, so a record
-        // that holds one was not written by a ledger.
-        if s.len() != 27 || !s.ends_with('Z') || s.get(17..19) == Some("60") {
-            return Err(err());
-        }
-        let t = DateTime::parse_from_rfc3339(s).map_err(|_| err())?;
-        let t = Timestamp(t.with_timezone(&Utc));
-        if t.to_string() != s {
-            return Err(err());
-        }
-        Ok(t)
+        // that holds one was not written by a ledger (`and_hms_micro_opt` refuses it).
+        let t = chrono::NaiveDate::from_ymd_opt(number(0, 4) as i32, number(5, 7), number(8, 10))
+            .and_then(|d| d.and_hms_micro_opt(number(11, 13), number(14, 16), number(17, 19), number(20, 26)))
+            .ok_or_else(err)?;
+        Ok(Timestamp(t.and_utc()))
     }
 }
 
 impl fmt::Display for Timestamp {
     // By hand, as for `Date`; the same text as chrono's RFC 3339 with microseconds and `Z`
-    // (a unit test holds the two equal).
+    // (a unit test holds the two equal). Digits into a buffer, not `write!` of each field:
+    // every record sealed or exported writes one.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (d, t) = (self.0.date_naive(), self.0.time());
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-            d.year(),
-            d.month(),
-            d.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            self.0.timestamp_subsec_micros()
-        )
+        let year = d.year();
+        if !(0..=9999).contains(&year) {
+            return write!(
+                f,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+                year,
+                d.month(),
+                d.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+                self.0.timestamp_subsec_micros()
+            );
+        }
+        let mut text = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut n: u32| {
+            for i in (at..at + width).rev() {
+                text[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(0, 4, year as u32);
+        put(5, 2, d.month());
+        put(8, 2, d.day());
+        put(11, 2, t.hour());
+        put(14, 2, t.minute());
+        put(17, 2, t.second());
+        put(20, 6, self.0.timestamp_subsec_micros());
+        f.write_str(std::str::from_utf8(&text).expect("ASCII digits"))
     }
 }
 
@@ -323,16 +352,30 @@ impl Hash {
 
     /// Parses 64 lowercase hex digits, the only form the ledger writes.
     pub fn parse(s: &str) -> Result<Hash, String> {
-        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return Err(format!("invalid hash {s:?}: expected 64 lowercase hex digits"));
+        let err = || format!("invalid hash {s:?}: expected 64 lowercase hex digits");
+        let digits = s.as_bytes();
+        if digits.len() != 64 {
+            return Err(err());
         }
+        // One pass that checks and decodes (every record read holds two hashes).
+        let nibble = |d: u8| match d {
+            b'0'..=b'9' => Some(d - b'0'),
+            b'a'..=b'f' => Some(d - b'a' + 10),
+            _ => None,
+        };
         let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out).map_err(|e| e.to_string())?;
+        for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+            *byte = (nibble(pair[0]).ok_or_else(err)? << 4) | nibble(pair[1]).ok_or_else(err)?;
+        }
         Ok(Hash(out))
     }
 
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        // Into a buffer at once: `hex::encode` pushes one char at a time, and every record
+        // sealed writes two hashes.
+        let mut digits = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut digits).expect("64 digits for 32 bytes");
+        String::from_utf8(digits.to_vec()).expect("hex digits are ASCII")
     }
 }
 
@@ -401,6 +444,20 @@ mod tests {
         for micros in [0, 1, 999_999, 1_764_213_979_123_456, 4_102_444_799_999_999] {
             let t = Timestamp::from_micros(micros).unwrap();
             assert_eq!(t.to_string(), t.0.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+            assert_eq!(Timestamp::parse(&t.to_string()), Ok(t));
+        }
+        for not_a_time in [
+            "2026-13-01T00:00:00.000000Z",
+            "2026-02-30T00:00:00.000000Z",
+            "2026-11-27T24:00:00.000000Z",
+            "2026-11-27T03:60:19.123456Z",
+            "2026-11-27t03:26:19.123456Z",
+            "2026-11-27T03:26:19.123456z",
+            "2026-11-27T03:26:19,123456Z",
+            "+026-11-27T03:26:19.123456Z",
+            "2026-11-27T03:26:1a.123456Z",
+        ] {
+            assert!(Timestamp::parse(not_a_time).is_err(), "{not_a_time}");
         }
         assert_eq!(
             Date::parse("0999-01-02").map(|d| d.to_string()).ok(),

@@ -521,6 +521,45 @@ impl Store {
         })
     }
 
+    /// Records from `from` on as export lines (FORMAT.md section 6), each ending with its
+    /// newline, written straight from the stored bytes: each is checked as [`Store::records`]
+    /// checks it (where it is stored, its bytes against its hash, the `seq` written in them)
+    /// and gets its `hash` member where the key sorts, without being parsed into a record
+    /// and encoded again. The bytes the hash covers are the ones served.
+    pub fn export_lines(&self, from: u64) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + '_ {
+        let mut expected = from.max(1);
+        self.raw_records(from).map(move |item| {
+            let (seq, hash, value) = item?;
+            if seq != expected {
+                return Err(StoreError::Corrupt {
+                    seq: expected,
+                    reason: format!("record {expected} is missing"),
+                });
+            }
+            expected += 1;
+            let canonical = &value[32..];
+            let computed = crate::event::event_hash(canonical);
+            if computed != hash {
+                return Err(corrupt(seq, RecordError::HashMismatch { stated: hash, computed }));
+            }
+            let said = crate::chain::embedded_seq(canonical);
+            if said != Some(seq) {
+                return Err(StoreError::Corrupt {
+                    seq,
+                    reason: format!(
+                        "the record stored at {seq} says seq {}",
+                        said.map_or("nothing readable".into(), |s| s.to_string())
+                    ),
+                });
+            }
+            let mut line = Vec::with_capacity(canonical.len() + 75);
+            crate::event::write_export_line(canonical, &hash, &mut line)
+                .ok_or_else(|| corrupt(seq, RecordError::NotCanonical))?;
+            line.push(b'\n');
+            Ok(line)
+        })
+    }
+
     /// Stored `(key seq, hash, value)` from `from` on, without parsing; the canonical bytes
     /// are `value[32..]`.
     /// Like every read of records, stops at the durable head while a ledger writes.
