@@ -33,9 +33,9 @@ fn ran(output: Output) -> Ran {
     }
 }
 
-/// Runs `orgledger ARGS` with its stderr on a pseudo-terminal of 120 columns (stdout piped);
-/// returns what the terminal received as its stderr.
-fn on_terminal(args: &[&str]) -> Ran {
+/// A pseudo-terminal of 120 columns: the side to give a child as its stderr, and a thread
+/// that returns all the terminal received once no process holds that side any more.
+fn terminal() -> (OwnedFd, std::thread::JoinHandle<Vec<u8>>) {
     let (mut master, mut slave) = (0, 0);
     let size = libc::winsize {
         ws_row: 30,
@@ -60,6 +60,13 @@ fn on_terminal(args: &[&str]) -> Ran {
         }
         seen
     });
+    (slave, reader)
+}
+
+/// Runs `orgledger ARGS` with its stderr on a pseudo-terminal (stdout piped); returns what
+/// the terminal received as its stderr.
+fn on_terminal(args: &[&str]) -> Ran {
+    let (slave, reader) = terminal();
     let output = {
         let mut command = orgledger();
         command.args(args).stderr(Stdio::from(slave));
@@ -190,32 +197,10 @@ fn a_follower_shows_its_catch_up_on_a_terminal() {
         .find(|l| l.contains("verifying the chain: 3,000 of 3,000 events"));
     assert!(verified.is_some(), "the server logged no progress of its verify");
 
-    // `--poll-ms` is the follower's; it stops by itself only at a disagreement, so it is
-    // killed once it printed the checkpoint it verified.
+    // A follower stops by itself only at a disagreement: it is killed once it printed the
+    // checkpoint it verified.
     let follower_dir = dir.path().join("follower");
-    let (mut master, mut slave) = (0, 0);
-    let size = libc::winsize {
-        ws_row: 30,
-        ws_col: 120,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: as in `on_terminal`.
-    let opened = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &size) };
-    assert_eq!(opened, 0);
-    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-    let reader = std::thread::spawn(move || {
-        let mut terminal = std::fs::File::from(master);
-        let mut seen = Vec::new();
-        let mut chunk = [0u8; 4096];
-        while let Ok(n) = terminal.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            seen.extend_from_slice(&chunk[..n]);
-        }
-        seen
-    });
+    let (slave, reader) = terminal();
     let mut follower = {
         let mut command = orgledger();
         command

@@ -500,16 +500,8 @@ impl Store {
     /// folded out of order. Opening does not read the whole log, so this is what every
     /// reader of old records relies on.
     pub fn records(&self, from: u64) -> impl Iterator<Item = Result<Record, StoreError>> + '_ {
-        let mut expected = from.max(1);
-        self.raw_records(from).map(move |item| {
+        self.contiguous_records(from).map(move |item| {
             let (seq, hash, value) = item?;
-            if seq != expected {
-                return Err(StoreError::Corrupt {
-                    seq: expected,
-                    reason: format!("record {expected} is missing"),
-                });
-            }
-            expected += 1;
             let record = Record::from_stored(hash, &value[32..]).map_err(|e| corrupt(seq, e))?;
             if record.seq() != seq {
                 return Err(StoreError::Corrupt {
@@ -521,12 +513,9 @@ impl Store {
         })
     }
 
-    /// Records from `from` on as export lines (FORMAT.md section 6), each ending with its
-    /// newline, written straight from the stored bytes: each is checked as [`Store::records`]
-    /// checks it (where it is stored, its bytes against its hash, the `seq` written in them)
-    /// and gets its `hash` member where the key sorts, without being parsed into a record
-    /// and encoded again. The bytes the hash covers are the ones served.
-    pub fn export_lines(&self, from: u64) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + '_ {
+    /// The stored records from `from` on, raw, each where the one before it leaves off: a
+    /// record missing from the middle is named.
+    fn contiguous_records(&self, from: u64) -> impl Iterator<Item = Result<(u64, Hash, sled::IVec), StoreError>> + '_ {
         let mut expected = from.max(1);
         self.raw_records(from).map(move |item| {
             let (seq, hash, value) = item?;
@@ -537,6 +526,18 @@ impl Store {
                 });
             }
             expected += 1;
+            Ok((seq, hash, value))
+        })
+    }
+
+    /// Records from `from` on as export lines (FORMAT.md section 6), each ending with its
+    /// newline, written straight from the stored bytes: each is checked as [`Store::records`]
+    /// checks it (where it is stored, its bytes against its hash, the `seq` written in them)
+    /// and gets its `hash` member where the key sorts, without being parsed into a record
+    /// and encoded again. The bytes the hash covers are the ones served.
+    pub fn export_lines(&self, from: u64) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + '_ {
+        self.contiguous_records(from).map(move |item| {
+            let (seq, hash, value) = item?;
             let canonical = &value[32..];
             let computed = crate::event::event_hash(canonical);
             if computed != hash {
