@@ -413,7 +413,7 @@ enum TokenCommand {
 }
 
 /// The data directory of a command that uses a ledger. It is not global: the commands
-/// that use no store (`schema`, `verify-proof`, `completions`, `man`) do not offer it.
+/// that use no store (`schema`, `verify-proof`, `completions`, `man`, `tls self-signed`) do not offer it.
 #[derive(Args, Clone, Default)]
 struct DataDir {
     /// The ledger's data directory; default $ORGLEDGER_DATA, else ./orgledger-data.
