@@ -489,3 +489,43 @@ pub fn write_self_signed(dir: &Path, set: &SelfSigned) -> Result<[PathBuf; 3], T
     }
     Ok(paths)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plain HTTP is kept to addresses where nothing crosses a network: every address a
+    /// `--listen` names must be loopback, and the wildcard addresses are not.
+    #[test]
+    fn only_loopback_addresses_may_serve_plain_http() {
+        for loopback in ["127.0.0.1:0", "127.0.0.2:8080", "[::1]:0", "localhost:0"] {
+            assert!(is_loopback(loopback), "{loopback} is loopback");
+        }
+        for network in [
+            "0.0.0.0:0",
+            "[::]:0",
+            "192.0.2.1:80",
+            "not an address",
+            "host.invalid:80",
+        ] {
+            assert!(!is_loopback(network), "{network} is not loopback");
+        }
+    }
+
+    /// A self-signed set loads as a pair, and its CA makes a client configuration; a key of
+    /// another set does not match the certificate.
+    #[test]
+    fn a_self_signed_set_is_a_pair_and_another_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let [ca, cert, key] =
+            write_self_signed(&dir.path().join("a"), &self_signed(&["127.0.0.1".into()]).unwrap()).unwrap();
+        let [_, _, other] =
+            write_self_signed(&dir.path().join("b"), &self_signed(&["127.0.0.1".into()]).unwrap()).unwrap();
+        assert!(load_certified_key(&cert, &key).is_ok());
+        assert!(client_config(&ca).is_ok());
+        match load_certified_key(&cert, &other) {
+            Err(TlsError::Mismatch { key, .. }) => assert_eq!(key, other),
+            other => panic!("expected a mismatch, got {other:?}"),
+        }
+    }
+}
