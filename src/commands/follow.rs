@@ -65,7 +65,8 @@ fn base_url(url: &str) -> String {
 /// every checkpoint, and keeps following until SIGTERM or Ctrl-C (exit 0) or the first
 /// disagreement (exit 1, naming the record's `seq` or the checkpoint). Prints one JSON line
 /// per checkpoint verified, `{"checkpoint":N,"root":"<hex>"}`, after `listening on
-/// http://ADDR/graphql` with `--listen`.
+/// http://ADDR/graphql` with `--listen` (`https://` with `--tls-cert`; off loopback, plain
+/// HTTP only with `--insecure-http`, as `serve`).
 pub fn follow(data: &Path, options: FollowOptions, out: &mut impl Write) -> Result<(), CommandError> {
     server::init_logging();
     let key_text = std::fs::read_to_string(&options.key)

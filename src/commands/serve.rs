@@ -82,9 +82,10 @@ pub struct ServeOptions {
 }
 
 /// `orgledger serve`: opens the ledger (first writing the demo into an empty data directory
-/// with `--demo`), prints `listening on http://ADDR/graphql` (after the demo's clerk token,
-/// with `--demo`) and serves until SIGTERM or Ctrl-C; then finishes the requests in flight,
-/// closes the ledger (which flushes) and returns.
+/// with `--demo`), prints `listening on http://ADDR/graphql` (`https://` with `--tls-cert`;
+/// after the demo's clerk token, with `--demo`) and serves until SIGTERM or Ctrl-C; then
+/// finishes the requests in flight, closes the ledger (which flushes) and returns. Off
+/// loopback it serves plain HTTP only with `--insecure-http` (see [`crate::tls::listening`]).
 pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result<(), CommandError> {
     server::init_logging();
     if !(options.checkpoint_interval.is_finite() && options.checkpoint_interval >= 0.0) {
