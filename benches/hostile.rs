@@ -366,6 +366,7 @@ fn main() {
         checkpoints: Default::default(),
         follows: None,
         cosigning: None,
+        listening: Default::default(),
     };
     let server = server_runtime.spawn(orgledger::server::run(listener, config, async move {
         let _ = stopped.await;

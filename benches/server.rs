@@ -7,7 +7,10 @@
 //! - appends/s through the GraphQL `append` mutation (one new hamlet per request), and
 //!   appends/s through the writer called directly (`Ledger::append_async`) from 64 tasks in
 //!   the same run, against the same ledger;
-//! - the ratios of the issue with their targets.
+//! - the ratios of the issue with their targets;
+//! - the same GraphQL scenarios over HTTPS (issue 15): the same server and ledger on a second
+//!   listener with a self-signed certificate (`orgledger::tls`), each connection a TLS 1.3
+//!   session on which the requests follow back to back, beside the rates over HTTP.
 //!
 //! Every answer is checked (status 200, the expected `data`, no `errors`); a failed answer is
 //! counted and shown, never dropped. The first answer of each query is also parsed whole and
@@ -198,21 +201,34 @@ enum Load {
 
 /// Runs `CONNECTIONS` connections, each sending requests back to back, for the warm-up and
 /// then `timed`.
-async fn http_scenario(name: &str, addr: SocketAddr, token: &str, load: Load, timed: Duration) -> Measured {
+/// Where a scenario's load goes: the server's address, over TLS with a connector.
+#[derive(Clone)]
+struct Target {
+    addr: SocketAddr,
+    tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl Target {
+    fn plain(addr: SocketAddr) -> Target {
+        Target { addr, tls: None }
+    }
+}
+
+async fn http_scenario(name: &str, target: Target, token: &str, load: Load, timed: Duration) -> Measured {
     let start = Instant::now();
     let timed_from = start + WARM_UP;
     let end = timed_from + timed;
     let cpu = CpuMark::at_warm_up_end(timed_from);
     let handles: Vec<_> = (0..CONNECTIONS)
         .map(|task| {
-            let (load, token) = (load.clone(), token.to_owned());
+            let (load, token, target) = (load.clone(), token.to_owned(), target.clone());
             tokio::spawn(async move {
                 let mut tally = TaskTally::default();
                 let mut connection = None;
                 let mut n = 0u64;
                 while Instant::now() < end {
                     if connection.is_none() {
-                        match Connection::open(addr, &token).await {
+                        match Connection::open_with(target.addr, &token, target.tls.as_ref()).await {
                             Ok(c) => connection = Some(c),
                             Err(e) => {
                                 tally.record(Instant::now(), timed_from, Err(e));
@@ -596,9 +612,38 @@ fn main() {
         checkpoints: Default::default(),
         follows: None,
         cosigning: None,
+        listening: Default::default(),
     };
     let server = server_runtime.spawn(orgledger::server::run(listener, config, async move {
         let _ = stopped.await;
+    }));
+    // The same server over HTTPS, on a second listener: a certificate for 127.0.0.1 signed by
+    // a CA made for the run, which the load generator trusts.
+    let tls_files = orgledger::tls::write_self_signed(
+        &scratch.path().join("tls"),
+        &orgledger::tls::self_signed(&["127.0.0.1".to_owned()]).expect("a certificate"),
+    )
+    .expect("the certificate files");
+    let tls_listener = server_runtime
+        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .expect("a loopback port");
+    let tls_addr = tls_listener.local_addr().expect("the bound address");
+    let (stop_tls, stopped_tls) = tokio::sync::oneshot::channel::<()>();
+    let tls_config = ServerConfig {
+        ledger: ledger.clone(),
+        tokens: tokens_for_schema.clone(),
+        public_read: false,
+        limits: ServerLimits::default(),
+        checkpoint_key: None,
+        checkpoints: Default::default(),
+        follows: None,
+        cosigning: None,
+        listening: orgledger::tls::Listening::Tls(
+            orgledger::tls::ServerTls::load(&tls_files[1], &tls_files[2]).expect("the certificate loads"),
+        ),
+    };
+    let tls_server = server_runtime.spawn(orgledger::server::run(tls_listener, tls_config, async move {
+        let _ = stopped_tls.await;
     }));
 
     println!("orgledger server load benchmark (cargo bench --bench server)");
@@ -665,7 +710,7 @@ fn main() {
         results.push(
             http_scenario(
                 "{ head { seq } }",
-                addr,
+                Target::plain(addr),
                 &token,
                 Load::Query {
                     body: graphql_body(&head_query),
@@ -678,7 +723,7 @@ fn main() {
         results.push(
             http_scenario(
                 &format!("coverage({COVERAGE_DATE})"),
-                addr,
+                Target::plain(addr),
                 &token,
                 Load::Query {
                     body: coverage_answer,
@@ -691,7 +736,7 @@ fn main() {
         results.push(
             http_scenario(
                 &format!("roster page ({ROSTER_PAGE})"),
-                addr,
+                Target::plain(addr),
                 &token,
                 Load::Query {
                     body: graphql_body(&roster_query),
@@ -719,24 +764,68 @@ fn main() {
             today,
             tag: "g",
         });
-        results.push(http_scenario("append via GraphQL", addr, &token, Load::Appends(graphql_hamlets), timed).await);
+        results.push(
+            http_scenario(
+                "append via GraphQL",
+                Target::plain(addr),
+                &token,
+                Load::Appends(graphql_hamlets.clone()),
+                timed,
+            )
+            .await,
+        );
         let direct_hamlets = Arc::new(HamletMaker {
             commune,
             today,
             tag: "d",
         });
         results.push(direct_scenario("append_async direct", ledger.clone(), direct_hamlets, timed).await);
+        // The same GraphQL scenarios over HTTPS, after the others, so the figures above are
+        // those of every earlier run.
+        let https = Target {
+            addr: tls_addr,
+            tls: Some(tokio_rustls::TlsConnector::from(
+                orgledger::tls::client_config(&tls_files[0]).expect("the benchmark's CA"),
+            )),
+        };
+        let mut over_tls = Vec::new();
+        for (name, body, prefix) in [
+            ("{ head { seq } }", graphql_body(&head_query), b"{\"data\":{\"head\":{\"seq\":".as_slice()),
+            (
+                "coverage",
+                graphql_body(&coverage_query),
+                b"{\"data\":{\"coverage\":{".as_slice(),
+            ),
+            (
+                "roster page",
+                graphql_body(&roster_query),
+                b"{\"data\":{\"organization\":{".as_slice(),
+            ),
+        ] {
+            over_tls.push(http_scenario(name, https.clone(), &token, Load::Query { body, prefix }, timed).await);
+        }
+        let tls_hamlets = Arc::new(HamletMaker {
+            commune: graphql_hamlets.commune.clone(),
+            today,
+            tag: "s",
+        });
+        over_tls.push(http_scenario("append via GraphQL", https, &token, Load::Appends(tls_hamlets), timed).await);
         let appended = ledger.head().seq - before_appends;
-        let acknowledged = results[3].succeeded_all + results[4].succeeded_all;
-        (results, alone, appended, acknowledged)
+        let acknowledged = results[3].succeeded_all + results[4].succeeded_all + over_tls[3].succeeded_all;
+        (results, over_tls, alone, appended, acknowledged)
     });
-    let (results, alone, appended, acknowledged) = results;
+    let (results, over_tls, alone, appended, acknowledged) = results;
 
     let _ = stop.send(());
+    let _ = stop_tls.send(());
     server_runtime
         .block_on(server)
         .expect("the server task finished")
         .expect("the server stopped cleanly");
+    server_runtime
+        .block_on(tls_server)
+        .expect("the HTTPS server task finished")
+        .expect("the HTTPS server stopped cleanly");
     drop(server_runtime);
     drop(load_runtime);
 
@@ -758,6 +847,32 @@ fn main() {
             m.cpu.load,
             m.cpu.other,
             m.cpu.elsewhere
+        );
+    }
+    println!();
+    println!(
+        "the same over HTTPS (TLS 1.3, a keep-alive TLS session per connection; the same server on a second listener)"
+    );
+    println!(
+        "{:<22} {:>9} {:>7} {:>9} {:>7} {:>7} {:>7} {:>12}   CPU cores busy: server / load",
+        "scenario", "requests", "failed", "req/s", "p50 ms", "p99 ms", "max ms", "of HTTP's"
+    );
+    for (m, plain) in over_tls
+        .iter()
+        .zip([&results[0], &results[1], &results[2], &results[3]])
+    {
+        println!(
+            "{:<22} {:>9} {:>7} {:>9.0} {:>7.2} {:>7.2} {:>7.2} {:>11.0}%   {:.2} / {:.2}",
+            m.name,
+            m.requests,
+            m.failed,
+            m.rate(),
+            ms(m.percentile(0.50)),
+            ms(m.percentile(0.99)),
+            ms(m.latencies.last().copied().unwrap_or_default()),
+            100.0 * m.rate() / plain.rate().max(1e-9),
+            m.cpu.server,
+            m.cpu.load,
         );
     }
     println!();
@@ -784,7 +899,7 @@ fn main() {
          executing the same query in this process one at a time, no HTTP)"
     );
     println!();
-    let failures: Vec<&Measured> = results.iter().filter(|m| m.failed > 0).collect();
+    let failures: Vec<&Measured> = results.iter().chain(&over_tls).filter(|m| m.failed > 0).collect();
     for m in &failures {
         println!(
             "FAILED answers in {}: {} (first: {})",

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod follow;
 pub mod report;
 pub mod serve;
+pub mod tls;
 pub mod witness;
 
 use std::io::{BufRead, Write};

@@ -76,6 +76,9 @@ pub struct FollowConfig {
     /// Wakes the follower before its poll is due: a witness request names records it has not
     /// copied yet.
     pub nudge: Arc<Notify>,
+    /// The CA certificates (PEM) the leader's HTTPS is checked against, in place of the
+    /// system's roots (`follow --ca`).
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// The last checkpoint a follower verified, as kept in [`STATE_FILE`].
@@ -189,7 +192,7 @@ impl Leader {
             .bearer_auth(&self.config.token)
             .send()
             .await
-            .map_err(|e| Fetch::Retry(format!("{url}: {e}")))?;
+            .map_err(|e| Fetch::Retry(format!("{url}: {}", crate::tls::causes(&e))))?;
         let status = response.status();
         if status.is_success() {
             return Ok(Some(response));
@@ -453,7 +456,7 @@ pub async fn follow(
     let mut last = load_state(data)?;
     check_resume(&ledger, &config.key, &last)?;
     let leader = Leader {
-        client: reqwest::Client::new(),
+        client: crate::tls::client(config.ca.as_deref()).map_err(|e| FollowError::Leader(format!("--ca {e}")))?,
         config,
     };
     let poll = leader.config.poll;

@@ -15,6 +15,8 @@
 //! - [`follower`]: a verified copy of another ledger, pulled from its export and checked
 //!   against its signed checkpoints;
 //! - [`tokens`]: bearer tokens and their roles, kept hashed beside the store;
+//! - [`tls`]: the server's certificate (reloaded on change), its TLS listener, the rule that
+//!   keeps plain HTTP on loopback, the HTTPS client, the self-signed set-up;
 //! - [`commands`]: what each CLI command does, for `main.rs` to call;
 //! - [`demo`] and [`generate`]: the Trùng Khánh demo ledger and the synthetic one, written
 //!   through the ordinary append path.
@@ -35,5 +37,6 @@ pub mod proofs;
 pub mod rules;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod tokens;
 pub mod witness;

@@ -93,6 +93,10 @@ enum Command {
         /// How many witnesses must cosign; default all of them.
         #[arg(long, requires = "witnesses")]
         quorum: Option<usize>,
+        /// The CA certificates (PEM) the witnesses' HTTPS is checked against, in place of the
+        /// system's roots.
+        #[arg(long, value_name = "FILE", requires = "witnesses")]
+        ca: Option<PathBuf>,
         #[command(flatten)]
         data: DataDir,
     },
@@ -159,6 +163,20 @@ enum Command {
         /// The least time between two published checkpoints, in seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
         checkpoint_interval: f64,
+        /// Serve HTTPS and WSS with this certificate chain (PEM), read again when it changes.
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key (PEM) of --tls-cert.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Serve plain HTTP on an address that is not loopback (refused otherwise): every
+        /// token then crosses the network in the clear.
+        #[arg(long, conflicts_with = "tls_cert")]
+        insecure_http: bool,
+        /// The CA certificates (PEM) the witnesses' HTTPS is checked against, in place of the
+        /// system's roots.
+        #[arg(long, value_name = "FILE", requires = "witnesses")]
+        ca: Option<PathBuf>,
         #[command(flatten)]
         data: DataDir,
     },
@@ -192,6 +210,20 @@ enum Command {
         /// FILE is a witness key (`orgledger witness init` writes DIR/witness.key).
         #[arg(long, value_name = "FILE", requires = "listen")]
         witness_key: Option<PathBuf>,
+        /// The CA certificates (PEM) the leader's HTTPS is checked against, in place of the
+        /// system's roots.
+        #[arg(long, value_name = "FILE")]
+        ca: Option<PathBuf>,
+        /// Serve HTTPS and WSS with this certificate chain (PEM), read again when it changes.
+        #[arg(long, value_name = "FILE", requires_all = ["tls_key", "listen"])]
+        tls_cert: Option<PathBuf>,
+        /// The private key (PEM) of --tls-cert.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Serve plain HTTP on an address that is not loopback (refused otherwise): every
+        /// token then crosses the network in the clear.
+        #[arg(long, conflicts_with = "tls_cert", requires = "listen")]
+        insecure_http: bool,
         #[command(flatten)]
         data: DataDir,
     },
@@ -216,6 +248,11 @@ enum Command {
         /// paths, instead of printing orgledger(1).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+    },
+    /// Certificates for HTTPS.
+    Tls {
+        #[command(subcommand)]
+        command: TlsCommand,
     },
     /// Witness other ledgers' checkpoints (C2SP tlog-witness): cosign a checkpoint only if it
     /// extends the one cosigned before.
@@ -260,6 +297,21 @@ enum ProofCommand {
         to: Option<u64>,
         #[command(flatten)]
         data: DataDir,
+    },
+}
+
+#[derive(Subcommand)]
+enum TlsCommand {
+    /// Write a certificate for a first HTTPS set-up: DIR/ca.pem (for clients' --ca),
+    /// DIR/cert.pem and DIR/key.pem (mode 0600) for `serve --tls-cert --tls-key`.
+    SelfSigned {
+        /// A DNS name or IP address the server is reached by; repeat for each.
+        #[arg(long = "host", value_name = "NAME", required = true)]
+        hosts: Vec<String>,
+        /// The directory to write the three files into (created if missing; nothing in it is
+        /// overwritten).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
 }
 
@@ -361,7 +413,7 @@ enum TokenCommand {
 }
 
 /// The data directory of a command that uses a ledger. It is not global: the commands
-/// that use no store (`schema`, `verify-proof`, `completions`, `man`) do not offer it.
+/// that use no store (`schema`, `verify-proof`, `completions`, `man`, `tls self-signed`) do not offer it.
 #[derive(Args, Clone, Default)]
 struct DataDir {
     /// The ledger's data directory; default $ORGLEDGER_DATA, else ./orgledger-data.
@@ -567,6 +619,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             origin,
             witnesses,
             quorum,
+            ca,
             data,
         } => audit::checkpoint(
             &dir(data),
@@ -574,8 +627,12 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             origin.as_deref(),
             &witnesses,
             quorum,
+            ca.as_deref(),
             &mut out,
         ),
+        Command::Tls {
+            command: TlsCommand::SelfSigned { hosts, out: dir },
+        } => commands::tls::self_signed(&hosts, &dir, &mut out),
         Command::Witness { command } => match command {
             WitnessCommand::Init { origin, data } => commands::witness::init(&dir(data), &origin, &mut out),
             WitnessCommand::Serve { listen, logs, data } => {
@@ -616,6 +673,10 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             poll_ms,
             batch,
             witness_key,
+            ca,
+            tls_cert,
+            tls_key,
+            insecure_http,
             data,
         } => commands::follow::follow(
             &dir(data),
@@ -628,6 +689,9 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 poll: std::time::Duration::from_millis(poll_ms),
                 batch,
                 witness_key,
+                ca,
+                tls: tls_cert.zip(tls_key),
+                insecure_http,
             },
             &mut out,
         ),
@@ -638,6 +702,10 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             witnesses,
             quorum,
             checkpoint_interval,
+            tls_cert,
+            tls_key,
+            insecure_http,
+            ca,
             data,
         } => serve::serve(
             &dir(data),
@@ -648,6 +716,9 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 witnesses,
                 quorum,
                 checkpoint_interval,
+                tls: tls_cert.zip(tls_key),
+                insecure_http,
+                ca,
             },
             &mut out,
         ),

@@ -5,7 +5,8 @@
 //! - `GET /graphql?query=...`: queries only; a mutation over GET is refused with 405. Without
 //!   a `query` parameter, the explorer page (self-contained, it loads nothing from outside).
 //! - `GET /graphql/ws`: subscriptions (and queries) over WebSocket, `graphql-transport-ws`.
-//! - `GET /healthz`: 200 once the server serves.
+//! - `GET /healthz`: 200 once the server serves (with a warning when it serves plain HTTP
+//!   off loopback, `--insecure-http`).
 //! - `GET /export`: the log as JSON Lines, as `orgledger export` writes it (auditor, admin);
 //!   `GET /export?from=N`, the records from `seq` N on (how a follower resumes).
 //!
@@ -17,6 +18,9 @@
 //! error carries `extensions.code`. Answers keep the order of the query's fields (GraphQL
 //! 7.2.2): they are written from async-graphql's ordered maps, never through a sorted
 //! `serde_json::Value`.
+//!
+//! Over TLS ([`ServerConfig::listening`]) the same routes are served as HTTPS and WSS, every
+//! answer carrying `Strict-Transport-Security`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -39,6 +43,7 @@ use tokio::sync::watch;
 use crate::checkpoint::SigningKey;
 use crate::graphql::{self, codes, Access, Env, Executed, LedgerSchema, Limits, Session};
 use crate::ledger::Ledger;
+use crate::tls::{Listening, TlsListener};
 use crate::tokens::{Caller, Permission, Tokens};
 
 /// The explorer page served at `GET /graphql`: plain HTML and script, nothing fetched from
@@ -66,6 +71,9 @@ pub struct ServerConfig {
     /// More routes served beside GraphQL: a follower that is also a witness serves `POST
     /// /add-checkpoint` (`orgledger follow --witness-key`).
     pub cosigning: Option<Router>,
+    /// Plain HTTP (on loopback, or off it with `--insecure-http`, which `/healthz` then warns
+    /// of) or HTTPS with a certificate the server reloads when its files change.
+    pub listening: Listening,
 }
 
 /// What a follower's server needs of the follower.
@@ -90,6 +98,9 @@ pub struct Checkpointing {
     pub quorum: usize,
     /// How long one witness's answer is waited for.
     pub witness_timeout: std::time::Duration,
+    /// The client that asks the witnesses ([`crate::tls::client`]: the system's roots, or
+    /// `serve --ca`).
+    pub client: reqwest::Client,
 }
 
 impl Default for Checkpointing {
@@ -99,6 +110,7 @@ impl Default for Checkpointing {
             witnesses: Vec::new(),
             quorum: 0,
             witness_timeout: crate::witness::ASK_TIMEOUT,
+            client: crate::tls::client(None).unwrap_or_default(),
         }
     }
 }
@@ -163,6 +175,9 @@ pub async fn run(
     if publishes {
         tokio::spawn(publish_checkpoints(env.clone(), config.checkpoints, stopping.clone()));
     }
+    if let Listening::Tls(tls) = &config.listening {
+        tokio::spawn(tls.clone().watch(stopping.clone()));
+    }
     let schema = graphql::schema(env.clone(), &config.limits.graphql);
     let state = Arc::new(AppState {
         schema,
@@ -176,26 +191,55 @@ pub async fn run(
         heavy: Arc::new(tokio::sync::Semaphore::new(heavy_lane_width())),
         witnessed,
     });
+    let health = match config.listening {
+        Listening::InsecureHttp => format!("ok\n{}\n", crate::tls::INSECURE_WARNING),
+        _ => "ok\n".to_owned(),
+    };
     let app = match config.cosigning {
-        Some(routes) => router(state).merge(routes),
-        None => router(state),
+        Some(routes) => router(state, health).merge(routes),
+        None => router(state, health),
     };
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "serving GraphQL at http://{addr}/graphql");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("stopping: finishing the requests in flight");
-            let _ = stop_tx.send(true);
-        })
-        .await
+    let scheme = config.listening.scheme();
+    tracing::info!(%addr, "serving GraphQL at {scheme}://{addr}/graphql");
+    let stopping = async move {
+        shutdown.await;
+        tracing::info!("stopping: finishing the requests in flight");
+        let _ = stop_tx.send(true);
+    };
+    match &config.listening {
+        Listening::Tls(tls) => {
+            let app = app.layer(axum::middleware::map_response(strict_transport));
+            // `tap_io` gives the connections the peer address as their `ConnectInfo`.
+            let listener = axum::serve::ListenerExt::tap_io(TlsListener::new(listener, tls)?, |_| {});
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(stopping)
+                .await
+        }
+        Listening::Loopback | Listening::InsecureHttp => {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(stopping)
+                .await
+        }
+    }
 }
 
-fn router(state: Arc<AppState>) -> Router {
+/// HSTS on every answer over HTTPS: a browser that saw the server over HTTPS once goes on
+/// using HTTPS for a year, and never sends a token to it in plain HTTP.
+async fn strict_transport(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    response
+}
+
+/// The routes; `health` is what `GET /healthz` answers.
+fn router(state: Arc<AppState>, health: String) -> Router {
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(move || std::future::ready(health)))
         .route("/export", get(export))
         .route("/checkpoint", get(latest_checkpoint))
         .with_state(state)
@@ -874,7 +918,7 @@ fn require_audit(state: &AppState, headers: &HeaderMap, what: &str) -> Result<()
 /// reached is tried again after the interval.
 async fn publish_checkpoints(env: Arc<Env>, how: Checkpointing, mut stopping: watch::Receiver<bool>) {
     let mut head = env.ledger.watch_head();
-    let client = reqwest::Client::new();
+    let client = how.client.clone();
     let mut known = vec![0; how.witnesses.len()];
     let mut published_at: Option<u64> = None;
     loop {

@@ -604,7 +604,7 @@ pub async fn ask(
             .body(request_body(old, &hashes, note))
             .send()
             .await
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|e| format!("{url}: {}", crate::tls::causes(&e)))?;
         let status = response.status().as_u16();
         let text = response.text().await.map_err(|e| format!("{url}: {e}"))?;
         match status {

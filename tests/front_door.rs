@@ -95,7 +95,7 @@ fn every_flag_and_argument_has_a_help_line_and_data_is_offered_only_where_a_ledg
         );
         let uses_no_store = matches!(
             path.join(" ").as_str(),
-            "schema" | "verify-proof" | "completions" | "man"
+            "schema" | "verify-proof" | "completions" | "man" | "tls self-signed"
         );
         assert_eq!(
             help.contains("--data"),

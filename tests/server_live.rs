@@ -653,6 +653,7 @@ async fn checkpoints_are_published_cosigned_and_a_witness_that_never_answers_blo
             ],
             quorum: 1,
             witness_timeout: Duration::from_secs(1),
+            ..Default::default()
         },
         ..Setup::default()
     })

@@ -1,6 +1,6 @@
 //! What the GraphQL benchmarks (`server.rs`, `hostile.rs`) share: the length of a timed
-//! phase from `ORGLEDGER_BENCH_SECS`, and a plain HTTP/1.1 keep-alive client that posts
-//! GraphQL bodies, light enough that the load generator does not measure itself.
+//! phase from `ORGLEDGER_BENCH_SECS`, and an HTTP/1.1 keep-alive client (plain, or over TLS)
+//! that posts GraphQL bodies, light enough that the load generator does not measure itself.
 
 #![allow(dead_code)]
 
@@ -39,15 +39,44 @@ pub struct Connection {
 
 impl Connection {
     pub async fn open(addr: SocketAddr, token: &str) -> Result<Connection, String> {
+        Connection::open_with(addr, token, None).await
+    }
+
+    /// A connection to `addr`, over TLS when `tls` is given (trusting what it trusts; the
+    /// server's name is its IP address), with the same HTTP/1.1 client on top.
+    pub async fn open_with(
+        addr: SocketAddr,
+        token: &str,
+        tls: Option<&tokio_rustls::TlsConnector>,
+    ) -> Result<Connection, String> {
         let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
         // Requests are small and sent whole; Nagle's delay would only add latency.
         stream.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
+        let sender = match tls {
+            None => {
+                let (sender, connection) = http1::handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(|e| format!("handshake: {e}"))?;
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                sender
+            }
+            Some(connector) => {
+                let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+                let stream = connector
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| format!("TLS handshake: {e}"))?;
+                let (sender, connection) = http1::handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(|e| format!("handshake: {e}"))?;
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+                sender
+            }
+        };
         Ok(Connection {
             sender,
             host: addr.to_string(),

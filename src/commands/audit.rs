@@ -227,8 +227,10 @@ pub fn checkpoint(
     origin: Option<&str>,
     witnesses: &[String],
     quorum: Option<usize>,
+    ca: Option<&Path>,
     out: &mut impl Write,
 ) -> Result<(), CommandError> {
+    let client = crate::tls::client(ca).map_err(|e| CommandError::Failed(format!("--ca {e}")))?;
     let endpoints = if witnesses.is_empty() {
         None
     } else {
@@ -257,7 +259,6 @@ pub fn checkpoint(
         .enable_all()
         .build()
         .map_err(|e| CommandError::Failed(format!("starting the runtime: {e}")))?;
-    let client = reqwest::Client::new();
     let mut known = vec![0; endpoints.len()];
     let (cosigned, count, failures) = runtime.block_on(crate::witness::collect(
         &client,

@@ -36,6 +36,13 @@ pub struct FollowOptions {
     /// A witness key file (`orgledger witness init`): with `listen`, cosign the leader's
     /// checkpoints that match the records verified here (`POST /add-checkpoint`).
     pub witness_key: Option<PathBuf>,
+    /// The CA certificates (PEM) the leader's HTTPS is checked against, in place of the
+    /// system's roots.
+    pub ca: Option<PathBuf>,
+    /// `--tls-cert FILE --tls-key FILE`: serve the read-only GraphQL over HTTPS and WSS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// `--insecure-http`: serve plain HTTP off loopback anyway.
+    pub insecure_http: bool,
 }
 
 impl From<FollowError> for CommandError {
@@ -58,7 +65,8 @@ fn base_url(url: &str) -> String {
 /// every checkpoint, and keeps following until SIGTERM or Ctrl-C (exit 0) or the first
 /// disagreement (exit 1, naming the record's `seq` or the checkpoint). Prints one JSON line
 /// per checkpoint verified, `{"checkpoint":N,"root":"<hex>"}`, after `listening on
-/// http://ADDR/graphql` with `--listen`.
+/// http://ADDR/graphql` with `--listen` (`https://` with `--tls-cert`; off loopback, plain
+/// HTTP only with `--insecure-http`, as `serve`).
 pub fn follow(data: &Path, options: FollowOptions, out: &mut impl Write) -> Result<(), CommandError> {
     server::init_logging();
     let key_text = std::fs::read_to_string(&options.key)
@@ -72,6 +80,22 @@ pub fn follow(data: &Path, options: FollowOptions, out: &mut impl Write) -> Resu
         )));
     }
     let leader = base_url(&options.leader);
+    // A bad CA file, certificate or key, and a server off loopback without TLS, are refused
+    // before anything binds: the read-only server carries its own tokens.
+    crate::tls::client(options.ca.as_deref()).map_err(|e| CommandError::Failed(format!("--ca {e}")))?;
+    let listening = match &options.listen {
+        Some(addr) => crate::tls::listening(
+            addr,
+            options.tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+            options.insecure_http,
+        )
+        .map_err(CommandError::Failed)?,
+        None => crate::tls::Listening::Loopback,
+    };
+    if let crate::tls::Listening::InsecureHttp = listening {
+        tracing::warn!("{}", crate::tls::INSECURE_WARNING);
+    }
+    let scheme = listening.scheme();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -131,12 +155,13 @@ pub fn follow(data: &Path, options: FollowOptions, out: &mut impl Write) -> Resu
                     verified: verified.clone(),
                 }),
                 cosigning,
+                listening,
             };
             let mut stopped = stop_rx.clone();
             let task = runtime.spawn(server::run(listener, config, async move {
                 let _ = stopped.wait_for(|s| *s).await;
             }));
-            writeln!(out, "listening on http://{addr}/graphql")?;
+            writeln!(out, "listening on {scheme}://{addr}/graphql")?;
             out.flush()?;
             Some(task)
         }
@@ -149,6 +174,7 @@ pub fn follow(data: &Path, options: FollowOptions, out: &mut impl Write) -> Resu
         poll: options.poll,
         batch: options.batch.max(1),
         nudge,
+        ca: options.ca,
     };
     let printed = std::sync::Mutex::new(Ok::<(), std::io::Error>(()));
     let result = runtime.block_on(async {

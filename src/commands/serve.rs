@@ -1,7 +1,7 @@
 //! `orgledger serve`, `orgledger token` and `orgledger schema`.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::CommandError;
@@ -71,12 +71,21 @@ pub struct ServeOptions {
     pub quorum: Option<usize>,
     /// Seconds between two published checkpoints, at least.
     pub checkpoint_interval: f64,
+    /// `--tls-cert FILE --tls-key FILE`: serve HTTPS and WSS with this certificate (PEM).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// `--insecure-http`: serve plain HTTP off loopback anyway (warned at start and in
+    /// `/healthz`).
+    pub insecure_http: bool,
+    /// `--ca FILE`: the CA certificates the witnesses' HTTPS is checked against, in place of
+    /// the system's roots.
+    pub ca: Option<PathBuf>,
 }
 
 /// `orgledger serve`: opens the ledger (first writing the demo into an empty data directory
-/// with `--demo`), prints `listening on http://ADDR/graphql` (after the demo's clerk token,
-/// with `--demo`) and serves until SIGTERM or Ctrl-C; then finishes the requests in flight,
-/// closes the ledger (which flushes) and returns.
+/// with `--demo`), prints `listening on http://ADDR/graphql` (`https://` with `--tls-cert`;
+/// after the demo's clerk token, with `--demo`) and serves until SIGTERM or Ctrl-C; then
+/// finishes the requests in flight, closes the ledger (which flushes) and returns. Off
+/// loopback it serves plain HTTP only with `--insecure-http` (see [`crate::tls::listening`]).
 pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result<(), CommandError> {
     server::init_logging();
     if !(options.checkpoint_interval.is_finite() && options.checkpoint_interval >= 0.0) {
@@ -85,6 +94,15 @@ pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result
             options.checkpoint_interval
         )));
     }
+    // Bad certificates, keys and CA files, and plain HTTP off loopback, are refused before
+    // anything is written or bound.
+    let listening = crate::tls::listening(
+        &options.listen,
+        options.tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+        options.insecure_http,
+    )
+    .map_err(CommandError::Failed)?;
+    let client = crate::tls::client(options.ca.as_deref()).map_err(|e| CommandError::Failed(format!("--ca {e}")))?;
     let checkpoints = if options.witnesses.is_empty() {
         server::Checkpointing::default()
     } else {
@@ -97,8 +115,12 @@ pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result
     };
     let checkpoints = server::Checkpointing {
         interval: std::time::Duration::from_secs_f64(options.checkpoint_interval),
+        client,
         ..checkpoints
     };
+    if let crate::tls::Listening::InsecureHttp = listening {
+        tracing::warn!("{}", crate::tls::INSECURE_WARNING);
+    }
     if options.demo && crate::demo::may_write_demo(data) {
         tracing::info!("writing the demo ledger into {}", data.display());
         let mut sink = Vec::new();
@@ -151,7 +173,7 @@ pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result
     }
     let tokens = Arc::new(Tokens::open(data)?);
     let checkpoint_key = super::audit::signing_key(data, None, None)?;
-    let url = format!("http://{addr}/graphql");
+    let url = format!("{}://{addr}/graphql", listening.scheme());
     write_holder(data, &url)?;
     writeln!(out, "listening on {url}")?;
     out.flush()?;
@@ -164,6 +186,7 @@ pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result
         checkpoints,
         follows: None,
         cosigning: None,
+        listening,
     };
     let result = runtime.block_on(server::run(listener, config, shutdown_signal()));
     // Subscriptions have ended with the server; what is still running holds no ledger.

@@ -87,6 +87,7 @@ impl TestServer {
             checkpoints: setup.checkpoints,
             follows: None,
             cosigning: None,
+            listening: Default::default(),
         };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(run(listener, config, async {
