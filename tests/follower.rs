@@ -7,16 +7,14 @@
 //! `--listen` it answers queries, follows new appends live, and refuses mutations with
 //! `READ_ONLY_FOLLOWER`.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Output};
+
+use common::running::Running;
 
 use serde_json::{json, Value};
-
-/// The longest any one wait may take before the test fails: only a hang reaches it.
-const PATIENCE: Duration = Duration::from_secs(120);
 
 fn orgledger(data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_orgledger"))
@@ -46,104 +44,6 @@ fn verdict(data: &Path) -> (u64, String, String) {
         v["head"].as_str().expect("head").to_owned(),
         v["root"].as_str().expect("root").to_owned(),
     )
-}
-
-/// A running child whose stdout and stderr lines arrive on channels; killed when dropped.
-struct Running {
-    child: Child,
-    stdout: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Running {
-    fn spawn(command: &mut Command) -> Running {
-        let mut child = command
-            .env_remove("ORGLEDGER_DATA")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("orgledger starts");
-        let lines = |read: Box<dyn std::io::Read + Send>| {
-            let (tx, rx) = mpsc::channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(read).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-            rx
-        };
-        let stdout = lines(Box::new(child.stdout.take().expect("piped")));
-        let stderr = lines(Box::new(child.stderr.take().expect("piped")));
-        Running { child, stdout, stderr }
-    }
-
-    /// The first stdout line `found` accepts, or a failure with what stderr said.
-    fn stdout_until<T>(&self, what: &str, mut found: impl FnMut(&str) -> Option<T>) -> T {
-        let deadline = std::time::Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(t) = found(&line) {
-                        return t;
-                    }
-                }
-                Err(_) => panic!("no {what} on stdout; stderr:\n{}", self.drain_stderr()),
-            }
-        }
-    }
-
-    /// The first stderr line `found` accepts.
-    fn stderr_until<T>(&self, what: &str, mut found: impl FnMut(&str) -> Option<T>) -> T {
-        loop {
-            match self.stderr.recv_timeout(PATIENCE) {
-                Ok(line) => {
-                    if let Some(t) = found(&line) {
-                        return t;
-                    }
-                }
-                Err(_) => panic!("no {what} on stderr"),
-            }
-        }
-    }
-
-    fn drain_stderr(&self) -> String {
-        self.stderr.try_iter().collect::<Vec<_>>().join("\n")
-    }
-
-    /// Waits for the process to end by itself: its exit code and its stderr.
-    fn exit(mut self) -> (Option<i32>, String) {
-        let deadline = std::time::Instant::now() + PATIENCE;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("waits") {
-                break status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the process did not stop by itself"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let mut stderr = Vec::new();
-        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(5)) {
-            stderr.push(line);
-        }
-        (status.code(), stderr.join("\n"))
-    }
-
-    /// SIGKILL, and wait until it is gone.
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A leader: `orgledger serve` on a ledger, with an auditor token and its verifier key

@@ -9,10 +9,10 @@
 //! `--ca`, serves its own copy over HTTPS, and cosigns as a witness the checkpoint that
 //! `orgledger checkpoint --witness ... --ca` asks it for over HTTPS.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -20,8 +20,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-/// The longest any one wait may take before the test fails: only a hang reaches it.
-const PATIENCE: Duration = Duration::from_secs(120);
+use common::running::{Running, PATIENCE};
 
 fn orgledger(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_orgledger"))
@@ -42,93 +41,6 @@ fn stdout_of(output: &Output, what: &str) -> String {
 
 fn path(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 path")
-}
-
-/// A running child whose stdout and stderr lines arrive on channels; killed when dropped.
-struct Running {
-    child: Child,
-    stdout: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Running {
-    fn spawn(args: &[&str]) -> Running {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_orgledger"))
-            .args(args)
-            .env_remove("ORGLEDGER_DATA")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("orgledger starts");
-        let lines = |read: Box<dyn std::io::Read + Send>| {
-            let (tx, rx) = mpsc::channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(read).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-            rx
-        };
-        let stdout = lines(Box::new(child.stdout.take().expect("piped")));
-        let stderr = lines(Box::new(child.stderr.take().expect("piped")));
-        Running { child, stdout, stderr }
-    }
-
-    /// The first stdout line `found` accepts, or a failure with what stderr said.
-    fn stdout_until<T>(&self, what: &str, mut found: impl FnMut(&str) -> Option<T>) -> T {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(t) = found(&line) {
-                        return t;
-                    }
-                }
-                Err(_) => panic!(
-                    "no {what} on stdout; stderr:\n{}",
-                    self.stderr.try_iter().collect::<Vec<_>>().join("\n")
-                ),
-            }
-        }
-    }
-
-    /// The first stderr line that holds `text`.
-    fn stderr_until(&self, text: &str) -> String {
-        loop {
-            match self.stderr.recv_timeout(PATIENCE) {
-                Ok(line) if line.contains(text) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("no {text:?} on stderr"),
-            }
-        }
-    }
-
-    /// The URL after `listening on `.
-    fn url(&self) -> String {
-        self.stdout_until("listening on", |l| l.strip_prefix("listening on ").map(str::to_owned))
-    }
-
-    /// SIGTERM, and the exit code once it stopped.
-    fn stop(mut self) -> Option<i32> {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("waits") {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "the process did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// `orgledger tls self-signed --host 127.0.0.1 --out DIR`: the CA, the certificate, the key.
@@ -172,7 +84,7 @@ fn ledger(data: &Path) -> (String, String) {
 
 /// `serve` with the certificate, on a loopback port of its own.
 fn serve_tls(data: &Path, cert: &Path, key: &Path) -> (Running, String) {
-    let server = Running::spawn(&[
+    let server = Running::orgledger(&[
         "serve",
         "--listen",
         "127.0.0.1:0",
@@ -350,7 +262,7 @@ async fn a_renewed_certificate_written_over_the_files_is_served_without_a_restar
     let (new_ca, new_cert, new_key) = self_signed(&dir.path().join("renewed"));
     std::fs::write(&cert, std::fs::read(&new_cert).unwrap()).unwrap();
     std::fs::write(&key, std::fs::read(&new_key).unwrap()).unwrap();
-    server.stderr_until("serving the renewed TLS certificate");
+    server.stderr_line("serving the renewed TLS certificate");
     let new = orgledger::tls::client(Some(&new_ca)).unwrap();
     let deadline = Instant::now() + PATIENCE;
     loop {
@@ -378,7 +290,7 @@ async fn a_renewed_certificate_written_over_the_files_is_served_without_a_restar
     // pair served, and says why.
     let (_, _, stray_key) = self_signed(&dir.path().join("stray"));
     std::fs::write(&key, std::fs::read(&stray_key).unwrap()).unwrap();
-    server.stderr_until("was not reloaded");
+    server.stderr_line("was not reloaded");
     post(&new, &url, &clerk, "{ head { seq } }")
         .await
         .expect("still the renewed certificate");
@@ -428,7 +340,7 @@ fn plain_http_off_loopback_is_refused_before_anything_binds_unless_insecure_http
     assert!(!data.exists());
 
     // With --insecure-http it serves, and says so at start and in /healthz.
-    let server = Running::spawn(&[
+    let server = Running::orgledger(&[
         "serve",
         "--listen",
         "0.0.0.0:0",
@@ -436,7 +348,7 @@ fn plain_http_off_loopback_is_refused_before_anything_binds_unless_insecure_http
         "--data",
         path(&data),
     ]);
-    server.stderr_until("--insecure-http");
+    server.stderr_line("--insecure-http");
     let url = server.url();
     let port = url.trim_start_matches("http://0.0.0.0:").trim_end_matches("/graphql");
     let health = Command::new("curl")
@@ -556,7 +468,7 @@ fn a_follower_follows_over_https_with_its_ca_and_cosigns_over_https() {
 
     // The follower, trusting the CA, over HTTPS; its own server over HTTPS too.
     let copy = dir.path().join("copy");
-    let follower = Running::spawn(&[
+    let follower = Running::orgledger(&[
         "follow",
         &url,
         "--token",
@@ -584,7 +496,7 @@ fn a_follower_follows_over_https_with_its_ca_and_cosigns_over_https() {
 
     // A follower trusting another CA copies nothing: the leader's certificate is refused.
     let (other_ca, _, _) = self_signed(&dir.path().join("other"));
-    let doubter = Running::spawn(&[
+    let doubter = Running::orgledger(&[
         "follow",
         &url,
         "--token",
@@ -597,7 +509,7 @@ fn a_follower_follows_over_https_with_its_ca_and_cosigns_over_https() {
         path(&dir.path().join("doubter")),
     ]);
     // (Its log says only that the request failed: the follower's messages are its own.)
-    doubter.stderr_until("could not be followed");
+    doubter.stderr_line("could not be followed");
     assert!(!dir.path().join("doubter").join("follower.json").exists());
     drop(doubter);
     assert_eq!(server.stop(), Some(0));

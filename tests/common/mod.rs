@@ -129,6 +129,7 @@ pub fn wait_until_released(data: &Path) {
 }
 
 /// The real server on a loopback port, for the server and subscription tests.
+pub mod running;
 pub mod server;
 
 /// The events of `examples/trung-khanh-2005.jsonl`: a province, a district, a commune,
