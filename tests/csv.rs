@@ -4,21 +4,13 @@
 //! row it is in); every row names its table; cells with commas, quotes and line breaks
 //! survive; and a bad report is refused with nothing printed.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn orgledger(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_orgledger"))
-        .env_remove("ORGLEDGER_DATA")
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .output()
-        .expect("orgledger runs")
-}
+use common::running::orgledger_in as orgledger;
 
 /// The tables of a CSV report, by name: their header (after `table`) and rows.
 fn tables(csv: &[u8]) -> BTreeMap<String, (Vec<String>, Vec<Vec<String>>)> {

@@ -12,28 +12,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::running::Running;
+use common::running::{orgledger_in as orgledger, stdout_of, Running};
 
 use serde_json::{json, Value};
-
-fn orgledger(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_orgledger"))
-        .env_remove("ORGLEDGER_DATA")
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .output()
-        .expect("orgledger runs")
-}
-
-fn stdout_of(output: &Output, what: &str) -> String {
-    assert!(
-        output.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
-}
 
 /// `orgledger verify` on a store: `(events, head, root)`.
 fn verdict(data: &Path) -> (u64, String, String) {

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-use common::running::{Running, PATIENCE};
+use common::running::{stdout_of, Running, PATIENCE};
 
 fn orgledger(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_orgledger"))
@@ -28,15 +28,6 @@ fn orgledger(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("orgledger runs")
-}
-
-fn stdout_of(output: &Output, what: &str) -> String {
-    assert!(
-        output.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
 }
 
 fn path(p: &Path) -> &str {

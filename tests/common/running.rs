@@ -2,12 +2,34 @@
 //! tests that run servers, followers and witnesses side by side; killed when dropped.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// The longest any one wait may take before the test fails: only a hang reaches it.
 pub const PATIENCE: Duration = Duration::from_secs(120);
+
+/// `orgledger ARGS --data DATA`, run to its end.
+pub fn orgledger_in(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_orgledger"))
+        .env_remove("ORGLEDGER_DATA")
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .expect("orgledger runs")
+}
+
+/// The stdout of a command that must have succeeded (else its stderr in the failure).
+pub fn stdout_of(output: &Output, what: &str) -> String {
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
+}
 
 pub struct Running {
     pub child: Child,
