@@ -228,3 +228,107 @@ async fn graphql_serves_the_series_and_names_what_is_wrong() {
     }
     server.stop().await;
 }
+
+#[test]
+fn each_point_is_the_standardization_report_on_its_date() {
+    let ledger = demo();
+    let p = ledger.projection();
+    let head = p.head().seq;
+    let programme = Id::parse("03-da-tu").expect("an id");
+    let monthly = series::steps(d("2010-12-31"), d("2016-12-31"), Interval::Month).expect("steps");
+    let daily = series::steps(d("2012-01-01"), d("2012-03-31"), Interval::Day).expect("steps");
+    let mut below = Vec::new();
+    for (dates, seq) in [
+        (&monthly, head),
+        (&monthly, head - 3),
+        (&monthly, head * 9 / 10),
+        (&daily, head),
+    ] {
+        let points = series::standardization_over_time(&p, &programme, dates, seq).expect("a series");
+        assert_eq!(points.len(), dates.len());
+        for point in points {
+            let report = reports::standardization(&p, &programme, At { date: point.date, seq }).expect("the report");
+            assert_eq!(
+                (
+                    point.assessed,
+                    point.below_standard,
+                    point.standardized,
+                    point.retired_under_policy
+                ),
+                (
+                    report.assessed,
+                    report.below_standard,
+                    report.standardized,
+                    report.retired_under_policy
+                ),
+                "standardization on {} as of seq {seq}",
+                point.date
+            );
+            if seq == head && dates.len() == monthly.len() {
+                below.push(point.below_standard);
+            }
+        }
+    }
+    // F5: 76 below standard at the programme's start, none at its end.
+    assert_eq!(below.iter().max(), Some(&76), "{below:?}");
+    assert_eq!(below.last(), Some(&0), "{below:?}");
+
+    let unknown =
+        series::standardization_over_time(&p, &Id::parse("no-such-programme").expect("an id"), &monthly, head);
+    assert!(unknown.is_err_and(|e| e.to_string().contains("no-such-programme")));
+}
+
+#[tokio::test]
+async fn graphql_serves_the_standardization_series() {
+    // The fixture has no programme: the demo has 03-da-tu.
+    let server = common::server::TestServer::start_with(common::server::Setup {
+        events: orgledger::demo::demo_batches().concat(),
+        ..Default::default()
+    })
+    .await;
+    let query = "query ($p: String!, $from: Date!, $to: Date!) {
+        standardizationOverTime(programme: $p, from: $from, to: $to, every: YEAR) {
+            date assessed belowStandard standardized retiredUnderPolicy } }";
+    let data = server
+        .data(
+            &server.reader,
+            query,
+            json!({"p": "03-da-tu", "from": "2011-12-31", "to": "2015-12-31"}),
+        )
+        .await;
+    let points = data["standardizationOverTime"].as_array().expect("points");
+    assert_eq!(points.len(), 5, "{data}");
+    for point in points {
+        let report = server
+            .data(
+                &server.reader,
+                "query ($d: Date!) { standardization(programme: \"03-da-tu\", date: $d) {
+                    assessed belowStandard standardized retiredUnderPolicy } }",
+                json!({"d": point["date"]}),
+            )
+            .await;
+        for field in ["assessed", "belowStandard", "standardized", "retiredUnderPolicy"] {
+            assert_eq!(
+                point[field], report["standardization"][field],
+                "{field} on {}",
+                point["date"]
+            );
+        }
+    }
+    let (_, body) = server
+        .gql(
+            Some(&server.reader),
+            query,
+            json!({"p": "no-such-programme", "from": "2011-12-31", "to": "2015-12-31"}),
+        )
+        .await;
+    assert_eq!(common::server::code(&body), "BAD_USER_INPUT", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no-such-programme"),
+        "{body}"
+    );
+    server.stop().await;
+}

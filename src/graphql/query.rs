@@ -13,7 +13,7 @@ use crate::commands::report::History;
 use crate::commands::CommandError;
 use crate::event::*;
 use crate::projection::reports::{self, *};
-use crate::projection::series::{self, CoveragePoint, Interval, TemporaryActivityPoint};
+use crate::projection::series::{self, CoveragePoint, Interval, StandardizationPoint, TemporaryActivityPoint};
 use crate::proofs::{ConsistencyProof, InclusionProof};
 use crate::store::Store;
 use crate::tokens::Permission;
@@ -521,6 +521,29 @@ impl Query {
         cached_report(ctx, name, Some(from), seq, |p, at| {
             let dates = report(series::steps(from, to, every))?;
             Ok(series::temporary_activity_over_time(p, &dates, at.seq))
+        })
+        .await
+    }
+
+    /// `standardization`'s counts (cadres assessed, below standard, standardized, retired
+    /// under policy) under `programme` on each date from `from` to `to`, a point every `every`
+    /// (null: a month), as the ledger stood at `seq` (default the head). Computed in one pass;
+    /// at most 1,000 points.
+    async fn standardization_over_time(
+        &self,
+        ctx: &Context<'_>,
+        programme: String,
+        from: Date,
+        to: Date,
+        #[graphql(default_with = "Some(Interval::Month)")] every: Option<Interval>,
+        seq: Option<u64>,
+    ) -> Result<Arc<Vec<StandardizationPoint>>> {
+        let programme = id_arg("programme", &programme)?;
+        let every = every.unwrap_or(Interval::Month);
+        let name = format!("standardization-over-time|{programme}|{to}|{every:?}");
+        cached_report(ctx, name, Some(from), seq, |p, at| {
+            let dates = report(series::steps(from, to, every))?;
+            report(series::standardization_over_time(p, &programme, &dates, at.seq))
         })
         .await
     }

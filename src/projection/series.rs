@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::reports::ReportError;
 use super::timeline::{At, Timeline};
-use super::Projection;
+use super::{Outcome, Projection};
 use crate::event::*;
 
 /// The most points one series may have: a query cannot make the server count a century
@@ -309,4 +309,76 @@ pub fn temporary_activity_over_time(p: &Projection, dates: &[Date], seq: u64) ->
         steps.ones().for_each(|i| points[i].hosts += 1);
     }
     points
+}
+
+/// One point of the standardization series: `standardization`'s counts on `date`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, SimpleObject)]
+pub struct StandardizationPoint {
+    pub date: Date,
+    /// Cadres assessed under the programme by `date`.
+    pub assessed: u64,
+    /// Cadres below standard on `date`: assessed with gaps, neither standardized nor retired.
+    pub below_standard: u64,
+    pub standardized: u64,
+    pub retired_under_policy: u64,
+}
+
+/// `standardization`'s counts under `programme` on each of `dates` as of `seq`, in one pass
+/// over the cadres: each cadre's assessments under the programme are looked at once, and at
+/// each step the one in force is the one the report would take (the latest recorded by
+/// `seq` and effective by the step's date).
+pub fn standardization_over_time(
+    p: &Projection,
+    programme: &Id,
+    dates: &[Date],
+    seq: u64,
+) -> Result<Vec<StandardizationPoint>, ReportError> {
+    if !p.instruments.get(programme).is_some_and(|i| i.issued.1 <= seq) {
+        return Err(ReportError::Unknown {
+            kind: "programme",
+            id: programme.to_string(),
+            seq,
+        });
+    }
+    let mut points: Vec<StandardizationPoint> = dates
+        .iter()
+        .map(|&date| StandardizationPoint {
+            date,
+            assessed: 0,
+            below_standard: 0,
+            standardized: 0,
+            retired_under_policy: 0,
+        })
+        .collect();
+    for (person, cadre) in &p.cadres {
+        let visible: Vec<_> = cadre
+            .assessments
+            .iter()
+            .filter(|a| &a.programme == programme && a.seq <= seq)
+            .collect();
+        let Some(first) = visible.iter().map(|a| a.date).min() else {
+            continue;
+        };
+        // A cadre whose membership has ended is no longer counted below standard.
+        let active = p
+            .members
+            .get(person)
+            .map(|m| holding(&m.active, seq, dates))
+            .unwrap_or_default();
+        for i in dates.partition_point(|d| *d < first)..dates.len() {
+            let date = dates[i];
+            let Some(a) = visible.iter().rev().find(|a| a.date <= date) else {
+                continue;
+            };
+            let point = &mut points[i];
+            point.assessed += 1;
+            match a.outcome.filter(|(_, d, s)| *s <= seq && *d <= date) {
+                Some((Outcome::Standardized, _, _)) => point.standardized += 1,
+                Some((Outcome::RetiredUnderPolicy, _, _)) => point.retired_under_policy += 1,
+                None if !a.gaps.is_empty() && active.get(i) => point.below_standard += 1,
+                None => {}
+            }
+        }
+    }
+    Ok(points)
 }
