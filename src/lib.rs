@@ -39,4 +39,5 @@ pub mod server;
 pub mod store;
 pub mod tls;
 pub mod tokens;
+pub mod web;
 pub mod witness;

@@ -147,7 +147,7 @@ enum Command {
         /// The address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
-        /// Fill an empty data directory with the demo ledger first, and print a clerk token.
+        /// Fill an empty data directory with the demo ledger first, and print a clerk token and the dashboard's link with a reader token.
         #[arg(long)]
         demo: bool,
         /// Serve queries and subscriptions without a token (never mutations).

@@ -3,12 +3,17 @@
 //!
 //! - `POST /graphql`: a GraphQL request (or a batch of a few) as `application/json`.
 //! - `GET /graphql?query=...`: queries only; a mutation over GET is refused with 405. Without
-//!   a `query` parameter, the explorer page (self-contained, it loads nothing from outside).
+//!   a `query` parameter, GraphiQL ([`crate::web`]: served by the binary, nothing loaded from
+//!   elsewhere).
 //! - `GET /graphql/ws`: subscriptions (and queries) over WebSocket, `graphql-transport-ws`.
 //! - `GET /healthz`: 200 once the server serves (with a warning when it serves plain HTTP
 //!   off loopback, `--insecure-http`).
 //! - `GET /export`: the log as JSON Lines, as `orgledger export` writes it (auditor, admin);
 //!   `GET /export?from=N`, the records from `seq` N on (how a follower resumes).
+//! - `GET /reports/NAME.csv?date=D&seq=N&...`: a report as CSV, as `orgledger report NAME
+//!   --format csv` writes it (a reader); the report's own options by their flag names
+//!   (`programme`, `term`, `org`, `entity`, `from-year`, `to-year`, `year`).
+//! - `GET /`: the dashboard, and `GET /assets/NAME` the files of the pages ([`crate::web`]).
 //!
 //! Answers are `application/graphql-response+json`, or `application/json` for a client that
 //! accepts only that or sends no `Accept` (GraphQL over HTTP reads a missing `Accept` as
@@ -33,7 +38,7 @@ use async_graphql_axum::GraphQLProtocol;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query as UrlQuery, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use serde_json::json;
@@ -45,10 +50,6 @@ use crate::graphql::{self, codes, Access, Env, Executed, LedgerSchema, Limits, S
 use crate::ledger::Ledger;
 use crate::tls::{Listening, TlsListener};
 use crate::tokens::{Caller, Permission, Tokens};
-
-/// The explorer page served at `GET /graphql`: plain HTML and script, nothing fetched from
-/// elsewhere, so it works offline.
-const EXPLORER: &str = include_str!("server/explorer.html");
 
 /// The media type of GraphQL answers (GraphQL over HTTP).
 pub const GRAPHQL_RESPONSE: &str = "application/graphql-response+json; charset=utf-8";
@@ -242,6 +243,9 @@ fn router(state: Arc<AppState>, health: String) -> Router {
         .route("/healthz", get(move || std::future::ready(health)))
         .route("/export", get(export))
         .route("/checkpoint", get(latest_checkpoint))
+        .route("/reports/{file}", get(report_csv))
+        .route("/", get(crate::web::dashboard))
+        .route("/assets/{name}", get(crate::web::asset))
         .with_state(state)
 }
 
@@ -672,7 +676,7 @@ async fn graphql_get(
 ) -> axum::response::Response {
     let started = Instant::now();
     let Some(query) = params.get("query") else {
-        return explorer();
+        return crate::web::graphiql();
     };
     // The method is wrong whoever asks: a mutation over GET is refused before the token
     // is looked at.
@@ -716,17 +720,6 @@ async fn graphql_get(
     let status = status_of(&headers, outcome.executed);
     log_request(&Method::GET, started, status, &access);
     graphql_answer(&headers, status, outcome.body)
-}
-
-fn explorer() -> axum::response::Response {
-    let mut r = Html(EXPLORER).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:",
-        ),
-    );
-    r
 }
 
 /// The token in a `connection_init` payload: `{"Authorization": "Bearer <token>"}` (any
@@ -1191,4 +1184,129 @@ mod tests {
             assert!(!is_light(&request), "{shown} should be heavy");
         }
     }
+}
+
+/// `GET /reports/NAME.csv`: a report as CSV for a reader, as `orgledger report NAME --format
+/// csv` writes it, on `date` (default today) as the ledger stood at `seq` (default the head),
+/// with the report's own options by the names of their flags. An unknown report is 404; an
+/// unknown or malformed parameter, or one the report does not take, is 400 and named.
+async fn report_csv(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Path(file): axum::extract::Path<String>,
+    UrlQuery(params): UrlQuery<Vec<(String, String)>>,
+) -> axum::response::Response {
+    use crate::commands::report::{self, AsOf, ReportKind};
+    let started = Instant::now();
+    let access = match authenticate(&state, &headers) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let bad = |message: String| error_response(StatusCode::BAD_REQUEST, codes::BAD_USER_INPUT, &message);
+    let Some(name) = file.strip_suffix(".csv") else {
+        return error_response(
+            StatusCode::NOT_FOUND,
+            codes::BAD_USER_INPUT,
+            &format!("no report {file:?}: ask for NAME.csv (coverage.csv, admissions.csv, ...)"),
+        );
+    };
+    let mut given = std::collections::BTreeMap::new();
+    for (k, v) in params {
+        if given.insert(k.clone(), v).is_some() {
+            return bad(format!("the parameter `{k}` is given twice"));
+        }
+    }
+    let year = |key: &str| -> Result<Option<i32>, String> {
+        given
+            .get(key)
+            .map(|v| {
+                v.parse::<i32>()
+                    .map_err(|_| format!("`{key}` must be a year, not {v:?}"))
+            })
+            .transpose()
+    };
+    let text = |key: &str| -> Result<String, String> {
+        given
+            .get(key)
+            .cloned()
+            .ok_or_else(|| format!("the report {name} needs `{key}`"))
+    };
+    let (kind, options): (Result<ReportKind, String>, &[&str]) = match name {
+        "coverage" => (Ok(ReportKind::Coverage), &[]),
+        "temporary-activity" => (Ok(ReportKind::TemporaryActivity), &[]),
+        "admissions" => (
+            year("from-year").and_then(|from_year| {
+                Ok(ReportKind::Admissions {
+                    from_year,
+                    to_year: year("to-year")?,
+                })
+            }),
+            &["from-year", "to-year"],
+        ),
+        "standardization" => (
+            text("programme").map(|programme| ReportKind::Standardization { programme }),
+            &["programme"],
+        ),
+        "meetings" => (year("year").map(|year| ReportKind::Meetings { year }), &["year"]),
+        "resolutions" => (Ok(ReportKind::Resolutions), &[]),
+        "planning" => (text("term").map(|term| ReportKind::Planning { term }), &["term"]),
+        "roster" => (text("org").map(|org| ReportKind::Roster { org }), &["org"]),
+        "history" => (text("entity").map(|entity| ReportKind::History { entity }), &["entity"]),
+        _ => {
+            return error_response(
+                StatusCode::NOT_FOUND,
+                codes::BAD_USER_INPUT,
+                &format!(
+                    "no report {name:?}: the reports are coverage, temporary-activity, admissions, \
+                     standardization, meetings, resolutions, planning, roster and history"
+                ),
+            )
+        }
+    };
+    if let Some(k) = given
+        .keys()
+        .find(|k| !["date", "seq"].contains(&k.as_str()) && !options.contains(&k.as_str()))
+    {
+        return bad(format!("the report {name} takes no parameter `{k}`"));
+    }
+    let kind = match kind {
+        Ok(k) => k,
+        Err(m) => return bad(m),
+    };
+    let seq = match given.get("seq").map(|s| s.parse::<u64>()) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(_)) => return bad(format!("`seq` must be a whole number, not {:?}", given["seq"])),
+    };
+    let as_of = AsOf {
+        date: given.get("date").cloned(),
+        seq,
+    };
+    state.ledger.projection_caught_up().await;
+    let result = {
+        let projection = state.ledger.projection_now();
+        report::compute(&kind, &as_of, &projection, Some(state.ledger.store()))
+            .and_then(|value| report::csv(kind.name(), &value))
+    };
+    let response = match result {
+        Ok(csv) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/csv; charset=utf-8"),
+                ),
+                (
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_str(&format!("attachment; filename=\"{name}.csv\""))
+                        .expect("a report's name is a header value"),
+                ),
+            ],
+            csv,
+        )
+            .into_response(),
+        Err(crate::commands::CommandError::Rejected(m)) => bad(m),
+        Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL, &e.to_string()),
+    };
+    log_request(&Method::GET, started, response.status(), &access);
+    response
 }

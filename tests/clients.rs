@@ -8,6 +8,8 @@
 //! Node 20 and npm reaching the registry are needed; the node modules are provisioned under
 //! `target/node-clients`, so a plain `cargo test` works on a fresh machine.
 
+mod common;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -30,50 +32,9 @@ const CLIENT_PATIENCE: Duration = Duration::from_secs(180);
 /// How long the server may take to stop after SIGTERM.
 const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(30);
 
-/// `target/node-clients`, holding the client and the node modules of the committed lock
-/// file. `npm ci` runs only when they are missing or the lock file changed; a lock file
-/// guards the directory so that concurrent test processes do not install at the same time.
+/// `target/node-clients`: the client and the node modules of its committed lock file.
 fn provision_node_clients() -> PathBuf {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("CARGO_TARGET_TMPDIR has a parent: the target directory");
-    let dir = target.join("node-clients");
-    std::fs::create_dir_all(&dir).expect("create target/node-clients");
-    let guard_path = target.join("node-clients.lock");
-    let guard = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&guard_path)
-        .expect("open target/node-clients.lock");
-    guard.lock().expect("lock target/node-clients.lock");
-
-    let sources = Path::new(MANIFEST_DIR).join("tests").join("clients");
-    for file in CLIENT_FILES {
-        std::fs::copy(sources.join(file), dir.join(file))
-            .unwrap_or_else(|e| panic!("copy tests/clients/{file} to {}: {e}", dir.display()));
-    }
-    // `npm ci` empties node_modules before installing, so this record of the lock file it
-    // installed from disappears with a failed install.
-    let installed_from = dir.join("node_modules").join(".installed-from-package-lock.json");
-    let lock = std::fs::read(dir.join("package-lock.json")).expect("read the copied lock file");
-    if std::fs::read(&installed_from).ok().as_deref() != Some(lock.as_slice()) {
-        let output = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run npm (this test needs Node 20 and npm): {e}"));
-        assert!(
-            output.status.success(),
-            "npm ci in {} failed ({}):\n{}\n{}",
-            dir.display(),
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        std::fs::write(&installed_from, &lock).expect("record the installed lock file");
-    }
-    dir
+    common::provision_node("node-clients", "tests/clients", &CLIENT_FILES)
 }
 
 /// The `orgledger serve` child process; killed if the test ends without stopping it, so that

@@ -200,15 +200,28 @@ async fn https_and_wss_serve_queries_appends_and_subscriptions_to_a_client_that_
     let next = next_json(&mut socket).await;
     assert_eq!(next["payload"]["data"]["events"]["seq"], 14, "{next}");
 
-    // The explorer and /healthz over HTTPS; the explorer asks the page's own origin.
-    let page = client.get(&url).send().await.expect("the explorer");
+    // GraphiQL, the dashboard and /healthz over HTTPS; the pages ask their own origin
+    // (tests/browser.rs runs them in Chromium over HTTPS and WSS).
+    let page = client.get(&url).send().await.expect("GraphiQL");
     assert_eq!(page.status(), 200);
     assert!(page.headers().contains_key("strict-transport-security"));
-    assert!(page
+    assert!(page.text().await.unwrap().contains("/assets/explorer.js"));
+    let dashboard = client
+        .get(url.replace("/graphql", "/"))
+        .send()
+        .await
+        .expect("the dashboard");
+    assert_eq!(dashboard.status(), 200);
+    let common = client
+        .get(url.replace("/graphql", "/assets/common.js"))
+        .send()
+        .await
+        .expect("common.js");
+    assert!(common
         .text()
         .await
         .unwrap()
-        .contains("new URL(location.pathname, location.origin)"));
+        .contains("new URL('/graphql', location.origin)"));
     let health = client.get(url.replace("/graphql", "/healthz")).send().await.unwrap();
     assert_eq!(health.text().await.unwrap(), "ok\n");
 

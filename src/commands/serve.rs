@@ -12,6 +12,9 @@ use crate::tokens::{self, Role, TokenError, Tokens};
 
 /// The token name `serve --demo` gives its clerk token (a new one at each start).
 pub const DEMO_CLERK: &str = "demo-clerk";
+/// The token name `serve --demo` gives the reader token of the dashboard's link (a new one
+/// at each start).
+pub const DEMO_READER: &str = "demo-reader";
 
 impl From<TokenError> for CommandError {
     fn from(e: TokenError) -> Self {
@@ -165,17 +168,25 @@ pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result
         Err(e) => tracing::error!("the background verify failed; appends are refused: {e}"),
     })?;
     let ledger = Arc::new(ledger);
+    let mut reader = None;
     if options.demo {
-        // Tokens are kept hashed: the demo's clerk token is made anew at each start.
+        // Tokens are kept hashed: the demo's tokens are made anew at each start.
         let _ = tokens::revoke(data, DEMO_CLERK);
         let token = tokens::add(data, DEMO_CLERK, Role::Clerk)?;
         writeln!(out, "demo clerk token: {token}")?;
+        let _ = tokens::revoke(data, DEMO_READER);
+        reader = Some(tokens::add(data, DEMO_READER, Role::Reader)?);
     }
     let tokens = Arc::new(Tokens::open(data)?);
     let checkpoint_key = super::audit::signing_key(data, None, None)?;
     let url = format!("{}://{addr}/graphql", listening.scheme());
     write_holder(data, &url)?;
     writeln!(out, "listening on {url}")?;
+    if let Some(reader) = reader {
+        // The dashboard with a reader token in the fragment, which a browser never sends to
+        // the server: the page reads it and keeps it.
+        writeln!(out, "dashboard: {}://{addr}/#token={reader}", listening.scheme())?;
+    }
     out.flush()?;
     let config = ServerConfig {
         ledger: ledger.clone(),

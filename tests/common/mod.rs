@@ -150,3 +150,51 @@ pub fn hamlet(slug: &str) -> orgledger::event::Submission {
     ))
     .expect("a valid event")
 }
+
+/// `target/NAME`, holding `files` of the directory `sources` (from the crate's root; a
+/// `package.json` and its `package-lock.json` among them) and the node modules of that lock
+/// file. `npm ci` runs only when they are missing or the lock file changed; a lock file
+/// (`target/NAME.lock`) guards the directory so that concurrent test processes do not install
+/// at the same time.
+pub fn provision_node(name: &str, sources: &str, files: &[&str]) -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR has a parent: the target directory");
+    let dir = target.join(name);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create target/{name}: {e}"));
+    let guard_path = target.join(format!("{name}.lock"));
+    let guard = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&guard_path)
+        .unwrap_or_else(|e| panic!("open target/{name}.lock: {e}"));
+    guard.lock().unwrap_or_else(|e| panic!("lock target/{name}.lock: {e}"));
+
+    let sources = Path::new(MANIFEST_DIR).join(sources);
+    for file in files {
+        std::fs::copy(sources.join(file), dir.join(file))
+            .unwrap_or_else(|e| panic!("copy {}/{file} to {}: {e}", sources.display(), dir.display()));
+    }
+    // `npm ci` empties node_modules before installing, so this record of the lock file it
+    // installed from disappears with a failed install.
+    let installed_from = dir.join("node_modules").join(".installed-from-package-lock.json");
+    let lock = std::fs::read(dir.join("package-lock.json")).expect("read the copied lock file");
+    if std::fs::read(&installed_from).ok().as_deref() != Some(lock.as_slice()) {
+        let output = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run npm (this test needs Node.js 20 and npm): {e}"));
+        assert!(
+            output.status.success(),
+            "npm ci in {} failed ({}):\n{}\n{}",
+            dir.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::fs::write(&installed_from, &lock).expect("record the installed lock file");
+    }
+    dir
+}
