@@ -343,10 +343,13 @@ async fn execute(state: &AppState, access: &Access, request: async_graphql::Requ
     let facts = Executed::default();
     // Kept to explain a refusal: the document and variables the errors point into.
     let (query, variables) = (request.query.clone(), request.variables.clone());
+    let operation = request.operation_name.clone();
     let request = request.data(access.clone()).data(facts.clone());
     let mut response = with_codes(state.schema.execute(request).await);
     let executed = facts.get() || response.errors.is_empty();
-    if !executed {
+    if executed {
+        crate::graphql::order::in_query_order(&query, operation.as_deref(), &mut response.data);
+    } else {
         crate::graphql::errors::explain(&query, &variables, &mut response.errors);
     }
     let internal = response.errors.iter().any(|e| {

@@ -11,6 +11,7 @@ pub mod errors;
 pub mod inputs;
 mod mutation;
 mod objects;
+pub mod order;
 mod query;
 mod scalars;
 mod subscription;
