@@ -1142,53 +1142,6 @@ where
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn body(query: &str) -> Vec<u8> {
-        json!({ "query": query }).to_string().into_bytes()
-    }
-
-    /// Which requests may run on the async workers: small, plain queries; anything that can
-    /// hold a thread (aliases, introspection, pages, large or malformed bodies, batches)
-    /// goes to the heavy lane.
-    #[test]
-    fn only_small_plain_requests_are_light() {
-        for light in [
-            "{ head { seq } }",
-            "{ head { seq hash recordedAt } }",
-            "query Head { head { seq } }",
-            r#"{ coverage(date: "2013-12-31") { localities withMember withCell } }"#,
-        ] {
-            assert!(is_light(&body(light)), "{light} should be light");
-        }
-        let aliases = (0..40)
-            .map(|k| format!("a{k}: head {{ seq }}"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let bomb = (0..6)
-            .map(|i| format!("fragment F{i} on Query {{ ...F{} ...F{} }}", i + 1, i + 1))
-            .collect::<String>();
-        let heavy = [
-            body(&format!("{{ {aliases} }}")),
-            body(&format!(
-                "query {{ ...F0 }} {bomb} fragment F6 on Query {{ head {{ seq }} }}"
-            )),
-            body("{ __schema { types { name } } }"),
-            body("{ events(first: 1000) { edges { node { seq } } } }"),
-            body(&format!("{{ head {{ seq }} }} #{}", "x".repeat(LIGHT_BODY))),
-            body("{ head { seq "),
-            format!("[{}]", String::from_utf8(body("{ head { seq } }")).unwrap()).into_bytes(),
-            b"not json".to_vec(),
-        ];
-        for request in heavy {
-            let shown = String::from_utf8_lossy(&request[..request.len().min(80)]).into_owned();
-            assert!(!is_light(&request), "{shown} should be heavy");
-        }
-    }
-}
-
 /// `GET /reports/NAME.csv`: a report as CSV for a reader, as `orgledger report NAME --format
 /// csv` writes it, on `date` (default today) as the ledger stood at `seq` (default the head),
 /// with the report's own options by the names of their flags. An unknown report is 404; an
@@ -1312,4 +1265,51 @@ async fn report_csv(
     };
     log_request(&Method::GET, started, response.status(), &access);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(query: &str) -> Vec<u8> {
+        json!({ "query": query }).to_string().into_bytes()
+    }
+
+    /// Which requests may run on the async workers: small, plain queries; anything that can
+    /// hold a thread (aliases, introspection, pages, large or malformed bodies, batches)
+    /// goes to the heavy lane.
+    #[test]
+    fn only_small_plain_requests_are_light() {
+        for light in [
+            "{ head { seq } }",
+            "{ head { seq hash recordedAt } }",
+            "query Head { head { seq } }",
+            r#"{ coverage(date: "2013-12-31") { localities withMember withCell } }"#,
+        ] {
+            assert!(is_light(&body(light)), "{light} should be light");
+        }
+        let aliases = (0..40)
+            .map(|k| format!("a{k}: head {{ seq }}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let bomb = (0..6)
+            .map(|i| format!("fragment F{i} on Query {{ ...F{} ...F{} }}", i + 1, i + 1))
+            .collect::<String>();
+        let heavy = [
+            body(&format!("{{ {aliases} }}")),
+            body(&format!(
+                "query {{ ...F0 }} {bomb} fragment F6 on Query {{ head {{ seq }} }}"
+            )),
+            body("{ __schema { types { name } } }"),
+            body("{ events(first: 1000) { edges { node { seq } } } }"),
+            body(&format!("{{ head {{ seq }} }} #{}", "x".repeat(LIGHT_BODY))),
+            body("{ head { seq "),
+            format!("[{}]", String::from_utf8(body("{ head { seq } }")).unwrap()).into_bytes(),
+            b"not json".to_vec(),
+        ];
+        for request in heavy {
+            let shown = String::from_utf8_lossy(&request[..request.len().min(80)]).into_owned();
+            assert!(!is_light(&request), "{shown} should be heavy");
+        }
+    }
 }

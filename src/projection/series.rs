@@ -333,7 +333,7 @@ pub fn standardization_over_time(
     dates: &[Date],
     seq: u64,
 ) -> Result<Vec<StandardizationPoint>, ReportError> {
-    if !p.instruments.get(programme).is_some_and(|i| i.issued.1 <= seq) {
+    if p.instruments.get(programme).is_none_or(|i| i.issued.1 > seq) {
         return Err(ReportError::Unknown {
             kind: "programme",
             id: programme.to_string(),
