@@ -75,6 +75,20 @@ fn measure(label: &str, p: &Projection) {
         ms(line),
         verdict(ratio <= 5.0)
     );
+
+    // The standardization programme, where the ledger has it (the demo's 03-da-tu).
+    let programme = orgledger::event::Id::parse(orgledger::demo::STANDARDIZATION_PROGRAMME).expect("an id");
+    if p.instruments.contains_key(&programme) {
+        let one = timed(|| reports::standardization(p, &programme, last).expect("the report"));
+        let line = timed(|| series::standardization_over_time(p, &programme, &dates, seq).expect("a series"));
+        let ratio = line.as_secs_f64() / one.as_secs_f64();
+        println!("  standardization report, once       {}", ms(one));
+        println!(
+            "  standardizationOverTime            {}  = {ratio:.2}x one report (target <= 5x: {})",
+            ms(line),
+            verdict(ratio <= 5.0)
+        );
+    }
 }
 
 fn main() {
