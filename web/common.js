@@ -58,17 +58,24 @@ window.orgledger = (function () {
   const endpoint = new URL('/graphql', location.origin).href;
   const wsEndpoint = endpoint.replace(/^http/, 'ws') + '/ws';
 
-  // One GraphQL request over HTTP; resolves to the answer's `data`, or rejects with the
-  // message of its first error.
-  async function query(text, variables) {
-    const response = await fetch(endpoint, {
+  // A GraphQL request (`{ query, variables, operationName }`) over HTTP POST with the token;
+  // `extra` headers take precedence over it.
+  function post(body, extra) {
+    return fetch(endpoint, {
       method: 'POST',
       headers: Object.assign(
         { 'Content-Type': 'application/json', Accept: 'application/graphql-response+json' },
-        headers()
+        headers(),
+        extra || {}
       ),
-      body: JSON.stringify({ query: text, variables: variables || {} }),
+      body: JSON.stringify(body),
     });
+  }
+
+  // One GraphQL request over HTTP; resolves to the answer's `data`, or rejects with the
+  // message of its first error.
+  async function query(text, variables) {
+    const response = await post({ query: text, variables: variables || {} });
     let body;
     try {
       body = await response.json();
@@ -106,6 +113,7 @@ window.orgledger = (function () {
     token: { get, set, fromFragment, headers, bindField, onChange: (f) => listeners.push(f) },
     endpoint,
     wsEndpoint,
+    post,
     query,
     wsClient,
   };

@@ -52,14 +52,7 @@
         operationName: params.operationName,
       });
     }
-    const headers = Object.assign(
-      { 'Content-Type': 'application/json', Accept: 'application/graphql-response+json' },
-      ledger.token.headers(),
-      (opts && opts.headers) || {}
-    );
-    return fetch(ledger.endpoint, { method: 'POST', headers, body: JSON.stringify(params) }).then((r) =>
-      r.json()
-    );
+    return ledger.post(params, opts && opts.headers).then((r) => r.json());
   }
 
   // GraphiQL keeps its settings, headers and history in local storage; its open tabs are
