@@ -142,6 +142,28 @@
   const years = { incrs: [1, 2, 5, 10, 20, 50], values: (u, v) => v.map((y) => String(y)) };
   const byYear = (date) => yearOf(date);
 
+  // A chart by year: two series as bars side by side (`[label, colour]`), and a third shown
+  // only in the legend.
+  function yearBars(name, [left, right, legendOnly], data) {
+    const bar = ([label, colour], offset) => ({ label, fill: colour, stroke: colour, paths: bars(offset), points: { show: false } });
+    makeChart(
+      name,
+      $('chart-' + name),
+      {
+        scales: { x: { time: false, range: (u, min, max) => [min - 0.5, max + 0.5] }, y: { range: (u, min, max) => [0, Math.max(1, max) * 1.1] } },
+        axes: [years, {}],
+        series: [
+          { label: 'Year', value: (u, v) => (v == null ? '' : String(v)) },
+          bar(left, -1),
+          bar(right, 1),
+          { label: legendOnly, stroke: '#374151', width: 0, points: { show: false }, paths: () => null },
+        ],
+      },
+      data,
+      byYear
+    );
+  }
+
   // ---- the series, at the chosen seq ----
 
   // The first step from which `ok` holds at every later step: where the data reaches a
@@ -218,39 +240,17 @@
     );
 
     const adm = data.admissions.years;
-    makeChart(
+    yearBars(
       'admissions',
-      $('chart-admissions'),
-      {
-        scales: { x: { time: false, range: (u, min, max) => [min - 0.5, max + 0.5] }, y: { range: (u, min, max) => [0, Math.max(1, max) * 1.1] } },
-        axes: [years, {}],
-        series: [
-          { label: 'Year', value: (u, v) => (v == null ? '' : String(v)) },
-          { label: 'Women', fill: COLOURS.female, stroke: COLOURS.female, paths: bars(-1), points: { show: false } },
-          { label: 'Men', fill: COLOURS.male, stroke: COLOURS.male, paths: bars(1), points: { show: false } },
-          { label: 'In all', stroke: '#374151', width: 0, points: { show: false }, paths: () => null },
-        ],
-      },
-      [adm.map((y) => y.year), adm.map((y) => y.female), adm.map((y) => y.male), adm.map((y) => y.admitted)],
-      byYear
+      [['Women', COLOURS.female], ['Men', COLOURS.male], 'In all'],
+      [adm.map((y) => y.year), adm.map((y) => y.female), adm.map((y) => y.male), adm.map((y) => y.admitted)]
     );
 
     const ta = data.temporaryActivityOverTime;
-    makeChart(
+    yearBars(
       'hosted',
-      $('chart-hosted'),
-      {
-        scales: { x: { time: false, range: (u, min, max) => [min - 0.5, max + 0.5] }, y: { range: (u, min, max) => [0, Math.max(1, max) * 1.1] } },
-        axes: [years, {}],
-        series: [
-          { label: 'Year', value: (u, v) => (v == null ? '' : String(v)) },
-          { label: 'From border posts', fill: COLOURS.fromBorderPosts, stroke: COLOURS.fromBorderPosts, paths: bars(-1), points: { show: false } },
-          { label: 'All on temporary activity', fill: COLOURS.members, stroke: COLOURS.members, paths: bars(1), points: { show: false } },
-          { label: 'Host cells', stroke: '#374151', width: 0, points: { show: false }, paths: () => null },
-        ],
-      },
-      [ta.map((pt) => yearOf(pt.date)), ta.map((pt) => pt.fromBorderPosts), ta.map((pt) => pt.members), ta.map((pt) => pt.hosts)],
-      byYear
+      [['From border posts', COLOURS.fromBorderPosts], ['All on temporary activity', COLOURS.members], 'Host cells'],
+      [ta.map((pt) => yearOf(pt.date)), ta.map((pt) => pt.fromBorderPosts), ta.map((pt) => pt.members), ta.map((pt) => pt.hosts)]
     );
 
     if (data.standardizationOverTime) {
