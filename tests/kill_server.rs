@@ -7,6 +7,8 @@
 //! The kills come after a number of acknowledgements, not after a time, so the test asks the
 //! same of a fast machine and a slow one. `ORGLEDGER_STRESS=1` runs 20 rounds instead of 3.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::running::orgledger_in;
 use serde_json::{json, Value};
 
 const APPEND: &str = "mutation ($events: [EventInput!]!, $key: String) {
@@ -33,16 +36,6 @@ fn rounds() -> usize {
     } else {
         3
     }
-}
-
-fn orgledger(data: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_orgledger"))
-        .env_remove("ORGLEDGER_DATA")
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .output()
-        .expect("orgledger runs")
 }
 
 /// A running `orgledger serve`, killed when dropped.
@@ -138,13 +131,13 @@ async fn acknowledged_appends_survive_sigkill_and_lost_answers_settle_by_retry()
     let dir = tempfile::tempdir().expect("tempdir");
     let data: PathBuf = dir.path().join("ledger");
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/trung-khanh-2005.jsonl");
-    let appended = orgledger(&data, &["append", example.to_str().expect("UTF-8")]);
+    let appended = orgledger_in(&data, &["append", example.to_str().expect("UTF-8")]);
     assert!(
         appended.status.success(),
         "{}",
         String::from_utf8_lossy(&appended.stderr)
     );
-    let token = orgledger(&data, &["token", "add", "--name", "office", "--role", "clerk"]);
+    let token = orgledger_in(&data, &["token", "add", "--name", "office", "--role", "clerk"]);
     assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
     let token = String::from_utf8(token.stdout).expect("UTF-8").trim().to_owned();
     let http = reqwest::Client::builder()
@@ -256,9 +249,9 @@ async fn acknowledged_appends_survive_sigkill_and_lost_answers_settle_by_retry()
     server.kill();
 
     // The log holds every key's hamlet exactly once, at the seq and hash it was answered.
-    let verify = orgledger(&data, &["verify"]);
+    let verify = orgledger_in(&data, &["verify"]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
-    let export = orgledger(&data, &["export"]);
+    let export = orgledger_in(&data, &["export"]);
     assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
     let records: Vec<Value> = String::from_utf8(export.stdout)
         .expect("UTF-8")

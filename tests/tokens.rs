@@ -3,21 +3,13 @@
 //! reader, with an error naming the file and the fix: the token commands, the server at
 //! start, and a running server's authentication (which then refuses every token).
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
 
+use common::running::orgledger_in;
 use orgledger::tokens::{self, Role, TokenError, Tokens, TOKENS_FILE};
-
-fn orgledger(args: &[&str], data: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_orgledger"))
-        .env_remove("ORGLEDGER_DATA")
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .output()
-        .expect("the orgledger binary runs")
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -30,7 +22,7 @@ fn chmod(path: &Path, mode: u32) {
 /// A ledger of the example events, with one clerk token; returns the token.
 fn ledger_with_a_token(data: &Path) -> String {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/trung-khanh-2005.jsonl");
-    let appended = orgledger(&["append", example.to_str().unwrap()], data);
+    let appended = orgledger_in(data, &["append", example.to_str().unwrap()]);
     assert!(appended.status.success(), "{}", text(&appended.stderr));
     tokens::add(data, "van-phong", Role::Clerk).expect("add a token")
 }
@@ -66,7 +58,7 @@ fn a_tokens_file_others_may_read_or_write_is_refused_by_the_token_commands() {
             &["token", "add", "--name", "kiem-tra", "--role", "reader"][..],
             &["token", "revoke", "van-phong"][..],
         ] {
-            let out = orgledger(args, &data);
+            let out = orgledger_in(&data, args);
             let stderr = text(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{args:?} at {mode:o}: {stderr}");
             assert!(out.stdout.is_empty(), "{args:?} printed {:?}", text(&out.stdout));
@@ -75,7 +67,7 @@ fn a_tokens_file_others_may_read_or_write_is_refused_by_the_token_commands() {
     }
     // Nothing was changed by the refusals, and the fix the message gives works.
     chmod(&file, 0o600);
-    let listed = orgledger(&["token", "list"], &data);
+    let listed = orgledger_in(&data, &["token", "list"]);
     assert!(listed.status.success(), "{}", text(&listed.stderr));
     let stdout = text(&listed.stdout);
     assert!(stdout.contains("van-phong") && !stdout.contains("kiem-tra"), "{stdout}");
@@ -88,7 +80,7 @@ fn the_server_does_not_start_with_a_tokens_file_others_may_read_or_write() {
     ledger_with_a_token(&data);
     let file = data.join(TOKENS_FILE);
     chmod(&file, 0o664);
-    let out = orgledger(&["serve", "--listen", "127.0.0.1:0"], &data);
+    let out = orgledger_in(&data, &["serve", "--listen", "127.0.0.1:0"]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(!text(&out.stdout).contains("listening"), "{}", text(&out.stdout));
