@@ -41,6 +41,20 @@ async function graphql(token, query, variables = {}) {
   return body.data;
 }
 
+// Registers a hamlet with the clerk token, as an office would while the pages watch (the TLS
+// run, on the same ledger, registers its own); the new head.
+async function appendHamlet(effective, locality, name, key) {
+  const suffix = TLS ? '-tls' : '';
+  const data = await graphql(
+    CLERK,
+    `mutation ($e: Date!, $l: String!, $n: String!, $key: String) {
+      append(events: [{ localityRegistered: { effective: $e, locality: $l, name: $n, kind: HAMLET, parent: "xa-dam-thuy", border: false } }],
+             idempotencyKey: $key) { head { seq } } }`,
+    { e: effective, l: locality + suffix, n: name, key: key + suffix }
+  );
+  return data.append.head.seq;
+}
+
 const reader = decodeURIComponent(new URL(DASHBOARD).hash.replace(/^#token=/, ''));
 check(reader.startsWith('olt_'), 'the dashboard link carries a reader token in its fragment', DASHBOARD);
 
@@ -243,14 +257,7 @@ if (!TLS) {
 }
 
 // The live tail: an event appended now reaches the page by subscription, and moves the head.
-const appended = (
-  await graphql(
-    CLERK,
-    `mutation ($key: String) { append(events: [{ localityRegistered: { effective: "2016-02-01", locality: "xom-tu-trinh${TLS ? '-2' : ''}",
-      name: "Tu Trình", kind: HAMLET, parent: "xa-dam-thuy", border: false } }], idempotencyKey: $key) { head { seq } } }`,
-    { key: 'browser-test' + (TLS ? '-tls' : '') }
-  )
-).append.head.seq;
+const appended = await appendHamlet('2016-02-01', 'xom-tu-trinh', 'Tu Trình', 'browser-test');
 await page.waitForFunction((seq) => document.querySelector('#tail li')?.dataset.seq === String(seq), appended, { timeout: 60_000 });
 check(true, `the live tail shows event ${appended} once it is appended`);
 await page.waitForFunction((seq) => document.getElementById('head').textContent.includes(String(seq)), appended);
@@ -317,14 +324,7 @@ await gq.screenshot({ path: `${SHOTS}/graphiql${TLS ? '-tls' : ''}.png` });
 // A subscription over /graphql/ws: the log from seq 39730, then an event appended now.
 await run('FollowTheLog');
 await waitAnswer('"seq"', 'the subscription');
-const next = (
-  await graphql(
-    CLERK,
-    `mutation ($key: String) { append(events: [{ localityRegistered: { effective: "2016-02-02", locality: "xom-ban-giang${TLS ? '-2' : ''}",
-      name: "Bản Giàng", kind: HAMLET, parent: "xa-dam-thuy", border: false } }], idempotencyKey: $key) { head { seq } } }`,
-    { key: 'browser-test-subscription' + (TLS ? '-tls' : '') }
-  )
-).append.head.seq;
+const next = await appendHamlet('2016-02-02', 'xom-ban-giang', 'Bản Giàng', 'browser-test-subscription');
 await waitAnswer(`"seq": ${next}`, 'the subscription');
 check(true, `GraphiQL's subscription shows event ${next} once it is appended`);
 
