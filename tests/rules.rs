@@ -1253,3 +1253,73 @@ fn a_member_whose_lapsed_host_was_dissolved_can_still_be_named() {
         r#"{"type":"TemporaryActivityEnded","effective":"2025-04-01","member":"dv-003","host_org":"cb-na-ray"}"#;
     assert_eq!(outcome(&state, ended_there), Err("entity_ended"));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 128, ..Default::default() })]
+
+    /// The ledger keeps the rules state in its store and only a cache of it in memory,
+    /// emptied whenever it grows past its bound: a check through the cache, loading each
+    /// entity it misses from the stored entries ([`State::check_paging`]), gives the very
+    /// verdict of the whole state, for any sequence of submissions and any points at which
+    /// the cache is emptied; and the entries written back after each accepted event are,
+    /// at the end, exactly the whole state's.
+    #[test]
+    fn a_check_through_a_cache_of_stored_entries_is_the_check_of_the_whole_state(
+        picks in proptest::collection::vec((0usize..10_000, proptest::bool::weighted(0.3)), 1..60)
+    ) {
+        let pool = every_table_line();
+        let mut whole = given(&[]);
+        let mut stored: std::collections::HashMap<Id, Vec<u8>> =
+            whole.entries().map(|(id, bytes)| (id.clone(), bytes)).collect();
+        let mut cache = State::new();
+        for (pick, empty_the_cache) in picks {
+            if empty_the_cache {
+                cache = State::new();
+            }
+            let line = pool[pick % pool.len()];
+            let sub = submission(line);
+            let expected = whole.check(&sub, today());
+            let (verdict, _) = cache
+                .check_paging(&sub, today(), |id| Ok::<_, String>(stored.get(id).cloned()))
+                .expect("every stored entry decodes");
+            match (expected, verdict) {
+                (Ok(full), Ok(paged)) => {
+                    let ids: Vec<Id> = paged.ids().cloned().collect();
+                    whole.apply(full);
+                    cache.apply(paged);
+                    for id in ids {
+                        let bytes = cache.encode_entry(&id).expect("a changed entity is held");
+                        stored.insert(id, bytes);
+                    }
+                }
+                (Err(full), Err(paged)) => proptest::prop_assert_eq!(paged, full, "{}", line),
+                (full, paged) => proptest::prop_assert!(false, "the whole state: {:?}; through the cache: {:?}\n{}", full.map(|_| ()), paged.map(|_| ()), line),
+            }
+        }
+        let expected: std::collections::HashMap<Id, Vec<u8>> =
+            whole.entries().map(|(id, bytes)| (id.clone(), bytes)).collect();
+        proptest::prop_assert_eq!(stored, expected);
+    }
+}
+
+/// A stored entry that does not decode is named, never read as an empty state.
+#[test]
+fn a_damaged_stored_entry_is_named() {
+    let whole = given(&[]);
+    let mut cache = State::new();
+    let line =
+        r#"{"type":"OrganizationRenamed","effective":"2025-03-01","org":"cb-pac-ngoa","name":"Chi bộ Pác Ngòa mới"}"#;
+    let result = cache.check_paging(&submission(line), today(), |id| {
+        Ok::<_, String>(whole.encode_entry(id).map(|bytes| {
+            if id.as_str() == "cb-pac-ngoa" {
+                vec![0xff; 3]
+            } else {
+                bytes
+            }
+        }))
+    });
+    match result {
+        Err(orgledger::rules::PagingError::Damaged { id, .. }) => assert_eq!(id.as_str(), "cb-pac-ngoa"),
+        other => panic!("a damaged entry: {:?}", other.map(|(v, n)| (v.map(|_| ()), n))),
+    }
+}

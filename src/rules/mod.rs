@@ -17,8 +17,9 @@
 
 pub mod charter;
 
+use std::cell::RefCell;
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -224,7 +225,145 @@ impl State {
         self.apply(change);
         Ok(())
     }
+
+    /// [`State::check`] on a state that holds only part of the whole (the ledger keeps the
+    /// rules state in its store, and this in memory as a cache). Each entity the check asks
+    /// for and this state lacks is fetched (`fetch` gives its stored entry, as
+    /// [`State::encode_entry`] wrote it, or `None` when it exists nowhere) and loaded, and the
+    /// check runs again, until it asks only for entities that exist nowhere. Its answer is
+    /// then the one the whole state would give, since a check is pure and reads nothing but
+    /// the entities it names. Returns the verdict and the bytes of the entries loaded.
+    pub fn check_paging<B: AsRef<[u8]>, E>(
+        &mut self,
+        sub: &Submission,
+        today: Date,
+        mut fetch: impl FnMut(&Id) -> Result<Option<B>, E>,
+    ) -> Result<(Result<Change, RuleViolation>, usize), PagingError<E>> {
+        let mut absent: HashSet<Id> = HashSet::new();
+        let mut loaded_bytes = 0;
+        loop {
+            let mut draft = Draft::new(self);
+            let verdict = draft.check(sub, today);
+            let misses = std::mem::take(draft.misses.get_mut());
+            let verdict = verdict.map(|()| draft.into_change());
+            let mut loaded = false;
+            for id in misses {
+                if absent.contains(&id) || self.kinds.contains_key(&id) {
+                    continue;
+                }
+                match fetch(&id).map_err(PagingError::Fetch)? {
+                    Some(bytes) => {
+                        loaded_bytes += bytes.as_ref().len();
+                        self.load(id, bytes.as_ref())?;
+                        loaded = true;
+                    }
+                    None => {
+                        absent.insert(id);
+                    }
+                }
+            }
+            if !loaded {
+                return Ok((verdict, loaded_bytes));
+            }
+        }
+    }
+
+    /// How many entities the state holds.
+    pub fn len(&self) -> usize {
+        self.kinds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+    }
+
+    /// The entry of `id` in its stored form ([`State::load`] reads it back), if the state
+    /// holds it.
+    pub fn encode_entry(&self, id: &Id) -> Option<Vec<u8>> {
+        let kind = self.kind_of(id)?;
+        let entry = match kind {
+            EntityKind::Locality => self.locality(id).map(EntryRef::Locality),
+            EntityKind::Organization => self.organization(id).map(EntryRef::Organization),
+            EntityKind::Person => self.person(id).map(EntryRef::Person),
+            EntityKind::Instrument => self.instrument(id).map(EntryRef::Instrument),
+            EntityKind::Resolution => None,
+        };
+        let entry = entry.unwrap_or(EntryRef::Kind(kind));
+        // Encoding into a vector fails only on types postcard cannot express: none here.
+        postcard::to_stdvec(&entry).ok()
+    }
+
+    /// Every entity the state holds, in its stored form.
+    pub fn entries(&self) -> impl Iterator<Item = (&Id, Vec<u8>)> + '_ {
+        self.kinds.keys().filter_map(|id| Some((id, self.encode_entry(id)?)))
+    }
+
+    /// Puts the entry of `id`, as [`State::encode_entry`] wrote it, into the state.
+    pub fn load<E>(&mut self, id: Id, bytes: &[u8]) -> Result<(), PagingError<E>> {
+        let entry: OwnedEntry = match postcard::from_bytes(bytes) {
+            Ok(entry) => entry,
+            Err(e) => {
+                return Err(PagingError::Damaged {
+                    id,
+                    reason: e.to_string(),
+                })
+            }
+        };
+        let kind = match entry {
+            StoredEntry::Locality(l) => {
+                self.localities.insert(id.clone(), Arc::new(l));
+                EntityKind::Locality
+            }
+            StoredEntry::Organization(o) => {
+                self.orgs.insert(id.clone(), Arc::new(o));
+                EntityKind::Organization
+            }
+            StoredEntry::Person(p) => {
+                self.people.insert(id.clone(), Arc::new(p));
+                EntityKind::Person
+            }
+            StoredEntry::Instrument(i) => {
+                self.instruments.insert(id.clone(), Arc::new(i));
+                EntityKind::Instrument
+            }
+            StoredEntry::Kind(kind) => kind,
+        };
+        self.kinds.insert(id, kind);
+        Ok(())
+    }
 }
+
+/// Why [`State::check_paging`] could not check: the fetch failed, or a stored entry does not
+/// decode.
+#[derive(Debug)]
+pub enum PagingError<E> {
+    Fetch(E),
+    Damaged { id: Id, reason: String },
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for PagingError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PagingError::Fetch(e) => e.fmt(f),
+            PagingError::Damaged { id, reason } => {
+                write!(f, "the stored rules entry of {id} does not decode: {reason}")
+            }
+        }
+    }
+}
+
+/// One entity of the rules state as the ledger stores it (postcard): its kind, with its
+/// fields for the kinds that have any.
+#[derive(Serialize, Deserialize)]
+enum StoredEntry<L, O, P, I> {
+    Locality(L),
+    Organization(O),
+    Person(P),
+    Instrument(I),
+    Kind(EntityKind),
+}
+type EntryRef<'a> = StoredEntry<&'a Locality, &'a Organization, &'a Person, &'a Instrument>;
+type OwnedEntry = StoredEntry<Locality, Organization, Person, Instrument>;
 
 /// What one event changes: the new value of every entry it touches (an entity it creates,
 /// or one whose fields move), made by [`State::check`] and written by [`State::apply`].
@@ -240,6 +379,16 @@ pub struct Change {
 }
 
 impl Change {
+    /// The ids of every entity the event changes.
+    pub fn ids(&self) -> impl Iterator<Item = &Id> + '_ {
+        self.kinds
+            .keys()
+            .chain(self.localities.keys())
+            .chain(self.orgs.keys())
+            .chain(self.people.keys())
+            .chain(self.instruments.keys())
+    }
+
     /// Whether the event changes nothing (a cell meeting, say, on a day already seen).
     pub fn is_empty(&self) -> bool {
         self.kinds.is_empty()
@@ -256,6 +405,9 @@ impl Change {
 /// written.
 struct Draft<'a> {
     base: &'a State,
+    /// Ids the state was asked for and did not hold: for [`State::check_reading`], whose
+    /// caller may hold only part of the state and load these before checking again.
+    misses: RefCell<Vec<Id>>,
     kinds: HashMap<Id, EntityKind>,
     localities: HashMap<Id, Locality>,
     orgs: HashMap<Id, Organization>,
@@ -281,6 +433,7 @@ impl<'a> Draft<'a> {
     fn new(base: &'a State) -> Draft<'a> {
         Draft {
             base,
+            misses: RefCell::new(Vec::new()),
             kinds: HashMap::new(),
             localities: HashMap::new(),
             orgs: HashMap::new(),
@@ -299,20 +452,38 @@ impl<'a> Draft<'a> {
         }
     }
 
+    /// `found`, a read of the state for `id`; a miss is noted.
+    fn noted<T>(&self, id: &Id, found: Option<T>) -> Option<T> {
+        if found.is_none() {
+            self.misses.borrow_mut().push(id.clone());
+        }
+        found
+    }
+    fn base_person(&self, id: &Id) -> Option<&'a Person> {
+        self.noted(id, self.base.person(id))
+    }
+
     fn kind_of(&self, id: &Id) -> Option<EntityKind> {
-        self.kinds.get(id).copied().or_else(|| self.base.kind_of(id))
+        self.kinds
+            .get(id)
+            .copied()
+            .or_else(|| self.noted(id, self.base.kind_of(id)))
     }
     fn locality(&self, id: &Id) -> Option<&Locality> {
-        self.localities.get(id).or_else(|| self.base.locality(id))
+        self.localities
+            .get(id)
+            .or_else(|| self.noted(id, self.base.locality(id)))
     }
     fn organization(&self, id: &Id) -> Option<&Organization> {
-        self.orgs.get(id).or_else(|| self.base.organization(id))
+        self.orgs.get(id).or_else(|| self.noted(id, self.base.organization(id)))
     }
     fn person(&self, id: &Id) -> Option<&Person> {
-        self.people.get(id).or_else(|| self.base.person(id))
+        self.people.get(id).or_else(|| self.base_person(id))
     }
     fn instrument(&self, id: &Id) -> Option<&Instrument> {
-        self.instruments.get(id).or_else(|| self.base.instrument(id))
+        self.instruments
+            .get(id)
+            .or_else(|| self.noted(id, self.base.instrument(id)))
     }
 
     /// Checks `sub` against the state on its effective date, writing what it changes into
@@ -549,7 +720,7 @@ impl<'a> Draft<'a> {
     // path of the rules can panic the writer.
 
     fn person_mut(&mut self, id: &Id) -> Result<&mut Person, RuleViolation> {
-        let base = self.base.person(id);
+        let base = self.base_person(id);
         drafted(&mut self.people, id, base, || {
             violation("member_unknown", format!("{id} is not a party member"))
         })
@@ -563,21 +734,21 @@ impl<'a> Draft<'a> {
     }
 
     fn org_mut(&mut self, id: &Id) -> Result<&mut Organization, RuleViolation> {
-        let base = self.base.organization(id);
+        let base = self.noted(id, self.base.organization(id));
         drafted(&mut self.orgs, id, base, || {
             violation("organization_unknown", format!("{id} is not a founded organization"))
         })
     }
 
     fn locality_mut(&mut self, id: &Id) -> Result<&mut Locality, RuleViolation> {
-        let base = self.base.locality(id);
+        let base = self.noted(id, self.base.locality(id));
         drafted(&mut self.localities, id, base, || {
             violation("locality_unknown", format!("{id} is not a registered locality"))
         })
     }
 
     fn instrument_mut(&mut self, id: &Id) -> Result<&mut Instrument, RuleViolation> {
-        let base = self.base.instrument(id);
+        let base = self.noted(id, self.base.instrument(id));
         drafted(&mut self.instruments, id, base, || {
             violation("instrument_unknown", format!("{id} is not an issued instrument"))
         })
@@ -908,7 +1079,7 @@ impl<'a> Draft<'a> {
                 }
                 self.kinds.insert(e.person.clone(), EntityKind::Person);
                 // A person may be verified again (a second verification replaces the first).
-                let base = self.base.person(&e.person);
+                let base = self.base_person(&e.person);
                 let p = self
                     .people
                     .entry(e.person.clone())
