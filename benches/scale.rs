@@ -6,9 +6,9 @@
 //!
 //! - `append` of one event: on a fresh copy of the ledger (`cp -r` and a sync of its files,
 //!   not timed) when the ledger is small enough for copies to be cheap, so the cached ledger
-//!   never grows; and, at every size, refused by a stale `--expect-seq 0` on the ledger itself (it opens and loads
-//!   the rules state, then the writer refuses the stale position before it checks the event:
-//!   nothing is appended). Wall time, and the child's peak resident set from `wait4`;
+//!   never grows; and, at every size, refused by a stale `--expect-seq 0` on the ledger itself (it opens,
+//!   then the writer refuses the stale position before it checks the event: nothing is
+//!   appended). Wall time, and the child's peak resident set from `wait4`;
 //! - `report coverage`, and `report coverage --seq S` at old `seq`s drawn by a seeded PRNG,
 //!   so that runs ask the same questions;
 //! - `serve --listen 127.0.0.1:0` from start to `listening on`, then the nine reports over
@@ -49,8 +49,6 @@ const QUESTION_SEED: u64 = 0x5ca1_e011;
 /// The event the append benchmark submits: a new province, which names no other entity, so
 /// it is valid on every synthetic ledger.
 const APPEND_LINE: &str = r#"{"type":"LocalityRegistered","effective":"2024-12-31","locality":"tinh-do-dac","name":"Tỉnh Đo Đạc","kind":"province","border":false}"#;
-/// The file of the saved rules state in `caches/` (private to `orgledger::ledger::caches`).
-const RULES_STATE_FILE: &str = "rules-state.snapshot";
 /// The reader token the benchmark adds to each ledger it serves.
 const TOKEN_NAME: &str = "scale-bench";
 /// How long the server may take to say it listens, or the background verify to end.
@@ -266,7 +264,7 @@ fn measure(events: u64, settings: &Settings) -> Figures {
         .collect();
     let refused = timed(&ran);
     println!(
-        "append       refused by --expect-seq 0 (opens, loads the rules state, refuses the stale position before checking the event), on the ledger: median {} (runs {}), peak RSS {}",
+        "append       refused by --expect-seq 0 (opens, refuses the stale position before checking the event), on the ledger: median {} (runs {}), peak RSS {}",
         ms(refused.wall),
         walls(&ran),
         mib_text(refused.peak_rss)
@@ -343,7 +341,8 @@ fn measure(events: u64, settings: &Settings) -> Figures {
     );
 
     // Where a cold answer's time goes, in this process: the parts of what `report` does
-    // before it answers, and the rules state that `append` and `serve` load.
+    // before it answers, and the rules state stored in the log tree, which the writer reads
+    // an entity at a time.
     let started = Instant::now();
     let store = Store::open(&dir, false).unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
     let opened = started.elapsed();
@@ -359,17 +358,16 @@ fn measure(events: u64, settings: &Settings) -> Figures {
     }
     let folded = started.elapsed();
     drop(projection);
-    let started = Instant::now();
-    let rules = store.rules_state().unwrap_or_else(|e| fail(&e.to_string()));
-    let rules_loaded = started.elapsed();
+    let rules_head = store.rules_head().unwrap_or_else(|e| fail(&e.to_string()));
+    let (rules_entries, rules_bytes) = store.rules_size().unwrap_or_else(|e| fail(&e.to_string()));
     println!(
-        "open         in this process: Store::open {}; the latest snapshot (seq {from}) decoded in {}; the {} records after it folded in {}; the saved rules state ({}) decoded in {}",
+        "open         in this process: Store::open {}; the latest snapshot (seq {from}) decoded in {}; the {} records after it folded in {}; the stored rules state ({}): {rules_entries} entries, {:.1} MiB",
         ms(opened),
         ms(decoded),
         events - from,
         ms(folded),
-        rules.map_or("none".to_owned(), |(_, head)| format!("at seq {}", head.seq)),
-        ms(rules_loaded)
+        rules_head.map_or("absent".to_owned(), |head| format!("at seq {}", head.seq)),
+        rules_bytes as f64 / 1048576.0
     );
 
     // Rebuild against a raw scan, in this process, and the record bytes.
@@ -413,10 +411,9 @@ fn measure(events: u64, settings: &Settings) -> Figures {
         (size.total - size.caches) as f64 / record_bytes as f64
     );
     println!(
-        "caches       projection snapshots at seq {} (the latest is {} events behind the head); rules state {:.1} MiB",
+        "caches       projection snapshots at seq {} (the latest is {} events behind the head)",
         snapshots.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
-        events - snapshots.last().copied().unwrap_or(0),
-        size.rules_state as f64 / 1048576.0
+        events - snapshots.last().copied().unwrap_or(0)
     );
     std::io::stdout().flush().ok();
     Figures {
@@ -778,9 +775,8 @@ struct DiskUsage {
     total: u64,
     /// sled's own files: `db`, `conf`, `blobs/`, `snap.*`.
     sled: u64,
-    /// `caches/`: projection snapshots and the saved rules state.
+    /// `caches/`: projection snapshots and the closed-head mark.
     caches: u64,
-    rules_state: u64,
 }
 
 fn disk_usage(dir: &Path) -> DiskUsage {
@@ -808,12 +804,7 @@ fn disk_usage(dir: &Path) -> DiskUsage {
                     .sum::<u64>()
             })
             .unwrap_or(0);
-    DiskUsage {
-        total,
-        sled,
-        caches,
-        rules_state: walk(&dir.join(orgledger::ledger::caches::SNAPSHOT_DIR).join(RULES_STATE_FILE)),
-    }
+    DiskUsage { total, sled, caches }
 }
 
 /// Syncs every file under `dir` to the disk.

@@ -178,6 +178,8 @@ enum Command {
         #[arg(long, value_name = "FILE", requires = "witnesses")]
         ca: Option<PathBuf>,
         #[command(flatten)]
+        rules_cache: RulesCache,
+        #[command(flatten)]
         data: DataDir,
     },
     /// Keep a verified copy of another ledger (its leader) in the data directory: pull its
@@ -224,6 +226,8 @@ enum Command {
         /// token then crosses the network in the clear.
         #[arg(long, conflicts_with = "tls_cert", requires = "listen")]
         insecure_http: bool,
+        #[command(flatten)]
+        rules_cache: RulesCache,
         #[command(flatten)]
         data: DataDir,
     },
@@ -410,6 +414,22 @@ enum TokenCommand {
         #[command(flatten)]
         data: DataDir,
     },
+}
+
+/// The bound of the writer's cache of the rules state, for the commands that append for a
+/// long time (`serve`, `follow`).
+#[derive(Args, Clone)]
+struct RulesCache {
+    /// The bound, in MiB of stored entries, of the writer's in-memory cache of the rules
+    /// state (the state itself is in the store, read an entity at a time).
+    #[arg(long, value_name = "MIB", default_value_t = (orgledger::ledger::DEFAULT_RULES_CACHE_BYTES >> 20) as u64)]
+    rules_cache_mib: u64,
+}
+
+impl RulesCache {
+    fn bytes(&self) -> usize {
+        usize::try_from(self.rules_cache_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+    }
 }
 
 /// The data directory of a command that uses a ledger. It is not global: the commands
@@ -677,6 +697,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             tls_cert,
             tls_key,
             insecure_http,
+            rules_cache,
             data,
         } => commands::follow::follow(
             &dir(data),
@@ -692,6 +713,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 ca,
                 tls: tls_cert.zip(tls_key),
                 insecure_http,
+                rules_cache_bytes: rules_cache.bytes(),
             },
             &mut out,
         ),
@@ -706,6 +728,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             tls_key,
             insecure_http,
             ca,
+            rules_cache,
             data,
         } => serve::serve(
             &dir(data),
@@ -719,6 +742,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 tls: tls_cert.zip(tls_key),
                 insecure_http,
                 ca,
+                rules_cache_bytes: rules_cache.bytes(),
             },
             &mut out,
         ),

@@ -1,14 +1,18 @@
-//! The rules state saved when a ledger closes: the next open starts from it and replays only
-//! what follows, and gives the same answers as a replay of the whole log. A saved state that
-//! is damaged, from another ledger, or older than the log is ignored or caught up, never
-//! trusted blindly.
+//! The writer's rules state, stored in the log's tree one entry per entity and written in
+//! the batch of the records that changed it: it stands at the head after every append, an
+//! open loads none of it, and a check through a cache that holds almost none of it (a bound
+//! of zero bytes) gives the answers a check of the whole state gives. A stored state that is
+//! missing, of another layout, not a point of the log, behind the log or damaged is rebuilt
+//! or caught up from the log, never trusted blindly.
 
 mod common;
 
 use std::path::Path;
 
+use orgledger::chain::Head;
 use orgledger::event::{Id, Submission};
 use orgledger::ledger::{AppendError, Ledger, LedgerOptions};
+use orgledger::store::{Store, StoreError};
 
 fn sub(line: &str) -> Submission {
     Submission::from_json(line).unwrap_or_else(|e| panic!("{line}: {e}"))
@@ -25,22 +29,36 @@ fn actor() -> Id {
     Id::parse("clerk").unwrap()
 }
 
-fn open(dir: &Path) -> Ledger {
+fn open_with(dir: &Path, options: impl Fn() -> LedgerOptions) -> Ledger {
     for _ in 0..500 {
-        match Ledger::open(dir, LedgerOptions::default()) {
-            Err(orgledger::store::StoreError::InUse(_)) => std::thread::sleep(std::time::Duration::from_millis(10)),
+        match Ledger::open(dir, options()) {
+            Err(StoreError::InUse(_)) => std::thread::sleep(std::time::Duration::from_millis(10)),
             other => return other.expect("the ledger opens"),
         }
     }
     panic!("the ledger stayed in use")
 }
 
-fn state_file(dir: &Path) -> std::path::PathBuf {
-    dir.join("caches").join("rules-state.snapshot")
+fn open(dir: &Path) -> Ledger {
+    open_with(dir, LedgerOptions::default)
+}
+
+/// The store itself, once the ledger that had it has let it go.
+fn open_store(dir: &Path) -> Store {
+    common::wait_until_released(dir);
+    Store::open(dir, false).expect("the store opens")
+}
+
+/// Where the stored rules state stands, and how many entities it holds.
+fn stored_rules(dir: &Path) -> (Option<Head>, u64) {
+    let store = open_store(dir);
+    (store.rules_head().unwrap(), store.rules_size().unwrap().0)
 }
 
 /// The world every case starts from: a province, a district, a commune and a hamlet.
-fn world(dir: &Path) {
+const WORLD: [&str; 4] = ["cao-bang", "trung-khanh", "xa-ngoc-khe", "xom-pac-ngoa"];
+
+fn world(dir: &Path) -> Head {
     let ledger = open(dir);
     ledger
         .append(
@@ -54,7 +72,9 @@ fn world(dir: &Path) {
             None,
         )
         .expect("the world appends");
+    let head = ledger.head();
     ledger.close();
+    head
 }
 
 /// After any reopen the rules must still know the whole history: a reused id is refused,
@@ -82,51 +102,79 @@ fn assert_rules_know_the_history(dir: &Path) {
 }
 
 #[test]
-fn a_closed_ledger_saves_its_rules_state_and_reopens_from_it() {
+fn the_rules_state_is_stored_with_the_records_it_follows() {
     let dir = tempfile::tempdir().unwrap();
-    world(dir.path());
-    assert!(state_file(dir.path()).exists(), "close saved the rules state");
+    let head = world(dir.path());
+    assert_eq!(
+        stored_rules(dir.path()),
+        (Some(head), 4),
+        "one entry per entity, at the head"
+    );
+    assert!(
+        !dir.path().join("caches").join("rules-state.snapshot").exists(),
+        "no whole copy of the state is saved at close"
+    );
     assert_rules_know_the_history(dir.path());
+    assert_rules_know_the_history(dir.path());
+    let (at, entities) = stored_rules(dir.path());
+    assert_eq!(at.map(|h| h.seq), Some(6));
+    assert_eq!(entities, 6);
+}
+
+#[test]
+fn a_missing_rules_state_is_rebuilt_from_the_log_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = world(dir.path());
+    let store = open_store(dir.path());
+    store.clear_rules().unwrap();
+    store.flush().unwrap();
+    drop(store);
+    assert_eq!(stored_rules(dir.path()), (None, 0));
+    drop(open(dir.path()));
+    assert_eq!(stored_rules(dir.path()), (Some(head), 4), "rebuilt by the open");
+    assert_rules_know_the_history(dir.path());
+}
+
+/// A `rules` key of another layout (a later version's, or the mark of a rebuild), or one
+/// that names a point the log does not hold, has the state rebuilt from the first record.
+#[test]
+fn a_rules_state_of_another_layout_or_off_the_log_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = world(dir.path());
+    let off_the_log = |seq: u64, byte: u8| {
+        let mut value = vec![1];
+        value.extend_from_slice(&seq.to_be_bytes());
+        value.extend_from_slice(&[byte; 32]);
+        value
+    };
+    for value in [vec![9], vec![0], vec![1, 2, 3], off_the_log(4, 7), off_the_log(99, 7)] {
+        let store = open_store(dir.path());
+        // An entity the log does not hold: a rebuild must drop it.
+        store
+            .put_rules(&[(Id::parse("xom-ma").unwrap(), vec![4, 0])], head)
+            .unwrap();
+        store.tamper_rules_key(Some(value.clone())).unwrap();
+        drop(store);
+        drop(open(dir.path()));
+        assert_eq!(stored_rules(dir.path()), (Some(head), 4), "rebuilt after {value:?}");
+    }
     assert_rules_know_the_history(dir.path());
 }
 
 #[test]
-fn a_damaged_or_foreign_saved_state_is_ignored() {
+fn a_rules_state_behind_the_log_is_caught_up() {
     let dir = tempfile::tempdir().unwrap();
-    world(dir.path());
-    let mut bytes = std::fs::read(state_file(dir.path())).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0x55;
-    std::fs::write(state_file(dir.path()), &bytes).unwrap();
-    assert_rules_know_the_history(dir.path());
-
-    // A state saved by another ledger, of another history, at the same seq.
-    let other = tempfile::tempdir().unwrap();
-    let ledger = open(other.path());
-    ledger
-        .append(
-            actor(),
-            (0..4)
-                .map(|i| locality(&format!("tinh-{i}"), "province", None))
-                .collect(),
-            None,
-        )
-        .unwrap();
-    ledger.close();
-    std::fs::copy(state_file(other.path()), state_file(dir.path())).unwrap();
-    assert_rules_know_the_history(dir.path());
-
-    std::fs::write(state_file(dir.path()), b"not a snapshot").unwrap();
-    assert_rules_know_the_history(dir.path());
-}
-
-#[test]
-fn a_saved_state_older_than_the_log_is_caught_up() {
-    let dir = tempfile::tempdir().unwrap();
-    world(dir.path());
-    // Keep the state saved at seq 4, as if the writer of what follows had been killed
-    // before it could save its own.
-    let old = std::fs::read(state_file(dir.path())).unwrap();
+    let at_world = world(dir.path());
+    let store = open_store(dir.path());
+    let old: Vec<(Id, Vec<u8>)> = WORLD
+        .iter()
+        .map(|id| {
+            let id = Id::parse(id).unwrap();
+            let bytes = store.rules_entry(&id).unwrap().expect("stored").to_vec();
+            (id, bytes)
+        })
+        .collect();
+    drop(store);
     let ledger = open(dir.path());
     ledger
         .append(
@@ -136,7 +184,13 @@ fn a_saved_state_older_than_the_log_is_caught_up() {
         )
         .unwrap();
     ledger.close();
-    std::fs::write(state_file(dir.path()), old).unwrap();
+    // Put the state back as it stood at the world's head, as if the last group had been
+    // written without it.
+    let store = open_store(dir.path());
+    store.clear_rules().unwrap();
+    store.put_rules(&old, at_world).unwrap();
+    store.flush().unwrap();
+    drop(store);
     let ledger = open(dir.path());
     match ledger.append(
         actor(),
@@ -144,10 +198,89 @@ fn a_saved_state_older_than_the_log_is_caught_up() {
         None,
     ) {
         Err(AppendError::Rule { violation, .. }) => assert_eq!(violation.rule, "id_in_use", "the replayed tail counts"),
-        other => panic!("an id appended after the saved state: {other:?}"),
+        other => panic!("an id appended after the stored state: {other:?}"),
     }
     ledger.close();
+    assert_eq!(stored_rules(dir.path()).1, 5);
     assert_rules_know_the_history(dir.path());
+}
+
+/// A stored entry that does not decode refuses the event that needs it, naming it, and
+/// nothing else; the state is marked for a rebuild, and the next open rebuilds it.
+#[test]
+fn a_damaged_entry_refuses_only_what_needs_it_and_is_rebuilt_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = world(dir.path());
+    let store = open_store(dir.path());
+    store
+        .put_rules(&[(Id::parse("xa-ngoc-khe").unwrap(), vec![0xff, 0xff, 0xff])], head)
+        .unwrap();
+    store.flush().unwrap();
+    drop(store);
+    let ledger = open(dir.path());
+    match ledger.append(
+        actor(),
+        vec![locality("xom-na-thia", "hamlet", Some("xa-ngoc-khe"))],
+        None,
+    ) {
+        Err(AppendError::Store(StoreError::Damaged(message))) => {
+            assert!(message.contains("xa-ngoc-khe"), "{message}");
+            assert!(message.contains("rebuild"), "{message}");
+        }
+        other => panic!("an event that needs a damaged entry: {other:?}"),
+    }
+    assert_eq!(ledger.head(), head, "nothing appended");
+    ledger
+        .append(actor(), vec![locality("bac-kan", "province", None)], None)
+        .expect("an event that needs no damaged entry");
+    ledger
+        .append(actor(), vec![locality("cho-don", "district", Some("bac-kan"))], None)
+        .expect("one that needs what was changed since");
+    ledger.close();
+    assert_eq!(stored_rules(dir.path()).0, None, "marked for a rebuild");
+    assert_rules_know_the_history(dir.path());
+    let (at, entities) = stored_rules(dir.path());
+    assert_eq!(
+        (at.map(|h| h.seq), entities),
+        (Some(7), 7),
+        "rebuilt: the world, two more, one hamlet"
+    );
+}
+
+/// With a cache bound of zero bytes the writer keeps nothing of the state between groups
+/// and reads every entity it needs from the store: a synthetic province appended so, in
+/// groups of every size, ends at the very head that the default cache reaches.
+#[test]
+fn a_ledger_with_no_rules_cache_appends_the_same_history() {
+    use orgledger::event::Timestamp;
+    use orgledger::ledger::SteppedClock;
+    let heads: Vec<Head> = [0usize, orgledger::ledger::DEFAULT_RULES_CACHE_BYTES]
+        .into_iter()
+        .map(|bound| {
+            let dir = tempfile::tempdir().unwrap();
+            let options = || {
+                let mut options = LedgerOptions::default().with_rules_cache_bytes(bound);
+                options.clock = Box::new(SteppedClock::new(
+                    Timestamp::parse(orgledger::generate::CLOCK_START).unwrap(),
+                    orgledger::generate::CLOCK_STEP_MICROS,
+                ));
+                options
+            };
+            let ledger = open_with(dir.path(), options);
+            let mut events = orgledger::generate::synthetic_batches(3_000, 11).flatten().peekable();
+            let mut size = 0;
+            while events.peek().is_some() {
+                size = size % 97 + 1;
+                let group: Vec<Submission> = events.by_ref().take(size).collect();
+                ledger.append(actor(), group, None).expect("a synthetic group appends");
+            }
+            let head = ledger.head();
+            ledger.close();
+            assert_eq!(stored_rules(dir.path()).0, Some(head));
+            head
+        })
+        .collect();
+    assert_eq!(heads[0], heads[1]);
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -246,4 +379,29 @@ fn a_log_cut_behind_the_caches_is_refused() {
 /// Waits until sled has let go of a store just closed, so its files can be copied whole.
 fn common_wait(data: &Path) {
     drop(open(data));
+}
+
+/// `--rules-cache-mib` takes a whole number of MiB, and names itself when given anything else.
+#[test]
+fn a_bad_rules_cache_bound_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in ["serve", "follow"] {
+        for bad in ["lots", "-1", "1.5", ""] {
+            let mut args = vec![command];
+            if command == "follow" {
+                args.extend(["http://127.0.0.1:9/graphql", "--token", "t", "--key", "k"]);
+            }
+            let flag = format!("--rules-cache-mib={bad}");
+            args.push(&flag);
+            let out = common::running::orgledger_in(dir.path(), &args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{command} --rules-cache-mib {bad:?}: {stderr}"
+            );
+            assert!(stderr.contains("--rules-cache-mib"), "{stderr}");
+        }
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
 }

@@ -43,6 +43,8 @@ pub struct FollowOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// `--insecure-http`: serve plain HTTP off loopback anyway.
     pub insecure_http: bool,
+    /// `--rules-cache-mib`, in bytes: see [`LedgerOptions::rules_cache_bytes`].
+    pub rules_cache_bytes: usize,
 }
 
 impl From<FollowError> for CommandError {
@@ -112,7 +114,8 @@ pub fn follow(data: &Path, options: FollowOptions, out: &mut impl Write) -> Resu
     let ledger_options = match listener {
         Some(_) => LedgerOptions::default(),
         None => LedgerOptions::default().without_projection(),
-    };
+    }
+    .with_rules_cache_bytes(options.rules_cache_bytes);
     let ledger = Arc::new(Ledger::open(data, ledger_options)?);
     let nudge = Arc::new(tokio::sync::Notify::new());
     // The witness's state (its latest cosigned checkpoint, its evidence) lives beside the

@@ -82,6 +82,8 @@ pub struct ServeOptions {
     /// `--ca FILE`: the CA certificates the witnesses' HTTPS is checked against, in place of
     /// the system's roots.
     pub ca: Option<PathBuf>,
+    /// `--rules-cache-mib`, in bytes: see [`LedgerOptions::rules_cache_bytes`].
+    pub rules_cache_bytes: usize,
 }
 
 /// `orgledger serve`: opens the ledger (first writing the demo into an empty data directory
@@ -142,7 +144,10 @@ pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result
     if !Store::exists_at(data) {
         tracing::warn!("no ledger in {}: starting a new, empty one", data.display());
     }
-    let ledger = Ledger::open(data, LedgerOptions::default())?;
+    let ledger = Ledger::open(
+        data,
+        LedgerOptions::default().with_rules_cache_bytes(options.rules_cache_bytes),
+    )?;
     if options.demo && !holds_the_demo(&ledger)? {
         let head = ledger.head().seq;
         ledger.close();

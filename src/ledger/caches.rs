@@ -4,15 +4,12 @@
 //! Snapshots are caches (FORMAT.md does not cover them): a snapshot that does not match the
 //! log is ignored and a new one written; deleting them all only costs a full replay. They
 //! are plain files in `caches/` inside the data directory: projection snapshots named by the
-//! `seq` they stand for, and the writer's rules state as it stood when the ledger last
-//! closed.
+//! `seq` they stand for, and a mark of the head the ledger last closed at.
 
 use std::path::PathBuf;
 
 use crate::chain::{ChainError, Head};
-use crate::event::Hash;
 use crate::projection::{snapshot, Projection};
-use crate::rules::State;
 use crate::store::{Store, StoreError, Verified};
 
 /// A new snapshot is due once this many events, or an eighth of the ledger if that is more,
@@ -26,8 +23,10 @@ pub const KEEP_SNAPSHOTS: usize = 2;
 /// The directory, inside the data directory, that holds snapshot files: caches, which can
 /// be deleted at any time.
 pub const SNAPSHOT_DIR: &str = "caches";
-/// The file of the rules-state snapshot written when a ledger closes.
-const RULES_STATE_FILE: &str = "rules-state.snapshot";
+/// The file that marks the head a ledger last closed at.
+const CLOSED_HEAD_FILE: &str = "closed.head";
+/// The file of the whole rules state that versions before the stored one wrote at close.
+const OLD_RULES_STATE_FILE: &str = "rules-state.snapshot";
 
 /// How a projection was opened, for the benchmark and for logs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -110,7 +109,14 @@ impl Store {
     /// reaches them.
     pub(crate) fn cache_heads(&self) -> Result<Vec<(&'static str, Head)>, StoreError> {
         let mut heads = Vec::new();
-        if let Ok(bytes) = std::fs::read(self.snapshot_dir().join(RULES_STATE_FILE)) {
+        if let Ok(bytes) = std::fs::read(self.snapshot_dir().join(CLOSED_HEAD_FILE)) {
+            heads.extend(
+                snapshot::header_of(snapshot::CLOSED_HEAD, &bytes)
+                    .ok()
+                    .map(|h| ("head of the last close", h)),
+            );
+        }
+        if let Ok(bytes) = std::fs::read(self.snapshot_dir().join(OLD_RULES_STATE_FILE)) {
             heads.extend(
                 snapshot::header_of(snapshot::RULES_STATE, &bytes)
                     .ok()
@@ -155,33 +161,20 @@ impl Store {
         Ok((None, ignored))
     }
 
-    /// Stores the rules state as it stands after `head` (written when a ledger closes, so
-    /// that the next open replays only what was appended since).
-    pub fn put_rules_state(&self, state: &State, head: Head) -> Result<(), StoreError> {
-        let bytes = snapshot::encode_as(snapshot::RULES_STATE, head, state);
-        self.write_cache_file(&self.snapshot_dir().join(RULES_STATE_FILE), &bytes)
+    /// Marks the head the ledger closed at (a file of `caches/`, written whole): one of the
+    /// heads [`check_cache_heads`] holds the log to.
+    pub fn put_closed_head(&self, head: Head) -> Result<(), StoreError> {
+        let bytes = snapshot::encode_as(snapshot::CLOSED_HEAD, head, &());
+        self.write_cache_file(&self.snapshot_dir().join(CLOSED_HEAD_FILE), &bytes)
     }
 
-    /// The stored rules state and the head it stands for, if there is one and it matches the
-    /// log; otherwise `None`, and the caller replays the whole log.
-    pub fn rules_state(&self) -> Result<Option<(State, Head)>, StoreError> {
-        let Ok(bytes) = std::fs::read(self.snapshot_dir().join(RULES_STATE_FILE)) else {
-            return Ok(None);
-        };
-        let Ok(head) = snapshot::header_of(snapshot::RULES_STATE, &bytes) else {
-            return Ok(None);
-        };
-        if head.seq > self.head()?.seq {
-            return Ok(None);
+    /// Removes the whole rules state that versions before the stored one saved in
+    /// `caches/` at close: the store's own is used now.
+    pub(crate) fn remove_saved_rules_state(&self) -> Result<(), StoreError> {
+        match std::fs::remove_file(self.snapshot_dir().join(OLD_RULES_STATE_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::io(e)),
+            _ => Ok(()),
         }
-        let record_hash = match head.seq {
-            0 => Hash::ZERO,
-            seq => match self.raw(seq)? {
-                Some((hash, _)) => hash,
-                None => return Ok(None),
-            },
-        };
-        Ok(snapshot::decode_as(snapshot::RULES_STATE, &bytes, record_hash).ok())
     }
 
     /// Opens the projection at the head: the latest usable snapshot, then every record

@@ -26,19 +26,20 @@ mod flusher;
 mod idempotency;
 mod projector;
 mod replay;
+mod rules;
 mod writer;
 
 use crate::chain::Head;
 use crate::event::{Hash, Id, Record, Submission, Timestamp};
 use crate::projection::Projection;
-use crate::rules::{RuleViolation, State};
+use crate::rules::RuleViolation;
 use crate::store::{install_panic_hook, last_panic, panic_message, Faults, Store, StoreError};
 use caches::snapshot_due;
 use flusher::Flusher;
 use idempotency::Idempotency;
 use projector::Projector;
-use replay::fill_tree;
-pub use replay::replay;
+use replay::{fill_tree, fold_tail};
+use rules::Rules;
 use writer::Writer;
 
 /// The most events the writer puts in one group before it flushes. A request is never split.
@@ -102,7 +103,13 @@ pub struct LedgerOptions {
     /// that only appends (`orgledger append`) turns it off, and then must not ask for
     /// [`Ledger::projection`]: its open costs nothing that grows with the projection.
     pub project: bool,
+    /// The bound of the writer's cache of the rules state, in bytes of stored entries
+    /// (`--rules-cache-mib` of `serve` and `follow`): the state itself is in the store.
+    pub rules_cache_bytes: usize,
 }
+
+/// The default bound of the rules-state cache: 64 MiB of stored entries.
+pub const DEFAULT_RULES_CACHE_BYTES: usize = 64 << 20;
 
 impl Default for LedgerOptions {
     fn default() -> Self {
@@ -113,6 +120,7 @@ impl Default for LedgerOptions {
             sync_files: true,
             faults: None,
             project: true,
+            rules_cache_bytes: DEFAULT_RULES_CACHE_BYTES,
         }
     }
 }
@@ -130,6 +138,12 @@ impl LedgerOptions {
     /// Without the live projection (see [`LedgerOptions::project`]).
     pub fn without_projection(mut self) -> LedgerOptions {
         self.project = false;
+        self
+    }
+
+    /// With the rules-state cache bounded to `bytes` (see [`LedgerOptions::rules_cache_bytes`]).
+    pub fn with_rules_cache_bytes(mut self, bytes: usize) -> LedgerOptions {
+        self.rules_cache_bytes = bytes;
         self
     }
 
@@ -324,15 +338,15 @@ pub struct Ledger {
     /// The `seq` the live projection has folded up to.
     projected: Arc<Progress>,
     threads: Vec<JoinHandle<()>>,
-    /// The writer's thread, which hands back the rules state when it ends (nothing when it
+    /// The writer's thread, which hands back the head it left when it ends (nothing when it
     /// panicked).
-    writer: Option<JoinHandle<Option<(State, Head)>>>,
+    writer: Option<JoinHandle<Option<Head>>>,
     /// The panics of the ledger's threads, so that what they served is refused.
     deaths: Arc<Deaths>,
     /// Set when storage failed: the writer's state may then hold what is not durable.
     stopped: Arc<OnceLock<String>>,
-    /// The head the saved rules state stood for when the ledger opened.
-    saved_at: Option<u64>,
+    /// The head the ledger opened at, marked in `caches/` at close only if it moved.
+    opened_at: u64,
     /// How many flushes made groups durable, so the benchmark can report the average number
     /// of events per flush.
     groups: Arc<AtomicU64>,
@@ -498,9 +512,12 @@ impl Ledger {
         };
         let mut projection = snapshot.unwrap_or_default();
         let mut last_snapshot = projection.head().seq;
-        let saved = store.rules_state()?;
-        let saved_at = saved.as_ref().map(|(_, head)| head.seq);
-        let (state, head) = replay(&store, saved, options.project.then_some(&mut projection))?;
+        let mut rules = Rules::new(store.clone(), options.rules_cache_bytes);
+        let head = rules.catch_up()?;
+        store.remove_saved_rules_state()?;
+        if options.project {
+            fold_tail(&store, &mut projection, head.seq)?;
+        }
         let frontier = fill_tree(&store, head.seq)?;
         // From here on the writer inserts records before they are durable: reads stop at
         // the durable head, which each successful flush moves.
@@ -548,7 +565,7 @@ impl Ledger {
         let writer = Writer {
             deaths: deaths.clone(),
             store: store.clone(),
-            state,
+            rules,
             head,
             frontier: options.maintain_tree.then_some(frontier),
             clock: options.clock,
@@ -588,7 +605,7 @@ impl Ledger {
             writer: Some(writer),
             deaths,
             stopped,
-            saved_at,
+            opened_at: head.seq,
             groups,
             projection,
             project: options.project,
@@ -853,15 +870,14 @@ impl Ledger {
         for t in self.threads.drain(..).rev() {
             let _ = t.join();
         }
-        // Save the rules state for the next open, when it is exactly the durable log's: no
-        // storage failure, every inserted group flushed. A failure to save costs only a
-        // longer replay next time. It is saved at every close, even after one append:
-        // besides bounding the next open's replay, its head is one of the marks by which a
-        // log cut back behind the chain's back is caught (`caches::check_cache_heads`).
-        if let Some((state, head)) = ended {
+        // Mark the head the ledger closed at, when it is exactly the durable log's (no
+        // storage failure, every inserted group flushed) and it moved: one of the marks by
+        // which a log cut back behind the chain's back is caught
+        // (`caches::check_cache_heads`). A failure to mark loses only that check.
+        if let Some(head) = ended {
             let durable = self.stopped.get().is_none() && self.head() == head;
-            if durable && self.saved_at != Some(head.seq) {
-                let _ = self.store.put_rules_state(&state, head);
+            if durable && self.opened_at != head.seq {
+                let _ = self.store.put_closed_head(head);
             }
         }
     }

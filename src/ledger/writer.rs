@@ -1,11 +1,13 @@
 //! The writer thread: it owns the rules state, validates each queued request against it,
-//! seals the accepted events and inserts each group into sled as one atomic batch, then
-//! hands the group to the flusher without waiting for the disk.
+//! seals the accepted events and inserts each group into sled as one atomic batch, with the
+//! rules-state entries its events changed, then hands the group to the flusher without
+//! waiting for the disk.
 
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::mpsc;
 
+use super::rules::Rules;
 use super::{
     stopped_error, AppendError, Appended, Clock, CopyRequest, DeathOnDrop, Deaths, Inserted, Queued, Reply,
     MAX_GROUP_EVENTS,
@@ -14,13 +16,12 @@ use crate::chain::Head;
 use crate::chain::{ChainError, ChainVerifier};
 use crate::event::{Record, Timestamp};
 use crate::merkle::Frontier;
-use crate::rules::State;
 use crate::store::Store;
 
 pub(super) struct Writer {
     pub(super) deaths: Arc<Deaths>,
     pub(super) store: Arc<Store>,
-    pub(super) state: State,
+    pub(super) rules: Rules,
     /// The head including groups inserted but not yet flushed: where the next event goes.
     pub(super) head: Head,
     /// The right edge of the Merkle tree at `head`: the nodes each record completes are
@@ -36,9 +37,8 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Runs until the queue closes, then hands back the rules state and the head it
-    /// stands for.
-    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Queued>) -> (State, Head) {
+    /// Runs until the queue closes, then hands back the head it left.
+    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Queued>) -> Head {
         let _death = DeathOnDrop(self.deaths.clone(), "writer");
         while let Some(first) = rx.blocking_recv() {
             let mut group = vec![first];
@@ -54,7 +54,7 @@ impl Writer {
             }
             self.commit(group);
         }
-        (self.state, self.head)
+        self.head
     }
 
     fn now(&mut self) -> Timestamp {
@@ -124,16 +124,23 @@ impl Writer {
                     continue;
                 }
             }
-            // `State::submit` leaves the state as it was when it refuses an event, so only a
-            // batch of several events needs a copy to roll back to (an O(1) clone).
-            let state_mark = (req.submissions.len() > 1).then(|| self.state.clone());
+            // `Rules::submit` leaves the state as it was when it refuses an event, so only a
+            // batch of several events needs a mark to roll back to (an O(1) clone).
+            let state_mark = (req.submissions.len() > 1).then(|| self.rules.mark());
             let (head_mark, records_mark) = (self.head, records.len());
             let mut refused = None;
             for (index, sub) in req.submissions.into_iter().enumerate() {
                 let now = self.now();
-                if let Err(violation) = self.state.submit(&sub, now.date()) {
-                    refused = Some(AppendError::Rule { index, violation });
-                    break;
+                match self.rules.submit(&sub, now.date()) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(violation)) => {
+                        refused = Some(AppendError::Rule { index, violation });
+                        break;
+                    }
+                    Err(e) => {
+                        refused = Some(AppendError::Store(e));
+                        break;
+                    }
                 }
                 let record = Record::seal(self.head.seq + 1, self.head.hash, now, req.actor.clone(), sub);
                 self.head = Head {
@@ -144,8 +151,8 @@ impl Writer {
             }
             match refused {
                 Some(err) => {
-                    if let Some(state) = state_mark {
-                        self.state = state;
+                    if let Some(mark) = state_mark {
+                        self.rules.roll_back(mark);
                     }
                     self.head = head_mark;
                     records.truncate(records_mark);
@@ -176,9 +183,10 @@ impl Writer {
             }
         }
         let tree = self.frontier.is_some().then_some(nodes.as_slice());
+        let entries = self.rules.take_entries();
         // A failed insert may still reach the disk (sled can have taken part of it into its
         // write buffer), so its outcome is unknown, like a failed flush's.
-        if let Err(e) = self.store.insert_group_with(&records, tree, &keys) {
+        if let Err(e) = self.store.insert_group_with(&records, tree, &keys, entries.as_deref()) {
             let cause = e.to_string();
             tracing::error!("inserting a group failed; the ledger stops appending until reopened: {cause}");
             let _ = self.stopped.set(cause);
@@ -188,6 +196,7 @@ impl Writer {
             }
             return;
         }
+        self.rules.inserted();
         if let Err(std::sync::mpsc::SendError(inserted)) = self.flush.send(Inserted { records, replies }) {
             // The flusher is gone (it died): this group was inserted and may reach the disk.
             let cause = "the flusher stopped".to_owned();
@@ -207,7 +216,7 @@ impl Writer {
     /// all pass, adds them to the group as they are. The first bad one refuses the whole
     /// request, and the state and head are as they were before it.
     fn copy(&mut self, req: CopyRequest, records: &mut Vec<Record>, replies: &mut Vec<(Reply, Vec<Appended>)>) {
-        let state_mark = self.state.clone();
+        let state_mark = self.rules.mark();
         let (head_mark, records_mark, time_mark) = (self.head, records.len(), self.last_time);
         let mut chain = ChainVerifier::after(self.head);
         let mut refused = None;
@@ -216,7 +225,18 @@ impl Writer {
                 refused = Some(e);
                 break;
             }
-            if let Err(v) = self.state.submit(record.submission(), record.recorded_at().date()) {
+            let verdict = match self.rules.submit(record.submission(), record.recorded_at().date()) {
+                Ok(verdict) => verdict,
+                Err(e) => {
+                    self.rules.roll_back(state_mark);
+                    self.head = head_mark;
+                    self.last_time = time_mark;
+                    records.truncate(records_mark);
+                    req.reply.send(Err(AppendError::Store(e)));
+                    return;
+                }
+            };
+            if let Err(v) = verdict {
                 refused = Some(ChainError {
                     seq: record.seq(),
                     error: format!("the event breaks {v}"),
@@ -229,7 +249,7 @@ impl Writer {
             records.push(record);
         }
         if let Some(e) = refused {
-            self.state = state_mark;
+            self.rules.roll_back(state_mark);
             self.head = head_mark;
             self.last_time = time_mark;
             records.truncate(records_mark);

@@ -1,13 +1,13 @@
 //! Snapshots: a state folded from the log up to some `seq`, as bytes the store keeps so that
-//! opening replays only the records after it. Two kinds use this codec: the read-side
-//! [`Projection`], and the writer's rules state ([`crate::rules::State`]).
+//! opening replays only the records after it. The read-side [`Projection`] uses this codec,
+//! and so does the mark of the head a ledger last closed at (with an empty body).
 //!
 //! A snapshot is a cache. Its header names its kind and format, the `seq` and the hash of
 //! the record it stands for, and a blake3 hash of its body; a snapshot whose record hash does
 //! not match the log, whose body hash is wrong, or whose kind or format is another is ignored
 //! and rebuilt.
 //!
-//! Layout: the kind's marker (`orgledger-projection-3`, `orgledger-rules-state-1`), seq
+//! Layout: the kind's marker (`orgledger-projection-3`, `orgledger-closed-head-1`), seq
 //! (8 bytes, big-endian), record hash (32), body hash (32), then the body (postcard).
 
 use serde::de::DeserializeOwned;
@@ -19,8 +19,11 @@ use crate::event::Hash;
 
 /// The marker of projection snapshots.
 pub const PROJECTION: &[u8] = b"orgledger-projection-3";
-/// The marker of rules-state snapshots.
+/// The marker of the whole rules state that versions before the stored one saved at close
+/// (read only for its head, one of the marks `verify` holds the log to).
 pub const RULES_STATE: &[u8] = b"orgledger-rules-state-1";
+/// The marker of the head a ledger last closed at (an empty body).
+pub const CLOSED_HEAD: &[u8] = b"orgledger-closed-head-1";
 const BODY_HASH_CONTEXT: &str = "orgledger 2026-11-27 projection snapshot v1";
 
 /// Why a snapshot was not used. Never an error to the user: the state is rebuilt.

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::chain::{ChainError, ChainVerifier, Head};
-use crate::event::{Hash, Record, RecordError};
+use crate::event::{Hash, Id, Record, RecordError};
 
 /// The points of the store's write path (and the projector's fold) where a test can make
 /// the ledger fail, through [`LedgerOptions::faults`]: a disk error at a chosen insert,
@@ -730,23 +730,36 @@ impl Store {
     /// Inserts `records` (which must follow the current head) and the new head in one atomic
     /// batch, without flushing: not durable until [`Store::flush`] returns.
     pub fn insert_group(&self, records: &[Record]) -> Result<(), StoreError> {
-        self.insert_group_with(records, None, &[])
+        self.insert_group_with(records, None, &[], None)
     }
 
     /// [`Store::insert_group`], with the Merkle tree nodes the records complete and the
     /// idempotency entries of the group's requests in the same atomic batch: a node or a key
     /// is stored exactly when its events are.
     /// `tree` holds the nodes the records complete (`None` when the tree is not kept: the
-    /// benchmark's comparison); only those of [`TILE_HEIGHT`] and up are stored.
+    /// benchmark's comparison); only those of [`TILE_HEIGHT`] and up are stored. `rules`,
+    /// when given, holds the new entry of every rules-state entity the records changed, and
+    /// the rules state is then recorded as standing at the group's last record.
     pub fn insert_group_with(
         &self,
         records: &[Record],
         tree: Option<&[(u32, u64, Hash)]>,
         keys: &[(Vec<u8>, Vec<u8>)],
+        rules: Option<&[(Id, Vec<u8>)]>,
     ) -> Result<(), StoreError> {
         let Some(last) = records.last() else { return Ok(()) };
         self.fault(FaultPoint::Insert)?;
         let mut batch = sled::Batch::default();
+        if let Some(entries) = rules {
+            add_rules_entries(
+                &mut batch,
+                entries,
+                Head {
+                    seq: last.seq(),
+                    hash: last.hash(),
+                },
+            );
+        }
         for (key, value) in keys {
             batch.insert(idempotency_key(key), value.as_slice());
         }
@@ -830,6 +843,59 @@ impl Store {
             .map(|v| v.to_vec()))
     }
 
+    /// Where the rules state stored beside the log stands: the head of the last record whose
+    /// changes it holds. `None` when it was never written, or written in another layout
+    /// than this version's (then [`Store::clear_rules`] and a replay rebuild it).
+    pub fn rules_head(&self) -> Result<Option<Head>, StoreError> {
+        let value = self.log.get(RULES_KEY).map_err(StoreError::io)?;
+        Ok(value.and_then(|v| match v.split_first() {
+            Some((&RULES_LAYOUT, head)) => decode_head(head),
+            _ => None,
+        }))
+    }
+
+    /// The stored rules-state entry of `id`, if it has one.
+    pub fn rules_entry(&self, id: &Id) -> Result<Option<sled::IVec>, StoreError> {
+        self.log.get(rules_key(id)).map_err(StoreError::io)
+    }
+
+    /// Writes rules-state entries and where the state then stands, in one atomic batch
+    /// (not flushed): the replay at open, and an import.
+    pub fn put_rules(&self, entries: &[(Id, Vec<u8>)], head: Head) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        add_rules_entries(&mut batch, entries, head);
+        self.log.apply_batch(batch).map_err(StoreError::io)
+    }
+
+    /// Marks the stored rules state for a rebuild at the next open (an entry of it was found
+    /// damaged), durably.
+    pub fn mark_rules_for_rebuild(&self) -> Result<(), StoreError> {
+        self.log.insert(RULES_KEY, &[RULES_REBUILD]).map_err(StoreError::io)?;
+        self.db.flush().map_err(StoreError::io)?;
+        Ok(())
+    }
+
+    /// Removes the whole stored rules state (not flushed).
+    pub fn clear_rules(&self) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        batch.remove(RULES_KEY);
+        for item in self.log.scan_prefix([RULES_PREFIX]) {
+            batch.remove(item.map_err(StoreError::io)?.0);
+        }
+        self.log.apply_batch(batch).map_err(StoreError::io)
+    }
+
+    /// How many rules-state entries are stored, and their bytes (keys and values).
+    pub fn rules_size(&self) -> Result<(u64, u64), StoreError> {
+        let (mut n, mut bytes) = (0, 0);
+        for item in self.log.scan_prefix([RULES_PREFIX]) {
+            let (k, v) = item.map_err(StoreError::io)?;
+            n += 1;
+            bytes += (k.len() + v.len()) as u64;
+        }
+        Ok((n, bytes))
+    }
+
     /// Writes raw key/value pairs into a scratch tree with the same batching and flush as
     /// [`Store::write_group`], for the benchmark's raw ceiling.
     #[cfg(feature = "internals")]
@@ -908,6 +974,18 @@ impl Store {
         Ok(())
     }
 
+    /// Test support: sets (or removes) the value of the stored rules state's `rules` key
+    /// behind the ledger's back.
+    #[cfg(feature = "internals")]
+    pub fn tamper_rules_key(&self, value: Option<Vec<u8>>) -> Result<(), StoreError> {
+        match value {
+            Some(v) => self.log.insert(RULES_KEY, v).map_err(StoreError::io)?,
+            None => self.log.remove(RULES_KEY).map_err(StoreError::io)?,
+        };
+        self.db.flush().map_err(StoreError::io)?;
+        Ok(())
+    }
+
     /// Test support: the stored value (hash + canonical bytes) of record `seq`.
     #[cfg(feature = "internals")]
     pub fn raw_value(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
@@ -966,6 +1044,34 @@ impl crate::merkle::TreeNodes for Store {
             Err(e) => Err(crate::merkle::TreeError::Store(e.to_string())),
         }
     }
+}
+
+/// The rules state's entries share the log's tree (so that they commit in the records'
+/// batch) under their own prefix: `s` then the entity's id.
+const RULES_PREFIX: u8 = b's';
+/// Where the stored rules state stands: [`RULES_LAYOUT`], then a head as `head` is stored.
+const RULES_KEY: &[u8] = b"rules";
+/// The layout of the stored rules state. A store whose rules state has another layout has
+/// it rebuilt from the log.
+const RULES_LAYOUT: u8 = 1;
+/// What the `rules` key holds when the stored rules state is to be rebuilt at the next open.
+const RULES_REBUILD: u8 = 0;
+
+fn rules_key(id: &Id) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + id.as_str().len());
+    k.push(RULES_PREFIX);
+    k.extend_from_slice(id.as_str().as_bytes());
+    k
+}
+
+fn add_rules_entries(batch: &mut sled::Batch, entries: &[(Id, Vec<u8>)], head: Head) {
+    for (id, value) in entries {
+        batch.insert(rules_key(id), value.as_slice());
+    }
+    let mut at = Vec::with_capacity(41);
+    at.push(RULES_LAYOUT);
+    at.extend_from_slice(&encode_head(head));
+    batch.insert(RULES_KEY, at);
 }
 
 /// Idempotency entries share the log's tree (so that they commit in the records' batch)
