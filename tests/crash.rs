@@ -244,7 +244,23 @@ fn check_after_crash(data: &Path, acknowledged: &BTreeSet<u64>) {
             other => panic!("record {seq} is not what the child appended: {other:?}"),
         }
     }
+    // The rules know every record the log holds, though the killed writer's stored rules
+    // state stood where it was last written back: the open replayed the records since.
+    if head > 3 {
+        match ledger.append(Id::parse("kiem-tra").unwrap(), vec![hamlet(head)], None) {
+            Err(orgledger::ledger::AppendError::Rule { violation, .. }) => assert_eq!(violation.rule, "id_in_use"),
+            other => panic!("the hamlet of record {head} again, after a crash: {other:?}"),
+        }
+    }
     ledger.close();
+    common::wait_until_released(data);
+    let stored = orgledger::store::Store::open(data, false).expect("the store opens");
+    assert_eq!(
+        stored.rules_head().expect("readable"),
+        Some(stored.head().expect("readable")),
+        "the close wrote the rules state back at the head"
+    );
+    drop(stored);
     common::wait_until_released(data);
 }
 

@@ -1,9 +1,15 @@
-//! The writer's rules state, kept on disk: one entry per entity in the store's tree, written
-//! in the same atomic batch as the records whose events changed it, so that it always
-//! stands exactly at the head. In memory the writer holds only a cache of the entities
-//! recent events read or changed, bounded by [`LedgerOptions::rules_cache_bytes`]
-//! (`--rules-cache-mib`): checking an event costs the entities it names, not the organization's
-//! size, and opening the ledger loads nothing.
+//! The writer's rules state, kept on disk: one entry per entity in the store's tree, with a
+//! `rules` key naming the record the stored entries stand at. In memory the writer holds a
+//! cache of the entities recent events read or changed; the entities changed since the
+//! last write-back are written back, with the head they stand at, in one atomic batch once
+//! [`WRITE_BACK_EVENTS`] events have been accepted since, when the cache is over its bound
+//! ([`LedgerOptions::rules_cache_bytes`], `--rules-cache-mib`; it is then emptied), and when
+//! the ledger closes. Checking an event costs the entities it names, not the organization's
+//! size; opening loads nothing, and replays at most the records since the last write-back
+//! (none after a clean close; after a kill, fewer than [`WRITE_BACK_EVENTS`]).
+//!
+//! The entries are written back in batches rather than in every group's own batch, which
+//! cost the append path more (BENCHMARKS.md, "The rules state on disk").
 //!
 //! The rules themselves stay pure ([`crate::rules`]): a check runs against the cached part
 //! of the state, and [`State::check_paging`] loads from the store each entity it asked for
@@ -19,8 +25,9 @@ use crate::event::{Date, Id, Submission};
 use crate::rules::{PagingError, RuleViolation, State};
 use crate::store::{Store, StoreError};
 
-/// How many records the replay at open folds between two writes of the rules entries.
-const REPLAY_BATCH: u64 = 10_000;
+/// The most events accepted between two write-backs of the rules state: what an open after
+/// a kill replays at most.
+pub(crate) const WRITE_BACK_EVENTS: u64 = 10_000;
 
 /// The rules state of a ledger: the store's entries, read through a bounded cache.
 pub(crate) struct Rules {
@@ -31,8 +38,11 @@ pub(crate) struct Rules {
     /// the measure of its bound.
     held: usize,
     budget: usize,
-    /// Entities changed by accepted events since the last insert, in order (with repeats).
+    /// Entities changed by accepted events since the last write-back, in order (with
+    /// repeats).
     changed: Vec<Id>,
+    /// Events accepted since the last write-back.
+    since: u64,
     /// Set once a stored entry was found damaged: the store's rules state is then marked
     /// for a rebuild at the next open, and until then this process writes no entries and
     /// keeps every change in its cache, which it no longer empties.
@@ -43,6 +53,7 @@ pub(crate) struct Rules {
 pub(crate) struct Mark {
     cache: State,
     changed: usize,
+    since: u64,
 }
 
 impl Rules {
@@ -53,6 +64,7 @@ impl Rules {
             held: 0,
             budget,
             changed: Vec::new(),
+            since: 0,
             damaged: false,
         }
     }
@@ -82,6 +94,7 @@ impl Rules {
         };
         self.changed.extend(change.ids().cloned());
         self.cache.apply(change);
+        self.since += 1;
         Ok(Ok(()))
     }
 
@@ -90,44 +103,54 @@ impl Rules {
         Mark {
             cache: self.cache.clone(),
             changed: self.changed.len(),
+            since: self.since,
         }
     }
 
     pub(crate) fn roll_back(&mut self, mark: Mark) {
         self.cache = mark.cache;
         self.changed.truncate(mark.changed);
+        self.since = mark.since;
     }
 
-    /// The new entries of every entity changed since the last call, for the batch that
-    /// inserts their records; `None` once an entry was found damaged (the store's state is
-    /// then rebuilt at the next open, and the changes stay in the cache).
-    pub(crate) fn take_entries(&mut self) -> Option<Vec<(Id, Vec<u8>)>> {
+    /// Called once the records of accepted events up to `head` are inserted: writes the
+    /// state back when it is due (see the module's documentation).
+    pub(crate) fn inserted(&mut self, head: Head) -> Result<(), StoreError> {
+        if self.since >= WRITE_BACK_EVENTS || self.held > self.budget {
+            self.write_back(head)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the entries of every entity changed since the last write-back, and `head` as
+    /// where the stored state stands, in one atomic batch (not flushed: sled keeps its
+    /// writes in order, so it is durable only after the records before it). Then a cache
+    /// over its bound is emptied. Nothing is written once an entry was found damaged: the
+    /// state is rebuilt at the next open, and until then every change stays in the cache.
+    pub(crate) fn write_back(&mut self, head: Head) -> Result<(), StoreError> {
         if self.damaged {
-            self.changed.clear();
-            return None;
+            return Ok(());
         }
         let mut seen = HashSet::new();
         let mut entries = Vec::new();
-        for id in std::mem::take(&mut self.changed) {
-            if seen.contains(&id) {
+        for id in &self.changed {
+            if !seen.insert(id) {
                 continue;
             }
-            if let Some(bytes) = self.cache.encode_entry(&id) {
-                self.held += bytes.len();
+            if let Some(bytes) = self.cache.encode_entry(id) {
                 entries.push((id.clone(), bytes));
             }
-            seen.insert(id);
         }
-        Some(entries)
-    }
-
-    /// Called once the entries [`Rules::take_entries`] gave are in the store: the cache,
-    /// over its bound, is emptied (everything it holds is stored by then).
-    pub(crate) fn inserted(&mut self) {
-        if self.held > self.budget && !self.damaged {
+        // On failure the changes stay listed, for the next write-back.
+        self.store.put_rules(&entries, head)?;
+        self.changed.clear();
+        self.since = 0;
+        self.held += entries.iter().map(|(_, bytes)| bytes.len()).sum::<usize>();
+        if self.held > self.budget {
             self.cache = State::new();
             self.held = 0;
         }
+        Ok(())
     }
 
     /// Brings the stored rules state up to the log's head, checking every record after the
@@ -157,7 +180,6 @@ impl Rules {
         let recorded = self.store.head()?;
         let mut chain = ChainVerifier::after(start);
         let meter = crate::progress::Meter::events("replaying the rules", Some(recorded.seq.saturating_sub(start.seq)));
-        let mut pending = 0;
         for record in store.records(start.seq + 1) {
             let record = record?;
             meter.inc(1);
@@ -168,11 +190,7 @@ impl Rules {
                     reason: format!("the stored event breaks {v}"),
                 });
             }
-            pending += 1;
-            if pending == REPLAY_BATCH {
-                self.put(chain.head())?;
-                pending = 0;
-            }
+            self.inserted(chain.head())?;
         }
         let head = chain.head();
         if head != recorded {
@@ -182,7 +200,7 @@ impl Rules {
             });
         }
         if head != start {
-            self.put(head)?;
+            self.write_back(head)?;
             self.store.flush()?;
         }
         Ok(head)
@@ -194,14 +212,5 @@ impl Rules {
             0 => true,
             seq => self.store.raw(seq)?.is_some_and(|(hash, _)| hash == head.hash),
         })
-    }
-
-    fn put(&mut self, head: Head) -> Result<(), StoreError> {
-        let Some(entries) = self.take_entries() else {
-            return Ok(());
-        };
-        self.store.put_rules(&entries, head)?;
-        self.inserted();
-        Ok(())
     }
 }

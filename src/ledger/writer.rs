@@ -1,7 +1,7 @@
 //! The writer thread: it owns the rules state, validates each queued request against it,
-//! seals the accepted events and inserts each group into sled as one atomic batch, with the
-//! rules-state entries its events changed, then hands the group to the flusher without
-//! waiting for the disk.
+//! seals the accepted events and inserts each group into sled as one atomic batch, then
+//! hands the group to the flusher without waiting for the disk; the rules state it checks
+//! against is written back to the store from time to time (`rules.rs`).
 
 use std::sync::{Arc, OnceLock};
 
@@ -53,6 +53,15 @@ impl Writer {
                 }
             }
             self.commit(group);
+        }
+        // The ledger closes: the stored rules state is brought to the head, so the next open
+        // replays nothing. Not after a storage failure, when the head may not be the disk's.
+        if self.stopped.get().is_none() {
+            if let Err(e) = self.rules.write_back(self.head).and_then(|()| self.store.flush()) {
+                tracing::warn!(
+                    "writing the rules state back at close failed (the next open replays the records since): {e}"
+                );
+            }
         }
         self.head
     }
@@ -183,10 +192,9 @@ impl Writer {
             }
         }
         let tree = self.frontier.is_some().then_some(nodes.as_slice());
-        let entries = self.rules.take_entries();
         // A failed insert may still reach the disk (sled can have taken part of it into its
         // write buffer), so its outcome is unknown, like a failed flush's.
-        if let Err(e) = self.store.insert_group_with(&records, tree, &keys, entries.as_deref()) {
+        if let Err(e) = self.store.insert_group_with(&records, tree, &keys, None) {
             let cause = e.to_string();
             tracing::error!("inserting a group failed; the ledger stops appending until reopened: {cause}");
             let _ = self.stopped.set(cause);
@@ -196,7 +204,11 @@ impl Writer {
             }
             return;
         }
-        self.rules.inserted();
+        if let Err(e) = self.rules.inserted(self.head) {
+            // The records are in; only the stored rules state lags, and the next open
+            // replays what it lacks. Appends go on: the cache holds every change.
+            tracing::warn!("writing the rules state back failed (the next open replays the records since): {e}");
+        }
         if let Err(std::sync::mpsc::SendError(inserted)) = self.flush.send(Inserted { records, replies }) {
             // The flusher is gone (it died): this group was inserted and may reach the disk.
             let cause = "the flusher stopped".to_owned();
