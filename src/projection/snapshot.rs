@@ -17,6 +17,9 @@ use super::Projection;
 use crate::chain::Head;
 use crate::event::Hash;
 
+/// The bytes of a header after its marker: seq, record hash, body hash.
+pub const HEADER_AFTER_MARKER: usize = 8 + 32 + 32;
+
 /// The marker of projection snapshots.
 pub const PROJECTION: &[u8] = b"orgledger-projection-3";
 /// The marker of the whole rules state that versions before the stored one saved at close
@@ -61,7 +64,7 @@ pub fn encode_as<T: Serialize>(marker: &[u8], head: Head, value: &T) -> Vec<u8> 
 /// decoding the body.
 pub fn header_of(marker: &[u8], bytes: &[u8]) -> Result<Head, SnapshotError> {
     let rest = bytes.strip_prefix(marker).ok_or(SnapshotError::Format)?;
-    if rest.len() < 72 {
+    if rest.len() < HEADER_AFTER_MARKER {
         return Err(SnapshotError::Format);
     }
     let seq = u64::from_be_bytes(rest[..8].try_into().expect("8 bytes"));
