@@ -234,26 +234,22 @@ impl Writer {
         let mut refused = None;
         for record in req.records {
             if let Err(e) = chain.check_record(&record) {
-                refused = Some(e);
+                refused = Some(AppendError::Diverged(e));
                 break;
             }
-            let verdict = match self.rules.submit(record.submission(), record.recorded_at().date()) {
-                Ok(verdict) => verdict,
-                Err(e) => {
-                    self.rules.roll_back(state_mark);
-                    self.head = head_mark;
-                    self.last_time = time_mark;
-                    records.truncate(records_mark);
-                    req.reply.send(Err(AppendError::Store(e)));
-                    return;
+            match self.rules.submit(record.submission(), record.recorded_at().date()) {
+                Ok(Ok(())) => {}
+                Ok(Err(v)) => {
+                    refused = Some(AppendError::Diverged(ChainError {
+                        seq: record.seq(),
+                        error: format!("the event breaks {v}"),
+                    }));
+                    break;
                 }
-            };
-            if let Err(v) = verdict {
-                refused = Some(ChainError {
-                    seq: record.seq(),
-                    error: format!("the event breaks {v}"),
-                });
-                break;
+                Err(e) => {
+                    refused = Some(AppendError::Store(e));
+                    break;
+                }
             }
             self.head = chain.head();
             // This ledger's own appends, if it ever made any, would not go back in time.
@@ -265,7 +261,7 @@ impl Writer {
             self.head = head_mark;
             self.last_time = time_mark;
             records.truncate(records_mark);
-            req.reply.send(Err(AppendError::Diverged(e)));
+            req.reply.send(Err(e));
             return;
         }
         let appended = records[records_mark..]

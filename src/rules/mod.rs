@@ -268,15 +268,6 @@ impl State {
         }
     }
 
-    /// How many entities the state holds.
-    pub fn len(&self) -> usize {
-        self.kinds.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.kinds.is_empty()
-    }
-
     /// The entry of `id` in its stored form ([`State::load`] reads it back), if the state
     /// holds it.
     pub fn encode_entry(&self, id: &Id) -> Option<Vec<u8>> {
