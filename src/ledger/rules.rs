@@ -27,7 +27,7 @@ use crate::store::{Store, StoreError};
 
 /// The most events accepted between two write-backs of the rules state: what an open after
 /// a kill replays at most.
-pub(crate) const WRITE_BACK_EVENTS: u64 = 10_000;
+pub(crate) const WRITE_BACK_EVENTS: u64 = 100_000;
 
 /// The rules state of a ledger: the store's entries, read through a bounded cache.
 pub(crate) struct Rules {
