@@ -370,7 +370,7 @@ fn parts(export_file: &Path, work: &Path) -> Parts {
             frontier.push_into(&r.hash(), &mut nodes);
         }
         store
-            .insert_group_with(&records, Some(&nodes), &[], None)
+            .insert_group_with(&records, Some(&nodes), &[])
             .and_then(|_| store.flush())
             .unwrap_or_else(|e| abort(&format!("writing a group: {e}")));
         parts.write += started.elapsed();

@@ -335,10 +335,11 @@ pub fn import(data: &Path, file: &Path, out: &mut impl Write) -> Result<(), Comm
         return Err(StoreError::NotEmpty(current.seq).into());
     }
     let meter = crate::progress::Meter::events("writing", None);
-    // The rules state the check built goes in with the records, so the first open of the
-    // imported ledger replays nothing.
+    store.write_group(&records)?;
+    // The rules state the check built is stored too, so the first open of the imported
+    // ledger replays nothing (should this write be lost, that open rebuilds it).
     let entries: Vec<(Id, Vec<u8>)> = state.entries().map(|(id, bytes)| (id.clone(), bytes)).collect();
-    store.insert_group_with(&records, None, &[], Some(&entries))?;
+    store.put_rules(&entries, store.head()?)?;
     store.flush()?;
     meter.set(records.len() as u64);
     drop(meter);

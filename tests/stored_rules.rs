@@ -405,3 +405,22 @@ fn a_bad_rules_cache_bound_is_refused_by_name() {
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
 }
+
+/// An import stores the rules state its check built: the imported ledger opens with the
+/// state at its head, every entity in it, and replays nothing.
+#[test]
+fn an_import_stores_the_rules_state_with_the_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let from = dir.path().join("from");
+    let head = world(&from);
+    common::wait_until_released(&from);
+    let export = common::running::orgledger_in(&from, &["export"]);
+    let lines = common::running::stdout_of(&export, "export");
+    let file = dir.path().join("world.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    let to = dir.path().join("to");
+    let import = common::running::orgledger_in(&to, &["import", file.to_str().unwrap()]);
+    common::running::stdout_of(&import, "import");
+    assert_eq!(stored_rules(&to), (Some(head), 4));
+    assert_rules_know_the_history(&to);
+}

@@ -194,7 +194,7 @@ impl Writer {
         let tree = self.frontier.is_some().then_some(nodes.as_slice());
         // A failed insert may still reach the disk (sled can have taken part of it into its
         // write buffer), so its outcome is unknown, like a failed flush's.
-        if let Err(e) = self.store.insert_group_with(&records, tree, &keys, None) {
+        if let Err(e) = self.store.insert_group_with(&records, tree, &keys) {
             let cause = e.to_string();
             tracing::error!("inserting a group failed; the ledger stops appending until reopened: {cause}");
             let _ = self.stopped.set(cause);

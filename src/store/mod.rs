@@ -730,36 +730,23 @@ impl Store {
     /// Inserts `records` (which must follow the current head) and the new head in one atomic
     /// batch, without flushing: not durable until [`Store::flush`] returns.
     pub fn insert_group(&self, records: &[Record]) -> Result<(), StoreError> {
-        self.insert_group_with(records, None, &[], None)
+        self.insert_group_with(records, None, &[])
     }
 
     /// [`Store::insert_group`], with the Merkle tree nodes the records complete and the
     /// idempotency entries of the group's requests in the same atomic batch: a node or a key
     /// is stored exactly when its events are.
     /// `tree` holds the nodes the records complete (`None` when the tree is not kept: the
-    /// benchmark's comparison); only those of [`TILE_HEIGHT`] and up are stored. `rules`,
-    /// when given, holds the new entry of every rules-state entity the records changed, and
-    /// the rules state is then recorded as standing at the group's last record.
+    /// benchmark's comparison); only those of [`TILE_HEIGHT`] and up are stored.
     pub fn insert_group_with(
         &self,
         records: &[Record],
         tree: Option<&[(u32, u64, Hash)]>,
         keys: &[(Vec<u8>, Vec<u8>)],
-        rules: Option<&[(Id, Vec<u8>)]>,
     ) -> Result<(), StoreError> {
         let Some(last) = records.last() else { return Ok(()) };
         self.fault(FaultPoint::Insert)?;
         let mut batch = sled::Batch::default();
-        if let Some(entries) = rules {
-            add_rules_entries(
-                &mut batch,
-                entries,
-                Head {
-                    seq: last.seq(),
-                    hash: last.hash(),
-                },
-            );
-        }
         for (key, value) in keys {
             batch.insert(idempotency_key(key), value.as_slice());
         }
@@ -860,10 +847,16 @@ impl Store {
     }
 
     /// Writes rules-state entries and where the state then stands, in one atomic batch
-    /// (not flushed): the replay at open, and an import.
+    /// (not flushed): the writer's write-back, the replay at open, and an import.
     pub fn put_rules(&self, entries: &[(Id, Vec<u8>)], head: Head) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        add_rules_entries(&mut batch, entries, head);
+        for (id, value) in entries {
+            batch.insert(rules_key(id), value.as_slice());
+        }
+        let mut at = Vec::with_capacity(41);
+        at.push(RULES_LAYOUT);
+        at.extend_from_slice(&encode_head(head));
+        batch.insert(RULES_KEY, at);
         self.log.apply_batch(batch).map_err(StoreError::io)
     }
 
@@ -1062,16 +1055,6 @@ fn rules_key(id: &Id) -> Vec<u8> {
     k.push(RULES_PREFIX);
     k.extend_from_slice(id.as_str().as_bytes());
     k
-}
-
-fn add_rules_entries(batch: &mut sled::Batch, entries: &[(Id, Vec<u8>)], head: Head) {
-    for (id, value) in entries {
-        batch.insert(rules_key(id), value.as_slice());
-    }
-    let mut at = Vec::with_capacity(41);
-    at.push(RULES_LAYOUT);
-    at.extend_from_slice(&encode_head(head));
-    batch.insert(RULES_KEY, at);
 }
 
 /// Idempotency entries share the log's tree (so that they commit in the records' batch)
