@@ -443,8 +443,8 @@ fn copy_log_to_scratch(store: &Store, tree: &str) -> u64 {
     let mut items = Vec::with_capacity(MAX_GROUP_EVENTS);
     let mut n = 0;
     for item in store.raw_records(1) {
-        let (seq, _, value) = item.expect("the log reads");
-        items.push((seq, value.to_vec()));
+        let record = item.expect("the log reads");
+        items.push((record.seq, [&record.hash.0[..], record.canonical()].concat()));
         n += 1;
         if items.len() == MAX_GROUP_EVENTS {
             store

@@ -34,7 +34,7 @@ pub(super) fn fill_tree(store: &Store, head: u64) -> Result<Frontier, StoreError
     let mut frontier = Frontier::from_nodes(held, store).map_err(tree_err)?;
     let mut nodes = Vec::new();
     for item in store.raw_records(held + 1) {
-        let (_, hash, _) = item?;
+        let hash = item?.hash;
         frontier.push_into(&hash, &mut nodes);
         if nodes.len() >= 1 << 16 {
             store.insert_tree_nodes(&nodes, frontier.size())?;

@@ -6,12 +6,14 @@
 //! and rebuilt whatever sled's own on-disk format does.
 //!
 //! Layout, in one tree `log` so that one `apply_batch` writes records and head atomically:
-//! - `e` + seq (8 bytes, big-endian) → hash (32 bytes) + canonical bytes;
+//! - `e` + seq (8 bytes, big-endian) → that record (hash and canonical bytes), or a run of
+//!   up to 16 consecutive records from it ([`runs`]: one sled entry for many records);
 //! - `head` → seq (8 bytes, big-endian) + hash (32 bytes);
 //! - `verified` → seq + hash, the same shape: the verified point, the last record up to
 //!   which the chain is known good (written with the head by every group, and moved by the
 //!   check each open makes of what is new since it);
-//! - `format` → `orgledger-store-1`;
+//! - `format` → `orgledger-store-2` (`orgledger-store-1` in a store that holds no run yet:
+//!   the first run written marks it, in the same batch, so an older version refuses it);
 //! - the Merkle tree's nodes and size, and idempotency entries, under prefixes of their own.
 //!
 //! What opening checks, in time independent of the log's length (`Store::open`): the head
@@ -29,6 +31,10 @@ use std::sync::Arc;
 
 use crate::chain::{ChainError, ChainVerifier, Head};
 use crate::event::{Hash, Id, Record, RecordError};
+
+mod runs;
+pub use runs::StoredRecord;
+use runs::Stored;
 
 /// The points of the store's write path (and the projector's fold) where a test can make
 /// the ledger fail, through [`LedgerOptions::faults`]: a disk error at a chosen insert,
@@ -53,7 +59,11 @@ pub trait Faults: Send + Sync {
 }
 
 const FORMAT_KEY: &[u8] = b"format";
-const FORMAT_VALUE: &[u8] = b"orgledger-store-1";
+/// The format of a store that may hold runs of records.
+const FORMAT_VALUE: &[u8] = b"orgledger-store-2";
+/// The format of a store that holds one record per value only: read as it is, and marked
+/// [`FORMAT_VALUE`] by the first run written into it.
+const FORMAT_ONE_PER_VALUE: &[u8] = b"orgledger-store-1";
 const HEAD_KEY: &[u8] = b"head";
 const VERIFIED_KEY: &[u8] = b"verified";
 const EVENT_PREFIX: u8 = b'e';
@@ -134,13 +144,60 @@ fn key_seq(key: &[u8]) -> Option<u64> {
     (key.len() == 9 && key[0] == EVENT_PREFIX).then(|| u64::from_be_bytes(key[1..].try_into().expect("8 bytes")))
 }
 
-/// Splits a stored value into its hash and canonical bytes.
-fn split_value(value: &[u8]) -> Option<(Hash, &[u8])> {
-    if value.len() < 32 {
-        return None;
+fn malformed_key() -> StoreError {
+    StoreError::Corrupt {
+        seq: 0,
+        reason: "a malformed key in the log".into(),
     }
-    let (h, bytes) = value.split_at(32);
-    Some((Hash(h.try_into().expect("32 bytes")), bytes))
+}
+
+/// [`Store::raw_records`]: the values under the record keys in order, each read into its
+/// records, those before `from` and after `last` left out.
+struct RawRecords {
+    keys: Option<sled::Iter>,
+    current: Option<runs::Records>,
+    from: u64,
+    last: u64,
+    /// A failure to name before ending.
+    failed: Option<StoreError>,
+}
+
+impl Iterator for RawRecords {
+    type Item = Result<StoredRecord, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.failed.take() {
+            self.keys = None;
+            self.current = None;
+            return Some(Err(e));
+        }
+        loop {
+            if let Some(records) = &mut self.current {
+                match records.next() {
+                    Some(r) if r.seq < self.from => continue,
+                    Some(r) if r.seq > self.last => {
+                        self.keys = None;
+                        self.current = None;
+                        return None;
+                    }
+                    Some(r) => return Some(Ok(r)),
+                    None => self.current = None,
+                }
+            }
+            let item = self.keys.as_mut()?.next()?;
+            let stored = item.map_err(StoreError::read).and_then(|(k, v)| {
+                let first = key_seq(&k).ok_or_else(malformed_key)?;
+                Stored::decode(first, v)
+            });
+            match stored {
+                Ok(stored) => self.current = Some(stored.records()),
+                Err(e) => {
+                    self.keys = None;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
 }
 
 /// An open store. Holds sled's directory lock until dropped.
@@ -165,6 +222,9 @@ pub struct Store {
     syncs: AtomicU64,
     /// How many records the open checked after the verified point.
     checked_on_open: AtomicU64,
+    /// Whether `format` says the store may hold runs of records; until it does, the batch
+    /// that writes the first run also marks it.
+    runs_marked: std::sync::atomic::AtomicBool,
     /// Sync the data file after each flush (always, but for the benchmark that measures
     /// what the sync costs).
     sync_files: bool,
@@ -246,8 +306,9 @@ impl Store {
             }
         };
         let log = db.open_tree("log").map_err(StoreError::io)?;
-        match log.get(FORMAT_KEY).map_err(StoreError::io)? {
-            Some(v) if v.as_ref() == FORMAT_VALUE => {}
+        let runs_marked = match log.get(FORMAT_KEY).map_err(StoreError::io)? {
+            Some(v) if v.as_ref() == FORMAT_VALUE => true,
+            Some(v) if v.as_ref() == FORMAT_ONE_PER_VALUE => false,
             Some(_) => return Err(StoreError::WrongFormat(dir.to_path_buf())),
             None => {
                 if log.first().map_err(StoreError::io)?.is_some() {
@@ -259,8 +320,9 @@ impl Store {
                     log.insert(FORMAT_KEY, FORMAT_VALUE).map_err(StoreError::io)?;
                     db.flush().map_err(StoreError::io)?;
                 }
+                create
             }
-        }
+        };
         let data_file = std::fs::File::open(dir.join(SLED_DATA_FILE))
             .map_err(|e| StoreError::io(format!("{}: {e}", dir.join(SLED_DATA_FILE).display())))?;
         if create {
@@ -276,6 +338,7 @@ impl Store {
             durable: AtomicU64::new(u64::MAX),
             syncs: AtomicU64::new(0),
             checked_on_open: AtomicU64::new(0),
+            runs_marked: std::sync::atomic::AtomicBool::new(runs_marked),
             sync_files: true,
             faults: None,
         })
@@ -394,9 +457,9 @@ impl Store {
         let mut chain = ChainVerifier::after(verified);
         let mut checked = 0;
         for item in self.raw_records(verified.seq + 1) {
-            let (seq, hash, value) = item?;
+            let stored = item?;
             chain
-                .check_stored(seq, hash, &value[32..])
+                .check_stored(stored.seq, stored.hash, stored.canonical())
                 .map_err(StoreError::from_chain)?;
             checked += 1;
         }
@@ -415,14 +478,17 @@ impl Store {
         Ok(())
     }
 
-    /// The last stored record's key, if any.
+    /// The `seq` of the last stored record, if any: the last of the value under the last key.
     fn last_stored_seq(&self) -> Result<Option<u64>, StoreError> {
         let last = self.log.range(event_key(0)..=event_key(u64::MAX)).next_back();
         match last {
             None => Ok(None),
             Some(item) => {
-                let (k, _) = item.map_err(StoreError::io)?;
-                Ok(key_seq(&k))
+                let (k, v) = item.map_err(StoreError::read)?;
+                match key_seq(&k) {
+                    Some(first) => Ok(Some(Stored::decode(first, v)?.last())),
+                    None => Ok(None),
+                }
             }
         }
     }
@@ -476,14 +542,22 @@ impl Store {
         if seq > self.durable() {
             return Ok(None);
         }
-        let Some(v) = self.log.get(event_key(seq)).map_err(StoreError::io)? else {
+        Ok(self.stored_holding(seq)?.and_then(|s| s.get(seq)).map(|r| (r.hash, r.canonical().to_vec())))
+    }
+
+    /// The stored value that holds record `seq`, durable or not: the one under its own key,
+    /// or a run under an earlier key that reaches it.
+    fn stored_holding(&self, seq: u64) -> Result<Option<Stored>, StoreError> {
+        if let Some(v) = self.log.get(event_key(seq)).map_err(StoreError::read)? {
+            return Stored::decode(seq, v).map(Some);
+        }
+        let Some(item) = self.log.range(event_key(0)..event_key(seq)).next_back() else {
             return Ok(None);
         };
-        let (hash, bytes) = split_value(&v).ok_or_else(|| StoreError::Corrupt {
-            seq,
-            reason: "stored value shorter than a hash".into(),
-        })?;
-        Ok(Some((hash, bytes.to_vec())))
+        let (k, v) = item.map_err(StoreError::read)?;
+        let first = key_seq(&k).ok_or_else(malformed_key)?;
+        let stored = Stored::decode(first, v)?;
+        Ok((stored.last() >= seq).then_some(stored))
     }
 
     /// Record `seq`, read and checked against its hash.
@@ -501,8 +575,9 @@ impl Store {
     /// reader of old records relies on.
     pub fn records(&self, from: u64) -> impl Iterator<Item = Result<Record, StoreError>> + '_ {
         self.contiguous_records(from).map(move |item| {
-            let (seq, hash, value) = item?;
-            let record = Record::from_stored(hash, &value[32..]).map_err(|e| corrupt(seq, e))?;
+            let stored = item?;
+            let seq = stored.seq;
+            let record = Record::from_stored(stored.hash, stored.canonical()).map_err(|e| corrupt(seq, e))?;
             if record.seq() != seq {
                 return Err(StoreError::Corrupt {
                     seq,
@@ -515,18 +590,18 @@ impl Store {
 
     /// The stored records from `from` on, raw, each where the one before it leaves off: a
     /// record missing from the middle is named.
-    fn contiguous_records(&self, from: u64) -> impl Iterator<Item = Result<(u64, Hash, sled::IVec), StoreError>> + '_ {
+    fn contiguous_records(&self, from: u64) -> impl Iterator<Item = Result<StoredRecord, StoreError>> + '_ {
         let mut expected = from.max(1);
         self.raw_records(from).map(move |item| {
-            let (seq, hash, value) = item?;
-            if seq != expected {
+            let stored = item?;
+            if stored.seq != expected {
                 return Err(StoreError::Corrupt {
                     seq: expected,
                     reason: format!("record {expected} is missing"),
                 });
             }
             expected += 1;
-            Ok((seq, hash, value))
+            Ok(stored)
         })
     }
 
@@ -537,8 +612,8 @@ impl Store {
     /// and encoded again. The bytes the hash covers are the ones served.
     pub fn export_lines(&self, from: u64) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + '_ {
         self.contiguous_records(from).map(move |item| {
-            let (seq, hash, value) = item?;
-            let canonical = &value[32..];
+            let stored = item?;
+            let (seq, hash, canonical) = (stored.seq, stored.hash, stored.canonical());
             let computed = crate::event::event_hash(canonical);
             if computed != hash {
                 return Err(corrupt(seq, RecordError::HashMismatch { stated: hash, computed }));
@@ -561,34 +636,34 @@ impl Store {
         })
     }
 
-    /// Stored `(key seq, hash, value)` from `from` on, without parsing; the canonical bytes
-    /// are `value[32..]`.
-    /// Like every read of records, stops at the durable head while a ledger writes.
-    pub fn raw_records(&self, from: u64) -> impl Iterator<Item = Result<(u64, Hash, sled::IVec), StoreError>> + '_ {
+    /// The stored records from `from` on, in key order, without parsing: each with the
+    /// `seq` it is stored at (a single record's key, or its place in a run), its stored
+    /// hash and its canonical bytes. Ends at the first value that cannot be read, after
+    /// naming it. Like every read of records, stops at the durable head while a ledger
+    /// writes.
+    pub fn raw_records(&self, from: u64) -> impl Iterator<Item = Result<StoredRecord, StoreError>> + '_ {
         let last = self.durable();
-        if from > last {
-            // An empty range: `from` past the end of the key space.
-            return self
-                .log
-                .range(event_key(u64::MAX)..event_key(u64::MAX))
-                .map(Self::parse_raw);
+        let from = from.max(1);
+        let mut reading = RawRecords {
+            keys: None,
+            current: None,
+            from,
+            last,
+            failed: None,
+        };
+        if from <= last {
+            // The run that holds `from` may start at an earlier key.
+            let start = match self.log.range(event_key(0)..=event_key(from)).next_back() {
+                None => Ok(from),
+                Some(Err(e)) => Err(StoreError::read(e)),
+                Some(Ok((k, _))) => key_seq(&k).ok_or_else(malformed_key),
+            };
+            match start {
+                Ok(start) => reading.keys = Some(self.log.range(event_key(start)..=event_key(last))),
+                Err(e) => reading.failed = Some(e),
+            }
         }
-        self.log.range(event_key(from)..=event_key(last)).map(Self::parse_raw)
-    }
-
-    fn parse_raw(item: sled::Result<(sled::IVec, sled::IVec)>) -> Result<(u64, Hash, sled::IVec), StoreError> {
-        let (k, v) = item.map_err(StoreError::read)?;
-        let seq = key_seq(&k).ok_or_else(|| StoreError::Corrupt {
-            seq: 0,
-            reason: "a malformed key in the log".into(),
-        })?;
-        let hash = split_value(&v)
-            .ok_or_else(|| StoreError::Corrupt {
-                seq,
-                reason: "stored value shorter than a hash".into(),
-            })?
-            .0;
-        Ok((seq, hash, v))
+        reading
     }
 
     /// Recomputes every hash and link of the stored chain and compares the end with the
@@ -615,12 +690,12 @@ impl Store {
         let mut completed = Vec::with_capacity(8);
         let meter = crate::progress::Meter::events("verifying the chain", Some(head.seq));
         for item in self.raw_records(1) {
-            if stop_at_head && matches!(&item, Ok((seq, _, _)) if *seq > head.seq) {
+            if stop_at_head && matches!(&item, Ok(r) if r.seq > head.seq) {
                 break;
             }
             meter.inc(1);
-            let (seq, hash, value) = match item {
-                Ok(found) => found,
+            let (seq, hash, stored) = match item {
+                Ok(found) => (found.seq, found.hash, found),
                 // Damage sled detects in its own files is a broken chain too: name the
                 // first record that cannot be read.
                 Err(StoreError::Damaged(why)) => {
@@ -631,7 +706,7 @@ impl Store {
                 }
                 Err(other) => return Err(other),
             };
-            if let Err(e) = chain.check_stored(seq, hash, &value[32..]) {
+            if let Err(e) = chain.check_stored(seq, hash, stored.canonical()) {
                 return Ok(Err(e));
             }
             // Every stored node this record completes must be the one recomputed here: the
@@ -754,11 +829,19 @@ impl Store {
             add_tree_nodes(&mut batch, nodes, last.seq());
         }
         let mut value = Vec::new();
-        for r in records {
+        let mut at = 0;
+        let mut wrote_run = false;
+        for n in runs::runs(records.iter().map(|r| r.canonical().len())) {
+            let run = &records[at..at + n];
             value.clear();
-            value.extend_from_slice(&r.hash().0);
-            value.extend_from_slice(r.canonical());
-            batch.insert(&event_key(r.seq()), value.as_slice());
+            runs::encode(run.iter().map(|r| (r.hash(), r.canonical())), &mut value);
+            batch.insert(&event_key(run[0].seq()), value.as_slice());
+            wrote_run |= n > 1;
+            at += n;
+        }
+        let marks_runs = wrote_run && !self.runs_marked.load(Ordering::Acquire);
+        if marks_runs {
+            batch.insert(FORMAT_KEY, FORMAT_VALUE);
         }
         // Every group follows the head, which the open made the verified point, and chains
         // to it by construction (the writer seals each record on the one before; an import
@@ -770,6 +853,9 @@ impl Store {
         batch.insert(HEAD_KEY, head.as_slice());
         batch.insert(VERIFIED_KEY, head.as_slice());
         self.log.apply_batch(batch).map_err(StoreError::io)?;
+        if marks_runs {
+            self.runs_marked.store(true, Ordering::Release);
+        }
         self.inserted.fetch_max(last.seq(), Ordering::AcqRel);
         Ok(())
     }
@@ -802,7 +888,8 @@ impl Store {
         let first = index * width + 1;
         let mut hashes = Vec::with_capacity(width as usize);
         for (n, item) in self.raw_records(first).take(width as usize).enumerate() {
-            let (seq, hash, _) = item.map_err(|e| TreeError::Store(e.to_string()))?;
+            let stored = item.map_err(|e| TreeError::Store(e.to_string()))?;
+            let (seq, hash) = (stored.seq, stored.hash);
             if seq != first + n as u64 {
                 return Err(TreeError::Store(format!("record {} is missing", first + n as u64)));
             }
@@ -926,9 +1013,11 @@ impl Store {
     pub fn scan_log_raw(&self) -> Result<u64, StoreError> {
         let mut n = 0;
         for item in self.log.range(event_key(1)..=event_key(u64::MAX)) {
-            let (_, v) = item.map_err(StoreError::io)?;
-            std::hint::black_box(crate::event::event_hash(&v[32.min(v.len())..]));
-            n += 1;
+            let (k, v) = item.map_err(StoreError::io)?;
+            for record in Stored::decode(key_seq(&k).ok_or_else(malformed_key)?, v)?.records() {
+                std::hint::black_box(crate::event::event_hash(record.canonical()));
+                n += 1;
+            }
         }
         Ok(n)
     }
@@ -940,14 +1029,27 @@ impl Store {
         Ok(())
     }
 
-    /// Test support: overwrites or removes stored values behind the ledger's back, so
-    /// tamper tests can damage a store the way a disk or an intruder would.
+    /// Test support: overwrites or removes record `seq`'s stored value behind the ledger's
+    /// back, so tamper tests can damage a store the way a disk or an intruder would. A run
+    /// that holds `seq` is split around it first, so only that record changes; `value` is
+    /// stored as it is under `seq`'s key (a record's form is its hash, then its bytes).
     #[cfg(feature = "internals")]
     pub fn tamper(&self, seq: u64, value: Option<Vec<u8>>) -> Result<(), StoreError> {
-        match value {
-            Some(v) => self.log.insert(event_key(seq), v).map_err(StoreError::io)?,
-            None => self.log.remove(event_key(seq)).map_err(StoreError::io)?,
-        };
+        let mut batch = sled::Batch::default();
+        if let Some(stored) = self.stored_holding(seq)? {
+            let records: Vec<StoredRecord> = stored.records().collect();
+            batch.remove(&event_key(stored.first()));
+            let mut encoded = Vec::new();
+            for part in records.split(|r| r.seq == seq).filter(|part| !part.is_empty()) {
+                encoded.clear();
+                runs::encode(part.iter().map(|r| (r.hash, r.canonical())), &mut encoded);
+                batch.insert(&event_key(part[0].seq), encoded.as_slice());
+            }
+        }
+        if let Some(v) = value {
+            batch.insert(&event_key(seq), v);
+        }
+        self.log.apply_batch(batch).map_err(StoreError::io)?;
         self.db.flush().map_err(StoreError::io)?;
         Ok(())
     }
@@ -979,14 +1081,41 @@ impl Store {
         Ok(())
     }
 
-    /// Test support: the stored value (hash + canonical bytes) of record `seq`.
+    /// Test support: how many values the records are stored in (one per record, or fewer
+    /// where runs hold several).
+    #[cfg(feature = "internals")]
+    pub fn record_values(&self) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for item in self.log.range(event_key(0)..=event_key(u64::MAX)) {
+            item.map_err(StoreError::io)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Test support: the store's `format` marker as stored.
+    #[cfg(feature = "internals")]
+    pub fn format_marker(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.log.get(FORMAT_KEY).map_err(StoreError::io)?.map(|v| v.to_vec()))
+    }
+
+    /// Test support: sets the store's `format` marker behind the ledger's back, as a store
+    /// of an earlier version holds another.
+    #[cfg(feature = "internals")]
+    pub fn tamper_format(&self, value: &[u8]) -> Result<(), StoreError> {
+        self.log.insert(FORMAT_KEY, value).map_err(StoreError::io)?;
+        self.db.flush().map_err(StoreError::io)?;
+        Ok(())
+    }
+
+    /// Test support: record `seq`'s stored hash and canonical bytes, one after the other
+    /// (the value a single record is stored as), wherever it is stored.
     #[cfg(feature = "internals")]
     pub fn raw_value(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
-            .log
-            .get(event_key(seq))
-            .map_err(StoreError::io)?
-            .map(|v| v.to_vec()))
+            .stored_holding(seq)?
+            .and_then(|s| s.get(seq))
+            .map(|r| [&r.hash.0[..], r.canonical()].concat()))
     }
 }
 
