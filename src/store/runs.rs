@@ -123,6 +123,7 @@ impl Stored {
     }
 
     /// The `seq` of the first record it holds.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn first(&self) -> u64 {
         self.first
     }
