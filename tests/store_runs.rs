@@ -50,7 +50,10 @@ fn assert_reads_back(store: &Store, head: u64) {
         assert_eq!(record.seq(), seq);
         let (hash, bytes) = store.raw(seq).expect("reads").expect("stored");
         assert_eq!((hash, bytes.as_slice()), (record.hash(), record.canonical()));
-        assert_eq!(store.raw_value(seq).expect("reads").expect("stored")[32..], *record.canonical());
+        assert_eq!(
+            store.raw_value(seq).expect("reads").expect("stored")[32..],
+            *record.canonical()
+        );
     }
     for from in 1..=head + 1 {
         let seqs: Vec<u64> = store.raw_records(from).map(|r| r.expect("reads").seq).collect();
@@ -70,14 +73,24 @@ fn a_group_is_stored_as_runs_and_every_record_reads_back_from_anywhere() {
     let data = dir.path().join("ledger");
     let head = append_closed(
         &data,
-        &[commune_and_hamlets(0, 200), commune_and_hamlets(200, 1), commune_and_hamlets(201, 2)],
+        &[
+            commune_and_hamlets(0, 200),
+            commune_and_hamlets(200, 1),
+            commune_and_hamlets(201, 2),
+        ],
     );
     let store = open_store(&data);
     let values = store.record_values().expect("reads");
-    // 203 records of the first group in runs of at most 16, then a single record and a run
+    // 203 records of the first group in runs of at most 8, then a single record and a run
     // of two.
-    assert!(values >= 203 / 16 + 2 && values <= 203 / 4, "{values} values for {head} records");
-    assert_eq!(store.format_marker().expect("reads").as_deref(), Some(&b"orgledger-store-2"[..]));
+    assert!(
+        values >= 203 / 8 + 2 && values <= 203 / 4,
+        "{values} values for {head} records"
+    );
+    assert_eq!(
+        store.format_marker().expect("reads").as_deref(),
+        Some(&b"orgledger-store-2"[..])
+    );
     assert_reads_back(&store, head);
 }
 
@@ -101,7 +114,10 @@ fn a_store_of_one_record_per_value_reads_as_it_is_and_takes_runs() {
     let head = append_closed(&data, &[commune_and_hamlets(40, 60)]);
     let store = open_store(&data);
     assert!(store.record_values().expect("reads") < head - 40);
-    assert_eq!(store.format_marker().expect("reads").as_deref(), Some(&b"orgledger-store-2"[..]));
+    assert_eq!(
+        store.format_marker().expect("reads").as_deref(),
+        Some(&b"orgledger-store-2"[..])
+    );
     assert_reads_back(&store, head);
 }
 

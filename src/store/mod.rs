@@ -7,7 +7,7 @@
 //!
 //! Layout, in one tree `log` so that one `apply_batch` writes records and head atomically:
 //! - `e` + seq (8 bytes, big-endian) → that record (hash and canonical bytes), or a run of
-//!   up to 16 consecutive records from it ([`runs`]: one sled entry for many records);
+//!   up to 8 consecutive records from it ([`runs`]: one sled entry for many records);
 //! - `head` → seq (8 bytes, big-endian) + hash (32 bytes);
 //! - `verified` → seq + hash, the same shape: the verified point, the last record up to
 //!   which the chain is known good (written with the head by every group, and moved by the
@@ -33,8 +33,8 @@ use crate::chain::{ChainError, ChainVerifier, Head};
 use crate::event::{Hash, Id, Record, RecordError};
 
 mod runs;
-pub use runs::StoredRecord;
 use runs::Stored;
+pub use runs::StoredRecord;
 
 /// The points of the store's write path (and the projector's fold) where a test can make
 /// the ledger fail, through [`LedgerOptions::faults`]: a disk error at a chosen insert,
@@ -542,7 +542,10 @@ impl Store {
         if seq > self.durable() {
             return Ok(None);
         }
-        Ok(self.stored_holding(seq)?.and_then(|s| s.get(seq)).map(|r| (r.hash, r.canonical().to_vec())))
+        Ok(self
+            .stored_holding(seq)?
+            .and_then(|s| s.get(seq))
+            .map(|r| (r.hash, r.canonical().to_vec())))
     }
 
     /// The stored value that holds record `seq`, durable or not: the one under its own key,
