@@ -84,7 +84,7 @@ fn a_group_is_stored_as_runs_and_every_record_reads_back_from_anywhere() {
     // 203 records of the first group in runs of at most 8, then a single record and a run
     // of two.
     assert!(
-        values >= 203 / 8 + 2 && values <= 203 / 4,
+        (203 / 8 + 2..=203 / 4).contains(&values),
         "{values} values for {head} records"
     );
     assert_eq!(

@@ -4,6 +4,8 @@
 //! HTTP or the rules; it only says what an event looks like and what bytes its hash covers.
 
 pub mod canonical;
+pub mod canonical_de;
+pub mod canonical_ser;
 pub mod catalogue;
 pub mod record;
 pub mod types;

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::canonical::{parse_strict, to_canonical};
+use super::canonical::{parse_strict, to_canonical, write_string};
+use super::canonical_de;
+use super::canonical_ser::{self, Members};
 use super::catalogue::{Event, EVENT_TYPES};
 use super::types::{Date, Hash, Id, Text, Timestamp};
 
@@ -232,8 +234,7 @@ pub fn event_hash(canonical: &[u8]) -> Hash {
 impl Record {
     /// Seals a submission at position `seq` after the record whose hash is `prev`.
     pub fn seal(seq: u64, prev: Hash, recorded_at: Timestamp, actor: Id, submission: Submission) -> Record {
-        let map = envelope_value(seq, prev, recorded_at, &actor, &submission);
-        let canonical = to_canonical(&Value::Object(map)).expect("events carry no floats");
+        let canonical = canonical_bytes(seq, prev, recorded_at, &actor, &submission);
         let hash = event_hash(&canonical);
         Record {
             seq,
@@ -253,15 +254,19 @@ impl Record {
         if computed != hash {
             return Err(RecordError::HashMismatch { stated: hash, computed });
         }
-        // Canonical bytes hold no duplicate key, so the plain parser serves (the strict one
-        // keeps a set of keys per object, which costs on every read).
-        let map: Map<String, Value> =
-            serde_json::from_slice(canonical).map_err(|e| RecordError::Malformed(e.to_string()))?;
         // The bytes hash to the hash stored beside them, and the ledger wrote them in
         // canonical form when it sealed the record, so they are kept as they are rather than
         // sealed again (a third of the cost of a read). Bytes from outside the store are
         // checked for canonical form where they come in: `from_export_line` (verify --file,
         // import) and `Submission::from_json` (append).
+        if let Some(read) = canonical_de::read(canonical) {
+            return Ok(Record::from_read(read, canonical.to_vec(), hash));
+        }
+        // Not a valid record's bytes: the reading through `Value` says what is wrong.
+        // Canonical bytes hold no duplicate key, so the plain parser serves (the strict one
+        // keeps a set of keys per object, which costs on every read).
+        let map: Map<String, Value> =
+            serde_json::from_slice(canonical).map_err(|e| RecordError::Malformed(e.to_string()))?;
         Record::from_map(map, hash, Some(canonical))
     }
 
@@ -295,8 +300,8 @@ impl Record {
     }
 
     /// The record of an export line, read the short way FORMAT.md section 6 allows: the line
-    /// less its `hash` member is the record's canonical bytes. Those bytes are parsed once
-    /// (the plain parser) and the record sealed from them; it is accepted only if the seal
+    /// less its `hash` member is the record's canonical bytes. Those bytes are read once
+    /// (the typed reading of `canonical_de`) and the record sealed from them; it is accepted only if the seal
     /// hashes to the stated hash and writes exactly those bytes, and the member stood where
     /// its key sorts. That is every check [`Record::from_export_line`] makes (a repeated
     /// key, a field out of order, a stray escape or space, a text not in NFC each make the
@@ -313,9 +318,23 @@ impl Record {
         let mut canonical = Vec::with_capacity(line.len() - (end + 1 - at));
         canonical.extend_from_slice(&line[..at]);
         canonical.extend_from_slice(&line[end + 1..]);
-        let map: Map<String, Value> = serde_json::from_slice(&canonical).ok()?;
-        let record = Record::from_map(map, stated, None).ok()?;
-        (record.canonical == canonical && hash_member_at(&canonical) == Some(at)).then_some(record)
+        let read = canonical_de::read(&canonical)?;
+        let record = Record::seal(read.seq, read.prev, read.recorded_at, read.actor, read.submission);
+        (record.hash == stated && record.canonical == canonical && hash_member_at(&canonical) == Some(at))
+            .then_some(record)
+    }
+
+    /// A record of bytes already checked against its hash.
+    fn from_read(read: canonical_de::Read, canonical: Vec<u8>, hash: Hash) -> Record {
+        Record {
+            seq: read.seq,
+            prev: read.prev,
+            recorded_at: read.recorded_at,
+            actor: read.actor,
+            submission: read.submission,
+            canonical,
+            hash,
+        }
     }
 
     /// Builds a record from its parsed fields. With `stored` bytes (already hash-checked)
@@ -403,9 +422,9 @@ impl Record {
 
     /// The record as one export line: its canonical form with `hash` added (no newline).
     pub fn export_line(&self) -> String {
-        let mut map = envelope_value(self.seq, self.prev, self.recorded_at, &self.actor, &self.submission);
-        map.insert("hash".into(), Value::String(self.hash.to_hex()));
-        String::from_utf8(to_canonical(&Value::Object(map)).expect("no floats")).expect("utf-8")
+        let mut line = Vec::with_capacity(self.canonical.len() + HASH_MEMBER_HEAD.len() + 65);
+        write_export_line(&self.canonical, &self.hash, &mut line).expect("a sealed record's bytes are canonical");
+        String::from_utf8(line).expect("canonical bytes are UTF-8")
     }
 }
 
@@ -505,6 +524,37 @@ pub fn write_export_line(canonical: &[u8], hash: &Hash, out: &mut Vec<u8>) -> Op
     Some(())
 }
 
+/// A record's canonical bytes, written straight from its typed fields: the envelope's members
+/// merged with the event's fields into one object, keys in byte order (FORMAT.md section 2).
+/// The same bytes as the `serde_json::Value` form ([`envelope_value`]) written by
+/// [`to_canonical`], without building that tree.
+fn canonical_bytes(seq: u64, prev: Hash, recorded_at: Timestamp, actor: &Id, submission: &Submission) -> Vec<u8> {
+    fn text(s: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(s.len() + 2);
+        write_string(&mut out, s);
+        out
+    }
+    let mut members: Members<'_> = Vec::with_capacity(8);
+    members.push(("actor", text(actor.as_str())));
+    if let Some(decision) = &submission.decision {
+        let mut out = Vec::with_capacity(64);
+        canonical_ser::write(&mut out, decision).expect("decisions hold text and dates only");
+        members.push(("decision", out));
+    }
+    members.push(("effective", text(&submission.effective.to_string())));
+    members.push(("format", itoa::Buffer::new().format(FORMAT_VERSION).as_bytes().to_vec()));
+    members.push(("prev", text(&prev.to_hex())));
+    members.push(("recorded_at", text(&recorded_at.to_string())));
+    members.push(("seq", itoa::Buffer::new().format(seq).as_bytes().to_vec()));
+    members.push(("type", text(submission.event.type_name())));
+    let mut out = Vec::with_capacity(320);
+    canonical_ser::write_variant_fields(&mut out, &submission.event, members).expect("events carry no floats or maps");
+    out
+}
+
+/// A record as a `serde_json::Value` object: the reference form of its canonical bytes
+/// (`to_canonical` of it), against which the tests hold [`canonical_bytes`].
+#[cfg(test)]
 fn envelope_value(
     seq: u64,
     prev: Hash,
@@ -519,4 +569,112 @@ fn envelope_value(
     map.insert("recorded_at".into(), Value::String(recorded_at.to_string()));
     map.insert("actor".into(), Value::String(actor.to_string()));
     map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every record the demo and the generator write, sealed both ways, has the same bytes:
+    /// written from its typed fields and written from its `Value` form; and those bytes read
+    /// the short way give back the record.
+    #[test]
+    fn canonical_bytes_match_the_value_form() {
+        let fixture = include_str!("../../tests/fixtures/every-event-type.jsonl")
+            .lines()
+            .chain([
+                // Escapes, a line separator, text beyond the BMP, an optional field left out.
+                r#"{"type":"LocalityRegistered","effective":"2001-02-03","locality":"lung-\u0063","name":"Lũng \"Cà\" \\ \u2028 \ud834\udd1e","kind":"hamlet","border":true}"#,
+                r#"{"type":"LocalityChanged","effective":"2001-02-03","locality":"a","border":false,"decision":{"number":"<1>","date":"2001-01-01","issuer":"z"}}"#,
+            ])
+            .map(|line| Submission::from_json(line).unwrap());
+        let demo = fixture.chain(crate::demo::demo_batches().into_iter().flatten());
+        let generated = crate::generate::synthetic_batches(20_000, 7).flatten();
+        let mut prev = Hash([0; 32]);
+        let mut seen = std::collections::BTreeSet::new();
+        let actor = Id::parse("office").unwrap();
+        let at = Timestamp::parse("2026-12-06T10:00:00.000000Z").unwrap();
+        for (i, submission) in demo.chain(generated).enumerate() {
+            let seq = i as u64 + 1;
+            let reference = to_canonical(&Value::Object(envelope_value(seq, prev, at, &actor, &submission))).unwrap();
+            let written = canonical_bytes(seq, prev, at, &actor, &submission);
+            assert_eq!(
+                String::from_utf8(written).unwrap(),
+                String::from_utf8(reference.clone()).unwrap(),
+                "seq {seq}"
+            );
+            let read = canonical_de::read(&reference).expect("a valid record reads the short way");
+            assert_eq!(
+                (read.seq, read.prev, read.recorded_at, &read.actor, &read.submission),
+                (seq, prev, at, &actor, &submission)
+            );
+            seen.insert(submission.event.type_name());
+            prev = event_hash(&reference);
+        }
+        assert_eq!(seen.len(), EVENT_TYPES.len(), "types covered: {seen:?}");
+    }
+
+    /// The short reading of stored bytes takes nothing the long one (through `Value`)
+    /// refuses, and where it takes bytes it reads the same record; where it gives up, the
+    /// long reading answers.
+    #[test]
+    fn the_short_reading_takes_nothing_the_long_one_refuses() {
+        let submission = Submission::from_json(
+            r#"{"type":"OrganizationFounded","effective":"2010-01-03","org":"chi-bo-a","name":"Chi bộ A","kind":"cell","localities":["xa-a"],"decision":{"number":"1","date":"2010-01-01","issuer":"huyen"}}"#,
+        )
+        .unwrap();
+        let at = Timestamp::parse("2026-12-06T10:00:00.000000Z").unwrap();
+        let record = Record::seal(5, Hash([7; 32]), at, Id::parse("office").unwrap(), submission);
+        let bytes = String::from_utf8(record.canonical().to_vec()).unwrap();
+        let long_list = format!("[{}]", vec!["\"a\""; MAX_LIST_ITEMS + 1].join(","));
+        let full_list = format!("[{}]", vec!["\"a\""; MAX_LIST_ITEMS].join(","));
+        let refused = [
+            ("\"format\":1", "\"format\":2"),
+            ("\"seq\":5", "\"seq\":0"),
+            ("\"seq\":5", "\"seq\":5.0"),
+            ("\"seq\":5", "\"seq\":\"5\""),
+            ("\"kind\":", "\"extra\":1,\"kind\":"),
+            ("\"kind\":", "\"parent\":null,\"kind\":"),
+            (
+                "{\"date\":\"2010-01-01\",\"issuer\":\"huyen\",\"number\":\"1\"}",
+                "null",
+            ),
+            ("\"issuer\":\"huyen\"", "\"issuer\":\"huyen\",\"seal\":1"),
+            ("\"localities\":[\"xa-a\"]", &format!("\"localities\":{long_list}")),
+            ("\"type\":\"OrganizationFounded\"", "\"type\":\"OrganizationFound\""),
+            ("\"effective\":\"2010-01-03\",", ""),
+            ("\"actor\":\"office\",", ""),
+            ("\"prev\":\"07", "\"prev\":\"7"),
+            ("\"recorded_at\":\"2026-12", "\"recorded_at\":\"2026-13"),
+        ];
+        let taken = [
+            ("\"actor\":\"office\"", "\"actor\":\"offic\\u0065\""),
+            ("\"localities\":[\"xa-a\"]", &format!("\"localities\":{full_list}")),
+            ("\"seq\":5", "\"seq\":5,\"seq\":6"),
+            ("{\"actor\"", "{\"type\":\"OrganizationFounded\",\"actor\""),
+        ];
+        let long = |bytes: &[u8]| -> Result<Record, RecordError> {
+            let map: Map<String, Value> =
+                serde_json::from_slice(bytes).map_err(|e| RecordError::Malformed(e.to_string()))?;
+            Record::from_map(map, event_hash(bytes), Some(bytes))
+        };
+        for (cases, long_takes) in [(&refused[..], false), (&taken[..], true)] {
+            for (from, to) in cases {
+                assert!(bytes.contains(from), "{from}");
+                let changed = bytes.replacen(from, to, 1);
+                let by_long = long(changed.as_bytes());
+                assert_eq!(by_long.is_ok(), long_takes, "{to}: {by_long:?}");
+                if let Some(read) = canonical_de::read(changed.as_bytes()) {
+                    let by_short =
+                        Record::from_read(read, changed.clone().into_bytes(), event_hash(changed.as_bytes()));
+                    assert_eq!(Ok(by_short), by_long, "{to}");
+                }
+                assert_eq!(
+                    Record::from_stored(event_hash(changed.as_bytes()), changed.as_bytes()),
+                    by_long,
+                    "{to}"
+                );
+            }
+        }
+    }
 }
