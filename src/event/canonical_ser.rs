@@ -269,38 +269,27 @@ impl<'o, 'm> ser::Serializer for Canonical<'o, 'm> {
     }
 }
 
-impl ser::SerializeSeq for List<'_> {
-    type Ok = ();
-    type Error = Unwritable;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unwritable> {
-        self.item(value)
-    }
-    fn end(self) -> Result<(), Unwritable> {
-        self.finish()
-    }
+/// A list, a tuple and a tuple struct are all written as a JSON array.
+macro_rules! array_of_items {
+    ($($kind:ident::$method:ident),*) => {$(
+        impl ser::$kind for List<'_> {
+            type Ok = ();
+            type Error = Unwritable;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unwritable> {
+                self.item(value)
+            }
+            fn end(self) -> Result<(), Unwritable> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for List<'_> {
-    type Ok = ();
-    type Error = Unwritable;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unwritable> {
-        self.item(value)
-    }
-    fn end(self) -> Result<(), Unwritable> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleStruct for List<'_> {
-    type Ok = ();
-    type Error = Unwritable;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unwritable> {
-        self.item(value)
-    }
-    fn end(self) -> Result<(), Unwritable> {
-        self.finish()
-    }
-}
+array_of_items!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field
+);
 
 impl ser::SerializeStruct for Object<'_, '_> {
     type Ok = ();
@@ -458,6 +447,14 @@ mod tests {
             written(&value).unwrap(),
             r#"{"Z":null,"a":true,"b":{"alpha":[-3,0,4294967295],"zeta":null},"é":"\"q\" \\ \u0001 é"}"#
         );
+    }
+
+    #[test]
+    fn writes_tuples_as_arrays() {
+        #[derive(Serialize)]
+        struct Pair(u8, &'static str);
+        assert_eq!(written(&(1u8, "x")).unwrap(), r#"[1,"x"]"#);
+        assert_eq!(written(&Pair(2, "y")).unwrap(), r#"[2,"y"]"#);
     }
 
     #[test]
