@@ -308,7 +308,9 @@ impl Record {
     /// sealed bytes differ), at the cost of one parse and one encoding instead of three.
     /// `None` for any line it does not accept, which the full reading then explains.
     fn from_canonical_export_line(line: &[u8]) -> Option<Record> {
-        let at = memchr::memmem::find(line, HASH_MEMBER_HEAD)?;
+        static HASH_MEMBER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::Finder::new(HASH_MEMBER_HEAD));
+        let at = HASH_MEMBER.find(line)?;
         let digits = line.get(at + HASH_MEMBER_HEAD.len()..at + HASH_MEMBER_HEAD.len() + 64)?;
         let end = at + HASH_MEMBER_HEAD.len() + 64;
         if line.get(end) != Some(&b'"') {
