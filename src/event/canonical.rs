@@ -97,13 +97,13 @@ pub fn write_string(out: &mut Vec<u8>, s: &str) {
             0x0a => out.extend_from_slice(b"\\n"),
             0x0c => out.extend_from_slice(b"\\f"),
             0x0d => out.extend_from_slice(b"\\r"),
-            0x00..=0x1f => {
+            // The other control characters, the only bytes left that stop the loop.
+            _ => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[(b >> 4) as usize]);
                 out.push(HEX[(b & 0xf) as usize]);
             }
-            _ => unreachable!("only the bytes above need an escape"),
         }
     }
     out.extend_from_slice(&bytes[plain_from..]);
