@@ -19,13 +19,23 @@ pub mod charter;
 
 use std::cell::RefCell;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::event::*;
 use charter::*;
+
+/// The hasher of the rules' maps: foldhash, seeded once per process from the operating
+/// system's randomness. Each checked event looks up and clones a handful of entries by id,
+/// and std's SipHash was a tenth of the check's time (BENCHMARKS.md); a per-process seed
+/// keeps ids chosen to collide from being chosen in advance.
+type Hasher = foldhash::fast::RandomState;
+/// A map of the rules' own.
+type HashMap<K, V> = std::collections::HashMap<K, V, Hasher>;
+type HashSet<T> = std::collections::HashSet<T, Hasher>;
+/// A persistent map of the state: clones in O(1), shares its nodes.
+type SharedMap<K, V> = imbl::GenericHashMap<K, V, Hasher, imbl::shared_ptr::DefaultSharedPtr>;
 
 /// A broken rule: the event is refused and nothing is appended. Surfaces as GraphQL
 /// `RULE_VIOLATION` with `rule` in its extensions, and as CLI exit code 1. Retrying the same
@@ -152,11 +162,11 @@ pub struct Instrument {
 /// before a batch and puts the clone back if any later event of the batch is refused.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
-    kinds: imbl::HashMap<Id, EntityKind>,
-    localities: imbl::HashMap<Id, Arc<Locality>>,
-    orgs: imbl::HashMap<Id, Arc<Organization>>,
-    people: imbl::HashMap<Id, Arc<Person>>,
-    instruments: imbl::HashMap<Id, Arc<Instrument>>,
+    kinds: SharedMap<Id, EntityKind>,
+    localities: SharedMap<Id, Arc<Locality>>,
+    orgs: SharedMap<Id, Arc<Organization>>,
+    people: SharedMap<Id, Arc<Person>>,
+    instruments: SharedMap<Id, Arc<Instrument>>,
 }
 
 /// Events whose decision the Charter requires to be cited.
@@ -239,7 +249,7 @@ impl State {
         today: Date,
         mut fetch: impl FnMut(&Id) -> Result<Option<B>, E>,
     ) -> Result<(Result<Change, RuleViolation>, usize), PagingError<E>> {
-        let mut absent: HashSet<Id> = HashSet::new();
+        let mut absent: HashSet<Id> = HashSet::default();
         let mut loaded_bytes = 0;
         loop {
             let mut draft = Draft::new(self);
@@ -425,11 +435,11 @@ impl<'a> Draft<'a> {
         Draft {
             base,
             misses: RefCell::new(Vec::new()),
-            kinds: HashMap::new(),
-            localities: HashMap::new(),
-            orgs: HashMap::new(),
-            people: HashMap::new(),
-            instruments: HashMap::new(),
+            kinds: HashMap::default(),
+            localities: HashMap::default(),
+            orgs: HashMap::default(),
+            people: HashMap::default(),
+            instruments: HashMap::default(),
         }
     }
 
