@@ -29,7 +29,16 @@ pub struct Read {
 /// Reads the canonical bytes of a valid record; `None` for any bytes it does not take (the
 /// long reading then says why, or takes them).
 pub fn read(bytes: &[u8]) -> Option<Read> {
-    let Members(members) = serde_json::from_slice(bytes).ok()?;
+    read_members(serde_json::from_slice(bytes).ok()?)
+}
+
+/// [`read`] of bytes already known to be UTF-8 (an export line, checked as it was read),
+/// which are then not checked again string by string.
+pub fn read_str(text: &str) -> Option<Read> {
+    read_members(serde_json::from_str(text).ok()?)
+}
+
+fn read_members(Members(members): Members<'_>) -> Option<Read> {
     let (mut seq, mut prev, mut recorded_at, mut actor) = (None, None, None, None);
     let (mut format, mut type_name, mut effective, mut decision) = (None, None, None, None);
     let mut fields = Vec::with_capacity(members.len());

@@ -274,7 +274,7 @@ impl Record {
     /// other fields. Checks the hash against the line's own content and that the line is in
     /// canonical form.
     pub fn from_export_line(line: &str) -> Result<Record, RecordError> {
-        if let Some(record) = Record::from_canonical_export_line(line.as_bytes()) {
+        if let Some(record) = Record::from_canonical_export_line(line) {
             return Ok(record);
         }
         // The line is not the export line of a valid record: the full reading below says
@@ -307,20 +307,22 @@ impl Record {
     /// key, a field out of order, a stray escape or space, a text not in NFC each make the
     /// sealed bytes differ), at the cost of one parse and one encoding instead of three.
     /// `None` for any line it does not accept, which the full reading then explains.
-    fn from_canonical_export_line(line: &[u8]) -> Option<Record> {
+    fn from_canonical_export_line(line: &str) -> Option<Record> {
         static HASH_MEMBER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
             std::sync::LazyLock::new(|| memchr::memmem::Finder::new(HASH_MEMBER_HEAD));
-        let at = HASH_MEMBER.find(line)?;
-        let digits = line.get(at + HASH_MEMBER_HEAD.len()..at + HASH_MEMBER_HEAD.len() + 64)?;
+        let at = HASH_MEMBER.find(line.as_bytes())?;
         let end = at + HASH_MEMBER_HEAD.len() + 64;
-        if line.get(end) != Some(&b'"') {
+        // `get` is `None` unless both ends fall between characters.
+        let digits = line.get(at + HASH_MEMBER_HEAD.len()..end)?;
+        if line.as_bytes().get(end) != Some(&b'"') {
             return None;
         }
-        let stated = Hash::parse(std::str::from_utf8(digits).ok()?).ok()?;
-        let mut canonical = Vec::with_capacity(line.len() - (end + 1 - at));
-        canonical.extend_from_slice(&line[..at]);
-        canonical.extend_from_slice(&line[end + 1..]);
-        let read = canonical_de::read(&canonical)?;
+        let stated = Hash::parse(digits).ok()?;
+        let mut canonical = String::with_capacity(line.len() - (end + 1 - at));
+        canonical.push_str(&line[..at]);
+        canonical.push_str(&line[end + 1..]);
+        let read = canonical_de::read_str(&canonical)?;
+        let canonical = canonical.into_bytes();
         let record = Record::seal(read.seq, read.prev, read.recorded_at, read.actor, read.submission);
         (record.hash == stated && record.canonical == canonical && hash_member_at(&canonical) == Some(at))
             .then_some(record)

@@ -82,7 +82,16 @@ pub struct Text(String);
 
 impl Text {
     pub fn parse(s: &str) -> Result<Text, String> {
-        let nfc: String = s.nfc().collect();
+        Text::from_string(s.to_owned())
+    }
+
+    /// [`Text::parse`] of a string already owned: a text already in NFC (nearly every one
+    /// read back from the log) is kept as it is, not copied a character at a time.
+    pub fn from_string(s: String) -> Result<Text, String> {
+        let nfc = match unicode_normalization::is_nfc_quick(s.chars()) {
+            unicode_normalization::IsNormalized::Yes => s,
+            _ => s.nfc().collect(),
+        };
         if nfc.trim().is_empty() {
             return Err("empty text: a name, title or reason must not be empty".into());
         }
@@ -127,7 +136,7 @@ impl<'de> Deserialize<'de> for Text {
             // guarded by a hash of their body: normalizing every name again would only cost.
             return Ok(Text(s));
         }
-        Text::parse(&s).map_err(de::Error::custom)
+        Text::from_string(s).map_err(de::Error::custom)
     }
 }
 
