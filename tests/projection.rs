@@ -1849,6 +1849,62 @@ fn snapshots_are_caches_and_bad_ones_are_ignored() {
     assert_same_answers(&live, &reopened, store, "from the rebuilt snapshot");
 }
 
+/// A tail of 10,000 records or more folded after the latest snapshot is kept in a new one
+/// once folded, whatever the ledger's size: by a cold open (a CLI report), and by an open
+/// ledger's projector (in the background, so the open does not wait). The next open folds
+/// none of it again. The live pace, an eighth of the ledger, asks for more than 10,000 past
+/// 80,000 events: the tail here lies between the two.
+#[test]
+fn a_long_tail_folded_once_is_kept_in_a_snapshot() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let events: u64 = 100_000;
+    let tail: u64 = 12_000;
+    orgledger::generate::write_ledger(dir.path(), events, 7).expect("the generator writes");
+    let before_tail = events - tail;
+    let plant = |store: &Store| {
+        store.delete_snapshots().unwrap();
+        store.put_snapshot(&replay_to(store, before_tail)).unwrap();
+    };
+    {
+        let store = Store::open(dir.path(), false).expect("the store opens");
+        plant(&store);
+        let (cold, how) = store.open_projection().unwrap();
+        let folded = Opened {
+            from_snapshot: before_tail,
+            ignored: 0,
+            replayed: tail,
+        };
+        assert_eq!(how, folded);
+        assert_eq!(store.snapshot_seqs().unwrap(), vec![before_tail, events]);
+        let (again, how) = store.open_projection().unwrap();
+        let kept = Opened {
+            from_snapshot: events,
+            ignored: 0,
+            replayed: 0,
+        };
+        assert_eq!(how, kept);
+        // The commitment covers the whole projection (a full comparison of answers at
+        // 100,000 seqs would take minutes here).
+        assert_eq!((cold.head(), cold.commitment()), (again.head(), again.commitment()));
+        plant(&store);
+    }
+    let ledger = Ledger::open(dir.path(), LedgerOptions::default().existing()).expect("the ledger reopens");
+    let live = ledger.projection().clone();
+    ledger.close();
+    let store = Store::open(dir.path(), false).expect("the store opens");
+    assert_eq!(store.snapshot_seqs().unwrap(), vec![before_tail, events]);
+    let (opened, how) = store.open_projection().unwrap();
+    assert_eq!(
+        how,
+        Opened {
+            from_snapshot: events,
+            ignored: 0,
+            replayed: 0
+        }
+    );
+    assert_eq!((live.head(), live.commitment()), (opened.head(), opened.commitment()));
+}
+
 /// Past the automatic interval (10,000 events) the writer snapshots by itself; a tampered
 /// snapshot is then ignored and rebuilt by the next opening, with the same answers.
 #[test]
