@@ -70,8 +70,19 @@ impl Serialize for Id {
 
 impl<'de> Deserialize<'de> for Id {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Id::parse(&s).map_err(de::Error::custom)
+        // Read as a borrowed str where the format lends one (a snapshot holds millions of
+        // ids): no String is made only to be copied into the Arc.
+        struct IdText;
+        impl de::Visitor<'_> for IdText {
+            type Value = Id;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, an id")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Id, E> {
+                Id::parse(s).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(IdText)
     }
 }
 
