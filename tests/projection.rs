@@ -1849,6 +1849,25 @@ fn snapshots_are_caches_and_bad_ones_are_ignored() {
     assert_same_answers(&live, &reopened, store, "from the rebuilt snapshot");
 }
 
+/// A snapshot file left half-written by a process killed while writing it is removed by
+/// the next snapshot written: it is only a cache, and as large as a snapshot.
+#[test]
+fn partial_snapshots_left_by_a_kill_are_removed() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let ledger = write_ledger(dir.path(), &trung_khanh_story(), RECORDED_FROM);
+    let store = ledger.store();
+    let caches = dir.path().join("caches");
+    std::fs::create_dir_all(&caches).unwrap();
+    let partial = caches.join("projection-00000000000000000120.partial");
+    std::fs::write(&partial, b"cut short").unwrap();
+    let other = caches.join("notes.partial");
+    std::fs::write(&other, b"not a snapshot").unwrap();
+    store.put_snapshot(&replay_to(store, 200)).unwrap();
+    assert!(!partial.exists(), "the partial snapshot is removed");
+    assert!(other.exists(), "only partial snapshots are removed");
+    assert_eq!(store.snapshot_seqs().unwrap(), vec![200]);
+}
+
 /// A tail of 10,000 records or more folded after the latest snapshot is kept in a new one
 /// once folded, whatever the ledger's size: by a cold open (a CLI report), and by an open
 /// ledger's projector (in the background, so the open does not wait). The next open folds

@@ -95,7 +95,25 @@ impl Store {
         for old in seqs.iter().take(seqs.len().saturating_sub(KEEP_SNAPSHOTS)) {
             std::fs::remove_file(self.snapshot_file(*old)).map_err(StoreError::io)?;
         }
+        self.remove_partial_snapshots();
         Ok(())
+    }
+
+    /// Removes the partial snapshot files a process killed while writing one left behind
+    /// (each as large as a snapshot). Only one process writes snapshots at a time (sled
+    /// locks the store), and this one has just finished its own. Best effort: a file that
+    /// cannot be removed costs only its disk space.
+    fn remove_partial_snapshots(&self) {
+        let Ok(entries) = std::fs::read_dir(self.snapshot_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("projection-") && name.ends_with(".partial") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// Stores raw snapshot bytes under `seq` (written to a temporary file, then renamed, so a
