@@ -190,20 +190,56 @@ pub struct Projection {
     /// The last record folded in.
     head_seq: u64,
     head_hash: Hash,
+    #[serde(deserialize_with = "sorted_map")]
     pub localities: BTreeMap<Id, LocalityView>,
+    #[serde(deserialize_with = "sorted_map")]
     pub orgs: BTreeMap<Id, OrgView>,
+    #[serde(deserialize_with = "sorted_map")]
     pub members: BTreeMap<Id, MemberView>,
+    #[serde(deserialize_with = "sorted_map")]
     pub cadres: BTreeMap<Id, CadreView>,
+    #[serde(deserialize_with = "sorted_map")]
     pub instruments: BTreeMap<Id, InstrumentView>,
     pub verifications: Vec<Verification>,
     pub admissions: Vec<Admission>,
     pub meetings: Vec<Meeting>,
     pub resolutions: Vec<Resolution>,
     /// For each id, the `seq` of every event that named it, in order: the history index.
+    #[serde(deserialize_with = "sorted_map")]
     pub touched: BTreeMap<Id, Vec<u64>>,
     /// The entity hashes and list chains of the projection commitment, kept up to date by
     /// the fold so that a checkpoint does not rehash every view.
     commitment: commitment::Commitment,
+}
+
+/// A map read back from its serialized entries, which a `BTreeMap` writes in key order:
+/// gathered, then built in one pass (`BTreeMap::from_iter` finds them sorted), not inserted
+/// one by one down the tree. The same map as serde's own reading of what a map wrote, in
+/// any order (`from_iter` sorts what is not sorted); a snapshot's maps hold millions of
+/// entries at 10,000,000 events.
+fn sorted_map<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    K: Ord + Deserialize<'de>,
+    V: Deserialize<'de>,
+{
+    struct Entries<K, V>(std::marker::PhantomData<(K, V)>);
+    impl<'de, K: Ord + Deserialize<'de>, V: Deserialize<'de>> serde::de::Visitor<'de> for Entries<K, V> {
+        type Value = BTreeMap<K, V>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<BTreeMap<K, V>, A::Error> {
+            // The hint comes from the input: bounded, so that a damaged length cannot ask for
+            // more memory than the entries that follow it.
+            let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1 << 16));
+            while let Some(entry) = map.next_entry()? {
+                entries.push(entry);
+            }
+            Ok(entries.into_iter().collect())
+        }
+    }
+    d.deserialize_map(Entries(std::marker::PhantomData))
 }
 
 impl Projection {
