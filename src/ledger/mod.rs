@@ -34,7 +34,6 @@ use crate::event::{Hash, Id, Record, Submission, Timestamp};
 use crate::projection::Projection;
 use crate::rules::RuleViolation;
 use crate::store::{install_panic_hook, last_panic, panic_message, Faults, Store, StoreError};
-use caches::snapshot_due;
 use flusher::Flusher;
 use idempotency::Idempotency;
 use projector::Projector;
@@ -329,7 +328,9 @@ fn thread_role(name: &str) -> &'static str {
 ///   only then answers their submitters: one flush for many groups, and the writer's work
 ///   on the next group overlaps the flush of the last.
 /// - The **projector** folds durable records into the live projection and writes
-///   projection snapshots, off the path that answers submitters.
+///   projection snapshots, off the path that answers submitters: as it starts, when the
+///   open folded 10,000 records or more after the latest one; at its pace while it runs;
+///   and as the ledger closes.
 pub struct Ledger {
     store: Arc<Store>,
     queue: Option<mpsc::Sender<Queued>>,
@@ -511,7 +512,7 @@ impl Ledger {
             false => (None, 0),
         };
         let mut projection = snapshot.unwrap_or_default();
-        let mut last_snapshot = projection.head().seq;
+        let last_snapshot = projection.head().seq;
         let mut rules = Rules::new(store.clone(), options.rules_cache_bytes);
         let head = rules.catch_up()?;
         store.remove_saved_rules_state()?;
@@ -522,10 +523,6 @@ impl Ledger {
         // From here on the writer inserts records before they are durable: reads stop at
         // the durable head, which each successful flush moves.
         store.limit_reads_to(head.seq);
-        if options.project && snapshot_due(last_snapshot, head.seq) {
-            store.put_snapshot(&projection)?;
-            last_snapshot = head.seq;
-        }
         let last_time = match head.seq {
             0 => None,
             seq => store.record(seq)?.map(|r| r.recorded_at()),
