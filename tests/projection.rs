@@ -1884,23 +1884,23 @@ fn a_long_tail_folded_once_is_kept_in_a_snapshot() {
         store.delete_snapshots().unwrap();
         store.put_snapshot(&replay_to(store, before_tail)).unwrap();
     };
+    let folded = Opened {
+        from_snapshot: before_tail,
+        ignored: 0,
+        replayed: tail,
+    };
+    let kept = Opened {
+        from_snapshot: events,
+        ignored: 0,
+        replayed: 0,
+    };
     {
         let store = Store::open(dir.path(), false).expect("the store opens");
         plant(&store);
         let (cold, how) = store.open_projection().unwrap();
-        let folded = Opened {
-            from_snapshot: before_tail,
-            ignored: 0,
-            replayed: tail,
-        };
         assert_eq!(how, folded);
         assert_eq!(store.snapshot_seqs().unwrap(), vec![before_tail, events]);
         let (again, how) = store.open_projection().unwrap();
-        let kept = Opened {
-            from_snapshot: events,
-            ignored: 0,
-            replayed: 0,
-        };
         assert_eq!(how, kept);
         // The commitment covers the whole projection (a full comparison of answers at
         // 100,000 seqs would take minutes here).
@@ -1913,14 +1913,7 @@ fn a_long_tail_folded_once_is_kept_in_a_snapshot() {
     let store = Store::open(dir.path(), false).expect("the store opens");
     assert_eq!(store.snapshot_seqs().unwrap(), vec![before_tail, events]);
     let (opened, how) = store.open_projection().unwrap();
-    assert_eq!(
-        how,
-        Opened {
-            from_snapshot: events,
-            ignored: 0,
-            replayed: 0
-        }
-    );
+    assert_eq!(how, kept);
     assert_eq!((live.head(), live.commitment()), (opened.head(), opened.commitment()));
 }
 
