@@ -1,8 +1,8 @@
 //! Records stored as runs (FORMAT.md section 8): a group of appends writes its records as
-//! runs of consecutive records, one sled value each, and every way of reading a record finds
-//! it wherever it sits in a run; a store of an earlier version (one record per value) reads
-//! as it is and takes runs from its next group on; a damaged run is named at its first
-//! record.
+//! runs of consecutive records, one sled value each, compressed, and every way of reading a
+//! record finds it wherever it sits in a run; a store of an earlier version (one plain
+//! record per value, or plain runs) reads as it is and takes compressed runs from its next
+//! group on; a damaged run is named at its first record.
 
 mod common;
 
@@ -89,7 +89,14 @@ fn a_group_is_stored_as_runs_and_every_record_reads_back_from_anywhere() {
     );
     assert_eq!(
         store.format_marker().expect("reads").as_deref(),
-        Some(&b"orgledger-store-2"[..])
+        Some(&b"orgledger-store-3"[..])
+    );
+    // Every run is compressed; the single record of the second group, too short to gain,
+    // may be stored plain.
+    let compressed = store.compressed_values().expect("reads");
+    assert!(
+        (values - 1..=values).contains(&compressed),
+        "{compressed} of {values} values compressed"
     );
     assert_reads_back(&store, head);
 }
@@ -116,7 +123,37 @@ fn a_store_of_one_record_per_value_reads_as_it_is_and_takes_runs() {
     assert!(store.record_values().expect("reads") < head - 40);
     assert_eq!(
         store.format_marker().expect("reads").as_deref(),
-        Some(&b"orgledger-store-2"[..])
+        Some(&b"orgledger-store-3"[..])
+    );
+    assert_reads_back(&store, head);
+}
+
+#[test]
+fn a_store_of_plain_runs_reads_as_it_is_and_takes_compressed_values() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("ledger");
+    let before = append_closed(&data, &[commune_and_hamlets(0, 100)]);
+    let values_before = {
+        // Rewrite it as the version before compression stored it: plain runs.
+        let store = open_store(&data);
+        store.rewrite_plain().expect("rewrite");
+        store.tamper_format(b"orgledger-store-2").expect("mark");
+        assert_eq!(store.compressed_values().expect("reads"), 0);
+        assert_reads_back(&store, before);
+        store.record_values().expect("reads")
+    };
+    common::wait_until_released(&data);
+    let head = append_closed(&data, &[commune_and_hamlets(100, 60)]);
+    let store = open_store(&data);
+    assert_eq!(
+        store.format_marker().expect("reads").as_deref(),
+        Some(&b"orgledger-store-3"[..])
+    );
+    let values = store.record_values().expect("reads");
+    assert_eq!(
+        store.compressed_values().expect("reads"),
+        values - values_before,
+        "the old values stay plain, the new ones are compressed"
     );
     assert_reads_back(&store, head);
 }
@@ -126,7 +163,7 @@ fn a_store_of_an_unknown_format_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("ledger");
     append_closed(&data, &[commune_and_hamlets(0, 3)]);
-    open_store(&data).tamper_format(b"orgledger-store-3").expect("mark");
+    open_store(&data).tamper_format(b"orgledger-store-4").expect("mark");
     common::wait_until_released(&data);
     match Store::open_unchecked(&data, false) {
         Err(StoreError::WrongFormat(_)) => {}
@@ -153,6 +190,18 @@ fn a_damaged_run_is_named_at_its_first_record() {
         assert_eq!(read.len(), 20, "19 records, then the damage, then nothing");
         assert!(matches!(read[19], Err(StoreError::Corrupt { seq: 20, .. })));
         assert!(store.raw(21).expect("a later record still reads").is_some());
-        assert!(head > 21);
+        assert!(head > 41);
+        // A value in the compressed form whose block does not decompress, put where record
+        // 40 was: named at 40 too, by every reader.
+        let mut garbled = vec![0xF0; 24];
+        garbled.extend_from_slice(&[0, 0, 1, 0, 0, 1, 0x02]);
+        store.tamper(40, Some(garbled)).expect("damage");
+        let read: Vec<_> = store.raw_records(21).collect();
+        assert_eq!(read.len(), 20, "19 records, then the damage, then nothing");
+        match &read[19] {
+            Err(StoreError::Corrupt { seq: 40, reason }) => assert!(reason.contains("compressed"), "{reason}"),
+            other => panic!("not named at 40: {:?}", other.as_ref().map(|r| r.seq)),
+        }
+        assert!(matches!(store.raw(40), Err(StoreError::Corrupt { seq: 40, .. })));
     }
 }

@@ -7,13 +7,15 @@
 //!
 //! Layout, in one tree `log` so that one `apply_batch` writes records and head atomically:
 //! - `e` + seq (8 bytes, big-endian) → that record (hash and canonical bytes), or a run of
-//!   up to 8 consecutive records from it ([`runs`]: one sled entry for many records);
+//!   up to 8 consecutive records from it, compressed when that makes it smaller ([`runs`]:
+//!   one sled entry for many records);
 //! - `head` → seq (8 bytes, big-endian) + hash (32 bytes);
 //! - `verified` → seq + hash, the same shape: the verified point, the last record up to
 //!   which the chain is known good (written with the head by every group, and moved by the
 //!   check each open makes of what is new since it);
-//! - `format` → `orgledger-store-2` (`orgledger-store-1` in a store that holds no run yet:
-//!   the first run written marks it, in the same batch, so an older version refuses it);
+//! - `format` → `orgledger-store-3` (`orgledger-store-2` or `-1` in a store written by an
+//!   earlier version, which holds no compressed value, or no run either: the first group
+//!   this version writes marks it, in the same batch, so an older version refuses it);
 //! - the Merkle tree's nodes and size, and idempotency entries, under prefixes of their own.
 //!
 //! What opening checks, in time independent of the log's length (`Store::open`): the head
@@ -59,10 +61,12 @@ pub trait Faults: Send + Sync {
 }
 
 const FORMAT_KEY: &[u8] = b"format";
-/// The format of a store that may hold runs of records.
-const FORMAT_VALUE: &[u8] = b"orgledger-store-2";
-/// The format of a store that holds one record per value only: read as it is, and marked
-/// [`FORMAT_VALUE`] by the first run written into it.
+/// The format of a store that may hold compressed values and runs of records.
+const FORMAT_VALUE: &[u8] = b"orgledger-store-3";
+/// The formats of stores written by earlier versions, read as they are and marked
+/// [`FORMAT_VALUE`] by the first group this version writes into them (in the same batch):
+/// runs of records, but no compressed value; one record per value.
+const FORMAT_RUNS: &[u8] = b"orgledger-store-2";
 const FORMAT_ONE_PER_VALUE: &[u8] = b"orgledger-store-1";
 const HEAD_KEY: &[u8] = b"head";
 const VERIFIED_KEY: &[u8] = b"verified";
@@ -222,9 +226,9 @@ pub struct Store {
     syncs: AtomicU64,
     /// How many records the open checked after the verified point.
     checked_on_open: AtomicU64,
-    /// Whether `format` says the store may hold runs of records; until it does, the batch
-    /// that writes the first run also marks it.
-    runs_marked: std::sync::atomic::AtomicBool,
+    /// Whether `format` names this version's format ([`FORMAT_VALUE`]); until it does, the
+    /// batch of the first group written also marks it.
+    format_marked: std::sync::atomic::AtomicBool,
     /// Sync the data file after each flush (always, but for the benchmark that measures
     /// what the sync costs).
     sync_files: bool,
@@ -306,9 +310,9 @@ impl Store {
             }
         };
         let log = db.open_tree("log").map_err(StoreError::io)?;
-        let runs_marked = match log.get(FORMAT_KEY).map_err(StoreError::io)? {
+        let format_marked = match log.get(FORMAT_KEY).map_err(StoreError::io)? {
             Some(v) if v.as_ref() == FORMAT_VALUE => true,
-            Some(v) if v.as_ref() == FORMAT_ONE_PER_VALUE => false,
+            Some(v) if v.as_ref() == FORMAT_ONE_PER_VALUE || v.as_ref() == FORMAT_RUNS => false,
             Some(_) => return Err(StoreError::WrongFormat(dir.to_path_buf())),
             None => {
                 if log.first().map_err(StoreError::io)?.is_some() {
@@ -338,7 +342,7 @@ impl Store {
             durable: AtomicU64::new(u64::MAX),
             syncs: AtomicU64::new(0),
             checked_on_open: AtomicU64::new(0),
-            runs_marked: std::sync::atomic::AtomicBool::new(runs_marked),
+            format_marked: std::sync::atomic::AtomicBool::new(format_marked),
             sync_files: true,
             faults: None,
         })
@@ -833,17 +837,15 @@ impl Store {
         }
         let mut value = Vec::new();
         let mut at = 0;
-        let mut wrote_run = false;
         for n in runs::runs(records.iter().map(|r| r.canonical().len())) {
             let run = &records[at..at + n];
             value.clear();
             runs::encode(run.iter().map(|r| (r.hash(), r.canonical())), &mut value);
             batch.insert(&event_key(run[0].seq()), value.as_slice());
-            wrote_run |= n > 1;
             at += n;
         }
-        let marks_runs = wrote_run && !self.runs_marked.load(Ordering::Acquire);
-        if marks_runs {
+        let marks_format = !self.format_marked.load(Ordering::Acquire);
+        if marks_format {
             batch.insert(FORMAT_KEY, FORMAT_VALUE);
         }
         // Every group follows the head, which the open made the verified point, and chains
@@ -856,8 +858,8 @@ impl Store {
         batch.insert(HEAD_KEY, head.as_slice());
         batch.insert(VERIFIED_KEY, head.as_slice());
         self.log.apply_batch(batch).map_err(StoreError::io)?;
-        if marks_runs {
-            self.runs_marked.store(true, Ordering::Release);
+        if marks_format {
+            self.format_marked.store(true, Ordering::Release);
         }
         self.inserted.fetch_max(last.seq(), Ordering::AcqRel);
         Ok(())
@@ -1094,6 +1096,35 @@ impl Store {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Test support: how many values under record keys are compressed (the rest are plain).
+    #[cfg(feature = "internals")]
+    pub fn compressed_values(&self) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for item in self.log.range(event_key(0)..=event_key(u64::MAX)) {
+            let (_, v) = item.map_err(StoreError::io)?;
+            n += u64::from(v.last() == Some(&runs::COMPRESSED_TAG));
+        }
+        Ok(n)
+    }
+
+    /// Test support: rewrites every value under a record key in its plain form, as a store
+    /// written before values were compressed holds them.
+    #[cfg(feature = "internals")]
+    pub fn rewrite_plain(&self) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for item in self.log.range(event_key(0)..=event_key(u64::MAX)) {
+            let (k, v) = item.map_err(StoreError::io)?;
+            let stored = Stored::decode(key_seq(&k).ok_or_else(malformed_key)?, v)?;
+            let records: Vec<StoredRecord> = stored.records().collect();
+            let mut plain = Vec::new();
+            runs::encode_plain(records.iter().map(|r| (r.hash, r.canonical())), &mut plain);
+            batch.insert(k, plain);
+        }
+        self.log.apply_batch(batch).map_err(StoreError::io)?;
+        self.db.flush().map_err(StoreError::io)?;
+        Ok(())
     }
 
     /// Test support: the store's `format` marker as stored.

@@ -8,7 +8,14 @@
 //! - **A run of `n` ≥ 2 records**, stored under the key of the first: for each record its
 //!   32-byte hash then its canonical bytes; then each record's canonical length as 4 bytes
 //!   big-endian, in the same order; then `n` as 2 bytes big-endian; then the byte
-//!   [`RUN_TAG`]. The last byte tells the two apart.
+//!   [`RUN_TAG`].
+//! - **Compressed**: the LZ4 block of a value of one of the two forms above (its *plain*
+//!   form), then the plain form's length as 4 bytes big-endian, then the number of records
+//!   it holds as 2 bytes big-endian, then the byte [`COMPRESSED_TAG`]. Written whenever it
+//!   is smaller than the plain form, which is nearly always: records are JSON objects with
+//!   the same keys over and over, and a run compresses to about half its bytes.
+//!
+//! The last byte tells the three apart.
 
 use sled::IVec;
 
@@ -18,6 +25,15 @@ use super::StoreError;
 
 /// The last byte of a run's value (a single record's value ends with `}`).
 pub const RUN_TAG: u8 = 0x01;
+/// The last byte of a compressed value.
+pub const COMPRESSED_TAG: u8 = 0x02;
+/// The bytes after a compressed value's LZ4 block: the plain length, `n` and the tag.
+const COMPRESSED_TAIL: usize = 7;
+/// The largest plain form a compressed value may claim: a record is at most a line of
+/// 1 MiB (`commands::MAX_LINE_BYTES`), so anything larger is damage, refused before any
+/// memory is set aside for it (and a larger value, should one ever be written, is stored
+/// plain).
+const MAX_PLAIN: usize = 4 << 20;
 /// The most records one run holds.
 pub const RUN_RECORDS: usize = 8;
 /// The most bytes (hashes and canonical bytes) a run of two or more records holds. sled
@@ -30,8 +46,34 @@ pub const RUN_BYTES: usize = 3 * 1024;
 const RUN_TAIL: usize = 3;
 
 /// Appends the stored value of consecutive records, given as (hash, canonical bytes), to
-/// `out`: a single record's form for one, a run's for more.
+/// `out`: the compressed form of a single record's or a run's, or the plain form when
+/// compressing does not make it smaller.
 pub fn encode<'a>(records: impl ExactSizeIterator<Item = (Hash, &'a [u8])> + Clone, out: &mut Vec<u8>) {
+    let n = records.len();
+    let start = out.len();
+    encode_plain(records, out);
+    let plain_len = out.len() - start;
+    if plain_len > MAX_PLAIN {
+        return;
+    }
+    let mut packed = vec![0u8; lz4_flex::block::get_maximum_output_size(plain_len) + COMPRESSED_TAIL];
+    let Ok(size) = lz4_flex::block::compress_into(&out[start..], &mut packed) else {
+        return;
+    };
+    if size + COMPRESSED_TAIL >= plain_len {
+        return;
+    }
+    packed.truncate(size);
+    packed.extend_from_slice(&(plain_len as u32).to_be_bytes());
+    packed.extend_from_slice(&(n as u16).to_be_bytes());
+    packed.push(COMPRESSED_TAG);
+    out.truncate(start);
+    out.extend_from_slice(&packed);
+}
+
+/// Appends the plain form of consecutive records: a single record's for one, a run's for
+/// more.
+pub fn encode_plain<'a>(records: impl ExactSizeIterator<Item = (Hash, &'a [u8])> + Clone, out: &mut Vec<u8>) {
     let n = records.len();
     debug_assert!((1..=RUN_RECORDS).contains(&n));
     for (hash, canonical) in records.clone() {
@@ -81,9 +123,49 @@ pub struct Stored {
 }
 
 impl Stored {
-    /// Reads the value stored under `first`'s key; a value that is neither form is damage
-    /// at `first`.
+    /// Reads the value stored under `first`'s key; a value that is none of the forms is
+    /// damage at `first`.
     pub fn decode(first: u64, value: IVec) -> Result<Stored, StoreError> {
+        if value.last() == Some(&COMPRESSED_TAG) {
+            return Stored::decompress(first, &value);
+        }
+        Stored::decode_plain(first, value)
+    }
+
+    /// Reads a compressed value: its plain form, which must hold the records the tail says.
+    fn decompress(first: u64, value: &[u8]) -> Result<Stored, StoreError> {
+        let corrupt = |reason: &str| StoreError::Corrupt {
+            seq: first,
+            reason: format!("the stored compressed value is malformed ({reason})"),
+        };
+        let len = value.len();
+        if len < COMPRESSED_TAIL {
+            return Err(corrupt("shorter than its tail"));
+        }
+        let tail = &value[len - COMPRESSED_TAIL..];
+        let plain_len = u32::from_be_bytes(tail[..4].try_into().expect("4 bytes")) as usize;
+        let n = u16::from_be_bytes([tail[4], tail[5]]) as usize;
+        if plain_len > MAX_PLAIN {
+            return Err(corrupt("it claims more bytes than a record can hold"));
+        }
+        let mut plain = vec![0u8; plain_len];
+        match lz4_flex::block::decompress_into(&value[..len - COMPRESSED_TAIL], &mut plain) {
+            Ok(size) if size == plain_len => {}
+            Ok(_) => return Err(corrupt("its block holds fewer bytes than it claims")),
+            Err(e) => return Err(corrupt(&e.to_string())),
+        }
+        if plain.last() == Some(&COMPRESSED_TAG) {
+            return Err(corrupt("it holds another compressed value"));
+        }
+        let stored = Stored::decode_plain(first, IVec::from(plain))?;
+        if stored.n != n {
+            return Err(corrupt("it holds another number of records than it claims"));
+        }
+        Ok(stored)
+    }
+
+    /// Reads a value of one of the two plain forms.
+    fn decode_plain(first: u64, value: IVec) -> Result<Stored, StoreError> {
         let corrupt = |reason: &str| StoreError::Corrupt {
             seq: first,
             reason: reason.to_owned(),
@@ -266,6 +348,93 @@ mod tests {
             match Stored::decode(9, IVec::from(damaged)) {
                 Err(StoreError::Corrupt { seq: 9, .. }) => {}
                 other => panic!("not refused at 9: {:?}", other.map(|s| s.last())),
+            }
+        }
+    }
+
+    /// Records like the ledger's: JSON objects with the same keys, which compress.
+    fn json_records(n: u8) -> Vec<(Hash, Vec<u8>)> {
+        (0..n)
+            .map(|i| {
+                let json = format!(
+                    r#"{{"actor":"ban-to-chuc","effective":"2005-01-0{}","locality":"xom-{i}","type":"LocalityRegistered"}}"#,
+                    1 + i % 9
+                );
+                (Hash([i; 32]), json.into_bytes())
+            })
+            .collect()
+    }
+
+    fn encoded(records: &[(Hash, Vec<u8>)], plain: bool) -> Vec<u8> {
+        let mut value = Vec::new();
+        let records = records.iter().map(|(h, c)| (*h, c.as_slice()));
+        if plain {
+            encode_plain(records, &mut value);
+        } else {
+            encode(records, &mut value);
+        }
+        value
+    }
+
+    #[test]
+    fn values_are_compressed_when_smaller_and_read_back_in_every_form() {
+        let records = json_records(8);
+        for n in 1..=8 {
+            let plain = encoded(&records[..n], true);
+            let value = encoded(&records[..n], false);
+            if n >= 2 {
+                assert_eq!(value.last(), Some(&COMPRESSED_TAG), "a run of {n} is compressed");
+                assert!(value.len() < plain.len() * 3 / 4, "{} of {}", value.len(), plain.len());
+            }
+            for v in [plain, value] {
+                let s = Stored::decode(3, IVec::from(v)).expect("decodes");
+                assert_eq!((s.first(), s.last()), (3, 2 + n as u64));
+                let back: Vec<(Hash, Vec<u8>)> = s.records().map(|r| (r.hash, r.canonical().to_vec())).collect();
+                assert_eq!(back, records[..n]);
+            }
+        }
+        // What compression would not make smaller is stored plain.
+        let random: Vec<(Hash, Vec<u8>)> = vec![(Hash(*blake3::hash(b"a record").as_bytes()), b"{}".to_vec())];
+        assert_eq!(encoded(&random, false), encoded(&random, true));
+    }
+
+    #[test]
+    fn a_damaged_compressed_value_is_named_at_its_key() {
+        let records = json_records(6);
+        let value = encoded(&records, false);
+        assert_eq!(value.last(), Some(&COMPRESSED_TAG));
+        let len = value.len();
+        let with_tail = |plain_len: u32, n: u16| {
+            let mut v = value[..len - COMPRESSED_TAIL].to_vec();
+            v.extend_from_slice(&plain_len.to_be_bytes());
+            v.extend_from_slice(&n.to_be_bytes());
+            v.push(COMPRESSED_TAG);
+            v
+        };
+        let plain_len = u32::from_be_bytes(value[len - 7..len - 3].try_into().unwrap());
+        // A compressed value whose plain form is itself compressed.
+        let mut nested = Vec::new();
+        let inner = value.clone();
+        let packed = lz4_flex::block::compress(&inner);
+        nested.extend_from_slice(&packed);
+        nested.extend_from_slice(&(inner.len() as u32).to_be_bytes());
+        nested.extend_from_slice(&6u16.to_be_bytes());
+        nested.push(COMPRESSED_TAG);
+        for (damaged, says) in [
+            (with_tail(plain_len, 5), "number of records"),
+            (with_tail(plain_len + 1, 6), "fewer bytes"),
+            (with_tail(plain_len - 1, 6), "malformed"),
+            (with_tail(u32::MAX, 6), "more bytes than a record"),
+            (
+                [&value[..len / 2], &value[len - COMPRESSED_TAIL..]].concat(),
+                "malformed",
+            ),
+            (vec![0, 0, COMPRESSED_TAG], "shorter than its tail"),
+            (nested, "another compressed value"),
+        ] {
+            match Stored::decode(9, IVec::from(damaged)) {
+                Err(StoreError::Corrupt { seq: 9, reason }) => assert!(reason.contains(says), "{says}: {reason}"),
+                other => panic!("not refused at 9 ({says}): {:?}", other.map(|s| s.last())),
             }
         }
     }
