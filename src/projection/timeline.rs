@@ -9,6 +9,7 @@
 //! of any point of the log's own history without replaying anything.
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::event::Date;
 
@@ -48,15 +49,18 @@ impl<T> Span<T> {
     }
 }
 
-/// The versions of one value over time.
+/// The versions of one value over time. Most values never change: the first version is
+/// held inline, so a timeline of one version costs no allocation of its own (a member's view
+/// holds nine timelines, and a projection millions of them). Serialized as a sequence, as a
+/// `Vec` is: the same bytes in snapshots and in the projection commitment.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Timeline<T> {
-    spans: Vec<Span<T>>,
+    spans: SmallVec<[Span<T>; 1]>,
 }
 
 impl<T> Default for Timeline<T> {
     fn default() -> Self {
-        Timeline { spans: Vec::new() }
+        Timeline { spans: SmallVec::new() }
     }
 }
 
