@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{At, MemberView, Outcome, Projection};
 use crate::event::types::{MAX_YEAR, MIN_YEAR};
 use crate::event::*;
+use crate::rules::HashSet;
 
 /// Cadres younger than this on the report date count as young in planning: the usual
 /// threshold for grassroots cadre planning (HD 15-HD/BTCTW, 2012, on cadre planning).
@@ -139,8 +140,10 @@ impl CoverageCounts {
 
 /// Coverage of hamlets and residential groups by resident members and by cells.
 pub fn coverage(p: &Projection, at: At) -> Coverage {
-    let mut resident: BTreeSet<&Id> = BTreeSet::new();
-    let mut hosts: BTreeSet<&Id> = BTreeSet::new();
+    // Sets asked only whether they hold an id: hashed, not ordered (a member's home is
+    // looked up for every active member, millions at 10,000,000 events).
+    let mut resident: HashSet<&Id> = HashSet::default();
+    let mut hosts: HashSet<&Id> = HashSet::default();
     for m in p.members.values() {
         if !m.active.holds(at) {
             continue;
@@ -152,8 +155,8 @@ pub fn coverage(p: &Projection, at: At) -> Coverage {
             hosts.insert(host);
         }
     }
-    let mut celled: BTreeSet<&Id> = BTreeSet::new();
-    let mut temporary: BTreeSet<&Id> = BTreeSet::new();
+    let mut celled: HashSet<&Id> = HashSet::default();
+    let mut temporary: HashSet<&Id> = HashSet::default();
     for (id, o) in &p.orgs {
         if o.kind == OrgKind::Cell && o.alive.holds(at) {
             celled.extend(o.localities.iter());
@@ -391,6 +394,16 @@ pub fn admissions(p: &Projection, at: At, from: Option<i32>, to: Option<i32>) ->
         return Ok(Admissions { seq, years: vec![] });
     };
     let (first, last) = (from.unwrap_or(first), to.unwrap_or(last).min(at.date.year()));
+    // The admissions and verifications counted, by year, in one pass each (in log order
+    // within a year), not one pass over the whole list for every year asked.
+    let mut admitted_in: BTreeMap<i32, Vec<&super::Admission>> = BTreeMap::new();
+    for a in p.admissions.iter().filter(counted) {
+        admitted_in.entry(a.date.year()).or_default().push(a);
+    }
+    let mut verified_in: BTreeMap<i32, Vec<&super::Verification>> = BTreeMap::new();
+    for v in p.verifications.iter().filter(|v| v.seq <= seq && v.date <= at.date) {
+        verified_in.entry(v.date.year()).or_default().push(v);
+    }
     let mut years = Vec::new();
     for year in first..=last {
         let end = At {
@@ -408,7 +421,7 @@ pub fn admissions(p: &Projection, at: At, from: Option<i32>, to: Option<i32>) ->
             communes: vec![],
         };
         let mut communes: BTreeMap<Id, u64> = BTreeMap::new();
-        for a in p.admissions.iter().filter(counted).filter(|a| a.date.year() == year) {
+        for a in admitted_in.get(&year).into_iter().flatten() {
             y.admitted += 1;
             // Sex and home as the ledger stood at `seq` for the day of admission: a later
             // correction of either counts, as everywhere else.
@@ -426,11 +439,7 @@ pub fn admissions(p: &Projection, at: At, from: Option<i32>, to: Option<i32>) ->
                 *communes.entry(c).or_default() += 1;
             }
         }
-        for v in p
-            .verifications
-            .iter()
-            .filter(|v| v.seq <= seq && v.date <= at.date && v.date.year() == year)
-        {
+        for v in verified_in.get(&year).into_iter().flatten() {
             y.verified += 1;
             y.refused += (v.outcome == VerificationOutcome::Refused) as u64;
             y.kin_abroad += v.kin_abroad as u64;

@@ -29,11 +29,12 @@ use charter::*;
 /// The hasher of the rules' maps: foldhash, seeded once per process from the operating
 /// system's randomness. Each checked event looks up and clones a handful of entries by id,
 /// and std's SipHash was a tenth of the check's time (BENCHMARKS.md); a per-process seed
-/// keeps ids chosen to collide from being chosen in advance.
-type Hasher = foldhash::fast::RandomState;
+/// keeps ids chosen to collide from being chosen in advance. The reports use it too.
+pub(crate) type Hasher = foldhash::fast::RandomState;
 /// A map of the rules' own.
 type HashMap<K, V> = std::collections::HashMap<K, V, Hasher>;
-type HashSet<T> = std::collections::HashSet<T, Hasher>;
+/// A set of ids hashed with [`Hasher`].
+pub(crate) type HashSet<T> = std::collections::HashSet<T, Hasher>;
 /// A persistent map of the state: clones in O(1), shares its nodes.
 type SharedMap<K, V> = imbl::GenericHashMap<K, V, Hasher, imbl::shared_ptr::DefaultSharedPtr>;
 
