@@ -1817,9 +1817,11 @@ fn snapshots_are_caches_and_bad_ones_are_ignored() {
     );
     assert_same_answers(&live, &opened, store, "past a foreign snapshot");
 
-    // A good snapshot filed under the wrong seq, one past the head, and bytes that are not
-    // a snapshot at all: all ignored, and with nothing usable left the log is replayed.
+    // A good snapshot filed under the wrong seq, one past the head, bytes that are not a
+    // snapshot at all and an empty file (which cannot even be mapped): all ignored, and
+    // with nothing usable left the log is replayed.
     store.delete_snapshots().unwrap();
+    store.put_snapshot_bytes(200, b"").unwrap();
     store.put_snapshot_bytes(late, &snapshot::encode(&p_early)).unwrap();
     store.put_snapshot_bytes(head + 10, &snapshot::encode(&live)).unwrap();
     store
@@ -1834,11 +1836,11 @@ fn snapshots_are_caches_and_bad_ones_are_ignored() {
         how,
         Opened {
             from_snapshot: 0,
-            ignored: 3,
+            ignored: 4,
             replayed: head
         }
     );
-    assert_same_answers(&live, &opened, store, "past three unusable snapshots");
+    assert_same_answers(&live, &opened, store, "past four unusable snapshots");
 
     // Rebuilt: a new snapshot of the replayed projection replaces the bad ones as the one
     // that serves.
