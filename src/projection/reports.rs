@@ -2,7 +2,7 @@
 //! [`At`]. Each report is a serializable boundary type: its JSON is the CLI's output and
 //! the GraphQL objects mirror its fields.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use async_graphql::SimpleObject;
 use serde::Serialize;
@@ -298,11 +298,18 @@ pub fn temporary_activity(p: &Projection, at: At) -> TemporaryActivity {
             members,
         })
         .collect::<Vec<_>>();
-    // Only activities recorded by `at.seq`: one recorded later must not add years.
-    let first_year = p
+    // Only members with an activity recorded by `at.seq` can count in any year (versions
+    // are kept in `seq` order, so the first is the earliest recorded): the years below walk
+    // them alone, not every member once a year. An activity recorded later must not add
+    // years.
+    let travellers: Vec<&MemberView> = p
         .members
         .values()
-        .flat_map(|m| m.temporary.spans().first().filter(|s| s.opened <= at.seq))
+        .filter(|m| m.temporary.spans().first().is_some_and(|s| s.opened <= at.seq))
+        .collect();
+    let first_year = travellers
+        .iter()
+        .filter_map(|m| m.temporary.spans().first())
         .map(|s| s.from.year())
         .min();
     let mut years = Vec::new();
@@ -317,8 +324,8 @@ pub fn temporary_activity(p: &Projection, at: At) -> TemporaryActivity {
                 from_border_posts: 0,
                 hosts: 0,
             };
-            let mut hs = BTreeSet::new();
-            for m in p.members.values() {
+            let mut hs = HashSet::default();
+            for m in &travellers {
                 if let Some(host) = m.temporary_host(y_at).filter(|_| m.active.holds(y_at)) {
                     y.members += 1;
                     hs.insert(host);
