@@ -14,6 +14,8 @@
 //! snapshot carries the state over exactly; the head `seq` counts; and the documented bytes
 //! (entity, list and commitment layers) are recomputed here with blake3 and postcard alone.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -262,6 +264,62 @@ fn one_changed_field_changes_the_commitment_from_that_event_on() {
         // The changed ledger is itself committed to exactly.
         assert_matches_scratch(&b, what);
     }
+}
+
+/// A member's end releases the supervisions they hold, which the event does not name: a
+/// projection restored from a snapshot just before such an end releases them as the live
+/// one does (the index of who supervises where is not in the snapshot, but rebuilt).
+#[test]
+fn a_projection_restored_from_a_snapshot_releases_supervisions_as_the_live_one() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    orgledger::demo::write_demo(dir.path()).expect("the demo writes");
+    let records = records_in(dir.path());
+    let mut live = Projection::new();
+    for r in &records {
+        live.fold(r);
+    }
+    let in_office = |p: &Projection, member: &str| {
+        p.orgs
+            .values()
+            .filter(|o| {
+                o.supervisors
+                    .iter()
+                    .any(|s| s.value.as_str() == member && s.until.is_none())
+            })
+            .count()
+    };
+    let supervisor = live
+        .orgs
+        .values()
+        .flat_map(|o| o.supervisors.iter())
+        .find(|s| s.until.is_none())
+        .map(|s| s.value.to_string())
+        .expect("the demo has a supervisor in office at its head");
+    assert!(in_office(&live, &supervisor) > 0);
+    // The supervisor's membership ends, through the ledger's rules, on the last date of
+    // the demo.
+    let last_date = records.iter().map(|r| r.effective()).max().expect("records");
+    let ledger = orgledger::ledger::Ledger::open(dir.path(), Default::default()).expect("the demo opens");
+    let end = Submission::from_json(&format!(
+        r#"{{"type":"MembershipEnded","effective":"{last_date}","member":"{supervisor}","reason":"resigned"}}"#
+    ))
+    .expect("a valid event");
+    let actor = orgledger::event::Id::parse("ban-to-chuc-huyen-uy").expect("an id");
+    ledger.append(actor, vec![end], None).expect("the rules accept the end");
+    ledger.close();
+    common::wait_until_released(dir.path());
+    let end = records_in(dir.path()).pop().expect("the end is stored");
+    let mut restored = snapshot::decode(&snapshot::encode(&live), live.head().hash).expect("the snapshot decodes");
+    live.fold(&end);
+    restored.fold(&end);
+    assert_eq!(in_office(&live, &supervisor), 0, "the end released every supervision");
+    assert_eq!(
+        in_office(&restored, &supervisor),
+        0,
+        "and so it did in the restored copy"
+    );
+    assert_eq!(restored.commitment(), live.commitment());
+    assert_matches_scratch(&restored, "restored, then a supervisor's end");
 }
 
 #[test]

@@ -210,6 +210,13 @@ pub struct Projection {
     /// The entity hashes and list chains of the projection commitment, kept up to date by
     /// the fold so that a checkpoint does not rehash every view.
     commitment: commitment::Commitment,
+    /// For each member ever assigned as a supervisor, the cells they were assigned to, each
+    /// once: where a member's end releases supervisions, without a pass over every
+    /// organization (in 1,000,000 generated events, 1,800 of them for each of 6,800 ends).
+    /// Derived from `orgs`, so not in snapshots: rebuilt when one is decoded
+    /// ([`Projection::index_supervisions`]).
+    #[serde(skip)]
+    supervised: BTreeMap<Id, Vec<Id>>,
 }
 
 /// A map read back from its serialized entries, which a `BTreeMap` writes in key order:
@@ -264,6 +271,20 @@ impl Projection {
     /// [`commitment::Commitment::from_scratch`] and name what differs.
     pub fn commitment_state(&self) -> &commitment::Commitment {
         &self.commitment
+    }
+
+    /// Rebuilds the index of supervisions from the organizations' views, which a snapshot
+    /// holds (the index itself is not in it).
+    pub(crate) fn index_supervisions(&mut self) {
+        self.supervised.clear();
+        for (org, o) in &self.orgs {
+            for sup in &o.supervisors {
+                let cells = self.supervised.entry(sup.value.clone()).or_default();
+                if !cells.contains(org) {
+                    cells.push(org.clone());
+                }
+            }
+        }
     }
 
     /// Folds the next record of the log. Records must come in `seq` order.
@@ -446,7 +467,8 @@ impl Projection {
                     m.ended = Some((d, e.reason, s));
                 });
                 // The cells the member supervised: the event does not name them.
-                for (org, o) in self.orgs.iter_mut() {
+                for org in self.supervised.get(&e.member).into_iter().flatten() {
+                    let Some(o) = self.orgs.get_mut(org) else { continue };
                     let mut released = false;
                     for sup in o
                         .supervisors
@@ -580,6 +602,10 @@ impl Projection {
                         until: None,
                         superseded: None,
                     });
+                    let cells = self.supervised.entry(e.member.clone()).or_default();
+                    if !cells.contains(&e.cell) {
+                        cells.push(e.cell.clone());
+                    }
                 }
             }
             SupervisorReleased(e) => {

@@ -109,9 +109,10 @@ pub fn header(bytes: &[u8]) -> Result<(u64, Hash), SnapshotError> {
 /// Decodes a projection snapshot, checking it against `record_hash`, the log's hash of the
 /// record the snapshot says it stands for.
 pub fn decode(bytes: &[u8], record_hash: Hash) -> Result<Projection, SnapshotError> {
-    let (projection, head): (Projection, Head) = decode_as(PROJECTION, bytes, record_hash)?;
+    let (mut projection, head): (Projection, Head) = decode_as(PROJECTION, bytes, record_hash)?;
     if projection.head() != head {
         return Err(SnapshotError::Format);
     }
+    projection.index_supervisions();
     Ok(projection)
 }
