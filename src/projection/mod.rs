@@ -219,6 +219,14 @@ pub struct Projection {
     supervised: BTreeMap<Id, Vec<Id>>,
 }
 
+/// Notes in the index of supervisions that `member` was assigned to `cell` (once per cell).
+fn note_supervision(supervised: &mut BTreeMap<Id, Vec<Id>>, member: &Id, cell: &Id) {
+    let cells = supervised.entry(member.clone()).or_default();
+    if !cells.contains(cell) {
+        cells.push(cell.clone());
+    }
+}
+
 /// A map read back from its serialized entries, which a `BTreeMap` writes in key order:
 /// gathered, then built in one pass (`BTreeMap::from_iter` finds them sorted), not inserted
 /// one by one down the tree. The same map as serde's own reading of what a map wrote, in
@@ -279,10 +287,7 @@ impl Projection {
         self.supervised.clear();
         for (org, o) in &self.orgs {
             for sup in &o.supervisors {
-                let cells = self.supervised.entry(sup.value.clone()).or_default();
-                if !cells.contains(org) {
-                    cells.push(org.clone());
-                }
+                note_supervision(&mut self.supervised, &sup.value, org);
             }
         }
     }
@@ -602,10 +607,7 @@ impl Projection {
                         until: None,
                         superseded: None,
                     });
-                    let cells = self.supervised.entry(e.member.clone()).or_default();
-                    if !cells.contains(&e.cell) {
-                        cells.push(e.cell.clone());
-                    }
+                    note_supervision(&mut self.supervised, &e.member, &e.cell);
                 }
             }
             SupervisorReleased(e) => {
