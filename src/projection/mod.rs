@@ -190,23 +190,27 @@ pub struct Projection {
     /// The last record folded in.
     head_seq: u64,
     head_hash: Hash,
-    #[serde(deserialize_with = "sorted_map")]
+    #[serde(deserialize_with = "from_entries")]
     pub localities: BTreeMap<Id, LocalityView>,
-    #[serde(deserialize_with = "sorted_map")]
+    #[serde(deserialize_with = "from_entries")]
     pub orgs: BTreeMap<Id, OrgView>,
-    #[serde(deserialize_with = "sorted_map")]
+    #[serde(deserialize_with = "from_entries")]
     pub members: BTreeMap<Id, MemberView>,
-    #[serde(deserialize_with = "sorted_map")]
+    #[serde(deserialize_with = "from_entries")]
     pub cadres: BTreeMap<Id, CadreView>,
-    #[serde(deserialize_with = "sorted_map")]
+    #[serde(deserialize_with = "from_entries")]
     pub instruments: BTreeMap<Id, InstrumentView>,
     pub verifications: Vec<Verification>,
     pub admissions: Vec<Admission>,
     pub meetings: Vec<Meeting>,
     pub resolutions: Vec<Resolution>,
     /// For each id, the `seq` of every event that named it, in order: the history index.
-    #[serde(deserialize_with = "sorted_map")]
-    pub touched: BTreeMap<Id, Vec<u64>>,
+    /// Only ever looked up by id, a few times per event folded, so hashed (a lookup in a
+    /// `BTreeMap` compared the id's bytes with a key at every step down the tree); written to
+    /// snapshots in id order all the same, so that a snapshot's bytes do not depend on the
+    /// process that wrote it (the hasher's seed is per process).
+    #[serde(serialize_with = "in_key_order", deserialize_with = "from_entries")]
+    pub touched: HashMap<Id, Vec<u64>>,
     /// The entity hashes and list chains of the projection commitment, kept up to date by
     /// the fold so that a checkpoint does not rehash every view.
     commitment: commitment::Commitment,
@@ -227,24 +231,28 @@ fn note_supervision(supervised: &mut BTreeMap<Id, Vec<Id>>, member: &Id, cell: &
     }
 }
 
-/// A map read back from its serialized entries, which a `BTreeMap` writes in key order:
-/// gathered, then built in one pass (`BTreeMap::from_iter` finds them sorted), not inserted
-/// one by one down the tree. The same map as serde's own reading of what a map wrote, in
-/// any order (`from_iter` sorts what is not sorted); a snapshot's maps hold millions of
-/// entries at 10,000,000 events.
-fn sorted_map<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+/// A map read back from its serialized entries: gathered, then built in one pass. For a
+/// `BTreeMap`, which writes them in key order, `from_iter` finds them sorted and builds the
+/// tree at once rather than inserting one by one down it. The same map as serde's own
+/// reading of what a map wrote, in any order (`from_iter` sorts what is not sorted, and the
+/// last of equal keys wins either way); a snapshot's maps hold millions of entries at
+/// 10,000,000 events.
+fn from_entries<'de, D, K, V, M>(d: D) -> Result<M, D::Error>
 where
     D: serde::Deserializer<'de>,
-    K: Ord + Deserialize<'de>,
+    K: Deserialize<'de>,
     V: Deserialize<'de>,
+    M: FromIterator<(K, V)>,
 {
-    struct Entries<K, V>(std::marker::PhantomData<(K, V)>);
-    impl<'de, K: Ord + Deserialize<'de>, V: Deserialize<'de>> serde::de::Visitor<'de> for Entries<K, V> {
-        type Value = BTreeMap<K, V>;
+    struct Entries<K, V, M>(std::marker::PhantomData<(K, V, M)>);
+    impl<'de, K: Deserialize<'de>, V: Deserialize<'de>, M: FromIterator<(K, V)>> serde::de::Visitor<'de>
+        for Entries<K, V, M>
+    {
+        type Value = M;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a map")
         }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<BTreeMap<K, V>, A::Error> {
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<M, A::Error> {
             // The hint comes from the input: bounded, so that a damaged length cannot ask for
             // more memory than the entries that follow it.
             let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1 << 16));
@@ -255,6 +263,22 @@ where
         }
     }
     d.deserialize_map(Entries(std::marker::PhantomData))
+}
+
+/// A map keyed by id, hashed with the rules' hasher.
+pub type HashMap<K, V> = std::collections::HashMap<K, V, crate::rules::Hasher>;
+
+/// Writes a hashed map's entries in key order: the bytes a `BTreeMap` of the same entries
+/// writes.
+fn in_key_order<S, K, V>(map: &HashMap<K, V>, s: S) -> Result<S::Ok, S::Error>
+where
+    S: serde::Serializer,
+    K: Ord + Serialize,
+    V: Serialize,
+{
+    let mut entries: Vec<(&K, &V)> = map.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    s.collect_map(entries)
 }
 
 impl Projection {
