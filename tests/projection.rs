@@ -26,7 +26,7 @@ use orgledger::event::{Date, Id, Submission, Timestamp};
 use orgledger::ledger::caches::Opened;
 use orgledger::ledger::{Ledger, LedgerOptions, SteppedClock};
 use orgledger::projection::snapshot::{self, SnapshotError};
-use orgledger::projection::Projection;
+use orgledger::projection::{Parts, Projection};
 use orgledger::store::Store;
 
 /// The programme of the standardization report: 03-ĐA/TU of the Cao Bằng provincial
@@ -1853,6 +1853,131 @@ fn snapshots_are_caches_and_bad_ones_are_ignored() {
 
 /// A snapshot file left half-written by a process killed while writing it is removed by
 /// the next snapshot written: it is only a cache, and as large as a snapshot.
+/// The byte range of section `index` (in `Parts` bit order) of a projection snapshot, read
+/// from its table as the snapshot module documents it.
+fn section_range(bytes: &[u8], index: usize) -> std::ops::Range<usize> {
+    let table = snapshot::PROJECTION.len() + snapshot::HEADER_AFTER_MARKER;
+    let len = |i: usize| {
+        let at = table + i * 40;
+        u64::from_be_bytes(bytes[at..at + 8].try_into().unwrap()) as usize
+    };
+    let start = table + 11 * 40 + (0..index).map(len).sum::<usize>();
+    start..start + len(index)
+}
+
+/// Whether `outcome` is the panic of a projection read in part asked for the whole.
+fn refused_for_parts(outcome: std::thread::Result<()>) -> bool {
+    let Err(payload) = outcome else { return false };
+    let message = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    message.contains("needs the whole projection")
+}
+
+/// A question opened from a snapshot at the head decodes only the parts its report reads,
+/// and answers as the whole projection does; a damaged section it does not read costs it
+/// nothing, one it reads makes the snapshot unusable (the log is folded instead); and a
+/// projection read in part is never folded on or written.
+#[test]
+fn a_question_at_the_head_reads_only_its_parts_of_the_snapshot() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let ledger = write_ledger(dir.path(), &trung_khanh_story(), RECORDED_FROM);
+    let store = ledger.store();
+    let live = ledger.projection().clone();
+    let head = live.head();
+    let at_head = Opened {
+        from_snapshot: head.seq,
+        ignored: 0,
+        replayed: 0,
+    };
+    let good = snapshot::encode(&live);
+    store.put_snapshot_bytes(head.seq, &good).unwrap();
+    let kinds: Vec<ReportKind> = dated_reports().into_iter().chain(undated_reports()).collect();
+    for kind in &kinds {
+        let (part, how) = store.open_projection_reading(kind.reads()).unwrap();
+        assert_eq!(how, at_head, "{kind:?}");
+        assert_eq!(part.missing(), Parts::all() - kind.reads(), "{kind:?}");
+        for day in ["2008-12-31", "2015-12-31"] {
+            assert_eq!(
+                ask(kind, day, head.seq, &part, store),
+                ask(kind, day, head.seq, &live, store),
+                "{kind:?} on {day}"
+            );
+        }
+    }
+
+    // The meetings section (index 7) damaged: coverage does not read it and answers from the
+    // snapshot; the meetings report does, and answers from the log; so does a whole opening.
+    let mut damaged = good.clone();
+    let meetings = section_range(&damaged, 7);
+    assert!(!meetings.is_empty());
+    damaged[meetings.start + meetings.len() / 2] ^= 0x01;
+    assert_eq!(
+        snapshot::decode_parts(&damaged, head.hash, Parts::MEETINGS).err(),
+        Some(SnapshotError::Body)
+    );
+    store.put_snapshot_bytes(head.seq, &damaged).unwrap();
+    let (part, how) = store.open_projection_reading(ReportKind::Coverage.reads()).unwrap();
+    assert_eq!(how, at_head);
+    assert_eq!(
+        ask(&ReportKind::Coverage, "2013-09-30", head.seq, &part, store),
+        ask(&ReportKind::Coverage, "2013-09-30", head.seq, &live, store)
+    );
+    let meetings_report = ReportKind::Meetings { year: None };
+    let (opened, how) = store.open_projection_reading(meetings_report.reads()).unwrap();
+    assert_eq!((how.ignored, how.replayed), (1, head.seq));
+    assert!(opened.missing().is_empty(), "folded from the log, so whole");
+    assert_eq!(
+        ask(&meetings_report, "2015-12-31", head.seq, &opened, store),
+        ask(&meetings_report, "2015-12-31", head.seq, &live, store)
+    );
+    store.put_snapshot_bytes(head.seq, &damaged).unwrap();
+    let (whole, how) = store.open_projection().unwrap();
+    assert_eq!((how.ignored, how.replayed), (1, head.seq));
+    assert_eq!(whole.commitment(), live.commitment());
+
+    // A table that does not add up to the bytes that follow it, or one that was changed:
+    // refused.
+    let mut cut = good.clone();
+    cut.pop();
+    assert_eq!(
+        snapshot::decode_parts(&cut, head.hash, Parts::ORGS).err(),
+        Some(SnapshotError::Body)
+    );
+    let mut table = good.clone();
+    table[snapshot::PROJECTION.len() + snapshot::HEADER_AFTER_MARKER + 3] ^= 0x01;
+    assert_eq!(
+        snapshot::decode_parts(&table, head.hash, Parts::ORGS).err(),
+        Some(SnapshotError::Body)
+    );
+
+    // Read in part, a projection is not folded on, committed to or written.
+    let part = snapshot::decode_parts(&good, head.hash, ReportKind::Coverage.reads()).unwrap();
+    for (what, attempt) in [
+        (
+            "a snapshot",
+            Box::new(|p: &Projection| drop(snapshot::encode(p))) as Box<dyn Fn(&Projection)>,
+        ),
+        (
+            "the commitment",
+            Box::new(|p: &Projection| {
+                p.commitment();
+            }),
+        ),
+    ] {
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| attempt(&part)));
+        assert!(refused_for_parts(refused), "{what} of a projection read in part");
+    }
+    let record = store.records(1).next().expect("a record").expect("readable");
+    let mut empty = snapshot::decode_parts(&good, head.hash, Parts::empty()).unwrap();
+    assert_eq!(empty.missing(), Parts::all());
+    let folded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| empty.fold(&record)));
+    assert!(refused_for_parts(folded), "folding on a projection read in part");
+    ledger.close();
+}
+
 #[test]
 fn partial_snapshots_left_by_a_kill_are_removed() {
     let dir = tempfile::tempdir().expect("a temp dir");

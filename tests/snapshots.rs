@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use orgledger::commands::report::{compute, AsOf, ReportKind};
 use orgledger::event::{Event, Id, ProfileField};
-use orgledger::projection::{At, Projection};
+use orgledger::projection::{snapshot, At, Parts, Projection};
 use orgledger::store::Store;
 use serde_json::{json, Value};
 
@@ -60,6 +60,8 @@ struct Demo {
     _dir: tempfile::TempDir,
     store: Store,
     projection: Projection,
+    /// A snapshot of `projection`.
+    snapshot: Vec<u8>,
     events: u64,
     head: String,
 }
@@ -72,6 +74,7 @@ fn demo() -> Demo {
     Demo {
         _dir: dir,
         store,
+        snapshot: snapshot::encode(&projection),
         projection,
         events,
         head: head.to_hex(),
@@ -83,7 +86,14 @@ fn report(demo: &Demo, kind: ReportKind, date: Option<&str>, seq: Option<u64>) -
         date: date.map(str::to_owned),
         seq,
     };
-    compute(&kind, &as_of, &demo.projection, Some(&demo.store)).expect("the report is given")
+    let whole = compute(&kind, &as_of, &demo.projection, Some(&demo.store)).expect("the report is given");
+    // A command reads only the parts of a snapshot its report reads: the same answer.
+    let part = snapshot::decode_parts(&demo.snapshot, demo.projection.head().hash, kind.reads())
+        .expect("the snapshot decodes in part");
+    assert_eq!(part.missing(), Parts::all() - kind.reads());
+    let answer = compute(&kind, &as_of, &part, Some(&demo.store)).expect("the report is given");
+    assert_eq!(answer, whole, "{} from the parts it reads", kind.name());
+    whole
 }
 
 fn count(v: &Value, key: &str) -> u64 {

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::chain::{ChainError, Head};
-use crate::projection::{snapshot, Projection};
+use crate::projection::{snapshot, Parts, Projection};
 use crate::store::{Store, StoreError, Verified};
 
 /// A new snapshot is due once this many events, or an eighth of the ledger if that is more,
@@ -164,11 +164,19 @@ impl Store {
     /// The latest snapshot that matches the log, decoded; unusable ones are skipped and
     /// counted.
     pub fn latest_snapshot(&self) -> Result<(Option<Projection>, u64), StoreError> {
+        self.latest_snapshot_reading(Parts::all())
+    }
+
+    /// [`Store::latest_snapshot`], decoding only `parts` when the snapshot stands for the
+    /// head (nothing is left to fold on it); one that stands for an earlier record is
+    /// decoded whole, for the records after it to fold in.
+    fn latest_snapshot_reading(&self, parts: Parts) -> Result<(Option<Projection>, u64), StoreError> {
         let head = self.head()?.seq;
         let mut ignored = 0;
         for seq in self.snapshot_seqs()?.into_iter().rev() {
+            let parts = if seq == head { parts } else { Parts::all() };
             let usable = match (map_file(&self.snapshot_file(seq)), self.raw(seq)?) {
-                (Some(bytes), Some((hash, _))) if seq <= head => snapshot::decode(&bytes, hash).ok(),
+                (Some(bytes), Some((hash, _))) if seq <= head => snapshot::decode_parts(&bytes, hash, parts).ok(),
                 _ => None,
             };
             match usable {
@@ -198,7 +206,15 @@ impl Store {
     /// Opens the projection at the head: the latest usable snapshot, then every record
     /// after it. Writes a new snapshot when it folded [`SNAPSHOT_EVERY`] records or more.
     pub fn open_projection(&self) -> Result<(Projection, Opened), StoreError> {
-        let (snap, ignored) = self.latest_snapshot()?;
+        self.open_projection_reading(Parts::all())
+    }
+
+    /// Opens the projection at the head for a question that reads only `parts`
+    /// ([`crate::projection::reports::parts_read`]): from a snapshot that stands for the head,
+    /// only those parts are decoded, and the projection refuses to be folded on or written
+    /// ([`Projection::missing`]); otherwise as [`Store::open_projection`].
+    pub fn open_projection_reading(&self, parts: Parts) -> Result<(Projection, Opened), StoreError> {
+        let (snap, ignored) = self.latest_snapshot_reading(parts)?;
         let mut projection = snap.unwrap_or_default();
         let from_snapshot = projection.head().seq;
         let mut replayed = 0;

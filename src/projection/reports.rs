@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use async_graphql::SimpleObject;
 use serde::Serialize;
 
-use super::{At, MemberView, Outcome, Projection};
+use super::{At, MemberView, Outcome, Parts, Projection};
 use crate::event::types::{MAX_YEAR, MIN_YEAR};
 use crate::event::*;
 use crate::rules::HashSet;
@@ -34,6 +34,16 @@ fn unknown(kind: &'static str, id: &Id, seq: u64) -> ReportError {
         id: id.to_string(),
         seq,
     }
+}
+
+/// Panics if `p` was read without a part of `parts`: a report given a projection read for
+/// another question would answer from empty maps.
+fn reads(p: &Projection, parts: Parts) {
+    assert!(
+        !p.missing().intersects(parts),
+        "a report reads {parts:?}, and this projection was read without {:?}",
+        p.missing() & parts
+    );
 }
 
 /// A locality named in a report.
@@ -138,8 +148,12 @@ impl CoverageCounts {
     }
 }
 
+/// The parts of the projection [`coverage`] reads.
+pub const COVERAGE_READS: Parts = Parts::LOCALITIES.union(Parts::ORGS).union(Parts::MEMBERS);
+
 /// Coverage of hamlets and residential groups by resident members and by cells.
 pub fn coverage(p: &Projection, at: At) -> Coverage {
+    reads(p, COVERAGE_READS);
     // Sets asked only whether they hold an id: hashed, not ordered (a member's home is
     // looked up for every active member, millions at 10,000,000 events).
     let mut resident: HashSet<&Id> = HashSet::default();
@@ -263,8 +277,12 @@ fn temporary_member(p: &Projection, id: &Id, m: &MemberView, at: At) -> Temporar
     }
 }
 
+/// The parts of the projection [`temporary_activity`] reads.
+pub const TEMPORARY_ACTIVITY_READS: Parts = Parts::LOCALITIES.union(Parts::ORGS).union(Parts::MEMBERS);
+
 /// Members on temporary activity per host cell, with their home organizations.
 pub fn temporary_activity(p: &Projection, at: At) -> TemporaryActivity {
+    reads(p, TEMPORARY_ACTIVITY_READS);
     let mut hosts: BTreeMap<&Id, Vec<TemporaryMember>> = BTreeMap::new();
     for (id, m) in &p.members {
         if !m.active.holds(at) {
@@ -378,9 +396,16 @@ pub struct Admissions {
     pub years: Vec<YearAdmissions>,
 }
 
+/// The parts of the projection [`admissions`] reads.
+pub const ADMISSIONS_READS: Parts = Parts::ADMISSIONS
+    .union(Parts::VERIFICATIONS)
+    .union(Parts::MEMBERS)
+    .union(Parts::LOCALITIES);
+
 /// Admissions per calendar year (of their effective date), by commune of the new member's
 /// home locality and by sex, with the year's background verifications.
 pub fn admissions(p: &Projection, at: At, from: Option<i32>, to: Option<i32>) -> Result<Admissions, ReportError> {
+    reads(p, ADMISSIONS_READS);
     let seq = at.seq;
     for (flag, year) in [("--from-year", from), ("--to-year", to)] {
         if let Some(y) = year.filter(|y| !(MIN_YEAR..=MAX_YEAR).contains(y)) {
@@ -566,8 +591,12 @@ fn standard_counts(p: &Projection, programme: &Id, at: At) -> StandardCounts {
     c
 }
 
+/// The parts of the projection [`standardization`] reads.
+pub const STANDARDIZATION_READS: Parts = Parts::INSTRUMENTS.union(Parts::CADRES).union(Parts::MEMBERS);
+
 /// Cadres below standard under a programme, standardized and retired under policy, on a date.
 pub fn standardization(p: &Projection, programme: &Id, at: At) -> Result<Standardization, ReportError> {
+    reads(p, STANDARDIZATION_READS);
     let inst = p
         .instruments
         .get(programme)
@@ -643,9 +672,13 @@ pub struct Meetings {
     pub weak_cells: Vec<WeakCellMeetings>,
 }
 
+/// The parts of the projection [`meetings`] reads.
+pub const MEETINGS_READS: Parts = Parts::MEETINGS.union(Parts::ORGS).union(Parts::MEMBERS);
+
 /// Cell meetings up to `date` (or within `year`), and those of weak cells with the
 /// supervising committee member present.
 pub fn meetings(p: &Projection, at: At, year: Option<i32>) -> Result<Meetings, ReportError> {
+    reads(p, MEETINGS_READS);
     if let Some(y) = year.filter(|y| !(MIN_YEAR..=MAX_YEAR).contains(y)) {
         return Err(ReportError::Invalid(format!(
             "--year: {y} is outside the years {MIN_YEAR} to {MAX_YEAR}"
@@ -766,8 +799,12 @@ pub struct Resolutions {
     pub cells: Vec<CellResolutions>,
 }
 
+/// The parts of the projection [`resolutions`] reads.
+pub const RESOLUTIONS_READS: Parts = Parts::RESOLUTIONS.union(Parts::ORGS);
+
 /// Cell resolutions by topic, per cell and for the whole ledger, adopted by `date`.
 pub fn resolutions(p: &Projection, at: At) -> Resolutions {
+    reads(p, RESOLUTIONS_READS);
     let mut r = Resolutions {
         date: at.date,
         seq: at.seq,
@@ -830,8 +867,12 @@ fn percent(part: u64, whole: u64) -> f64 {
     tenths as f64 / 10.0
 }
 
+/// The parts of the projection [`planning`] reads.
+pub const PLANNING_READS: Parts = Parts::CADRES.union(Parts::MEMBERS);
+
 /// The cadre plan of a term on `date`, with the shares of women and of young cadres.
 pub fn planning(p: &Projection, term: &Id, at: At) -> Result<Planning, ReportError> {
+    reads(p, PLANNING_READS);
     // A term is known once some plan named it; an unknown one is an error, not an empty plan.
     let known = p
         .cadres
@@ -904,8 +945,12 @@ pub struct Roster {
     pub temporary: Vec<TemporaryMember>,
 }
 
+/// The parts of the projection [`roster`] reads.
+pub const ROSTER_READS: Parts = Parts::ORGS.union(Parts::MEMBERS);
+
 /// The members of an organization on `date`, with their status.
 pub fn roster(p: &Projection, org: &Id, at: At) -> Result<Roster, ReportError> {
+    reads(p, ROSTER_READS);
     let o = p
         .orgs
         .get(org)
@@ -972,8 +1017,12 @@ pub fn entity_kind_at(p: &Projection, id: &Id, seq: u64) -> Option<&'static str>
     }
 }
 
+/// The parts of the projection [`history`] reads.
+pub const HISTORY_READS: Parts = Parts::TOUCHED.union(Parts::ENTITIES);
+
 /// The `seq` of every event that named `id`, up to `seq`.
 pub fn history(p: &Projection, id: &Id, seq: u64) -> Result<(&'static str, Vec<u64>), ReportError> {
+    reads(p, HISTORY_READS);
     let seqs: Vec<u64> = p
         .touched
         .get(id)

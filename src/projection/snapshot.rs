@@ -7,13 +7,25 @@
 //! not match the log, whose body hash is wrong, or whose kind or format is another is ignored
 //! and rebuilt.
 //!
-//! Layout: the kind's marker (`orgledger-projection-3`, `orgledger-closed-head-1`), seq
+//! Layout: the kind's marker (`orgledger-projection-4`, `orgledger-closed-head-1`), seq
 //! (8 bytes, big-endian), record hash (32), body hash (32), then the body (postcard).
+//!
+//! A projection's body is in sections, one per [`Parts`] flag in bit order (localities,
+//! organizations, members, cadres, instruments, verifications, admissions, meetings,
+//! resolutions, the history index, the commitment's state), each the postcard bytes of that
+//! field. It starts with a table of 11 entries, one per section: its length (8 bytes,
+//! big-endian) and the blake3 hash of its bytes (32, `derive_key` with [`SECTION_CONTEXT`]);
+//! the sections follow, in the same order. The header's body hash covers the table alone,
+//! so that a question reads and checks only the sections it needs
+//! ([`decode_parts`]): `coverage` at 10,000,000 generated events reads 142 of 502 MB.
+//! Maps are written in key order (the hashed history index too), so that a snapshot's bytes
+//! depend on the projection alone.
 
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde::Serialize;
 
-use super::Projection;
+use super::{Parts, Projection};
 use crate::chain::Head;
 use crate::event::Hash;
 
@@ -21,13 +33,19 @@ use crate::event::Hash;
 pub const HEADER_AFTER_MARKER: usize = 8 + 32 + 32;
 
 /// The marker of projection snapshots.
-pub const PROJECTION: &[u8] = b"orgledger-projection-3";
+pub const PROJECTION: &[u8] = b"orgledger-projection-4";
 /// The marker of the whole rules state that versions before the stored one saved at close
 /// (read only for its head, one of the marks `verify` holds the log to).
 pub const RULES_STATE: &[u8] = b"orgledger-rules-state-1";
 /// The marker of the head a ledger last closed at (an empty body).
 pub const CLOSED_HEAD: &[u8] = b"orgledger-closed-head-1";
 const BODY_HASH_CONTEXT: &str = "orgledger 2026-11-27 projection snapshot v1";
+/// The `derive_key` context of a projection snapshot's section hash.
+pub const SECTION_CONTEXT: &str = "orgledger 2026-12-07 projection snapshot section v1";
+/// The sections of a projection snapshot, one per part.
+const SECTIONS: usize = 11;
+/// The bytes of a section's entry in the table: its length and hash.
+const ENTRY: usize = 8 + 32;
 
 /// Why a snapshot was not used. Never an error to the user: the state is rebuilt.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -96,9 +114,151 @@ pub fn decode_as<T: DeserializeOwned>(
     Ok((value, head))
 }
 
-/// Encodes the projection as a snapshot.
-pub fn encode(projection: &Projection) -> Vec<u8> {
-    encode_as(PROJECTION, projection.head(), projection)
+/// Encodes the projection as a snapshot, in sections.
+///
+/// # Panics
+/// If the projection was read in part ([`Projection::missing`]).
+pub fn encode(p: &Projection) -> Vec<u8> {
+    p.assert_whole("a snapshot");
+    let mut sections = Vec::new();
+    let mut ends = [0usize; SECTIONS];
+    for (i, part) in Parts::all().iter().enumerate() {
+        sections = encode_section(p, part, sections);
+        ends[i] = sections.len();
+    }
+    let mut table = Vec::with_capacity(SECTIONS * ENTRY);
+    let mut start = 0;
+    for end in ends {
+        table.extend_from_slice(&((end - start) as u64).to_be_bytes());
+        table.extend_from_slice(&section_hash(&sections[start..end]));
+        start = end;
+    }
+    let marker = PROJECTION;
+    let mut out = Vec::with_capacity(marker.len() + HEADER_AFTER_MARKER + table.len() + sections.len());
+    out.extend_from_slice(marker);
+    out.extend_from_slice(&p.head_seq.to_be_bytes());
+    out.extend_from_slice(&p.head_hash.0);
+    out.extend_from_slice(&body_hash(&table));
+    out.extend_from_slice(&table);
+    out.extend_from_slice(&sections);
+    out
+}
+
+fn section_hash(bytes: &[u8]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key(SECTION_CONTEXT);
+    h.update(bytes);
+    *h.finalize().as_bytes()
+}
+
+/// Appends the postcard bytes of one part of `p` to `out`.
+fn encode_section(p: &Projection, part: Parts, out: Vec<u8>) -> Vec<u8> {
+    fn put<T: Serialize + ?Sized>(value: &T, out: Vec<u8>) -> Vec<u8> {
+        postcard::to_extend(value, out).expect("snapshots always encode")
+    }
+    match part {
+        Parts::LOCALITIES => put(&p.localities, out),
+        Parts::ORGS => put(&p.orgs, out),
+        Parts::MEMBERS => put(&p.members, out),
+        Parts::CADRES => put(&p.cadres, out),
+        Parts::INSTRUMENTS => put(&p.instruments, out),
+        Parts::VERIFICATIONS => put(&p.verifications, out),
+        Parts::ADMISSIONS => put(&p.admissions, out),
+        Parts::MEETINGS => put(&p.meetings, out),
+        Parts::RESOLUTIONS => put(&p.resolutions, out),
+        Parts::TOUCHED => {
+            let mut entries: Vec<(&crate::event::Id, &Vec<u64>)> = p.touched.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            put(&InKeyOrder(entries), out)
+        }
+        Parts::COMMITMENT => put(&p.commitment, out),
+        _ => unreachable!("one part at a time"),
+    }
+}
+
+/// Map entries written as a map, in the order given.
+struct InKeyOrder<'a, K, V>(Vec<(&'a K, &'a V)>);
+
+impl<K: Serialize, V: Serialize> Serialize for InKeyOrder<'_, K, V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().copied())
+    }
+}
+
+/// A map read back from its serialized entries: gathered, then built in one pass. For a
+/// `BTreeMap`, which writes them in key order, `from_iter` finds them sorted and builds the
+/// tree at once rather than inserting one by one down it. The same map as serde's own
+/// reading of what a map wrote, in any order (`from_iter` sorts what is not sorted, and the
+/// last of equal keys wins either way); a snapshot's maps hold millions of entries at
+/// 10,000,000 events.
+struct FromEntries<M>(M);
+
+impl<'de, K, V, M> Deserialize<'de> for FromEntries<M>
+where
+    K: Deserialize<'de>,
+    V: Deserialize<'de>,
+    M: FromIterator<(K, V)> + IntoIterator<Item = (K, V)>,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries<M>(std::marker::PhantomData<M>);
+        impl<'de, K, V, M> serde::de::Visitor<'de> for Entries<M>
+        where
+            K: Deserialize<'de>,
+            V: Deserialize<'de>,
+            M: FromIterator<(K, V)> + IntoIterator<Item = (K, V)>,
+        {
+            type Value = M;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<M, A::Error> {
+                // The hint comes from the input: bounded, so that a damaged length cannot ask
+                // for more memory than the entries that follow it.
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(entries.into_iter().collect())
+            }
+        }
+        d.deserialize_map(Entries(std::marker::PhantomData)).map(FromEntries)
+    }
+}
+
+/// Reads one section's postcard bytes, all of them, as a `T`.
+fn read<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, SnapshotError> {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(SnapshotError::Decode(format!("{} bytes after a section", rest.len()))),
+        Err(e) => Err(SnapshotError::Decode(e.to_string())),
+    }
+}
+
+fn read_map<'de, K, V, M>(bytes: &'de [u8]) -> Result<M, SnapshotError>
+where
+    K: Deserialize<'de>,
+    V: Deserialize<'de>,
+    M: FromIterator<(K, V)> + IntoIterator<Item = (K, V)>,
+{
+    read::<FromEntries<M>>(bytes).map(|m| m.0)
+}
+
+/// Decodes one section into its part of `p`.
+fn decode_section(p: &mut Projection, part: Parts, bytes: &[u8]) -> Result<(), SnapshotError> {
+    match part {
+        Parts::LOCALITIES => p.localities = read_map(bytes)?,
+        Parts::ORGS => p.orgs = read_map(bytes)?,
+        Parts::MEMBERS => p.members = read_map(bytes)?,
+        Parts::CADRES => p.cadres = read_map(bytes)?,
+        Parts::INSTRUMENTS => p.instruments = read_map(bytes)?,
+        Parts::VERIFICATIONS => p.verifications = read(bytes)?,
+        Parts::ADMISSIONS => p.admissions = read(bytes)?,
+        Parts::MEETINGS => p.meetings = read(bytes)?,
+        Parts::RESOLUTIONS => p.resolutions = read(bytes)?,
+        Parts::TOUCHED => p.touched = read_map(bytes)?,
+        Parts::COMMITMENT => p.commitment = read(bytes)?,
+        _ => unreachable!("one part at a time"),
+    }
+    Ok(())
 }
 
 /// The `seq` and record hash a projection snapshot says it stands for.
@@ -106,13 +266,62 @@ pub fn header(bytes: &[u8]) -> Result<(u64, Hash), SnapshotError> {
     header_of(PROJECTION, bytes).map(|h| (h.seq, h.hash))
 }
 
-/// Decodes a projection snapshot, checking it against `record_hash`, the log's hash of the
-/// record the snapshot says it stands for.
+/// Decodes a whole projection snapshot, checking it against `record_hash`, the log's hash
+/// of the record the snapshot says it stands for.
 pub fn decode(bytes: &[u8], record_hash: Hash) -> Result<Projection, SnapshotError> {
-    let (mut projection, head): (Projection, Head) = decode_as(PROJECTION, bytes, record_hash)?;
-    if projection.head() != head {
+    decode_parts(bytes, record_hash, Parts::all())
+}
+
+/// Decodes the sections of `parts` of a projection snapshot, checking the table and each of
+/// them against their hashes, and the snapshot against `record_hash`. The projection it
+/// gives has the other parts empty, says so ([`Projection::missing`]) and refuses to be
+/// folded on, committed to or written; with every part, it is the projection the snapshot
+/// was written from.
+pub fn decode_parts(bytes: &[u8], record_hash: Hash, parts: Parts) -> Result<Projection, SnapshotError> {
+    let head = header_of(PROJECTION, bytes)?;
+    if head.hash != record_hash {
+        return Err(SnapshotError::Stale {
+            seq: head.seq,
+            stated: head.hash,
+            actual: record_hash,
+        });
+    }
+    let rest = &bytes[PROJECTION.len() + 40..];
+    let (hash, body) = rest.split_at(32);
+    if body.len() < SECTIONS * ENTRY {
         return Err(SnapshotError::Format);
     }
-    projection.index_supervisions();
-    Ok(projection)
+    let (table, mut sections) = body.split_at(SECTIONS * ENTRY);
+    if hash != body_hash(table) {
+        return Err(SnapshotError::Body);
+    }
+    let mut p = Projection {
+        head_seq: head.seq,
+        head_hash: head.hash,
+        missing: Parts::all() - parts,
+        ..Projection::default()
+    };
+    for (entry, part) in table.chunks_exact(ENTRY).zip(Parts::all().iter()) {
+        let len = u64::from_be_bytes(entry[..8].try_into().expect("8 bytes"));
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|l| *l <= sections.len())
+            .ok_or(SnapshotError::Body)?;
+        let (section, after) = sections.split_at(len);
+        sections = after;
+        if !parts.contains(part) {
+            continue;
+        }
+        if section_hash(section) != entry[8..] {
+            return Err(SnapshotError::Body);
+        }
+        decode_section(&mut p, part, section)?;
+    }
+    if !sections.is_empty() {
+        return Err(SnapshotError::Body);
+    }
+    if p.missing.is_empty() {
+        p.index_supervisions();
+    }
+    Ok(p)
 }
