@@ -18,6 +18,7 @@
 //! the sections follow, in the same order. The header's body hash covers the table alone,
 //! so that a question reads and checks only the sections it needs
 //! ([`decode_parts`]): `coverage` at 10,000,000 generated events reads 142 of 502 MB.
+//! The sections read are checked and decoded each on a thread of its own.
 //! Maps are written in key order (the hashed history index too), so that a snapshot's bytes
 //! depend on the projection alone.
 
@@ -261,6 +262,36 @@ fn decode_section(p: &mut Projection, part: Parts, bytes: &[u8]) -> Result<(), S
     Ok(())
 }
 
+/// Checks one section against its hash and decodes it, into a projection that holds that
+/// part alone.
+fn read_section(part: Parts, hash: &[u8], bytes: &[u8]) -> Result<Projection, SnapshotError> {
+    if section_hash(bytes) != hash {
+        return Err(SnapshotError::Body);
+    }
+    let mut piece = Projection::default();
+    decode_section(&mut piece, part, bytes)?;
+    Ok(piece)
+}
+
+/// Moves one part of `from` into `to`.
+fn move_part(from: &mut Projection, to: &mut Projection, part: Parts) {
+    use std::mem::take;
+    match part {
+        Parts::LOCALITIES => to.localities = take(&mut from.localities),
+        Parts::ORGS => to.orgs = take(&mut from.orgs),
+        Parts::MEMBERS => to.members = take(&mut from.members),
+        Parts::CADRES => to.cadres = take(&mut from.cadres),
+        Parts::INSTRUMENTS => to.instruments = take(&mut from.instruments),
+        Parts::VERIFICATIONS => to.verifications = take(&mut from.verifications),
+        Parts::ADMISSIONS => to.admissions = take(&mut from.admissions),
+        Parts::MEETINGS => to.meetings = take(&mut from.meetings),
+        Parts::RESOLUTIONS => to.resolutions = take(&mut from.resolutions),
+        Parts::TOUCHED => to.touched = take(&mut from.touched),
+        Parts::COMMITMENT => to.commitment = take(&mut from.commitment),
+        _ => unreachable!("one part at a time"),
+    }
+}
+
 /// The `seq` and record hash a projection snapshot says it stands for.
 pub fn header(bytes: &[u8]) -> Result<(u64, Hash), SnapshotError> {
     header_of(PROJECTION, bytes).map(|h| (h.seq, h.hash))
@@ -301,6 +332,7 @@ pub fn decode_parts(bytes: &[u8], record_hash: Hash, parts: Parts) -> Result<Pro
         missing: Parts::all() - parts,
         ..Projection::default()
     };
+    let mut wanted: Vec<(Parts, &[u8], &[u8])> = Vec::new();
     for (entry, part) in table.chunks_exact(ENTRY).zip(Parts::all().iter()) {
         let len = u64::from_be_bytes(entry[..8].try_into().expect("8 bytes"));
         let len = usize::try_from(len)
@@ -309,16 +341,42 @@ pub fn decode_parts(bytes: &[u8], record_hash: Hash, parts: Parts) -> Result<Pro
             .ok_or(SnapshotError::Body)?;
         let (section, after) = sections.split_at(len);
         sections = after;
-        if !parts.contains(part) {
-            continue;
+        if parts.contains(part) {
+            wanted.push((part, &entry[8..], section));
         }
-        if section_hash(section) != entry[8..] {
-            return Err(SnapshotError::Body);
-        }
-        decode_section(&mut p, part, section)?;
     }
     if !sections.is_empty() {
         return Err(SnapshotError::Body);
+    }
+    // The sections are independent: each is checked and decoded on a thread of its own (at
+    // 10,000,000 events the members, the largest to decode, take a third of the whole). A
+    // thread that cannot be started leaves its section to this one.
+    enum Job<'s> {
+        Running(std::thread::ScopedJoinHandle<'s, Result<Projection, SnapshotError>>),
+        Done(Box<Result<Projection, SnapshotError>>),
+    }
+    let pieces: Vec<Result<Projection, SnapshotError>> = std::thread::scope(|scope| {
+        let jobs: Vec<Job> = wanted
+            .iter()
+            .map(|&(part, hash, bytes)| {
+                match std::thread::Builder::new()
+                    .name("snapshot section".into())
+                    .spawn_scoped(scope, move || read_section(part, hash, bytes))
+                {
+                    Ok(handle) => Job::Running(handle),
+                    Err(_) => Job::Done(Box::new(read_section(part, hash, bytes))),
+                }
+            })
+            .collect();
+        jobs.into_iter()
+            .map(|job| match job {
+                Job::Running(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Job::Done(piece) => *piece,
+            })
+            .collect()
+    });
+    for (piece, &(part, _, _)) in pieces.into_iter().zip(&wanted) {
+        move_part(&mut piece?, &mut p, part);
     }
     if p.missing.is_empty() {
         p.index_supervisions();
