@@ -210,7 +210,7 @@ impl Store {
     }
 
     /// Opens the projection at the head for a question that reads only `parts`
-    /// ([`crate::projection::reports::parts_read`]): from a snapshot that stands for the head,
+    /// ([`crate::commands::report::ReportKind::reads`]): from a snapshot that stands for the head,
     /// only those parts are decoded, and the projection refuses to be folded on or written
     /// ([`Projection::missing`]); otherwise as [`Store::open_projection`].
     pub fn open_projection_reading(&self, parts: Parts) -> Result<(Projection, Opened), StoreError> {

@@ -70,12 +70,18 @@ fn body_hash(body: &[u8]) -> [u8; 32] {
 /// Encodes `value`, folded up to `head`, as a snapshot of the kind `marker`.
 pub fn encode_as<T: Serialize>(marker: &[u8], head: Head, value: &T) -> Vec<u8> {
     let body = postcard::to_stdvec(value).expect("snapshots always encode");
-    let mut out = Vec::with_capacity(marker.len() + 72 + body.len());
+    let mut out = with_header(marker, head, &body, body.len());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// A snapshot's header, whose body hash covers `hashed`, with room for `body` more bytes.
+fn with_header(marker: &[u8], head: Head, hashed: &[u8], body: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(marker.len() + HEADER_AFTER_MARKER + body);
     out.extend_from_slice(marker);
     out.extend_from_slice(&head.seq.to_be_bytes());
     out.extend_from_slice(&head.hash.0);
-    out.extend_from_slice(&body_hash(&body));
-    out.extend_from_slice(&body);
+    out.extend_from_slice(&body_hash(hashed));
     out
 }
 
@@ -98,6 +104,21 @@ pub fn decode_as<T: DeserializeOwned>(
     bytes: &[u8],
     record_hash: Hash,
 ) -> Result<(T, Head), SnapshotError> {
+    let (head, hash, body) = checked_header(marker, bytes, record_hash)?;
+    if hash != body_hash(body) {
+        return Err(SnapshotError::Body);
+    }
+    let value = postcard::from_bytes(body).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+    Ok((value, head))
+}
+
+/// A snapshot's header checked against its kind and `record_hash`: the head it stands for,
+/// the body hash it states and the body.
+fn checked_header<'b>(
+    marker: &[u8],
+    bytes: &'b [u8],
+    record_hash: Hash,
+) -> Result<(Head, &'b [u8], &'b [u8]), SnapshotError> {
     let head = header_of(marker, bytes)?;
     if head.hash != record_hash {
         return Err(SnapshotError::Stale {
@@ -106,13 +127,8 @@ pub fn decode_as<T: DeserializeOwned>(
             actual: record_hash,
         });
     }
-    let rest = &bytes[marker.len() + 40..];
-    let (hash, body) = rest.split_at(32);
-    if hash != body_hash(body) {
-        return Err(SnapshotError::Body);
-    }
-    let value = postcard::from_bytes(body).map_err(|e| SnapshotError::Decode(e.to_string()))?;
-    Ok((value, head))
+    let (hash, body) = bytes[marker.len() + 40..].split_at(32);
+    Ok((head, hash, body))
 }
 
 /// Encodes the projection as a snapshot, in sections.
@@ -134,12 +150,7 @@ pub fn encode(p: &Projection) -> Vec<u8> {
         table.extend_from_slice(&section_hash(&sections[start..end]));
         start = end;
     }
-    let marker = PROJECTION;
-    let mut out = Vec::with_capacity(marker.len() + HEADER_AFTER_MARKER + table.len() + sections.len());
-    out.extend_from_slice(marker);
-    out.extend_from_slice(&p.head_seq.to_be_bytes());
-    out.extend_from_slice(&p.head_hash.0);
-    out.extend_from_slice(&body_hash(&table));
+    let mut out = with_header(PROJECTION, p.head(), &table, table.len() + sections.len());
     out.extend_from_slice(&table);
     out.extend_from_slice(&sections);
     out
@@ -309,16 +320,7 @@ pub fn decode(bytes: &[u8], record_hash: Hash) -> Result<Projection, SnapshotErr
 /// folded on, committed to or written; with every part, it is the projection the snapshot
 /// was written from.
 pub fn decode_parts(bytes: &[u8], record_hash: Hash, parts: Parts) -> Result<Projection, SnapshotError> {
-    let head = header_of(PROJECTION, bytes)?;
-    if head.hash != record_hash {
-        return Err(SnapshotError::Stale {
-            seq: head.seq,
-            stated: head.hash,
-            actual: record_hash,
-        });
-    }
-    let rest = &bytes[PROJECTION.len() + 40..];
-    let (hash, body) = rest.split_at(32);
+    let (head, hash, body) = checked_header(PROJECTION, bytes, record_hash)?;
     if body.len() < SECTIONS * ENTRY {
         return Err(SnapshotError::Format);
     }
