@@ -292,7 +292,7 @@ fn header_of_file(path: &std::path::Path, marker: &[u8]) -> Option<Head> {
 }
 
 /// A snapshot file's bytes, mapped rather than read: a snapshot of 10,000,000 events is
-/// 430 MiB, and reading it copied every byte out of the page cache into a buffer of that
+/// about 480 MiB, and reading it copied every byte out of the page cache into a buffer of that
 /// size (a quarter of a cold report there). `None` when it cannot be opened or mapped (an
 /// empty file cannot be): the snapshot is then unusable, as one that does not read.
 fn map_file(path: &Path) -> Option<memmap2::Mmap> {

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chain::Head;
 use crate::event::*;
+use crate::rules::HashMap;
 use commitment::Section;
 pub use timeline::{At, Span, Timeline};
 
@@ -226,9 +227,6 @@ fn note_supervision(supervised: &mut BTreeMap<Id, Vec<Id>>, member: &Id, cell: &
         cells.push(cell.clone());
     }
 }
-
-/// A map keyed by id, hashed with the rules' hasher.
-pub type HashMap<K, V> = std::collections::HashMap<K, V, crate::rules::Hasher>;
 
 bitflags::bitflags! {
     /// Parts of the projection: each is a section of a snapshot of its own, which a

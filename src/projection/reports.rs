@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{At, MemberView, Outcome, Parts, Projection};
 use crate::event::types::{MAX_YEAR, MIN_YEAR};
 use crate::event::*;
-use crate::rules::HashSet;
+use crate::rules::{HashMap, HashSet};
 
 /// Cadres younger than this on the report date count as young in planning: the usual
 /// threshold for grassroots cadre planning (HD 15-HD/BTCTW, 2012, on cadre planning).
@@ -703,9 +703,9 @@ pub fn meetings(p: &Projection, at: At, year: Option<i32>) -> Result<Meetings, R
         ratings: Vec<&'p super::Rating>,
         weak: Option<WeakCellMeetings>,
     }
-    let mut cells: super::HashMap<&Id, Option<Cell>> = super::HashMap::default();
+    let mut cells: HashMap<&Id, Option<Cell>> = HashMap::default();
     // The supervisors' views, likewise.
-    let mut supervisors: super::HashMap<&Id, Option<&MemberView>> = super::HashMap::default();
+    let mut supervisors: HashMap<&Id, Option<&MemberView>> = HashMap::default();
     for m in p
         .meetings
         .iter()

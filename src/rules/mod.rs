@@ -31,8 +31,9 @@ use charter::*;
 /// and std's SipHash was a tenth of the check's time (BENCHMARKS.md); a per-process seed
 /// keeps ids chosen to collide from being chosen in advance. The reports use it too.
 pub(crate) type Hasher = foldhash::fast::RandomState;
-/// A map of the rules' own.
-type HashMap<K, V> = std::collections::HashMap<K, V, Hasher>;
+/// A map hashed with [`Hasher`]: the rules' own, the projection's history index and the
+/// reports' working maps.
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, Hasher>;
 /// A set of ids hashed with [`Hasher`].
 pub(crate) type HashSet<T> = std::collections::HashSet<T, Hasher>;
 /// A persistent map of the state: clones in O(1), shares its nodes.
