@@ -253,7 +253,7 @@ impl Frontier {
         self.size
     }
 
-    /// The root, MTH(D[n]) of RFC 9162 §2.1.1: the edge folded from the right, since the
+    /// The root, MTH(D\[n\]) of RFC 9162 §2.1.1: the edge folded from the right, since the
     /// RFC's recursion splits off the largest perfect subtree on the left at every step.
     pub fn root(&self) -> Hash {
         let mut hashes = self.edge.iter().rev();
@@ -291,7 +291,7 @@ fn check_held<N: TreeNodes + ?Sized>(nodes: &N, size: u64) -> Result<(), TreeErr
     nodes.node(0, size - 1).map(|_| ())
 }
 
-/// The root of the tree of `size` leaves, MTH(D[size]) of RFC 9162 §2.1.1, from at most 64
+/// The root of the tree of `size` leaves, MTH(D\[size\]) of RFC 9162 §2.1.1, from at most 64
 /// stored perfect nodes; the empty root for size 0.
 pub fn root<N: TreeNodes + ?Sized>(nodes: &N, size: u64) -> Result<Hash, TreeError> {
     if size == 0 {
@@ -301,7 +301,7 @@ pub fn root<N: TreeNodes + ?Sized>(nodes: &N, size: u64) -> Result<Hash, TreeErr
 }
 
 /// The inclusion proof of leaf `index` (0-based: the event `seq` = `index + 1`) in the tree
-/// of `size` leaves: PATH(m, D[n]) of RFC 9162 §2.1.3.1, the sibling nearest the leaf
+/// of `size` leaves: PATH(m, D\[n\]) of RFC 9162 §2.1.3.1, the sibling nearest the leaf
 /// first. At most ⌈log2 size⌉ hashes, from O(log size) lookups: every sibling is a perfect
 /// node except at most one, which is the fold of at most 64.
 pub fn inclusion_proof<N: TreeNodes + ?Sized>(nodes: &N, index: u64, size: u64) -> Result<Vec<Hash>, TreeError> {
@@ -334,7 +334,7 @@ fn path<N: TreeNodes + ?Sized>(nodes: &N, m: u64, start: u64, len: u64, out: &mu
 }
 
 /// The consistency proof from the tree of `m` leaves to the tree of `n` leaves:
-/// PROOF(m, D[n]) of RFC 9162 §2.1.4.1, for 0 < m <= n (empty when m == n). At most
+/// PROOF(m, D\[n\]) of RFC 9162 §2.1.4.1, for 0 < m <= n (empty when m == n). At most
 /// ⌈log2 n⌉ + 1 hashes, from O(log n) lookups.
 pub fn consistency_proof<N: TreeNodes + ?Sized>(nodes: &N, m: u64, n: u64) -> Result<Vec<Hash>, TreeError> {
     if m == 0 || m > n {

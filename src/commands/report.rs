@@ -46,7 +46,7 @@ pub enum ReportKind {
 pub enum Format {
     Json,
     Table,
-    /// For spreadsheets: see [`csv`].
+    /// For spreadsheets: see [`csv()`].
     Csv,
 }
 

@@ -188,7 +188,7 @@ impl Store {
     }
 
     /// Marks the head the ledger closed at (a file of `caches/`, written whole): one of the
-    /// heads [`check_cache_heads`] holds the log to.
+    /// heads `check_cache_heads` holds the log to.
     pub fn put_closed_head(&self, head: Head) -> Result<(), StoreError> {
         let bytes = snapshot::encode_as(snapshot::CLOSED_HEAD, head, &());
         self.write_cache_file(&self.snapshot_dir().join(CLOSED_HEAD_FILE), &bytes)

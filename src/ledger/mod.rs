@@ -7,9 +7,9 @@
 //! its events, or an error, and then nothing of it was appended.
 //!
 //! Architecture invariant: sled is the store's (`crate::store`) alone; this module speaks
-//! to it only through [`Store`]. The pieces, one file each: [`writer`] (validate, seal,
-//! insert), [`flusher`] (flush, sync, acknowledge), [`projector`] (fold durable records,
-//! write snapshots), [`replay`] (fold the log at open), [`idempotency`] (keys and their
+//! to it only through [`Store`]. The pieces, one file each: `writer` (validate, seal,
+//! insert), `flusher` (flush, sync, acknowledge), `projector` (fold durable records,
+//! write snapshots), `replay` (fold the log at open), `idempotency` (keys and their
 //! stored answers), [`caches`] (projection snapshots and the saved rules state, files
 //! beside sled's).
 

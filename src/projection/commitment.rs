@@ -24,7 +24,7 @@
 //! entity) made it four times slower.
 //!
 //! Cost: the fold keeps the entity hashes and list chains up to date as it goes
-//! ([`Commitment::refresh`]): it names each view it changes, by section and id, where it
+//! (`Commitment::refresh`): it names each view it changes, by section and id, where it
 //! changes it, and only those are rehashed (about one small view per event; rehashing every
 //! entity the event names, such as the cell of each meeting, made the fold three times
 //! slower). [`Commitment::from_scratch`] recomputes everything from the views alone: the

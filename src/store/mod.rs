@@ -7,7 +7,7 @@
 //!
 //! Layout, in one tree `log` so that one `apply_batch` writes records and head atomically:
 //! - `e` + seq (8 bytes, big-endian) → that record (hash and canonical bytes), or a run of
-//!   up to 8 consecutive records from it, compressed when that makes it smaller ([`runs`]:
+//!   up to 8 consecutive records from it, compressed when that makes it smaller (`runs`:
 //!   one sled entry for many records);
 //! - `head` → seq (8 bytes, big-endian) + hash (32 bytes);
 //! - `verified` → seq + hash, the same shape: the verified point, the last record up to
@@ -39,7 +39,7 @@ use runs::Stored;
 pub use runs::StoredRecord;
 
 /// The points of the store's write path (and the projector's fold) where a test can make
-/// the ledger fail, through [`LedgerOptions::faults`]: a disk error at a chosen insert,
+/// the ledger fail, through `LedgerOptions::faults`: a disk error at a chosen insert,
 /// flush or sync, or a panic that kills the thread that reaches the point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FaultPoint {
@@ -54,7 +54,7 @@ pub enum FaultPoint {
 }
 
 /// Injected failures, for tests: called before each [`FaultPoint`] is passed; an error is
-/// taken as the disk's at that point. Only [`LedgerOptions::faults`] sets one, so a ledger
+/// taken as the disk's at that point. Only `LedgerOptions::faults` sets one, so a ledger
 /// opened by the CLI or the server never has one.
 pub trait Faults: Send + Sync {
     fn at(&self, point: FaultPoint) -> std::io::Result<()>;
