@@ -18,12 +18,11 @@ pub const PROJECTION_EXTENSION: &str = "projection v1 ";
 
 /// An inclusion proof: event `seq` (leaf `seq - 1`) is in the tree of `size` events whose
 /// root is `root`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, async_graphql::SimpleObject)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InclusionProof {
     /// `inclusion`.
     #[serde(rename = "type")]
-    #[graphql(name = "type")]
     pub kind: String,
     pub seq: u64,
     pub size: u64,
@@ -36,12 +35,11 @@ pub struct InclusionProof {
 
 /// A consistency proof: the tree of `from` events (root `from_root`) is a prefix of the tree
 /// of `to` events (root `to_root`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, async_graphql::SimpleObject)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyProof {
     /// `consistency`.
     #[serde(rename = "type")]
-    #[graphql(name = "type")]
     pub kind: String,
     pub from: u64,
     pub to: u64,

@@ -40,13 +40,14 @@ catalogue! {
     SupervisorAssigned, SupervisorReleased, CellMeetingHeld, ResolutionAdopted, QualityRated,
 }
 
-/// Declares a string enumeration written in snake_case, with the list of its values.
+/// Declares a string enumeration written in snake_case, with the list of its values. (Its
+/// GraphQL enum is declared in `graphql/enums.rs`: the catalogue knows only its JSON.)
 macro_rules! string_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
         ///
-        /// In JSON its values are snake_case; in GraphQL, SCREAMING_CASE.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, async_graphql::Enum)]
+        /// In JSON its values are snake_case.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
 

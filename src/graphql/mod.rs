@@ -7,12 +7,14 @@
 //! it under a short lock, without an `.await` in between.
 
 pub(crate) mod cost;
+mod enums;
 pub mod errors;
 pub mod inputs;
 mod mutation;
 mod objects;
 pub mod order;
 mod query;
+mod reports;
 mod scalars;
 mod subscription;
 

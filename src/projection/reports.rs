@@ -1,10 +1,10 @@
 //! The reports of DOMAIN.md ("Reports the seed needs"), computed from the projection at an
-//! [`At`]. Each report is a serializable boundary type: its JSON is the CLI's output and
-//! the GraphQL objects mirror its fields.
+//! [`At`]. Each report is a serializable boundary type: its JSON is the CLI's output, and
+//! `graphql/reports.rs` serves the same fields, in the same order, as GraphQL objects (the
+//! reports know nothing of GraphQL).
 
 use std::collections::BTreeMap;
 
-use async_graphql::SimpleObject;
 use serde::Serialize;
 
 use super::{At, MemberView, Outcome, Parts, Projection};
@@ -47,7 +47,7 @@ fn reads(p: &Projection, parts: Parts) {
 }
 
 /// A locality named in a report.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord, SimpleObject)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Named {
     pub id: String,
     pub name: String,
@@ -89,7 +89,7 @@ pub(crate) fn commune_of(p: &Projection, id: &Id, at: At) -> Option<Id> {
 // ---------------------------------------------------------------------------------------
 // coverage
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CoverageCounts {
     pub localities: u64,
     pub with_member: u64,
@@ -99,21 +99,19 @@ pub struct CoverageCounts {
     pub temporary_only: u64,
 }
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CommuneCoverage {
     pub commune: String,
     pub name: String,
     #[serde(flatten)]
-    #[graphql(flatten)]
     pub counts: CoverageCounts,
 }
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Coverage {
     pub date: Date,
     pub seq: u64,
     #[serde(flatten)]
-    #[graphql(flatten)]
     pub counts: CoverageCounts,
     pub communes: Vec<CommuneCoverage>,
 }
@@ -217,7 +215,7 @@ pub fn coverage(p: &Projection, at: At) -> Coverage {
 // ---------------------------------------------------------------------------------------
 // temporary activity
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TemporaryMember {
     pub member: String,
     pub name: String,
@@ -227,7 +225,7 @@ pub struct TemporaryMember {
     pub until: Option<Date>,
 }
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TemporaryHost {
     pub host: String,
     pub name: String,
@@ -235,7 +233,7 @@ pub struct TemporaryHost {
     pub members: Vec<TemporaryMember>,
 }
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TemporaryYear {
     pub year: i32,
     pub members: u64,
@@ -243,7 +241,7 @@ pub struct TemporaryYear {
     pub hosts: u64,
 }
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TemporaryActivity {
     pub date: Date,
     pub seq: u64,
@@ -369,14 +367,14 @@ pub fn temporary_activity(p: &Projection, at: At) -> TemporaryActivity {
 // ---------------------------------------------------------------------------------------
 // admissions
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CommuneAdmissions {
     pub commune: String,
     pub name: String,
     pub admitted: u64,
 }
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct YearAdmissions {
     pub year: i32,
     pub admitted: u64,
@@ -390,7 +388,7 @@ pub struct YearAdmissions {
     pub communes: Vec<CommuneAdmissions>,
 }
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Admissions {
     pub seq: u64,
     pub years: Vec<YearAdmissions>,
@@ -492,7 +490,7 @@ pub fn admissions(p: &Projection, at: At, from: Option<i32>, to: Option<i32>) ->
 // ---------------------------------------------------------------------------------------
 // standardization
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct BelowStandard {
     pub person: String,
     pub name: String,
@@ -500,7 +498,7 @@ pub struct BelowStandard {
 }
 
 /// Open gaps per dimension of the standard, every dimension present (0 when none).
-#[derive(Debug, Clone, Default, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct GapCounts {
     pub education: u64,
     pub political_theory: u64,
@@ -520,7 +518,7 @@ impl GapCounts {
     }
 }
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Standardization {
     pub programme: String,
     pub title: String,
@@ -647,7 +645,7 @@ pub fn standardization(p: &Projection, programme: &Id, at: At) -> Result<Standar
 // ---------------------------------------------------------------------------------------
 // meetings
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct WeakCellMeetings {
     pub cell: String,
     pub name: String,
@@ -657,7 +655,7 @@ pub struct WeakCellMeetings {
     pub supervisors: Vec<Named>,
 }
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Meetings {
     pub date: Date,
     pub seq: u64,
@@ -788,7 +786,7 @@ pub fn meetings(p: &Projection, at: At, year: Option<i32>) -> Result<Meetings, R
 
 /// Resolutions per topic, every topic present (0 when none). Its fields are the topics'
 /// names, in the order of a sorted map, so the JSON reads as one.
-#[derive(Debug, Clone, Default, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct TopicCounts {
     pub economy: u64,
     pub land_donation: u64,
@@ -814,7 +812,7 @@ impl TopicCounts {
     }
 }
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CellResolutions {
     pub cell: String,
     pub name: String,
@@ -822,7 +820,7 @@ pub struct CellResolutions {
     pub by_topic: TopicCounts,
 }
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Resolutions {
     pub date: Date,
     pub seq: u64,
@@ -865,7 +863,7 @@ pub fn resolutions(p: &Projection, at: At) -> Resolutions {
 // ---------------------------------------------------------------------------------------
 // planning
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PlannedCadre {
     pub person: String,
     pub name: String,
@@ -875,7 +873,7 @@ pub struct PlannedCadre {
     pub org: String,
 }
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Planning {
     pub term: String,
     pub date: Date,
@@ -954,7 +952,7 @@ pub fn planning(p: &Projection, term: &Id, at: At) -> Result<Planning, ReportErr
 // ---------------------------------------------------------------------------------------
 // roster
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RosterMember {
     pub member: String,
     pub name: String,
@@ -965,7 +963,7 @@ pub struct RosterMember {
     pub exempted: bool,
 }
 
-#[derive(Debug, Clone, Serialize, SimpleObject)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Roster {
     pub org: String,
     pub name: String,

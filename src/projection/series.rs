@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use async_graphql::{Enum, SimpleObject};
 use chrono::Datelike;
 use serde::Serialize;
 
@@ -24,7 +23,7 @@ use crate::event::*;
 pub const MAX_POINTS: usize = 1000;
 
 /// The step between two points of a series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Interval {
     Day,
@@ -79,7 +78,7 @@ pub fn steps(from: Date, to: Date, every: Interval) -> Result<Vec<Date>, ReportE
 }
 
 /// One point of the coverage series: `coverage`'s counts on `date`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, SimpleObject)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CoveragePoint {
     pub date: Date,
     pub localities: u64,
@@ -89,7 +88,7 @@ pub struct CoveragePoint {
 }
 
 /// One point of the temporary-activity series: `temporaryActivity`'s counts on `date`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, SimpleObject)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TemporaryActivityPoint {
     pub date: Date,
     pub members: u64,
@@ -312,7 +311,7 @@ pub fn temporary_activity_over_time(p: &Projection, dates: &[Date], seq: u64) ->
 }
 
 /// One point of the standardization series: `standardization`'s counts on `date`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, SimpleObject)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StandardizationPoint {
     pub date: Date,
     /// Cadres assessed under the programme by `date`.
