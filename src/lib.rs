@@ -8,6 +8,7 @@
 //! - [`checkpoint`]: signed checkpoints (C2SP signed-note, tlog-checkpoint) and their keys;
 //! - [`rules`]: validation of each event against the state, and the fold (pure);
 //! - [`projection`]: the bitemporal read side, its reports and the snapshot codec (pure);
+//! - [`history`]: an entity's history, the `seq`s the projection lists read back from the log;
 //! - [`store`]: sled and nothing else: the log, its head, the tree's nodes, idempotency keys;
 //! - [`ledger`]: the append path (writer, flusher, projector), replay at open, the caches;
 //! - [`graphql`]: the GraphQL schema: queries, the typed append, subscriptions (no HTTP);
@@ -29,6 +30,7 @@ pub mod event;
 pub mod follower;
 pub mod generate;
 pub mod graphql;
+pub mod history;
 pub mod ledger;
 pub mod merkle;
 pub mod progress;

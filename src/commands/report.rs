@@ -4,12 +4,12 @@
 use std::io::Write;
 use std::path::Path;
 
-use async_graphql::{Json, SimpleObject};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::CommandError;
 use crate::event::{Date, Id, Timestamp};
+use crate::history::{self, HistoryError};
 use crate::projection::reports::{self, ReportError};
 use crate::projection::{At, Parts, Projection};
 use crate::store::{Store, StoreError};
@@ -65,6 +65,16 @@ impl From<ReportError> for CommandError {
     }
 }
 
+impl From<HistoryError> for CommandError {
+    fn from(e: HistoryError) -> Self {
+        match e {
+            HistoryError::Unknown(e) => e.into(),
+            HistoryError::Store(e) => e.into(),
+            HistoryError::Missing(_) => CommandError::Rejected(e.to_string()),
+        }
+    }
+}
+
 /// Resolves `--date` and `--seq` against the projection's head.
 pub fn resolve(as_of: &AsOf, projection: &Projection) -> Result<At, ReportError> {
     let head = projection.head().seq;
@@ -81,71 +91,6 @@ pub fn resolve(as_of: &AsOf, projection: &Projection) -> Result<At, ReportError>
 
 fn id_arg(flag: &str, value: &str) -> Result<Id, ReportError> {
     Id::parse(value).map_err(|e| ReportError::Invalid(format!("{flag}: {e}")))
-}
-
-/// One event in the history of an entity.
-#[derive(Debug, Clone, Serialize, SimpleObject)]
-pub struct HistoryEvent {
-    pub seq: u64,
-    pub effective: Date,
-    #[serde(rename = "type")]
-    #[graphql(name = "type")]
-    pub type_name: &'static str,
-    #[serde(serialize_with = "as_text")]
-    pub recorded_at: Timestamp,
-    pub actor: String,
-    pub hash: String,
-    /// The event's fields as the log holds them, without `type` and `effective`.
-    pub fields: Json<Value>,
-}
-
-fn as_text<S: serde::Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(t)
-}
-
-/// Every event that named an entity, as of `at`.
-#[derive(Debug, Clone, Serialize, SimpleObject)]
-pub struct History {
-    pub entity: String,
-    pub kind: &'static str,
-    pub date: Date,
-    pub seq: u64,
-    pub events: Vec<HistoryEvent>,
-}
-
-/// The history of `id` as of `at`: its events are read back from the log.
-pub fn history(projection: &Projection, store: &Store, id: &Id, at: At) -> Result<History, CommandError> {
-    let (entity_kind, seqs) = reports::history(projection, id, at.seq)?;
-    let mut events = Vec::with_capacity(seqs.len());
-    for seq in seqs {
-        let record = store
-            .record(seq)?
-            .ok_or_else(|| CommandError::Rejected(format!("record {seq} is missing")))?;
-        // Valid time bounds the history as it bounds every report: events that took
-        // effect after `--date` are not yet part of it.
-        if record.effective() > at.date {
-            continue;
-        }
-        let mut fields = record.submission().to_value();
-        fields.remove("type");
-        fields.remove("effective");
-        events.push(HistoryEvent {
-            seq: record.seq(),
-            effective: record.effective(),
-            type_name: record.type_name(),
-            recorded_at: record.recorded_at(),
-            actor: record.actor().to_string(),
-            hash: record.hash().to_hex(),
-            fields: Json(Value::Object(fields)),
-        });
-    }
-    Ok(History {
-        entity: id.to_string(),
-        kind: entity_kind,
-        date: at.date,
-        seq: at.seq,
-        events,
-    })
 }
 
 /// Computes a report from a projection, as JSON. The store is needed only for `history`,
@@ -177,7 +122,7 @@ pub fn compute(
         ReportKind::Roster { org } => to_json(reports::roster(projection, &id_arg("--org", org)?, at)?),
         ReportKind::History { entity } => {
             let store = store.ok_or_else(|| CommandError::Failed("history needs the store".into()))?;
-            to_json(history(projection, store, &id_arg("--entity", entity)?, at)?)
+            to_json(history::of(projection, store, &id_arg("--entity", entity)?, at)?)
         }
     })
 }

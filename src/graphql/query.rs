@@ -9,9 +9,8 @@ use std::sync::Arc;
 
 use super::{bad_input, cached_report, codes, env, error, read, require, resolve_at, SignedCheckpoint};
 use crate::chain::Head;
-use crate::commands::report::History;
-use crate::commands::CommandError;
 use crate::event::*;
+use crate::history::{self, History, HistoryError};
 use crate::projection::reports::{self, *};
 use crate::projection::series::{self, CoveragePoint, Interval, StandardizationPoint, TemporaryActivityPoint};
 use crate::proofs::{ConsistencyProof, InclusionProof};
@@ -675,9 +674,14 @@ impl Query {
         let store = env(ctx).ledger.store();
         read(ctx, |p| {
             let at = resolve_at(p, date, seq)?;
-            crate::commands::report::history(p, store, &entity, at).map_err(|e| match e {
-                CommandError::Rejected(m) => bad_input(m),
-                other => error(codes::INTERNAL, other.to_string()),
+            history::of(p, store, &entity, at).map_err(|e| match e {
+                HistoryError::Unknown(e) => super::report_error(e),
+                // The log failed to give back a record the projection lists: the server's
+                // failure, not the request's (as `record` says of every other read).
+                HistoryError::Store(_) | HistoryError::Missing(_) => {
+                    tracing::error!("history of {entity}: {e}");
+                    error(codes::INTERNAL, e.to_string())
+                }
             })
         })
         .await

@@ -1,5 +1,5 @@
 //! The read side's answers as GraphQL objects: the reports of the projection, the points
-//! of their series, and the proofs of the log. The domain computes
+//! of their series, an entity's history, and the proofs of the log. The domain computes
 //! each as a plain serializable type (its JSON is the CLI's output) and knows nothing of
 //! GraphQL; here each type gets its GraphQL object, with the fields of its JSON in the same
 //! order, camelCased, each resolved from the domain's own field.
@@ -8,9 +8,11 @@
 //! a resolver borrows its field, so a cached report is served without a copy. The doc
 //! comments here are the schema's descriptions (`schema/ledger.graphql`).
 
-use async_graphql::Object;
+use async_graphql::{Json, Object};
+use serde_json::Value;
 
-use crate::event::Date;
+use crate::event::{Date, Timestamp};
+use crate::history::{History, HistoryEvent};
 use crate::projection::reports::{
     Admissions, BelowStandard, CellResolutions, CommuneAdmissions, CommuneCoverage, Coverage, CoverageCounts,
     GapCounts, Meetings, Named, PlannedCadre, Planning, Resolutions, Roster, RosterMember, Standardization,
@@ -22,13 +24,16 @@ use crate::proofs::{ConsistencyProof, InclusionProof};
 /// Declares the GraphQL object of each domain type listed: one resolver per field, in the
 /// order given (the schema's order), returning the field by reference. A field's
 /// attributes are the resolver's: its doc comment is the field's description, and
-/// `#[graphql(flatten)]` or `#[graphql(name = "type")]` act as on any resolver.
+/// `#[graphql(flatten)]` or `#[graphql(name = "type")]` act as on any resolver. Resolvers
+/// written out in braces after the fields follow them, for a field the domain holds in a
+/// form GraphQL does not take as it is.
 macro_rules! objects {
     ($(
         $(#[doc = $doc:literal])*
         $ty:ident {
             $($(#[$($attr:tt)*])* $field:ident: $field_ty:ty),* $(,)?
         }
+        $({ $($resolver:tt)* })?
     )+) => {
         $(
             $(#[doc = $doc])*
@@ -42,6 +47,7 @@ macro_rules! objects {
                         &self.$field
                     }
                 )*
+                $($($resolver)*)?
             }
         )+
     };
@@ -297,6 +303,35 @@ objects! {
         below_standard: u64,
         standardized: u64,
         retired_under_policy: u64,
+    }
+}
+
+// An entity's history (`history.rs`).
+objects! {
+    /// Every event that named an entity, as of `at`.
+    History {
+        entity: String,
+        kind: &'static str,
+        date: Date,
+        seq: u64,
+        events: Vec<HistoryEvent>,
+    }
+
+    /// One event in the history of an entity.
+    HistoryEvent {
+        seq: u64,
+        effective: Date,
+        #[graphql(name = "type")]
+        type_name: &'static str,
+        recorded_at: Timestamp,
+        actor: String,
+        hash: String,
+    }
+    {
+        /// The event's fields as the log holds them, without `type` and `effective`.
+        async fn fields(&self) -> Json<&Value> {
+            Json(&self.fields)
+        }
     }
 }
 
