@@ -244,7 +244,7 @@ const REPORT_CACHE_ENTRIES: usize = 256;
 /// Reports computed at a point (`date`, `seq`), kept for the next client that asks the same.
 /// A report at a `seq` at or below the head never changes (the projection is bitemporal:
 /// what is recorded later carries a later `seq`), so an entry is never stale; the oldest
-/// entries are dropped past [`REPORT_CACHE_ENTRIES`].
+/// entries are dropped past `REPORT_CACHE_ENTRIES`.
 #[derive(Default)]
 pub struct ReportCache {
     entries: std::sync::Mutex<CachedReports>,
@@ -309,7 +309,7 @@ pub(crate) async fn cached_report<T: Send + Sync + 'static>(
 #[derive(Debug, Clone)]
 pub struct Access(pub Option<Caller>);
 
-/// What the [`RequestFacts`] extension learns of a request, for the HTTP layer: whether it
+/// What the `RequestFacts` extension learns of a request, for the HTTP layer: whether it
 /// reached execution (errors before it, in parse, validation or limits, are the request's
 /// fault: 400), and whether it is only queries (so its answer may be cached). Put a fresh one
 /// in each request's data.
