@@ -178,7 +178,7 @@ enum Command {
         #[arg(long, value_name = "FILE", requires = "witnesses")]
         ca: Option<PathBuf>,
         #[command(flatten)]
-        rules_cache: RulesCache,
+        caches: Caches,
         #[command(flatten)]
         data: DataDir,
     },
@@ -227,7 +227,7 @@ enum Command {
         #[arg(long, conflicts_with = "tls_cert", requires = "listen")]
         insecure_http: bool,
         #[command(flatten)]
-        rules_cache: RulesCache,
+        caches: Caches,
         #[command(flatten)]
         data: DataDir,
     },
@@ -416,19 +416,29 @@ enum TokenCommand {
     },
 }
 
-/// The bound of the writer's cache of the rules state, for the commands that append for a
-/// long time (`serve`, `follow`).
+/// The bounds of the memory caches of the commands that run for a long time (`serve`,
+/// `follow`).
 #[derive(Args, Clone)]
-struct RulesCache {
+struct Caches {
     /// The bound, in MiB of stored entries, of the writer's in-memory cache of the rules
     /// state (the state itself is in the store, read an entity at a time).
     #[arg(long, value_name = "MIB", default_value_t = (orgledger::ledger::DEFAULT_RULES_CACHE_BYTES >> 20) as u64)]
     rules_cache_mib: u64,
+    /// The bound, in MiB, of the store's page cache (sled's): pages of the log read or
+    /// written lately, kept decoded in memory.
+    #[arg(long, value_name = "MIB", default_value_t = orgledger::store::DEFAULT_CACHE_BYTES >> 20)]
+    store_cache_mib: u64,
 }
 
-impl RulesCache {
-    fn bytes(&self) -> usize {
+impl Caches {
+    fn rules_bytes(&self) -> usize {
         usize::try_from(self.rules_cache_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+    }
+
+    /// Sets the store's bound for this process, and gives the rules cache's.
+    fn apply(&self) -> usize {
+        orgledger::store::set_cache_bytes(self.store_cache_mib.saturating_mul(1 << 20));
+        self.rules_bytes()
     }
 }
 
@@ -697,7 +707,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             tls_cert,
             tls_key,
             insecure_http,
-            rules_cache,
+            caches,
             data,
         } => commands::follow::follow(
             &dir(data),
@@ -713,7 +723,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 ca,
                 tls: tls_cert.zip(tls_key),
                 insecure_http,
-                rules_cache_bytes: rules_cache.bytes(),
+                rules_cache_bytes: caches.apply(),
             },
             &mut out,
         ),
@@ -728,7 +738,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
             tls_key,
             insecure_http,
             ca,
-            rules_cache,
+            caches,
             data,
         } => serve::serve(
             &dir(data),
@@ -742,7 +752,7 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 tls: tls_cert.zip(tls_key),
                 insecure_http,
                 ca,
-                rules_cache_bytes: rules_cache.bytes(),
+                rules_cache_bytes: caches.apply(),
             },
             &mut out,
         ),

@@ -381,29 +381,78 @@ fn common_wait(data: &Path) {
     drop(open(data));
 }
 
-/// `--rules-cache-mib` takes a whole number of MiB, and names itself when given anything else.
+/// `--rules-cache-mib` and `--store-cache-mib` take a whole number of MiB, and name
+/// themselves when given anything else.
 #[test]
-fn a_bad_rules_cache_bound_is_refused_by_name() {
+fn a_bad_cache_bound_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    for command in ["serve", "follow"] {
-        for bad in ["lots", "-1", "1.5", ""] {
-            let mut args = vec![command];
-            if command == "follow" {
-                args.extend(["http://127.0.0.1:9/graphql", "--token", "t", "--key", "k"]);
+    for name in ["--rules-cache-mib", "--store-cache-mib"] {
+        for command in ["serve", "follow"] {
+            for bad in ["lots", "-1", "1.5", ""] {
+                let mut args = vec![command];
+                if command == "follow" {
+                    args.extend(["http://127.0.0.1:9/graphql", "--token", "t", "--key", "k"]);
+                }
+                let flag = format!("{name}={bad}");
+                args.push(&flag);
+                let out = common::running::orgledger_in(dir.path(), &args);
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert_eq!(out.status.code(), Some(2), "{command} {name} {bad:?}: {stderr}");
+                assert!(stderr.contains(name), "{stderr}");
             }
-            let flag = format!("--rules-cache-mib={bad}");
-            args.push(&flag);
-            let out = common::running::orgledger_in(dir.path(), &args);
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(
-                out.status.code(),
-                Some(2),
-                "{command} --rules-cache-mib {bad:?}: {stderr}"
-            );
-            assert!(stderr.contains("--rules-cache-mib"), "{stderr}");
         }
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
+}
+
+/// A server whose store keeps no page in its cache (`--store-cache-mib 0`) reads every record
+/// back from the file, and serves the same events as one with the default bound.
+#[test]
+fn a_server_with_no_store_cache_serves_the_same_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/trung-khanh-2005.jsonl");
+    let appended = common::running::orgledger_in(dir.path(), &["append", events]);
+    common::running::stdout_of(&appended, "append");
+    let query = r#"{"query":"{ head { seq hash } events(first: 100) { nodes { seq hash prev type } } }"}"#;
+    let answers: Vec<String> = ["0", "256"]
+        .into_iter()
+        .map(|mib| {
+            let server = common::running::Running::orgledger(&[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--public-read",
+                "--store-cache-mib",
+                mib,
+                "--data",
+                dir.path().to_str().unwrap(),
+            ]);
+            let url = server.url();
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            let body = runtime.block_on(async {
+                reqwest::Client::new()
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(query)
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap()
+            });
+            assert_eq!(
+                server.stop(),
+                Some(0),
+                "the server with --store-cache-mib {mib} stops cleanly"
+            );
+            common::wait_until_released(dir.path());
+            body
+        })
+        .collect();
+    assert!(!answers[0].contains("errors"), "{}", answers[0]);
+    assert!(answers[0].contains(r#""seq":12"#), "{}", answers[0]);
+    assert_eq!(answers[0], answers[1]);
 }
 
 /// An import stores the rules state its check built: the imported ledger opens with the
