@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use super::{Parts, Projection};
 use crate::chain::Head;
-use crate::event::Hash;
+use crate::event::{Date, Hash, Id, MeetingKind, ResolutionTopic, Sex, Text};
 
 /// The bytes of a header after its marker: seq, record hash, body hash.
 pub const HEADER_AFTER_MARKER: usize = 8 + 32 + 32;
@@ -236,6 +236,108 @@ where
     }
 }
 
+/// The ids of a list section that name the same few entities over and over (a meeting's
+/// cell, an admission's organization and home), each read once: every later mention is a
+/// clone of the same `Arc`, not an allocation of its own. At 10,000,000 events a snapshot
+/// holds millions of meetings of some thousands of cells. Ids that are each read once (an
+/// admission's member) are not looked up here: a map of all of them cost more than it saved.
+#[derive(Default)]
+struct SharedIds<'b>(crate::rules::HashMap<&'b str, Id>);
+
+impl<'b> SharedIds<'b> {
+    fn id(&mut self, text: &'b str) -> Result<Id, String> {
+        if let Some(id) = self.0.get(text) {
+            return Ok(id.clone());
+        }
+        let id = Id::parse(text)?;
+        self.0.insert(text, id.clone());
+        Ok(id)
+    }
+}
+
+/// A meeting as a snapshot holds it (the fields of [`super::Meeting`], in order), its cell's
+/// id borrowed from the bytes.
+#[derive(Deserialize)]
+struct StoredMeeting<'b> {
+    cell: &'b str,
+    kind: MeetingKind,
+    attendance: u32,
+    supervisor_present: bool,
+    date: Date,
+    seq: u64,
+}
+
+/// An admission as a snapshot holds it (the fields of [`super::Admission`], in order).
+#[derive(Deserialize)]
+struct StoredAdmission<'b> {
+    member: Id,
+    org: &'b str,
+    home_locality: &'b str,
+    sex: Sex,
+    date: Date,
+    seq: u64,
+}
+
+/// A resolution as a snapshot holds it (the fields of [`super::Resolution`], in order).
+#[derive(Deserialize)]
+struct StoredResolution<'b> {
+    cell: &'b str,
+    resolution: Id,
+    topic: ResolutionTopic,
+    title: Text,
+    date: Date,
+    seq: u64,
+}
+
+/// Reads a list section, each item read as an `S` and made a `T` by `make` with the
+/// section's shared ids, one at a time (no list of `S` is gathered first).
+fn read_list<'b, S, T>(
+    bytes: &'b [u8],
+    make: impl FnMut(S, &mut SharedIds<'b>) -> Result<T, String>,
+) -> Result<Vec<T>, SnapshotError>
+where
+    S: Deserialize<'b>,
+{
+    // postcard reports any error of ours as "Serde Deserialization Error": the visitor keeps
+    // the message of the item it could not make, to say what was wrong.
+    struct List<'m, F, S>(F, &'m mut Option<String>, std::marker::PhantomData<S>);
+    impl<'b, S, T, F> serde::de::Visitor<'b> for List<'_, F, S>
+    where
+        S: Deserialize<'b>,
+        F: FnMut(S, &mut SharedIds<'b>) -> Result<T, String>,
+    {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'b>>(mut self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            // Bounded, as in `FromEntries`: a damaged length asks for no more than follows.
+            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+            let mut ids = SharedIds::default();
+            while let Some(stored) = seq.next_element::<S>()? {
+                match (self.0)(stored, &mut ids) {
+                    Ok(item) => items.push(item),
+                    Err(e) => {
+                        let error = serde::de::Error::custom(&e);
+                        *self.1 = Some(e);
+                        return Err(error);
+                    }
+                }
+            }
+            Ok(items)
+        }
+    }
+    let mut d = postcard::Deserializer::from_bytes(bytes);
+    let mut failed = None;
+    let items = serde::Deserializer::deserialize_seq(&mut d, List(make, &mut failed, std::marker::PhantomData))
+        .map_err(|e| SnapshotError::Decode(failed.take().unwrap_or_else(|| e.to_string())))?;
+    match d.finalize() {
+        Ok([]) => Ok(items),
+        Ok(rest) => Err(SnapshotError::Decode(format!("{} bytes after a section", rest.len()))),
+        Err(e) => Err(SnapshotError::Decode(e.to_string())),
+    }
+}
+
 /// Reads one section's postcard bytes, all of them, as a `T`.
 fn read<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, SnapshotError> {
     match postcard::take_from_bytes(bytes) {
@@ -263,9 +365,42 @@ fn decode_section(p: &mut Projection, part: Parts, bytes: &[u8]) -> Result<(), S
         Parts::CADRES => p.cadres = read_map(bytes)?,
         Parts::INSTRUMENTS => p.instruments = read_map(bytes)?,
         Parts::VERIFICATIONS => p.verifications = read(bytes)?,
-        Parts::ADMISSIONS => p.admissions = read(bytes)?,
-        Parts::MEETINGS => p.meetings = read(bytes)?,
-        Parts::RESOLUTIONS => p.resolutions = read(bytes)?,
+        Parts::ADMISSIONS => {
+            p.admissions = read_list(bytes, |a: StoredAdmission, ids| {
+                Ok(super::Admission {
+                    member: a.member,
+                    org: ids.id(a.org)?,
+                    home_locality: ids.id(a.home_locality)?,
+                    sex: a.sex,
+                    date: a.date,
+                    seq: a.seq,
+                })
+            })?
+        }
+        Parts::MEETINGS => {
+            p.meetings = read_list(bytes, |m: StoredMeeting, ids| {
+                Ok(super::Meeting {
+                    cell: ids.id(m.cell)?,
+                    kind: m.kind,
+                    attendance: m.attendance,
+                    supervisor_present: m.supervisor_present,
+                    date: m.date,
+                    seq: m.seq,
+                })
+            })?
+        }
+        Parts::RESOLUTIONS => {
+            p.resolutions = read_list(bytes, |r: StoredResolution, ids| {
+                Ok(super::Resolution {
+                    cell: ids.id(r.cell)?,
+                    resolution: r.resolution,
+                    topic: r.topic,
+                    title: r.title,
+                    date: r.date,
+                    seq: r.seq,
+                })
+            })?
+        }
         Parts::TOUCHED => p.touched = read_map(bytes)?,
         Parts::COMMITMENT => p.commitment = read(bytes)?,
         _ => unreachable!("one part at a time"),
@@ -384,4 +519,56 @@ pub fn decode_parts(bytes: &[u8], record_hash: Hash, parts: Parts) -> Result<Pro
         p.index_supervisions();
     }
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meetings_section(cells: &[&str]) -> Vec<u8> {
+        let date = Date::parse("2008-03-01").unwrap();
+        // A meeting's fields in order, as a section holds them.
+        let meetings: Vec<_> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| (*cell, MeetingKind::Regular, 9u32, true, date, i as u64 + 1))
+            .collect();
+        postcard::to_stdvec(&meetings).unwrap()
+    }
+
+    /// A cell met twice is one `Arc`, and each meeting reads back whole.
+    #[test]
+    fn a_list_section_shares_the_ids_it_repeats() {
+        let mut p = Projection::default();
+        decode_section(
+            &mut p,
+            Parts::MEETINGS,
+            &meetings_section(&["chi-bo-a", "chi-bo-b", "chi-bo-a"]),
+        )
+        .unwrap();
+        let cells: Vec<&str> = p.meetings.iter().map(|m| m.cell.as_str()).collect();
+        assert_eq!(cells, ["chi-bo-a", "chi-bo-b", "chi-bo-a"]);
+        assert_eq!(p.meetings.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(std::ptr::eq(p.meetings[0].cell.as_str(), p.meetings[2].cell.as_str()));
+        assert!(!std::ptr::eq(p.meetings[0].cell.as_str(), p.meetings[1].cell.as_str()));
+    }
+
+    /// A shared id is checked as any id is, the first time it is read; a section with bytes
+    /// after its list is refused.
+    #[test]
+    fn a_list_section_with_a_bad_id_or_bytes_after_it_is_refused() {
+        let mut p = Projection::default();
+        let bad = decode_section(&mut p, Parts::MEETINGS, &meetings_section(&["chi-bo-a", "Chi Bộ A"]));
+        assert!(
+            matches!(&bad, Err(SnapshotError::Decode(m)) if m.contains("invalid id \"Chi Bộ A\"")),
+            "{bad:?}"
+        );
+        let mut longer = meetings_section(&["chi-bo-a"]);
+        longer.push(0);
+        let after = decode_section(&mut p, Parts::MEETINGS, &longer);
+        assert!(
+            matches!(&after, Err(SnapshotError::Decode(m)) if m == "1 bytes after a section"),
+            "{after:?}"
+        );
+    }
 }
