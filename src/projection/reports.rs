@@ -321,6 +321,7 @@ pub fn temporary_activity(p: &Projection, at: At) -> TemporaryActivity {
     let travellers: Vec<&MemberView> = p
         .members
         .values()
+        .map(|m| &**m)
         .filter(|m| m.temporary.spans().first().is_some_and(|s| s.opened <= at.seq))
         .collect();
     let first_year = travellers
@@ -756,7 +757,7 @@ pub fn meetings(p: &Projection, at: At, year: Option<i32>) -> Result<Meetings, R
             // Each (id, name) once: compared before anything is allocated for it.
             let name = supervisors
                 .entry(&sup.value)
-                .or_insert_with(|| p.members.get(&sup.value))
+                .or_insert_with(|| p.members.get(&sup.value).map(|m| &**m))
                 .and_then(|mv| mv.name.at(m_at))
                 .map_or("", |n| n.as_str());
             if !entry
