@@ -435,10 +435,8 @@ impl Caches {
         usize::try_from(self.rules_cache_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
     }
 
-    /// Sets the store's bound for this process, and gives the rules cache's.
-    fn apply(&self) -> usize {
-        orgledger::store::set_cache_bytes(self.store_cache_mib.saturating_mul(1 << 20));
-        self.rules_bytes()
+    fn store_bytes(&self) -> u64 {
+        self.store_cache_mib.saturating_mul(1 << 20)
     }
 }
 
@@ -723,7 +721,8 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 ca,
                 tls: tls_cert.zip(tls_key),
                 insecure_http,
-                rules_cache_bytes: caches.apply(),
+                rules_cache_bytes: caches.rules_bytes(),
+                store_cache_bytes: caches.store_bytes(),
             },
             &mut out,
         ),
@@ -752,7 +751,8 @@ fn run(cli: Cli) -> Result<(), CommandError> {
                 tls: tls_cert.zip(tls_key),
                 insecure_http,
                 ca,
-                rules_cache_bytes: caches.apply(),
+                rules_cache_bytes: caches.rules_bytes(),
+                store_cache_bytes: caches.store_bytes(),
             },
             &mut out,
         ),

@@ -427,6 +427,7 @@ fn a_server_with_no_store_cache_serves_the_same_log() {
                 "--data",
                 dir.path().to_str().unwrap(),
             ]);
+            server.stderr_line(&format!("the store's page cache is bounded at {mib} MiB"));
             let url = server.url();
             let runtime = tokio::runtime::Runtime::new().unwrap();
             let body = runtime.block_on(async {

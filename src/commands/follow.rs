@@ -45,6 +45,8 @@ pub struct FollowOptions {
     pub insecure_http: bool,
     /// `--rules-cache-mib`, in bytes: see [`LedgerOptions::rules_cache_bytes`].
     pub rules_cache_bytes: usize,
+    /// `--store-cache-mib`, in bytes: see [`crate::store::set_cache_bytes`].
+    pub store_cache_bytes: u64,
 }
 
 impl From<FollowError> for CommandError {
@@ -71,6 +73,7 @@ fn base_url(url: &str) -> String {
 /// HTTP only with `--insecure-http`, as `serve`).
 pub fn follow(data: &Path, options: FollowOptions, out: &mut impl Write) -> Result<(), CommandError> {
     server::init_logging();
+    crate::store::set_cache_bytes(options.store_cache_bytes);
     let key_text = std::fs::read_to_string(&options.key)
         .map_err(|e| CommandError::Failed(format!("--key {}: {e}", options.key.display())))?;
     let key = VerifierKey::parse(&key_text)

@@ -84,6 +84,8 @@ pub struct ServeOptions {
     pub ca: Option<PathBuf>,
     /// `--rules-cache-mib`, in bytes: see [`LedgerOptions::rules_cache_bytes`].
     pub rules_cache_bytes: usize,
+    /// `--store-cache-mib`, in bytes: see [`crate::store::set_cache_bytes`].
+    pub store_cache_bytes: u64,
 }
 
 /// `orgledger serve`: opens the ledger (first writing the demo into an empty data directory
@@ -93,6 +95,7 @@ pub struct ServeOptions {
 /// loopback it serves plain HTTP only with `--insecure-http` (see [`crate::tls::listening`]).
 pub fn serve(data: &Path, options: ServeOptions, out: &mut impl Write) -> Result<(), CommandError> {
     server::init_logging();
+    crate::store::set_cache_bytes(options.store_cache_bytes);
     if !(options.checkpoint_interval.is_finite() && options.checkpoint_interval >= 0.0) {
         return Err(CommandError::Failed(format!(
             "--checkpoint-interval {}: a number of seconds, 0 or more",
