@@ -1,5 +1,5 @@
-//! The domain's enumerations as GraphQL enums: the catalogue's (`LocalityKind`, `Sex`, ...)
-//! and a series' `Interval`. The domain declares them with serde only; this module gives
+//! The domain's enumerations as GraphQL enums: the catalogue's (`LocalityKind`, `Sex`, ...),
+//! a series' `Interval` and a member's `MemberStatus`. The domain declares them with serde only; this module gives
 //! each its GraphQL type, so that `event` and `projection` know nothing of GraphQL.
 //!
 //! For each, a private mirror enum with the same variants derives async-graphql's `Enum`
@@ -22,6 +22,7 @@ use crate::event::{
     ResolutionTopic, Sex, StandardDimension, VerificationOutcome,
 };
 use crate::projection::series::Interval;
+use crate::projection::MemberStatus;
 
 /// Declares the GraphQL enum of each domain enum listed, with its description (the doc
 /// comments) and its variants in the domain's order, which is the order of the schema's
@@ -156,4 +157,6 @@ graphql_enums! {
 
     /// The step between two points of a series.
     Interval { Day, Week, Month, Quarter, Year }
+
+    MemberStatus { Probationary, Official }
 }

@@ -12,7 +12,7 @@ use async_graphql::{Context, Interface, Json, Object, Result, SimpleObject, ID};
 
 use super::{bad_input, read, resolve_at, MAX_PAGE};
 use crate::event::*;
-use crate::projection::{At, Projection};
+use crate::projection::{At, MemberStatus, Projection};
 
 /// A Relay node: anything with a global id, fetched again with `node(id)`.
 #[derive(Interface)]
@@ -452,7 +452,7 @@ impl Member {
                 .get(&self.id)
                 .filter(|m| m.active.holds(at))
                 .and_then(|m| m.status.at(at))
-                .map(|s| MemberStatus::from(*s))
+                .copied()
         })
         .await
     }
@@ -668,22 +668,5 @@ impl Cadre {
                 .unwrap_or_default()
         })
         .await
-    }
-}
-
-// A member's status, as GraphQL names it: a wrapper, so that the projection (pure) knows
-// nothing of GraphQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
-pub enum MemberStatus {
-    Probationary,
-    Official,
-}
-
-impl From<crate::projection::MemberStatus> for MemberStatus {
-    fn from(status: crate::projection::MemberStatus) -> MemberStatus {
-        match status {
-            crate::projection::MemberStatus::Probationary => MemberStatus::Probationary,
-            crate::projection::MemberStatus::Official => MemberStatus::Official,
-        }
     }
 }
