@@ -417,16 +417,14 @@ fn a_server_with_no_store_cache_serves_the_same_log() {
     let answers: Vec<String> = ["0", "256"]
         .into_iter()
         .map(|mib| {
-            let server = common::running::Running::orgledger(&[
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--public-read",
-                "--store-cache-mib",
-                mib,
-                "--data",
-                dir.path().to_str().unwrap(),
-            ]);
+            let server = common::running::Running::spawn(
+                std::process::Command::new(env!("CARGO_BIN_EXE_orgledger"))
+                    .args(["serve", "--listen", "127.0.0.1:0", "--public-read"])
+                    .args(["--store-cache-mib", mib])
+                    .arg("--data")
+                    .arg(dir.path())
+                    .env("RUST_LOG", "info,orgledger::store=debug"),
+            );
             server.stderr_line(&format!("the store's page cache is bounded at {mib} MiB"));
             let url = server.url();
             let runtime = tokio::runtime::Runtime::new().unwrap();

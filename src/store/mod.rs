@@ -1244,7 +1244,7 @@ static CACHE_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 /// Bounds sled's page cache, in bytes, for the stores this process opens from now on.
 pub fn set_cache_bytes(bytes: u64) {
     CACHE_BYTES.store(bytes, std::sync::atomic::Ordering::Relaxed);
-    tracing::info!("the store's page cache is bounded at {} MiB", bytes >> 20);
+    tracing::debug!("the store's page cache is bounded at {} MiB", bytes >> 20);
 }
 
 /// The bound to give sled: the one set, or the least sled takes (it refuses under 256 bytes),

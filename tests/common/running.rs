@@ -38,11 +38,14 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `command` (without `ORGLEDGER_DATA`, logging at info), its output piped.
+    /// Starts `command` (without `ORGLEDGER_DATA`, logging at info unless it sets its own
+    /// `RUST_LOG`), its output piped.
     pub fn spawn(command: &mut Command) -> Running {
+        if !command.get_envs().any(|(name, _)| name == "RUST_LOG") {
+            command.env("RUST_LOG", "info");
+        }
         let mut child = command
             .env_remove("ORGLEDGER_DATA")
-            .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
