@@ -38,6 +38,10 @@ pub enum TreeError {
     MissingNode { level: u32, index: u64, held: u64 },
     #[error("tree store: {0}")]
     Store(String),
+    /// A record whose event hash a node below the stored levels is computed from cannot be
+    /// read (missing, or damaged).
+    #[error("tree store: record {seq} {error}")]
+    Record { seq: u64, error: String },
     #[error(
         "inclusion proof of leaf {index} in a tree of size {size} has {len} hashes; \
          it must have {expected}"

@@ -934,17 +934,17 @@ fn user_of_node(level: u32, index: u64, size: u64) -> u64 {
 
 #[test]
 fn a_damaged_stored_tree_node_fails_verify_and_its_proofs() {
-    const HEAD: u64 = 40;
+    const HEAD: u64 = 160;
     let (dir, data) = scratch();
     build_ledger(&data, HEAD as usize);
     let vkey = write(dir.path(), "v.vkey", &verifier(&data));
     let cp = write(dir.path(), "good.cp", &checkpoint(&data));
     assert_eq!(ok_json(&run(&data, &["verify"]))["ok"], json!(true));
 
-    // 40 leaves: the store keeps (4,0), (4,1) and (5,0) (levels 4 and up); the root folds
-    // (5,0) with the 8 leaves after it, so (4,0) and (4,1) are read by proofs only.
+    // 160 leaves: the store keeps (6,0), (6,1) and (7,0) (levels 6 and up); the root folds
+    // (7,0) with the 32 leaves after it, so (6,0) and (6,1) are read by proofs only.
     let nodes = stored_nodes(&data);
-    assert!(nodes.contains(&(5, 0)) && nodes.contains(&(4, 1)), "{nodes:?}");
+    assert_eq!(nodes, vec![(6, 0), (6, 1), (7, 0)]);
     let mut missed = Vec::new();
     for &(level, index) in &nodes {
         let old = set_node(&data, level, index, None);
@@ -991,6 +991,47 @@ fn a_damaged_stored_tree_node_fails_verify_and_its_proofs() {
         missed.is_empty(),
         "`orgledger verify` passed with these stored tree nodes damaged (level, index): {missed:?}"
     );
+}
+
+#[test]
+fn the_lower_tree_nodes_of_a_store_of_the_format_before_are_not_read() {
+    // A store written before `orgledger-store-4` also holds the nodes of levels 4 and 5.
+    // This version computes them from the records, so even damaged ones change nothing:
+    // `verify` passes and every proof verifies against a checkpoint signed before.
+    const HEAD: u64 = 160;
+    let (dir, data) = scratch();
+    build_ledger(&data, HEAD as usize);
+    let vkey = write(dir.path(), "v.vkey", &verifier(&data));
+    let cp = write(dir.path(), "good.cp", &checkpoint(&data));
+    {
+        let db = sled::Config::new().path(&data).open().expect("sled opens the store");
+        let log = db.open_tree("log").unwrap();
+        for (level, count) in [(4u8, HEAD / 16), (5, HEAD / 32)] {
+            for index in 0..count {
+                let mut key = vec![b't', level];
+                key.extend_from_slice(&index.to_be_bytes());
+                log.insert(key, vec![0x55; 32]).unwrap();
+            }
+        }
+        log.insert("format", &b"orgledger-store-3"[..]).unwrap();
+        db.flush().unwrap();
+    }
+    common::wait_until_released(&data);
+    assert_eq!(ok_json(&run(&data, &["verify"]))["ok"], json!(true));
+    for seq in [1, 17, 40, 100, HEAD] {
+        let proof = run(&data, &["proof", "inclusion", "--seq", &seq.to_string()]);
+        assert_eq!(proof.code, 0, "{proof:?}");
+        let file = write(dir.path(), "p.json", &proof.stdout);
+        let args = [
+            "verify-proof",
+            arg(&file),
+            "--checkpoint",
+            arg(&cp),
+            "--key",
+            arg(&vkey),
+        ];
+        assert_eq!(ok_json(&run(&data, &args))["ok"], json!(true), "seq {seq}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------

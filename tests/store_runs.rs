@@ -81,15 +81,15 @@ fn a_group_is_stored_as_runs_and_every_record_reads_back_from_anywhere() {
     );
     let store = open_store(&data);
     let values = store.record_values().expect("reads");
-    // 203 records of the first group in runs of at most 8, then a single record and a run
+    // 203 records of the first group in runs of at most 16, then a single record and a run
     // of two.
     assert!(
-        (203 / 8 + 2..=203 / 4).contains(&values),
+        (203 / 16 + 2..=203 / 8).contains(&values),
         "{values} values for {head} records"
     );
     assert_eq!(
         store.format_marker().expect("reads").as_deref(),
-        Some(&b"orgledger-store-3"[..])
+        Some(&b"orgledger-store-4"[..])
     );
     // Every run is compressed; the single record of the second group, too short to gain,
     // may be stored plain.
@@ -123,7 +123,7 @@ fn a_store_of_one_record_per_value_reads_as_it_is_and_takes_runs() {
     assert!(store.record_values().expect("reads") < head - 40);
     assert_eq!(
         store.format_marker().expect("reads").as_deref(),
-        Some(&b"orgledger-store-3"[..])
+        Some(&b"orgledger-store-4"[..])
     );
     assert_reads_back(&store, head);
 }
@@ -147,7 +147,7 @@ fn a_store_of_plain_runs_reads_as_it_is_and_takes_compressed_values() {
     let store = open_store(&data);
     assert_eq!(
         store.format_marker().expect("reads").as_deref(),
-        Some(&b"orgledger-store-3"[..])
+        Some(&b"orgledger-store-4"[..])
     );
     let values = store.record_values().expect("reads");
     assert_eq!(
@@ -163,7 +163,7 @@ fn a_store_of_an_unknown_format_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("ledger");
     append_closed(&data, &[commune_and_hamlets(0, 3)]);
-    open_store(&data).tamper_format(b"orgledger-store-4").expect("mark");
+    open_store(&data).tamper_format(b"orgledger-store-5").expect("mark");
     common::wait_until_released(&data);
     match Store::open_unchecked(&data, false) {
         Err(StoreError::WrongFormat(_)) => {}

@@ -20,8 +20,14 @@ pub(super) fn fold_tail(store: &Store, projection: &mut Projection, head: u64) -
 /// Brings the stored Merkle tree up to the log's `head` (a log written before the tree was
 /// kept, or by the benchmark without it), and returns its frontier for the writer.
 pub(super) fn fill_tree(store: &Store, head: u64) -> Result<Frontier, StoreError> {
+    // The open reads the stored nodes of the tree's right edge and computes those below
+    // the stored levels from the records of the last tile (at most 63): one it cannot read
+    // is named.
     let tree_err = |e: crate::merkle::TreeError| StoreError::Corrupt {
-        seq: 0,
+        seq: match e {
+            crate::merkle::TreeError::Record { seq, .. } => seq,
+            _ => 0,
+        },
         reason: format!("the Merkle tree: {e}"),
     };
     let held = store.tree_size()?;

@@ -7,15 +7,16 @@
 //!
 //! Layout, in one tree `log` so that one `apply_batch` writes records and head atomically:
 //! - `e` + seq (8 bytes, big-endian) → that record (hash and canonical bytes), or a run of
-//!   up to 8 consecutive records from it, compressed when that makes it smaller (`runs`:
+//!   up to 16 consecutive records from it, compressed when that makes it smaller (`runs`:
 //!   one sled entry for many records);
 //! - `head` → seq (8 bytes, big-endian) + hash (32 bytes);
 //! - `verified` → seq + hash, the same shape: the verified point, the last record up to
 //!   which the chain is known good (written with the head by every group, and moved by the
 //!   check each open makes of what is new since it);
-//! - `format` → `orgledger-store-3` (`orgledger-store-2` or `-1` in a store written by an
-//!   earlier version, which holds no compressed value, or no run either: the first group
-//!   this version writes marks it, in the same batch, so an older version refuses it);
+//! - `format` → `orgledger-store-4` (`orgledger-store-3`, `-2` or `-1` in a store written
+//!   by an earlier version, which may hold tree nodes of levels 4 and 5, no compressed
+//!   value, or no run either: the first group this version writes marks it, in the same
+//!   batch, so an older version, which would look for those nodes, refuses it);
 //! - the Merkle tree's nodes and size, and idempotency entries, under prefixes of their own.
 //!
 //! What opening checks, in time independent of the log's length (`Store::open`): the head
@@ -61,11 +62,14 @@ pub trait Faults: Send + Sync {
 }
 
 const FORMAT_KEY: &[u8] = b"format";
-/// The format of a store that may hold compressed values and runs of records.
-const FORMAT_VALUE: &[u8] = b"orgledger-store-3";
+/// The format of a store that may hold compressed values and runs of records, and the tree's
+/// nodes from level [`TILE_HEIGHT`] up.
+const FORMAT_VALUE: &[u8] = b"orgledger-store-4";
 /// The formats of stores written by earlier versions, read as they are and marked
 /// [`FORMAT_VALUE`] by the first group this version writes into them (in the same batch):
-/// runs of records, but no compressed value; one record per value.
+/// the tree's nodes from level 4 up (those of levels 4 and 5 are no longer read); runs of
+/// records, but no compressed value; one record per value.
+const FORMAT_TREE_FROM_4: &[u8] = b"orgledger-store-3";
 const FORMAT_RUNS: &[u8] = b"orgledger-store-2";
 const FORMAT_ONE_PER_VALUE: &[u8] = b"orgledger-store-1";
 const HEAD_KEY: &[u8] = b"head";
@@ -234,6 +238,11 @@ pub struct Store {
     sync_files: bool,
     /// Injected failures; tests only.
     faults: Option<Arc<dyn Faults>>,
+    /// The leaf hashes of the two tiles last read for a node below [`TILE_HEIGHT`], the
+    /// later first: each tile's index and its leaves from the first, as many as were
+    /// durable. An inclusion proof reads up to six nodes of one tile, a consistency proof of
+    /// two; each tile's are folded from one reading of its records.
+    tiles: std::sync::Mutex<[Option<(u64, Arc<[Hash]>)>; 2]>,
 }
 
 /// What `verify` reports for a good chain.
@@ -312,7 +321,7 @@ impl Store {
         let log = db.open_tree("log").map_err(StoreError::io)?;
         let format_marked = match log.get(FORMAT_KEY).map_err(StoreError::io)? {
             Some(v) if v.as_ref() == FORMAT_VALUE => true,
-            Some(v) if v.as_ref() == FORMAT_ONE_PER_VALUE || v.as_ref() == FORMAT_RUNS => false,
+            Some(v) if [FORMAT_ONE_PER_VALUE, FORMAT_RUNS, FORMAT_TREE_FROM_4].contains(&v.as_ref()) => false,
             Some(_) => return Err(StoreError::WrongFormat(dir.to_path_buf())),
             None => {
                 if log.first().map_err(StoreError::io)?.is_some() {
@@ -345,6 +354,7 @@ impl Store {
             format_marked: std::sync::atomic::AtomicBool::new(format_marked),
             sync_files: true,
             faults: None,
+            tiles: std::sync::Mutex::new([None, None]),
         })
     }
 
@@ -360,6 +370,13 @@ impl Store {
     pub(crate) fn limit_reads_to(&self, seq: u64) {
         self.durable.store(seq, Ordering::Release);
         self.inserted.store(seq, Ordering::Release);
+        self.forget_tile();
+    }
+
+    /// Drops the cached leaves of [`Store::tile_leaves`]: the records they were read from may
+    /// no longer be the ones reads return.
+    fn forget_tile(&self) {
+        *self.tiles.lock().unwrap_or_else(|e| e.into_inner()) = [None, None];
     }
 
     /// The last `seq` reads may return (`u64::MAX`: no limit; the store has no writer).
@@ -886,31 +903,63 @@ impl Store {
     }
 
     /// The node at `level` < [`TILE_HEIGHT`] over leaves `[index·2^level, (index+1)·2^level)`,
-    /// from the event hashes stored with the records.
+    /// from the event hashes stored with the records of its tile.
     fn node_from_records(&self, level: u32, index: u64) -> Result<Hash, crate::merkle::TreeError> {
-        use crate::merkle::{leaf_hash, node_hash, TreeError};
-        let width = 1u64 << level;
-        let first = index * width + 1;
-        let mut hashes = Vec::with_capacity(width as usize);
-        for (n, item) in self.raw_records(first).take(width as usize).enumerate() {
-            let stored = item.map_err(|e| TreeError::Store(e.to_string()))?;
-            let (seq, hash) = (stored.seq, stored.hash);
-            if seq != first + n as u64 {
-                return Err(TreeError::Store(format!("record {} is missing", first + n as u64)));
-            }
-            hashes.push(leaf_hash(&hash));
-        }
-        if hashes.len() as u64 != width {
+        use crate::merkle::{node_hash, TreeError};
+        let width = 1usize << level;
+        let first = index << level;
+        let tile = first >> TILE_HEIGHT;
+        let offset = (first - (tile << TILE_HEIGHT)) as usize;
+        let leaves = self.tile_leaves(tile, offset + width)?;
+        let Some(leaves) = leaves.get(offset..offset + width) else {
             return Err(TreeError::MissingNode {
                 level,
                 index,
                 held: self.tree_size().unwrap_or(0),
             });
-        }
+        };
+        let mut hashes = leaves.to_vec();
         while hashes.len() > 1 {
             hashes = hashes.chunks(2).map(|pair| node_hash(&pair[0], &pair[1])).collect();
         }
         Ok(hashes[0])
+    }
+
+    /// The leaf hashes of tile `tile` (leaves `[tile·2^TILE_HEIGHT, (tile+1)·2^TILE_HEIGHT)`),
+    /// from its first, as many as are durable: the cached ones when they reach `needed`,
+    /// else read again from the records.
+    fn tile_leaves(&self, tile: u64, needed: usize) -> Result<Arc<[Hash]>, crate::merkle::TreeError> {
+        use crate::merkle::{leaf_hash, TreeError};
+        let cached = self.tiles.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for (at, leaves) in cached.into_iter().flatten() {
+            if at == tile && leaves.len() >= needed {
+                return Ok(leaves);
+            }
+        }
+        let first = (tile << TILE_HEIGHT) + 1;
+        let mut leaves = Vec::with_capacity(1 << TILE_HEIGHT);
+        for (n, item) in self.raw_records(first).take(1 << TILE_HEIGHT).enumerate() {
+            let seq = first + n as u64;
+            let stored = item.map_err(|e| TreeError::Record {
+                seq: match &e {
+                    StoreError::Corrupt { seq, .. } => *seq,
+                    _ => seq,
+                },
+                error: format!("cannot be read: {e}"),
+            })?;
+            if stored.seq != seq {
+                return Err(TreeError::Record {
+                    seq,
+                    error: "is missing".into(),
+                });
+            }
+            leaves.push(leaf_hash(&stored.hash));
+        }
+        let leaves: Arc<[Hash]> = leaves.into();
+        let mut tiles = self.tiles.lock().unwrap_or_else(|e| e.into_inner());
+        let other = tiles.iter().flatten().find(|(at, _)| *at != tile).cloned();
+        *tiles = [Some((tile, leaves.clone())), other];
+        Ok(leaves)
     }
 
     /// The stored outcome of the append made under an idempotency key, if any.
@@ -1056,6 +1105,7 @@ impl Store {
         }
         self.log.apply_batch(batch).map_err(StoreError::io)?;
         self.db.flush().map_err(StoreError::io)?;
+        self.forget_tile();
         Ok(())
     }
 
@@ -1158,13 +1208,16 @@ const TREE_PREFIX: u8 = b't';
 /// How many leaves the stored tree covers, written with each group.
 const TREE_SIZE_KEY: &[u8] = b"tree-size";
 
-/// Perfect subtrees below this level are not stored: a node of level 3 covers 8 leaves,
-/// which are read back from the records' own stored hashes when a proof needs it (at most
-/// 15 reads for a whole proof, all in one tile of 16 leaves). Storing them would add about
-/// two entries to each event's batch, which costs the append path a quarter of its rate;
-/// from level 4 up it is one entry per 8 events. The stored tiles are those of C2SP
-/// tlog-tiles with height 4, in spirit.
-pub const TILE_HEIGHT: u32 = 4;
+/// Perfect subtrees below this level are not stored: a node of level 5 covers 32 leaves,
+/// which are read back from the records' own stored hashes when a proof needs them (a proof
+/// reads the records of one tile of 64 leaves, a few stored values, once). From level 6 up
+/// the tree costs one entry per 32 events. Every key sled holds costs every open (sled
+/// reads a table of all its pages): with the nodes of level 4 and up the tree held a third
+/// of a generated store's keys, with those of level 6 and up a tenth. Storing every
+/// perfect subtree would add about two entries to each event's batch, which costs the
+/// append path a quarter of its rate. The stored tiles are those of C2SP tlog-tiles with
+/// height 6, in spirit.
+pub const TILE_HEIGHT: u32 = 6;
 
 fn add_tree_nodes(batch: &mut sled::Batch, nodes: &[(u32, u64, Hash)], size: u64) {
     for (level, index, hash) in nodes.iter().filter(|(level, _, _)| *level >= TILE_HEIGHT) {

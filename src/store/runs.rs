@@ -35,13 +35,15 @@ const COMPRESSED_TAIL: usize = 7;
 /// plain).
 const MAX_PLAIN: usize = 4 << 20;
 /// The most records one run holds.
-pub const RUN_RECORDS: usize = 8;
+pub const RUN_RECORDS: usize = 16;
 /// The most bytes (hashes and canonical bytes) a run of two or more records holds. sled
 /// keeps up to 17 values in a leaf, writes a leaf over 128 KiB as a file of its own, and
 /// writes a whole leaf again each time it consolidates one: larger runs write faster but
-/// leave sled's log more to reclaim (on 100,000 generated events, runs of 16 records and
-/// 6 KiB made sled's file 17 % larger than one record per value; these bounds, 9 %).
-pub const RUN_BYTES: usize = 3 * 1024;
+/// leave sled's log more to reclaim. Compressed, a run of these bounds takes about 3 KiB,
+/// a leaf of them about 50 KiB. Every key costs every open of the store (sled reads a
+/// table of all its pages): runs of at most 8 records and 3 KiB held a third of a
+/// generated store's keys, and these bounds halve that (BENCHMARKS.md).
+pub const RUN_BYTES: usize = 6 * 1024;
 /// The bytes after a run's records, less 4 per record: `n` and the tag.
 const RUN_TAIL: usize = 3;
 
@@ -441,9 +443,9 @@ mod tests {
 
     #[test]
     fn runs_are_bounded_in_records_and_bytes() {
-        assert_eq!(runs([100; 20].into_iter()), vec![8, 8, 4]);
-        assert_eq!(runs([1400, 1400, 10, 9000, 1].into_iter()), vec![3, 1, 1]);
-        assert_eq!(runs([1550, 1550, 1].into_iter()), vec![1, 2]);
+        assert_eq!(runs([100; 40].into_iter()), vec![16, 16, 8]);
+        assert_eq!(runs([2900, 2900, 10, 19000, 1].into_iter()), vec![3, 1, 1]);
+        assert_eq!(runs([3050, 3050, 1].into_iter()), vec![1, 2]);
         assert_eq!(runs(std::iter::empty()), Vec::<usize>::new());
     }
 }
