@@ -242,8 +242,11 @@ pub struct Store {
     /// later first: each tile's index and its leaves from the first, as many as were
     /// durable. An inclusion proof reads up to six nodes of one tile, a consistency proof of
     /// two; each tile's are folded from one reading of its records.
-    tiles: std::sync::Mutex<[Option<(u64, Arc<[Hash]>)>; 2]>,
+    tiles: std::sync::Mutex<[Option<Tile>; 2]>,
 }
+
+/// A tile's index and the leaf hashes of its records, from its first.
+type Tile = (u64, Arc<[Hash]>);
 
 /// What `verify` reports for a good chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
