@@ -930,7 +930,8 @@ impl Store {
 
     /// The leaf hashes of tile `tile` (leaves `[tile·2^TILE_HEIGHT, (tile+1)·2^TILE_HEIGHT)`),
     /// from its first, as many as are durable: the cached ones when they reach `needed`,
-    /// else read again from the records.
+    /// else read again from the records. Only a record among the first `needed` that cannot
+    /// be read fails it; one after them ends the leaves read there.
     fn tile_leaves(&self, tile: u64, needed: usize) -> Result<Arc<[Hash]>, crate::merkle::TreeError> {
         use crate::merkle::{leaf_hash, TreeError};
         let cached = self.tiles.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -943,20 +944,27 @@ impl Store {
         let mut leaves = Vec::with_capacity(1 << TILE_HEIGHT);
         for (n, item) in self.raw_records(first).take(1 << TILE_HEIGHT).enumerate() {
             let seq = first + n as u64;
-            let stored = item.map_err(|e| TreeError::Record {
-                seq: match &e {
-                    StoreError::Corrupt { seq, .. } => *seq,
-                    _ => seq,
-                },
-                error: format!("cannot be read: {e}"),
-            })?;
-            if stored.seq != seq {
-                return Err(TreeError::Record {
+            let failed = match item {
+                Ok(stored) if stored.seq == seq => {
+                    leaves.push(leaf_hash(&stored.hash));
+                    continue;
+                }
+                Ok(_) => TreeError::Record {
                     seq,
                     error: "is missing".into(),
-                });
+                },
+                Err(e) => TreeError::Record {
+                    seq: match &e {
+                        StoreError::Corrupt { seq, .. } => *seq,
+                        _ => seq,
+                    },
+                    error: format!("cannot be read: {e}"),
+                },
+            };
+            if n < needed {
+                return Err(failed);
             }
-            leaves.push(leaf_hash(&stored.hash));
+            break;
         }
         let leaves: Arc<[Hash]> = leaves.into();
         let mut tiles = self.tiles.lock().unwrap_or_else(|e| e.into_inner());
