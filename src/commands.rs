@@ -341,6 +341,8 @@ pub fn import(data: &Path, file: &Path, out: &mut impl Write) -> Result<(), Comm
     let entries: Vec<(Id, Vec<u8>)> = state.entries().map(|(id, bytes)| (id.clone(), bytes)).collect();
     store.put_rules(&entries, store.head()?)?;
     store.flush()?;
+    drop(store);
+    Store::settle(data)?;
     meter.set(records.len() as u64);
     drop(meter);
     // The verdict of `verify` on what was imported.

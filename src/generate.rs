@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use crate::chain::Head;
 use crate::event::*;
 use crate::ledger::{AppendError, Ledger, SteppedClock};
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// Events per append: large batches keep the writer's flushes few.
 pub const BATCH_EVENTS: usize = 5_000;
@@ -188,6 +188,7 @@ pub fn write_ledger(dir: &Path, events: u64, seed: u64) -> Result<Head, Generate
     drop(meter);
     let head = ledger.head();
     ledger.close();
+    Store::settle(dir)?;
     Ok(head)
 }
 

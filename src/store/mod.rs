@@ -294,6 +294,16 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens the store in `dir` once more and closes it, after a bulk write (`generate`,
+    /// `import`). sled writes the table of its pages (its `snap.*` file) only as it opens, and
+    /// an open reads sled's log from the last table on: without this, the first command
+    /// after a bulk write reads back everything it wrote (4.0 s, against 0.25 s after, on a
+    /// generated store of 10,000,000 events). The bulk write pays it once instead.
+    pub fn settle(dir: &Path) -> Result<(), StoreError> {
+        drop(Store::open_unchecked(dir, false)?);
+        Ok(())
+    }
+
     /// Opens without the tail check, for `verify`, which checks everything itself and must
     /// be able to name the bad record even when it is the last one.
     pub fn open_unchecked(dir: &Path, create: bool) -> Result<Store, StoreError> {
