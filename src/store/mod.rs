@@ -328,6 +328,9 @@ impl Store {
                     }
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
+                // sled found its own files damaged (a data file cut short under its table of
+                // pages, for one): the same report as when it panics on them.
+                Err(sled::Error::Corruption { .. }) => return Err(unreadable(dir, "it read corrupted data")),
                 Err(other) => return Err(StoreError::io(other)),
             }
         };
@@ -1339,13 +1342,15 @@ fn open_sled(dir: &Path) -> Result<sled::Result<sled::Db>, StoreError> {
             sled::Config::new().path(dir).cache_capacity(cache_bytes()).open()
         }))
     });
-    opened.map_err(|panic| {
-        StoreError::Damaged(format!(
-            "sled could not read {} ({}); restore the store from an export",
-            dir.join(SLED_DATA_FILE).display(),
-            panic_message(panic.as_ref())
-        ))
-    })
+    opened.map_err(|panic| unreadable(dir, &panic_message(panic.as_ref())))
+}
+
+/// The damage sled reports, or panics on, as it opens the store in `dir`.
+fn unreadable(dir: &Path, why: &str) -> StoreError {
+    StoreError::Damaged(format!(
+        "sled could not read {} ({why}); restore the store from an export",
+        dir.join(SLED_DATA_FILE).display(),
+    ))
 }
 
 thread_local! {
