@@ -23,6 +23,7 @@
 //! Every child is killed when the benchmark ends, whichever way it ends.
 //! `cargo bench --bench follower -- --help` lists the knobs.
 
+mod allocator;
 mod common;
 mod graphql_client;
 

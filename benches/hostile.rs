@@ -26,6 +26,7 @@
 //! Run it with `cargo bench --bench hostile`. `ORGLEDGER_BENCH_SECS` sets the seconds timed
 //! per phase (default 10).
 
+mod allocator;
 mod graphql_client;
 
 use std::net::SocketAddr;

@@ -9,6 +9,7 @@
 //! submits). Run it with `cargo bench --bench ledger`; `cargo bench --bench ledger -- --help`
 //! lists the knobs.
 
+mod allocator;
 mod common;
 
 use std::path::Path;

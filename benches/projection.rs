@@ -15,6 +15,7 @@
 //! by a child process (so this process's memory figures are the projection's alone), into
 //! `target/bench-ledger-EVENTS`, and reused by later runs.
 
+mod allocator;
 mod common;
 
 use std::io::Write;

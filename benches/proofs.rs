@@ -11,6 +11,7 @@
 //! timed apart and says so. Run it with `cargo bench --bench proofs`; `-- --help` lists the
 //! knobs.
 
+mod allocator;
 mod common;
 
 use std::cell::Cell;

@@ -20,6 +20,7 @@
 //! It ends with a table of the ratios largest ÷ smallest size and the targets of the issue.
 //! `cargo bench --bench scale -- --help` lists the knobs.
 
+mod allocator;
 mod common;
 mod graphql_client;
 

@@ -6,6 +6,7 @@
 //! `cargo bench --bench series -- [EVENTS]` (default 200000; the synthetic ledger is
 //! generated once under target/).
 
+mod allocator;
 mod common;
 
 use std::time::{Duration, Instant};

@@ -20,6 +20,7 @@
 //! Run it with `cargo bench --bench server`. `ORGLEDGER_BENCH_SECS` sets the seconds timed per
 //! scenario (default 5), after one second of warm-up.
 
+mod allocator;
 mod graphql_client;
 
 use std::net::SocketAddr;

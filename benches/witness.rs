@@ -8,6 +8,7 @@
 //!
 //! `cargo bench --bench witness [-- --requests N --group G]`.
 
+mod allocator;
 mod common;
 
 use std::sync::Arc;

@@ -9,6 +9,13 @@ use orgledger::commands::report::{AsOf, Format, ReportKind};
 use orgledger::commands::{self, audit, serve, CommandError};
 use orgledger::tokens::Role;
 
+/// The allocator. Every path of this program (copying, checking and folding records, sled's
+/// pages, GraphQL answers) makes and drops many small values, and glibc's malloc and free were
+/// a fifth of a follower's profile; mimalloc serves the same work in less time (BENCHMARKS.md,
+/// "The allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "orgledger",
