@@ -1,5 +1,5 @@
 //! The hostile-load benchmark of issue 10: how long a legitimate client waits for
-//! `{ head { seq } }` while 8 clients send the worst requests we could construct, against
+//! `{ head { seq } }` while 11 clients send the worst requests we could construct, against
 //! the real server on the demo ledger, in this process. From one run it prints p50/p99/max
 //! of the legitimate client alone and then under the hostile load, their ratio, the target
 //! (p99 under 50 ms), and what each hostile client got through.
@@ -16,7 +16,9 @@
 //! 6. a directive flood: as many fields as the limits allow, each (and its one subfield)
 //!    with both directives a field may carry;
 //! 7. bodies near the 2 MiB cap: a query padded with a comment, and a 2 MiB variable;
-//! 8. WebSockets that never send `connection_init`, 256 held open at a time.
+//! 8. WebSockets that never send `connection_init`, 256 held open at a time;
+//! 9. kinds 3 and 5 again over GET, the query in the URL (fitted under its length);
+//! 10. reports as CSV (`GET /reports/NAME.csv`), admissions and coverage at moving dates.
 //!
 //! Every amplified query is fitted at start-up: the largest size the server still executes
 //! (not refused by a limit) is found by halving, so the load is what the limits let through.
@@ -74,6 +76,38 @@ fn day(n: u64) -> String {
 
 /// What a hostile client sends: its `i`th request, and the size it was fitted to.
 type Maker = Arc<dyn Fn(u64, usize) -> Bytes + Send + Sync>;
+
+/// What a hostile client sends, its `i`th request, once fitted.
+type Client = Arc<dyn Fn(u64) -> Hostile + Send + Sync>;
+
+/// One hostile request: a GraphQL POST body, or the path and query string of a GET.
+#[derive(Clone)]
+enum Hostile {
+    Post(Bytes),
+    Get(String),
+}
+
+impl Hostile {
+    async fn send(self, c: &mut Connection) -> Result<(StatusCode, Bytes), String> {
+        match self {
+            Hostile::Post(body) => c.post(body).await,
+            Hostile::Get(path) => c.get(&path).await,
+        }
+    }
+}
+
+/// The GET of the GraphQL request in `body` (a POST body holding only `query`): the same
+/// query in the URL, as GraphQL over HTTP allows.
+fn as_get(body: &Bytes) -> Hostile {
+    let request: Value = serde_json::from_slice(body).expect("a body the bench made");
+    let query = request["query"].as_str().expect("a query");
+    let url = reqwest::Url::parse_with_params("http://server/graphql", [("query", query)]).expect("a URL");
+    Hostile::Get(format!("{}?{}", url.path(), url.query().unwrap_or("")))
+}
+
+/// The longest request target the GET kinds are fitted under: hyper, under the server,
+/// refuses a longer one.
+const MAX_TARGET: usize = 60_000;
 
 /// `n` aliases of `field`, the `k`th filled in by `one(k)`.
 fn aliases(n: usize, one: impl Fn(usize) -> String) -> String {
@@ -144,18 +178,34 @@ fn fitted_kinds() -> Vec<(&'static str, Maker, usize)> {
 
 /// The largest size of a kind the server still executes, halving from `from` (0 if none),
 /// and how long one request of that size took, alone.
-async fn fit(addr: SocketAddr, token: &str, make: &Maker, from: usize) -> (usize, Duration) {
+async fn fit(addr: SocketAddr, token: &str, make: impl Fn(usize) -> Hostile, from: usize) -> (usize, Duration) {
     let mut c = Connection::open(addr, token).await.expect("a connection");
     let mut n = from;
     while n > 0 {
+        let request = make(n);
+        if matches!(&request, Hostile::Get(path) if path.len() > MAX_TARGET) {
+            n /= 2;
+            continue;
+        }
         let started = Instant::now();
-        let (status, body) = c.post(make(0, n)).await.expect("an answer");
+        let (status, body) = request.send(&mut c).await.expect("an answer");
         if executed(status, &body) {
             return (n, started.elapsed());
         }
         n /= 2;
     }
     (0, Duration::ZERO)
+}
+
+/// A report as CSV (`GET /reports/NAME.csv`), another at each request: admissions and
+/// coverage at moving dates.
+fn csv_report(i: u64) -> Hostile {
+    let d = day(i * 7919);
+    Hostile::Get(if i.is_multiple_of(2) {
+        format!("/reports/admissions.csv?from-year=1990&to-year=2030&date={d}")
+    } else {
+        format!("/reports/coverage.csv?date={d}")
+    })
 }
 
 /// The fragment bomb: `{ ...F0 }`, `Fi` spreading `Fi+1` twice, 40 levels.
@@ -205,13 +255,7 @@ impl Tally {
 }
 
 /// Sends `make(i)` back to back until `stop`.
-async fn hostile_http(
-    addr: SocketAddr,
-    token: String,
-    make: Arc<dyn Fn(u64) -> Bytes + Send + Sync>,
-    tally: Arc<Tally>,
-    stop: Arc<AtomicBool>,
-) {
+async fn hostile_http(addr: SocketAddr, token: String, make: Client, tally: Arc<Tally>, stop: Arc<AtomicBool>) {
     let mut connection: Option<Connection> = None;
     let mut i = 1;
     while !stop.load(Ordering::Relaxed) {
@@ -226,7 +270,7 @@ async fn hostile_http(
             }
         }
         let started = Instant::now();
-        let outcome = connection.as_mut().expect("opened").post(make(i)).await;
+        let outcome = make(i).send(connection.as_mut().expect("opened")).await;
         if outcome.is_err() {
             connection = None;
         }
@@ -385,18 +429,38 @@ fn main() {
     println!();
 
     // Fit each amplified query to the largest size the server still executes.
+    // The heaviest two again over GET, their query in the URL, fitted under its length.
     let kinds = fitted_kinds();
-    let mut fitted = Vec::new();
+    let mut fitted: Vec<(String, Client)> = Vec::new();
     for (name, make, from) in kinds {
-        let (n, took) = hostile_runtime.block_on(fit(addr, &hostile_token, &make, from));
-        let bytes = make(0, n).len();
+        let over_get = ["report aliases", "deep introspection"].contains(&name);
+        let (n, took) = hostile_runtime.block_on(fit(addr, &hostile_token, |n| Hostile::Post(make(0, n)), from));
         println!(
-            "fitted {name:<20} {n:>6} aliases, {bytes:>8} bytes, executed alone in {:>8.1} ms",
+            "fitted {name:<28} {n:>6} aliases, {:>8} bytes, executed alone in {:>8.1} ms",
+            make(0, n).len(),
             ms(took)
         );
-        if n > 0 {
-            fitted.push((name, make, n));
+        if n == 0 {
+            continue;
         }
+        if over_get {
+            let get = |i, n| as_get(&make(i, n));
+            let (g, took) = hostile_runtime.block_on(fit(addr, &hostile_token, |n| get(0, n), n));
+            let shown = format!("{name} over GET");
+            let target = match get(0, g) {
+                Hostile::Get(path) => path.len(),
+                Hostile::Post(_) => unreachable!("a GET"),
+            };
+            println!(
+                "fitted {shown:<28} {g:>6} aliases, {target:>8} bytes, executed alone in {:>8.1} ms",
+                ms(took)
+            );
+            if g > 0 {
+                let make = make.clone();
+                fitted.push((shown, Arc::new(move |i| as_get(&make(i, g)))));
+            }
+        }
+        fitted.push((name.to_owned(), Arc::new(move |i| Hostile::Post(make(i, n)))));
     }
     println!();
 
@@ -407,17 +471,21 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut tallies: Vec<(String, Arc<Tally>)> = Vec::new();
     let mut handles = Vec::new();
-    let mut spawn_http = |name: &str, make: Arc<dyn Fn(u64) -> Bytes + Send + Sync>| {
+    let mut spawn_http = |name: &str, make: Client| {
         let tally = Arc::new(Tally::default());
         tallies.push((name.to_owned(), tally.clone()));
         handles.push(hostile_runtime.spawn(hostile_http(addr, hostile_token.clone(), make, tally, stop.clone())));
     };
     let bomb = fragment_bomb();
-    spawn_http("fragment bomb", Arc::new(move |_| bomb.clone()));
-    for (name, make, n) in fitted {
-        spawn_http(name, Arc::new(move |i| make(i, n)));
+    spawn_http("fragment bomb", Arc::new(move |_| Hostile::Post(bomb.clone())));
+    for (name, make) in fitted {
+        spawn_http(&name, make);
     }
-    spawn_http("near 2 MiB bodies", Arc::new(move |i| near_cap(i, max_body)));
+    spawn_http(
+        "near 2 MiB bodies",
+        Arc::new(move |i| Hostile::Post(near_cap(i, max_body))),
+    );
+    spawn_http("CSV reports", Arc::new(csv_report));
     let ws_tally = Arc::new(Tally::default());
     tallies.push(("never-init WebSockets".to_owned(), ws_tally.clone()));
     handles.push(hostile_runtime.spawn(never_init(addr, ws_tally, stop.clone())));
@@ -430,13 +498,13 @@ fn main() {
 
     println!("hostile clients ({hostile_clients}) during the loaded phase (warm-up included):");
     println!(
-        "{:<24} {:>8} {:>8} {:>8} {:>8} {:>12}",
+        "{:<30} {:>8} {:>8} {:>8} {:>8} {:>12}",
         "client", "sent", "answered", "refused", "failed", "mean ms"
     );
     for (name, t) in &tallies {
         let sent = t.sent.load(Ordering::Relaxed);
         println!(
-            "{:<24} {:>8} {:>8} {:>8} {:>8} {:>12.1}",
+            "{:<30} {:>8} {:>8} {:>8} {:>8} {:>12.1}",
             name,
             sent,
             t.ok.load(Ordering::Relaxed),

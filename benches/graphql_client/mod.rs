@@ -1,6 +1,7 @@
 //! What the GraphQL benchmarks (`server.rs`, `hostile.rs`) share: the length of a timed
 //! phase from `ORGLEDGER_BENCH_SECS`, and an HTTP/1.1 keep-alive client (plain, or over TLS)
-//! that posts GraphQL bodies, light enough that the load generator does not measure itself.
+//! that posts GraphQL bodies (or sends a GET), light enough that the load generator does not
+//! measure itself.
 
 #![allow(dead_code)]
 
@@ -10,7 +11,8 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::{header, Request, StatusCode};
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::net::TcpStream;
@@ -33,8 +35,8 @@ pub fn timed_seconds(bench: &str, default: Duration) -> Duration {
 /// One keep-alive HTTP/1.1 connection to the server, with the token it sends.
 pub struct Connection {
     sender: SendRequest<Full<Bytes>>,
-    host: String,
-    authorization: String,
+    host: HeaderValue,
+    authorization: HeaderValue,
 }
 
 impl Connection {
@@ -79,20 +81,36 @@ impl Connection {
         };
         Ok(Connection {
             sender,
-            host: addr.to_string(),
-            authorization: format!("Bearer {token}"),
+            host: HeaderValue::from_str(&addr.to_string()).map_err(|e| format!("host header: {e}"))?,
+            authorization: HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|e| format!("authorization header: {e}"))?,
         })
     }
 
     /// Posts one GraphQL request body and returns the status and the whole answer body.
     pub async fn post(&mut self, body: Bytes) -> Result<(StatusCode, Bytes), String> {
-        self.sender.ready().await.map_err(|e| format!("connection lost: {e}"))?;
         let request = Request::post("/graphql")
-            .header(header::HOST, &self.host)
             .header(header::CONTENT_TYPE, "application/json")
-            .header(header::AUTHORIZATION, &self.authorization)
-            .body(Full::new(body))
-            .map_err(|e| format!("request: {e}"))?;
+            .body(Full::new(body));
+        self.send(request).await
+    }
+
+    /// Sends `GET path` (its query string included) and returns the status and the whole
+    /// answer body.
+    pub async fn get(&mut self, path: &str) -> Result<(StatusCode, Bytes), String> {
+        self.send(Request::get(path).body(Full::new(Bytes::new()))).await
+    }
+
+    /// Sends one request, with the host and token, and reads its whole answer.
+    async fn send(
+        &mut self,
+        request: Result<Request<Full<Bytes>>, hyper::http::Error>,
+    ) -> Result<(StatusCode, Bytes), String> {
+        self.sender.ready().await.map_err(|e| format!("connection lost: {e}"))?;
+        let mut request = request.map_err(|e| format!("request: {e}"))?;
+        let headers = request.headers_mut();
+        headers.insert(header::HOST, self.host.clone());
+        headers.insert(header::AUTHORIZATION, self.authorization.clone());
         let response = self
             .sender
             .send_request(request)
