@@ -157,7 +157,8 @@ struct AppState {
 }
 
 /// Serves on `listener` until `shutdown` completes; then stops taking requests, lets the ones
-/// in flight finish, ends live subscriptions, and returns. The caller closes the ledger
+/// in flight finish (and those of the heavy lane whose client went away), ends live
+/// subscriptions, and returns. The caller closes the ledger
 /// (which flushes) when the last reference to it is dropped.
 pub async fn run(
     listener: TcpListener,
@@ -180,6 +181,8 @@ pub async fn run(
         tokio::spawn(tls.clone().watch(stopping.clone()));
     }
     let schema = graphql::schema(env.clone(), &config.limits.graphql);
+    let lane_width = heavy_lane_width();
+    let heavy = Arc::new(tokio::sync::Semaphore::new(lane_width));
     let state = Arc::new(AppState {
         schema,
         env,
@@ -189,7 +192,7 @@ pub async fn run(
         public_read: config.public_read,
         limits: config.limits,
         stopping,
-        heavy: Arc::new(tokio::sync::Semaphore::new(heavy_lane_width())),
+        heavy: heavy.clone(),
         witnessed,
     });
     let health = match config.listening {
@@ -208,7 +211,7 @@ pub async fn run(
         tracing::info!("stopping: finishing the requests in flight");
         let _ = stop_tx.send(true);
     };
-    match &config.listening {
+    let served = match &config.listening {
         Listening::Tls(tls) => {
             let app = app.layer(axum::middleware::map_response(strict_transport));
             // `tap_io` gives the connections the peer address as their `ConnectInfo`.
@@ -222,7 +225,13 @@ pub async fn run(
                 .with_graceful_shutdown(stopping)
                 .await
         }
-    }
+    };
+    // A request in the heavy lane whose client went away still runs on its thread, outside
+    // the connections the graceful shutdown waited for: wait for it too (each holds a place
+    // in the lane until it ends, at most the execution limit), so that it never runs on
+    // while the runtime under it is dropped.
+    let _ = heavy.acquire_many(lane_width as u32).await;
+    served
 }
 
 /// HSTS on every answer over HTTPS: a browser that saw the server over HTTPS once goes on
@@ -539,8 +548,14 @@ fn is_light(bytes: &[u8]) -> bool {
     let Ok(BatchRequest::Single(request)) = serde_json::from_slice::<BatchRequest>(bytes) else {
         return false;
     };
-    let query = request.query.as_str();
-    if query.contains("__") || query.contains("first") || query.contains("last") {
+    is_light_query(request.query.as_str())
+}
+
+/// [`is_light`] of a query alone, as a GET request carries it in its URL: at most
+/// [`LIGHT_BODY`] bytes, without introspection or a page size, and within
+/// [`LIGHT_SELECTIONS`].
+fn is_light_query(query: &str) -> bool {
+    if query.len() > LIGHT_BODY || query.contains("__") || query.contains("first") || query.contains("last") {
         return false;
     }
     let Ok(doc) = async_graphql::parser::parse_query(query) else {
@@ -701,6 +716,7 @@ async fn graphql_get(
         Ok(a) => a,
         Err(r) => return r,
     };
+    let lane = state.heavy.clone();
     let mut request = async_graphql::Request::new(query.clone());
     if let Some(name) = operation_name {
         request = request.operation_name(name);
@@ -719,10 +735,18 @@ async fn graphql_get(
             }
         }
     }
-    let outcome = execute(&state, &access, request).await;
-    let status = status_of(&headers, outcome.executed);
-    log_request(&Method::GET, started, status, &access);
-    graphql_answer(&headers, status, outcome.body)
+    // As over POST: a light query runs on the async workers, any other in the heavy lane.
+    let light = is_light_query(query);
+    let run = async move {
+        let outcome = execute(&state, &access, request).await;
+        let status = status_of(&headers, outcome.executed);
+        log_request(&Method::GET, started, status, &access);
+        graphql_answer(&headers, status, outcome.body)
+    };
+    if light {
+        return run.await;
+    }
+    in_heavy_lane(&lane, run).await
 }
 
 /// The token in a `connection_init` payload: `{"Authorization": "Bearer <token>"}` (any
@@ -1238,13 +1262,26 @@ async fn report_csv(
         date: given.get("date").cloned(),
         seq,
     };
-    state.ledger.projection_caught_up().await;
-    let result = {
+    // A report walks the whole projection: it runs in the heavy lane, never on the async
+    // workers that answer `{ head { seq } }`.
+    let lane = state.heavy.clone();
+    let name = name.to_owned();
+    let compute = async move {
+        state.ledger.projection_caught_up().await;
         let projection = state.ledger.projection_now();
-        report::compute(&kind, &as_of, &projection, Some(state.ledger.store()))
-            .and_then(|value| report::csv(kind.name(), &value))
+        let result = report::compute(&kind, &as_of, &projection, Some(state.ledger.store()))
+            .and_then(|value| report::csv(kind.name(), &value));
+        let response = csv_response(&name, result);
+        log_request(&Method::GET, started, response.status(), &access);
+        response
     };
-    let response = match result {
+    in_heavy_lane(&lane, compute).await
+}
+
+/// The answer of `GET /reports/NAME.csv` once its report is computed.
+fn csv_response(name: &str, result: Result<Vec<u8>, crate::commands::CommandError>) -> axum::response::Response {
+    let bad = |message: String| error_response(StatusCode::BAD_REQUEST, codes::BAD_USER_INPUT, &message);
+    match result {
         Ok(csv) => (
             [
                 (
@@ -1262,9 +1299,7 @@ async fn report_csv(
             .into_response(),
         Err(crate::commands::CommandError::Rejected(m)) => bad(m),
         Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL, &e.to_string()),
-    };
-    log_request(&Method::GET, started, response.status(), &access);
-    response
+    }
 }
 
 #[cfg(test)]
@@ -1287,6 +1322,7 @@ mod tests {
             r#"{ coverage(date: "2013-12-31") { localities withMember withCell } }"#,
         ] {
             assert!(is_light(&body(light)), "{light} should be light");
+            assert!(is_light_query(light), "{light} should be light over GET");
         }
         let aliases = (0..40)
             .map(|k| format!("a{k}: head {{ seq }}"))
@@ -1310,6 +1346,20 @@ mod tests {
         for request in heavy {
             let shown = String::from_utf8_lossy(&request[..request.len().min(80)]).into_owned();
             assert!(!is_light(&request), "{shown} should be heavy");
+        }
+        // A GET carries the query alone, judged as a POST body's.
+        for query in [
+            format!("{{ {aliases} }}"),
+            "{ __schema { types { name } } }".to_owned(),
+            "{ events(first: 1000) { edges { node { seq } } } }".to_owned(),
+            format!("{{ head {{ seq }} }} #{}", "x".repeat(LIGHT_BODY)),
+            "{ head { seq ".to_owned(),
+        ] {
+            assert!(
+                !is_light_query(&query),
+                "{} should be heavy over GET",
+                &query[..query.len().min(80)]
+            );
         }
     }
 }
