@@ -158,8 +158,8 @@ struct AppState {
 
 /// Serves on `listener` until `shutdown` completes; then stops taking requests, lets the ones
 /// in flight finish (and those of the heavy lane whose client went away), ends live
-/// subscriptions, and returns. The caller closes the ledger
-/// (which flushes) when the last reference to it is dropped.
+/// subscriptions, and returns. The caller closes the ledger (which flushes) when the last
+/// reference to it is dropped.
 pub async fn run(
     listener: TcpListener,
     config: ServerConfig,
