@@ -1,5 +1,5 @@
 //! The hostile-load benchmark of issue 10: how long a legitimate client waits for
-//! `{ head { seq } }` while 11 clients send the worst requests we could construct, against
+//! `{ head { seq } }` while 13 clients send the worst requests we could construct, against
 //! the real server on the demo ledger, in this process. From one run it prints p50/p99/max
 //! of the legitimate client alone and then under the hostile load, their ratio, the target
 //! (p99 under 50 ms), and what each hostile client got through.
@@ -18,7 +18,8 @@
 //! 7. bodies near the 2 MiB cap: a query padded with a comment, and a 2 MiB variable;
 //! 8. WebSockets that never send `connection_init`, 256 held open at a time;
 //! 9. kinds 3 and 5 again over GET, the query in the URL (fitted under its length);
-//! 10. reports as CSV (`GET /reports/NAME.csv`), admissions and coverage at moving dates.
+//! 10. reports as CSV (`GET /reports/NAME.csv`), admissions and coverage at moving dates;
+//! 11. kinds 3 and 5 again as queries over a graphql-transport-ws socket, one at a time.
 //!
 //! Every amplified query is fitted at start-up: the largest size the server still executes
 //! (not refused by a limit) is found by halving, so the load is what the limits let through.
@@ -79,6 +80,9 @@ type Maker = Arc<dyn Fn(u64, usize) -> Bytes + Send + Sync>;
 
 /// What a hostile client sends, its `i`th request, once fitted.
 type Client = Arc<dyn Fn(u64) -> Hostile + Send + Sync>;
+
+/// The GraphQL request a hostile socket sends as its `i`th operation, as a POST body.
+type Bodies = Arc<dyn Fn(u64) -> Bytes + Send + Sync>;
 
 /// One hostile request: a GraphQL POST body, or the path and query string of a GET.
 #[derive(Clone)]
@@ -313,6 +317,99 @@ async fn never_init(addr: SocketAddr, tally: Arc<Tally>, stop: Arc<AtomicBool>) 
     }
 }
 
+/// Sends the GraphQL request of `make(i)` (a POST body) as a query over one
+/// graphql-transport-ws socket, back to back until `stop`: each waits for its `complete`.
+async fn hostile_ws(addr: SocketAddr, token: String, make: Bodies, tally: Arc<Tally>, stop: Arc<AtomicBool>) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut request = format!("ws://{addr}/graphql/ws")
+        .into_client_request()
+        .expect("a WebSocket URL");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    // The answers are large (an aliased introspection walk is about 28 MB): no bound on a
+    // message, so that the socket reads what the server sends.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(None)
+        .max_frame_size(None);
+    let mut socket = match tokio_tungstenite::connect_async_with_config(request, Some(config), true).await {
+        Ok((socket, _)) => socket,
+        Err(e) => {
+            eprintln!("a hostile socket could not open: {e}");
+            tally.failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}});
+    if socket.send(Message::text(init.to_string())).await.is_err() {
+        tally.failed.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let mut i = 1;
+    let mut sent_at: Option<Instant> = None;
+    let mut errors = false;
+    loop {
+        let frame = match socket.next().await {
+            Some(Ok(frame)) => frame,
+            ended => {
+                eprintln!("a hostile socket ended after {} operations: {ended:?}", i - 1);
+                tally.failed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        let text = match frame {
+            Message::Text(text) => text,
+            Message::Close(close) => {
+                eprintln!("a hostile socket was closed after {} operations: {close:?}", i - 1);
+                tally.failed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            _ => continue,
+        };
+        let message: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
+        match message["type"].as_str() {
+            Some("connection_ack") => {}
+            Some("next") => errors |= message["payload"].get("errors").is_some(),
+            Some("complete") | Some("error") => {
+                let started = sent_at.take().expect("an operation was sent");
+                tally.sent.fetch_add(1, Ordering::Relaxed);
+                tally
+                    .busy_micros
+                    .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                let counter = if errors || message["type"] == "error" {
+                    &tally.refused
+                } else {
+                    &tally.ok
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                errors = false;
+                i += 1;
+            }
+            Some("ping") => {
+                let _ = socket.send(Message::text(json!({"type": "pong"}).to_string())).await;
+                continue;
+            }
+            _ => {}
+        }
+        if sent_at.is_none() {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let body: Value = serde_json::from_slice(&make(i)).expect("a body the bench made");
+            let subscribe = json!({"id": i.to_string(), "type": "subscribe", "payload": body});
+            sent_at = Some(Instant::now());
+            if socket.send(Message::text(subscribe.to_string())).await.is_err() {
+                tally.failed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+}
+
 /// The legitimate client: `{ head { seq } }` back to back on one connection for the warm-up
 /// and `timed`; the timed latencies, sorted, and the failures.
 fn legitimate(addr: SocketAddr, token: &str, timed: Duration) -> (Vec<Duration>, u64) {
@@ -432,6 +529,7 @@ fn main() {
     // The heaviest two again over GET, their query in the URL, fitted under its length.
     let kinds = fitted_kinds();
     let mut fitted: Vec<(String, Client)> = Vec::new();
+    let mut over_sockets: Vec<(String, Bodies)> = Vec::new();
     for (name, make, from) in kinds {
         let over_get = ["report aliases", "deep introspection"].contains(&name);
         let (n, took) = hostile_runtime.block_on(fit(addr, &hostile_token, |n| Hostile::Post(make(0, n)), from));
@@ -459,6 +557,9 @@ fn main() {
                 let make = make.clone();
                 fitted.push((shown, Arc::new(move |i| as_get(&make(i, g)))));
             }
+            // And over a WebSocket, where a query has no URL to fit: the POST's size.
+            let make = make.clone();
+            over_sockets.push((format!("{name} over WebSocket"), Arc::new(move |i| make(i, n))));
         }
         fitted.push((name.to_owned(), Arc::new(move |i| Hostile::Post(make(i, n)))));
     }
@@ -486,6 +587,11 @@ fn main() {
         Arc::new(move |i| Hostile::Post(near_cap(i, max_body))),
     );
     spawn_http("CSV reports", Arc::new(csv_report));
+    for (name, make) in over_sockets {
+        let tally = Arc::new(Tally::default());
+        tallies.push((name, tally.clone()));
+        handles.push(hostile_runtime.spawn(hostile_ws(addr, hostile_token.clone(), make, tally, stop.clone())));
+    }
     let ws_tally = Arc::new(Tally::default());
     tallies.push(("never-init WebSockets".to_owned(), ws_tally.clone()));
     handles.push(hostile_runtime.spawn(never_init(addr, ws_tally, stop.clone())));
