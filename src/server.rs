@@ -569,37 +569,123 @@ fn is_light_query(query: &str) -> bool {
     graphql::cost::measure(&doc, bounds).is_ok()
 }
 
-/// Runs `request` on a thread of tokio's blocking pool, once the heavy lane has room. A
+/// Why work given to the heavy lane did not run to its end there.
+enum LaneError {
+    /// The lane is closed: the server is stopping.
+    Stopping,
+    /// The work panicked on its thread ([`run_in_lane`] logs it).
+    Failed,
+}
+
+/// Runs `work` on a thread of tokio's blocking pool, once the heavy lane has room. A
 /// GraphQL execution can hold a thread for as long as it computes (async-graphql resolves
 /// the fields of a query in one poll when none of them waits); there it holds a lane thread,
 /// never an async worker. On a current-thread runtime (some tests) it runs in place.
+async fn run_in_lane<T: Send + 'static>(
+    lane: &Arc<tokio::sync::Semaphore>,
+    work: impl Future<Output = T> + Send + 'static,
+) -> Result<T, LaneError> {
+    let runtime = tokio::runtime::Handle::current();
+    if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return Ok(work.await);
+    }
+    let Ok(permit) = lane.clone().acquire_owned().await else {
+        return Err(LaneError::Stopping);
+    };
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        runtime.block_on(work)
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!("a request failed in the heavy lane: {e}");
+        LaneError::Failed
+    })
+}
+
+/// [`run_in_lane`] of an HTTP request: its answer, or the error answer of the lane's refusal.
 async fn in_heavy_lane(
     lane: &Arc<tokio::sync::Semaphore>,
     request: impl Future<Output = axum::response::Response> + Send + 'static,
 ) -> axum::response::Response {
-    let runtime = tokio::runtime::Handle::current();
-    if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-        return request.await;
-    }
-    let Ok(permit) = lane.clone().acquire_owned().await else {
-        return error_response(
+    match run_in_lane(lane, request).await {
+        Ok(response) => response,
+        Err(LaneError::Stopping) => error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             codes::INTERNAL,
             "the server is stopping",
-        );
-    };
-    let ran = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        runtime.block_on(request)
-    })
-    .await;
-    match ran {
-        Ok(response) => response,
-        Err(e) => {
-            tracing::error!("a request failed in the heavy lane: {e}");
+        ),
+        Err(LaneError::Failed) => {
             error_response(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL, "the request failed")
         }
     }
+}
+
+/// The executor of GraphQL over WebSocket: the schema's, except that a query or mutation
+/// that is not light runs in the heavy lane, as it would over HTTP (graphql-transport-ws
+/// carries queries as well as subscriptions). Whether a long document is a subscription is
+/// read in the lane too. A subscription runs on the async workers: it waits for events, and
+/// would hold a place in the lane for as long as it lives.
+#[derive(Clone)]
+struct SocketExecutor {
+    schema: LedgerSchema,
+    heavy: Arc<tokio::sync::Semaphore>,
+}
+
+impl async_graphql::Executor for SocketExecutor {
+    async fn execute(&self, request: async_graphql::Request) -> Response {
+        self.schema.execute(request).await
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<Arc<Data>>,
+    ) -> futures_util::stream::BoxStream<'static, Response> {
+        use futures_util::StreamExt;
+        if is_light_query(&request.query) {
+            return async_graphql::Executor::execute_stream(&self.schema, request, session_data);
+        }
+        let (schema, heavy) = (self.schema.clone(), self.heavy.clone());
+        futures_util::stream::once(async move {
+            let (query, name) = (request.query.clone(), request.operation_name.clone());
+            let kind = run_in_lane(&heavy, async move { operation_type(&query, name.as_deref()) }).await;
+            match kind {
+                Ok(Some(OperationType::Subscription)) => {
+                    async_graphql::Executor::execute_stream(&schema, request, session_data)
+                }
+                Ok(_) => {
+                    let answers = run_in_lane(&heavy, async move {
+                        async_graphql::Executor::execute_stream(&schema, request, session_data)
+                            .collect::<Vec<_>>()
+                            .await
+                    })
+                    .await;
+                    match answers {
+                        Ok(answers) => futures_util::stream::iter(answers).boxed(),
+                        Err(e) => futures_util::stream::once(std::future::ready(lane_refusal(e))).boxed(),
+                    }
+                }
+                Err(e) => futures_util::stream::once(std::future::ready(lane_refusal(e))).boxed(),
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+}
+
+/// The GraphQL answer, over a WebSocket, of work the heavy lane did not run to its end.
+fn lane_refusal(e: LaneError) -> Response {
+    let message = match e {
+        LaneError::Stopping => "the server is stopping",
+        LaneError::Failed => "the request failed",
+    };
+    let mut error = async_graphql::ServerError::new(message, None);
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", codes::INTERNAL);
+    Response::from_errors(vec![error])
 }
 
 /// Parses, executes and answers a GraphQL POST body not found in the answer cache.
@@ -864,7 +950,11 @@ async fn serve_socket(
         }
     };
     let graphql_ws = protocol == async_graphql::http::WebSocketProtocols::GraphQLWS;
-    let output = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)
+    let executor = SocketExecutor {
+        schema: state.schema.clone(),
+        heavy: state.heavy.clone(),
+    };
+    let output = async_graphql::http::WebSocket::new(executor, input, protocol)
         .on_connection_init(on_init)
         .map(|message| match message {
             async_graphql::http::WsMessage::Text(text) => Message::Text(text.into()),

@@ -1326,3 +1326,55 @@ async fn the_served_schema_is_the_schema_file() {
     }
     server.stop().await;
 }
+
+/// graphql-transport-ws carries queries as well as subscriptions, and the server sends the
+/// ones that are not light the heavy lane's way. What they answer does not change: a query
+/// that is not light (a page of events: `first`) answers what HTTP answers, a mutation padded
+/// past a light request's length appends once, and a subscription as long (read in the lane,
+/// then handed back) streams as any other. That they keep off the async workers is measured
+/// by `cargo bench --bench hostile`, not here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_operations_over_the_websocket_answer_as_over_http() {
+    let server = TestServer::start().await;
+    let page = "{ events(first: 3) { edges { node { seq type } } } }";
+    let over_http = server.data(&server.reader, page, json!({})).await;
+    assert_eq!(over_http["events"]["edges"].as_array().map(Vec::len), Some(3));
+    let mut ws = TransportWs::open(&server.ws_url(), Some(&server.clerk)).await;
+    ws.subscribe("page", page, json!({})).await;
+    assert_eq!(ws.next_payload("page").await, json!({ "data": over_http }));
+    match ws.hear().await {
+        Heard::Message(m) if m["type"] == "complete" && m["id"] == "page" => {}
+        other => panic!("expected the page to complete, heard {other:?}"),
+    }
+
+    let long = format!("subscription {{ events {{ seq }} }} # {}", "padding ".repeat(512));
+    ws.subscribe("long", &long, json!({})).await;
+    ws.assert_silent("nothing is appended yet").await;
+    // A mutation padded past a light request's length: heavy, and appends once.
+    let append = format!("{APPEND} # {}", "padding ".repeat(512));
+    ws.subscribe(
+        "write",
+        &append,
+        json!({"events": [hamlet_input("xom-over-the-socket")]}),
+    )
+    .await;
+    let mut heard_write = false;
+    let mut heard_event = false;
+    while !(heard_write && heard_event) {
+        match ws.hear().await {
+            Heard::Message(m) if m["type"] == "next" && m["id"] == "write" => {
+                assert!(m["payload"].get("errors").is_none(), "{m}");
+                assert_eq!(m["payload"]["data"]["append"]["head"]["seq"], json!(FIXTURE_EVENTS + 1));
+                heard_write = true;
+            }
+            Heard::Message(m) if m["type"] == "complete" && m["id"] == "write" => {}
+            Heard::Message(m) if m["type"] == "next" && m["id"] == "long" => {
+                assert_eq!(m["payload"], json!({"data": {"events": {"seq": FIXTURE_EVENTS + 1}}}));
+                heard_event = true;
+            }
+            other => panic!("expected the append's answer and its event, heard {other:?}"),
+        }
+    }
+    assert_eq!(server.ledger.head().seq, FIXTURE_EVENTS + 1);
+    server.stop().await;
+}
