@@ -577,6 +577,16 @@ enum LaneError {
     Failed,
 }
 
+impl LaneError {
+    /// What the client is told.
+    fn message(&self) -> &'static str {
+        match self {
+            LaneError::Stopping => "the server is stopping",
+            LaneError::Failed => "the request failed",
+        }
+    }
+}
+
 /// Runs `work` on a thread of tokio's blocking pool, once the heavy lane has room. A
 /// GraphQL execution can hold a thread for as long as it computes (async-graphql resolves
 /// the fields of a query in one poll when none of them waits); there it holds a lane thread,
@@ -610,13 +620,12 @@ async fn in_heavy_lane(
 ) -> axum::response::Response {
     match run_in_lane(lane, request).await {
         Ok(response) => response,
-        Err(LaneError::Stopping) => error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            codes::INTERNAL,
-            "the server is stopping",
-        ),
-        Err(LaneError::Failed) => {
-            error_response(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL, "the request failed")
+        Err(e) => {
+            let status = match e {
+                LaneError::Stopping => StatusCode::SERVICE_UNAVAILABLE,
+                LaneError::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            error_response(status, codes::INTERNAL, e.message())
         }
     }
 }
@@ -624,8 +633,8 @@ async fn in_heavy_lane(
 /// The executor of GraphQL over WebSocket: the schema's, except that a query or mutation
 /// that is not light runs in the heavy lane, as it would over HTTP (graphql-transport-ws
 /// carries queries as well as subscriptions). Whether a long document is a subscription is
-/// read in the lane too. A subscription runs on the async workers: it waits for events, and
-/// would hold a place in the lane for as long as it lives.
+/// read in the lane too, in the same turn. A subscription runs on the async workers: it
+/// waits for events, and would hold a place in the lane for as long as it lives.
 #[derive(Clone)]
 struct SocketExecutor {
     schema: LedgerSchema,
@@ -648,25 +657,24 @@ impl async_graphql::Executor for SocketExecutor {
         }
         let (schema, heavy) = (self.schema.clone(), self.heavy.clone());
         futures_util::stream::once(async move {
-            let (query, name) = (request.query.clone(), request.operation_name.clone());
-            let kind = run_in_lane(&heavy, async move { operation_type(&query, name.as_deref()) }).await;
-            match kind {
-                Ok(Some(OperationType::Subscription)) => {
+            let in_lane = schema.clone();
+            let ran = run_in_lane(&heavy, async move {
+                let kind = operation_type(&request.query, request.operation_name.as_deref());
+                if kind == Some(OperationType::Subscription) {
+                    // Handed back: it waits for events on the workers.
+                    return Err((request, session_data));
+                }
+                Ok(async_graphql::Executor::execute_stream(&in_lane, request, session_data)
+                    .collect::<Vec<_>>()
+                    .await)
+            })
+            .await;
+            match ran {
+                Ok(Ok(answers)) => futures_util::stream::iter(answers).boxed(),
+                Ok(Err((request, session_data))) => {
                     async_graphql::Executor::execute_stream(&schema, request, session_data)
                 }
-                Ok(_) => {
-                    let answers = run_in_lane(&heavy, async move {
-                        async_graphql::Executor::execute_stream(&schema, request, session_data)
-                            .collect::<Vec<_>>()
-                            .await
-                    })
-                    .await;
-                    match answers {
-                        Ok(answers) => futures_util::stream::iter(answers).boxed(),
-                        Err(e) => futures_util::stream::once(std::future::ready(lane_refusal(e))).boxed(),
-                    }
-                }
-                Err(e) => futures_util::stream::once(std::future::ready(lane_refusal(e))).boxed(),
+                Err(e) => futures_util::stream::once(std::future::ready(lane_refusal(&e))).boxed(),
             }
         })
         .flatten()
@@ -675,12 +683,8 @@ impl async_graphql::Executor for SocketExecutor {
 }
 
 /// The GraphQL answer, over a WebSocket, of work the heavy lane did not run to its end.
-fn lane_refusal(e: LaneError) -> Response {
-    let message = match e {
-        LaneError::Stopping => "the server is stopping",
-        LaneError::Failed => "the request failed",
-    };
-    let mut error = async_graphql::ServerError::new(message, None);
+fn lane_refusal(e: &LaneError) -> Response {
+    let mut error = async_graphql::ServerError::new(e.message(), None);
     error
         .extensions
         .get_or_insert_with(Default::default)
