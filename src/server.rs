@@ -1374,7 +1374,6 @@ async fn report_csv(
 
 /// The answer of `GET /reports/NAME.csv` once its report is computed.
 fn csv_response(name: &str, result: Result<Vec<u8>, crate::commands::CommandError>) -> axum::response::Response {
-    let bad = |message: String| error_response(StatusCode::BAD_REQUEST, codes::BAD_USER_INPUT, &message);
     match result {
         Ok(csv) => (
             [
@@ -1391,7 +1390,9 @@ fn csv_response(name: &str, result: Result<Vec<u8>, crate::commands::CommandErro
             csv,
         )
             .into_response(),
-        Err(crate::commands::CommandError::Rejected(m)) => bad(m),
+        Err(crate::commands::CommandError::Rejected(m)) => {
+            error_response(StatusCode::BAD_REQUEST, codes::BAD_USER_INPUT, &m)
+        }
         Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL, &e.to_string()),
     }
 }
