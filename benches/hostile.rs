@@ -100,13 +100,13 @@ impl Hostile {
     }
 }
 
-/// The GET of the GraphQL request in `body` (a POST body holding only `query`): the same
-/// query in the URL, as GraphQL over HTTP allows.
-fn as_get(body: &Bytes) -> Hostile {
+/// The path and query string of the GET of the GraphQL request in `body` (a POST body
+/// holding only `query`): the same query in the URL, as GraphQL over HTTP allows.
+fn get_target(body: &Bytes) -> String {
     let request: Value = serde_json::from_slice(body).expect("a body the bench made");
     let query = request["query"].as_str().expect("a query");
     let url = reqwest::Url::parse_with_params("http://server/graphql", [("query", query)]).expect("a URL");
-    Hostile::Get(format!("{}?{}", url.path(), url.query().unwrap_or("")))
+    format!("{}?{}", url.path(), url.query().unwrap_or(""))
 }
 
 /// The longest request target the GET kinds are fitted under: hyper, under the server,
@@ -245,15 +245,21 @@ struct Tally {
 }
 
 impl Tally {
+    /// Counts an HTTP request sent at `started`: answered, refused or failed.
     fn record(&self, started: Instant, outcome: &Result<(StatusCode, Bytes), String>) {
-        self.sent.fetch_add(1, Ordering::Relaxed);
-        self.busy_micros
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         let counter = match outcome {
             Ok((StatusCode::OK, body)) if memchr::memmem::find(body, b"\"errors\"").is_none() => &self.ok,
             Ok(_) => &self.refused,
             Err(_) => &self.failed,
         };
+        self.count(started, counter);
+    }
+
+    /// Counts a request sent at `started` under `counter` (one of this tally's).
+    fn count(&self, started: Instant, counter: &AtomicU64) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        self.busy_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         counter.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -376,16 +382,8 @@ async fn hostile_ws(addr: SocketAddr, token: String, make: Bodies, tally: Arc<Ta
             Some("next") => errors |= message["payload"].get("errors").is_some(),
             Some("complete") | Some("error") => {
                 let started = sent_at.take().expect("an operation was sent");
-                tally.sent.fetch_add(1, Ordering::Relaxed);
-                tally
-                    .busy_micros
-                    .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-                let counter = if errors || message["type"] == "error" {
-                    &tally.refused
-                } else {
-                    &tally.ok
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
+                let refused = errors || message["type"] == "error";
+                tally.count(started, if refused { &tally.refused } else { &tally.ok });
                 errors = false;
                 i += 1;
             }
@@ -542,20 +540,17 @@ fn main() {
             continue;
         }
         if over_get {
-            let get = |i, n| as_get(&make(i, n));
-            let (g, took) = hostile_runtime.block_on(fit(addr, &hostile_token, |n| get(0, n), n));
+            let get = |n| Hostile::Get(get_target(&make(0, n)));
+            let (g, took) = hostile_runtime.block_on(fit(addr, &hostile_token, get, n));
             let shown = format!("{name} over GET");
-            let target = match get(0, g) {
-                Hostile::Get(path) => path.len(),
-                Hostile::Post(_) => unreachable!("a GET"),
-            };
+            let target = get_target(&make(0, g)).len();
             println!(
                 "fitted {shown:<28} {g:>6} aliases, {target:>8} bytes, executed alone in {:>8.1} ms",
                 ms(took)
             );
             if g > 0 {
                 let make = make.clone();
-                fitted.push((shown, Arc::new(move |i| as_get(&make(i, g)))));
+                fitted.push((shown, Arc::new(move |i| Hostile::Get(get_target(&make(i, g))))));
             }
             // And over a WebSocket, where a query has no URL to fit: the POST's size.
             let make = make.clone();
