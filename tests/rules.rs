@@ -95,8 +95,9 @@ fn given(extra: &[&str]) -> State {
     state
 }
 
-/// The whole state as text. Cloning the state shares its maps, so a state the rules left
-/// untouched prints exactly as its clone does, and any change to it shows here.
+/// The whole state as text. A clone of the state has its maps laid out as the original's,
+/// so a state the rules left untouched prints exactly as its clone does, and any change to
+/// it shows here.
 fn snapshot(state: &State) -> String {
     format!("{state:?}")
 }
@@ -1322,4 +1323,35 @@ fn a_damaged_stored_entry_is_named() {
         Err(orgledger::rules::PagingError::Damaged { id, .. }) => assert_eq!(id.as_str(), "cb-pac-ngoa"),
         other => panic!("a damaged entry: {:?}", other.map(|(v, n)| (v.map(|_| ()), n))),
     }
+}
+
+/// What a journal notes takes the state back exactly: the happy path applied with a
+/// journal on top of the world, then taken back to each point of it in turn (the latest
+/// first), is each time the state that only the events before that point make; taken back
+/// whole, it is the world again.
+#[test]
+fn a_journal_takes_back_exactly_what_was_applied() {
+    let world = fingerprint(&given(&[]));
+    let mut state = given(&[]);
+    let mut journal = Vec::new();
+    let mut lengths = Vec::new();
+    for line in HAPPY_STORY {
+        lengths.push(journal.len());
+        let change = state
+            .check(&submission(line), today())
+            .unwrap_or_else(|v| panic!("refused on the happy path: {v}\n{line}"));
+        state.apply_journaled(change, &mut journal);
+    }
+    assert_eq!(fingerprint(&state), fingerprint(&given(HAPPY_STORY)));
+    assert_ne!(fingerprint(&state), world, "the story changes the state");
+    for (events, &length) in lengths.iter().enumerate().rev() {
+        state.undo(&mut journal, length);
+        assert_eq!(journal.len(), length);
+        assert_eq!(
+            fingerprint(&state),
+            fingerprint(&given(&HAPPY_STORY[..events])),
+            "taken back to the first {events} events of the story"
+        );
+    }
+    assert_eq!(fingerprint(&state), world);
 }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::chain::{ChainVerifier, Head};
 use crate::event::{Date, Id, Submission};
-use crate::rules::{PagingError, RuleViolation, State};
+use crate::rules::{PagingError, Prior, RuleViolation, State};
 use crate::store::{Store, StoreError};
 
 /// The most events accepted between two write-backs of the rules state: what an open after
@@ -43,15 +43,18 @@ pub(crate) struct Rules {
     changed: Vec<Id>,
     /// Events accepted since the last write-back.
     since: u64,
+    /// While a mark is out ([`Rules::mark`]): what each accepted event's change overwrote
+    /// since, to take it back.
+    journal: Option<Vec<Prior>>,
     /// Set once a stored entry was found damaged: the store's rules state is then marked
     /// for a rebuild at the next open, and until then this process writes no entries and
     /// keeps every change in its cache, which it no longer empties.
     damaged: bool,
 }
 
-/// Where to roll back to when a later event of a batch is refused.
+/// Where to roll back to when a later event of a batch is refused: given back to
+/// [`Rules::roll_back`] or [`Rules::keep`].
 pub(crate) struct Mark {
-    cache: State,
     changed: usize,
     since: u64,
 }
@@ -65,6 +68,7 @@ impl Rules {
             budget,
             changed: Vec::new(),
             since: 0,
+            journal: None,
             damaged: false,
         }
     }
@@ -93,24 +97,38 @@ impl Rules {
             Err(violation) => return Ok(Err(violation)),
         };
         self.changed.extend(change.ids().cloned());
-        self.cache.apply(change);
+        match &mut self.journal {
+            Some(journal) => self.cache.apply_journaled(change, journal),
+            None => self.cache.apply(change),
+        }
         self.since += 1;
         Ok(Ok(()))
     }
 
-    /// An O(1) mark to roll back to.
-    pub(crate) fn mark(&self) -> Mark {
+    /// A mark to roll back to: from here until [`Rules::roll_back`] or [`Rules::keep`],
+    /// each accepted event's change is journaled. Entries loaded from the store meanwhile
+    /// stay in the cache either way: they are the stored state, which a rollback leaves
+    /// as it is.
+    pub(crate) fn mark(&mut self) -> Mark {
+        self.journal = Some(Vec::new());
         Mark {
-            cache: self.cache.clone(),
             changed: self.changed.len(),
             since: self.since,
         }
     }
 
+    /// Takes back every change accepted since `mark`.
     pub(crate) fn roll_back(&mut self, mark: Mark) {
-        self.cache = mark.cache;
+        if let Some(mut journal) = self.journal.take() {
+            self.cache.undo(&mut journal, 0);
+        }
         self.changed.truncate(mark.changed);
         self.since = mark.since;
+    }
+
+    /// Keeps the changes accepted since `mark`, and stops journaling.
+    pub(crate) fn keep(&mut self, _mark: Mark) {
+        self.journal = None;
     }
 
     /// Called once the records of accepted events up to `head` are inserted: writes the

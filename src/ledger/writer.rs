@@ -134,7 +134,7 @@ impl Writer {
                 }
             }
             // `Rules::submit` leaves the state as it was when it refuses an event, so only a
-            // batch of several events needs a mark to roll back to (an O(1) clone).
+            // batch of several events needs a mark to roll back to.
             let state_mark = (req.submissions.len() > 1).then(|| self.rules.mark());
             let (head_mark, records_mark) = (self.head, records.len());
             let mut refused = None;
@@ -168,6 +168,9 @@ impl Writer {
                     req.reply.send(Err(err));
                 }
                 None => {
+                    if let Some(mark) = state_mark {
+                        self.rules.keep(mark);
+                    }
                     let appended: Vec<Appended> = records[records_mark..]
                         .iter()
                         .map(|r| Appended {
@@ -264,6 +267,7 @@ impl Writer {
             req.reply.send(Err(e));
             return;
         }
+        self.rules.keep(state_mark);
         let appended = records[records_mark..]
             .iter()
             .map(|r| Appended {

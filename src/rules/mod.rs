@@ -36,8 +36,6 @@ pub(crate) type Hasher = foldhash::fast::RandomState;
 pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, Hasher>;
 /// A set of ids hashed with [`Hasher`].
 pub(crate) type HashSet<T> = std::collections::HashSet<T, Hasher>;
-/// A persistent map of the state: clones in O(1), shares its nodes.
-type SharedMap<K, V> = imbl::GenericHashMap<K, V, Hasher, imbl::shared_ptr::DefaultSharedPtr>;
 
 /// A broken rule: the event is refused and nothing is appended. Surfaces as GraphQL
 /// `RULE_VIOLATION` with `rule` in its extensions, and as CLI exit code 1. Retrying the same
@@ -159,16 +157,18 @@ pub struct Instrument {
     pub last_named: Date,
 }
 
-/// The current state of the organization, as the rules need it. Maps are persistent
-/// (`imbl`) and values shared (`Arc`), so a clone costs O(1): the writer clones the state
-/// before a batch and puts the clone back if any later event of the batch is refused.
+/// The current state of the organization, as the rules need it. The writer takes back a
+/// refused batch with a journal ([`State::apply_journaled`]), not a clone: values are
+/// shared (`Arc`), so the journal holds a pointer to what each change overwrote, and the
+/// maps are plain hash maps (they were persistent ones, whose O(1) clones made every insert
+/// after a clone copy the nodes on its path).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
-    kinds: SharedMap<Id, EntityKind>,
-    localities: SharedMap<Id, Arc<Locality>>,
-    orgs: SharedMap<Id, Arc<Organization>>,
-    people: SharedMap<Id, Arc<Person>>,
-    instruments: SharedMap<Id, Arc<Instrument>>,
+    kinds: HashMap<Id, EntityKind>,
+    localities: HashMap<Id, Arc<Locality>>,
+    orgs: HashMap<Id, Arc<Organization>>,
+    people: HashMap<Id, Arc<Person>>,
+    instruments: HashMap<Id, Arc<Instrument>>,
 }
 
 /// Events whose decision the Charter requires to be cited.
@@ -228,6 +228,59 @@ impl State {
         }
         for (id, i) in change.instruments {
             self.instruments.insert(id, Arc::new(i));
+        }
+    }
+
+    /// [`State::apply`], noting in `journal` what each entry held before (nothing, for an
+    /// entity the change creates), so that [`State::undo`] can put it back. A writer that
+    /// may have to take back a batch of events keeps a journal instead of a clone of the
+    /// state: a clone shares every node of the maps, and each insert after it copies the
+    /// nodes on its path, which for a batch of thousands of events is most of the maps.
+    pub fn apply_journaled(&mut self, change: Change, journal: &mut Vec<Prior>) {
+        for (id, kind) in change.kinds {
+            let before = self.kinds.insert(id.clone(), kind);
+            journal.push(Prior::Kind(id, before));
+        }
+        for (id, l) in change.localities {
+            let before = self.localities.insert(id.clone(), Arc::new(l));
+            journal.push(Prior::Locality(id, before));
+        }
+        for (id, o) in change.orgs {
+            let before = self.orgs.insert(id.clone(), Arc::new(o));
+            journal.push(Prior::Organization(id, before));
+        }
+        for (id, p) in change.people {
+            let before = self.people.insert(id.clone(), Arc::new(p));
+            journal.push(Prior::Person(id, before));
+        }
+        for (id, i) in change.instruments {
+            let before = self.instruments.insert(id.clone(), Arc::new(i));
+            journal.push(Prior::Instrument(id, before));
+        }
+    }
+
+    /// Takes back the changes noted in `journal` after its first `keep` entries, the latest
+    /// first, and leaves it `keep` long: the state is as it was when the journal was that
+    /// long.
+    pub fn undo(&mut self, journal: &mut Vec<Prior>, keep: usize) {
+        fn put<V>(map: &mut HashMap<Id, V>, id: Id, before: Option<V>) {
+            match before {
+                Some(v) => {
+                    map.insert(id, v);
+                }
+                None => {
+                    map.remove(&id);
+                }
+            }
+        }
+        for prior in journal.drain(keep.min(journal.len())..).rev() {
+            match prior {
+                Prior::Kind(id, before) => put(&mut self.kinds, id, before),
+                Prior::Locality(id, before) => put(&mut self.localities, id, before),
+                Prior::Organization(id, before) => put(&mut self.orgs, id, before),
+                Prior::Person(id, before) => put(&mut self.people, id, before),
+                Prior::Instrument(id, before) => put(&mut self.instruments, id, before),
+            }
         }
     }
 
@@ -334,6 +387,17 @@ impl State {
         self.kinds.insert(id, kind);
         Ok(())
     }
+}
+
+/// What an entry of the state held before [`State::apply_journaled`] changed it: `None`
+/// when the change created it.
+#[derive(Debug)]
+pub enum Prior {
+    Kind(Id, Option<EntityKind>),
+    Locality(Id, Option<Arc<Locality>>),
+    Organization(Id, Option<Arc<Organization>>),
+    Person(Id, Option<Arc<Person>>),
+    Instrument(Id, Option<Arc<Instrument>>),
 }
 
 /// Why [`State::check_paging`] could not check: the fetch failed, or a stored entry does not
