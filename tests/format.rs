@@ -1375,3 +1375,135 @@ fn python_verifier_agrees_on_rehashed_records() {
     assert!(cases.len() > 500);
     assert_verifiers_agree("re-hashed records", &cases);
 }
+
+/// An export of `n` synthetic records, one line each (newline-terminated), with the head
+/// and root a reader must reach.
+fn synthetic_export(n: u64) -> (Vec<Vec<u8>>, Hash, Hash) {
+    let actor = Id::parse("office").expect("an id");
+    let at = Timestamp::parse("2026-12-07T10:00:00.000000Z").expect("a time");
+    let mut prev = Hash([0; 32]);
+    let mut tree = orgledger::merkle::Frontier::new();
+    let mut lines = Vec::new();
+    for (i, submission) in orgledger::generate::synthetic_batches(n, 11).flatten().enumerate() {
+        let record = Record::seal(i as u64 + 1, prev, at, actor.clone(), submission);
+        prev = record.hash();
+        let _nodes = tree.push(&prev);
+        lines.push(format!("{}\n", record.export_line()).into_bytes());
+    }
+    assert_eq!(lines.len() as u64, n);
+    (lines, prev, tree.root())
+}
+
+/// The verdict on these bytes, as `verify --file` prints it; `each` refuses the record of
+/// `refuse_at`, if any.
+fn verdict_on(bytes: impl std::io::BufRead + Send, refuse_at: Option<u64>) -> Result<Value, String> {
+    let verdict = verify_export(bytes, |record| match refuse_at {
+        Some(seq) if record.seq() == seq => Err(orgledger::chain::ChainError {
+            seq,
+            error: "refused by the caller".into(),
+        }),
+        _ => Ok(()),
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(match verdict {
+        Ok((head, root)) => json!({"ok": true, "events": head.seq, "head": head.hash.to_hex(), "root": root.to_hex()}),
+        Err(e) => json!({"ok": false, "seq": e.seq, "error": e.error}),
+    })
+}
+
+/// A reader of `bytes` that fails once it has served `fail_after` of them.
+struct FailingReader {
+    bytes: Vec<u8>,
+    at: usize,
+    fail_after: usize,
+}
+
+impl std::io::Read for FailingReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at >= self.fail_after {
+            return Err(std::io::Error::other("the disk went away"));
+        }
+        let n = buf.len().min(self.fail_after - self.at).min(self.bytes.len() - self.at);
+        buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Export files long enough to be read in several chunks on several threads get the verdict
+/// a line-by-line reading gives: the head and root of the whole file, blank lines at the
+/// chunks' edges skipped, the first bad record named (not a later one read first by
+/// another thread), a failure to read answered after the lines before it, and a refusal by
+/// the caller ending the reading.
+#[test]
+fn a_long_export_is_read_in_order_on_every_core() {
+    let (lines, head, root) = synthetic_export(3_000);
+    let whole = lines.concat();
+    let good = json!({"ok": true, "events": 3000, "head": head.to_hex(), "root": root.to_hex()});
+    assert_eq!(verdict_on(whole.as_slice(), None).unwrap(), good, "the whole file");
+
+    // Blank lines where the chunks of 1,024 lines begin and end, and at the end.
+    let mut blank = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if [1023, 1024, 2047].contains(&i) {
+            blank.extend_from_slice(b"\n");
+        }
+        blank.extend_from_slice(line);
+    }
+    blank.extend_from_slice(b"\n\n");
+    assert_eq!(verdict_on(blank.as_slice(), None).unwrap(), good, "blank lines");
+
+    // One damaged record, then two: the first is named.
+    let damage = |lines: &mut Vec<Vec<u8>>, seq: usize, byte: u8| {
+        let line = &mut lines[seq - 1];
+        let at = line.len() / 2;
+        line[at] = byte;
+    };
+    let mut damaged = lines.clone();
+    damage(&mut damaged, 2_500, b'~');
+    let verdict = verdict_on(damaged.concat().as_slice(), None).unwrap();
+    assert_eq!(
+        (verdict["ok"].clone(), verdict["seq"].clone()),
+        (json!(false), json!(2500)),
+        "{verdict}"
+    );
+    damage(&mut damaged, 1_100, 0xff);
+    let verdict = verdict_on(damaged.concat().as_slice(), None).unwrap();
+    assert_eq!(
+        verdict,
+        json!({"ok": false, "seq": 1100, "error": "the line is not valid UTF-8"}),
+        "the first of two"
+    );
+
+    // A reader that fails after 2,000 whole lines (inside a chunk), or after 2,048 (where
+    // one begins): the failure, once the lines before it are read; a bad record before it
+    // is named instead.
+    let failing = |bytes: Vec<u8>, whole_lines: usize| {
+        std::io::BufReader::with_capacity(
+            4096,
+            FailingReader {
+                bytes,
+                at: 0,
+                fail_after: lines[..whole_lines].iter().map(Vec::len).sum(),
+            },
+        )
+    };
+    let mut early = lines.clone();
+    damage(&mut early, 1_500, b'~');
+    for whole_lines in [2_000, 2_048] {
+        let failed = verdict_on(failing(whole.clone(), whole_lines), None).expect_err("the read fails");
+        assert!(
+            failed.contains("the disk went away"),
+            "after {whole_lines} lines: {failed}"
+        );
+        let verdict = verdict_on(failing(early.concat(), whole_lines), None).unwrap();
+        assert_eq!(verdict["seq"], json!(1500), "after {whole_lines} lines: {verdict}");
+    }
+
+    // The caller refuses a record: its error is the verdict, and the reading ends.
+    let verdict = verdict_on(whole.as_slice(), Some(1_030)).unwrap();
+    assert_eq!(
+        verdict,
+        json!({"ok": false, "seq": 1030, "error": "refused by the caller"})
+    );
+}
