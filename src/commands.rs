@@ -232,38 +232,63 @@ fn print_verdict(
 ///
 /// Reading a line (its parse, the seal that proves canonical form, its hash) is most of the
 /// work and needs nothing from the lines around it, so it runs on every core
-/// ([`read_export_lines`]); the link of each record to the one before and `each` run here,
-/// in file order, so the verdict is the one a line-by-line reading gives.
+/// ([`crate::parallel::map_in_order`]); the link of each record to the one before and
+/// `each` run here, in file order, so the verdict is the one a line-by-line reading gives.
+/// A failure to read the file is answered once the lines before it are checked.
 pub fn check_export(
     input: impl BufRead + Send,
     mut each: impl FnMut(Record) -> Result<(), crate::chain::ChainError>,
 ) -> Result<Result<crate::chain::Head, crate::chain::ChainError>, CommandError> {
+    /// Why the reading stopped before the end of the file.
+    enum Stop {
+        Bad(crate::chain::ChainError),
+        Unreadable(std::io::Error),
+    }
     let mut chain = ChainVerifier::new();
-    let verdict = read_export_lines(input, |line| {
+    let mut lines = input.split(b'\n');
+    let mut failed = false;
+    // The lines, up to and including the first failure to read.
+    let lines = std::iter::from_fn(move || {
+        let line = lines.next().filter(|_| !failed)?;
+        failed = line.is_err();
+        Some(line)
+    });
+    let read = crate::parallel::map_in_order(lines, ReadLine::of, |line| {
         let seq = chain.head().seq + 1;
         let record = match line {
             ReadLine::Empty => return Ok(()),
-            ReadLine::Bad(error) => return Err(crate::chain::ChainError { seq, error }),
+            ReadLine::Unreadable(e) => return Err(Stop::Unreadable(e)),
+            ReadLine::Bad(error) => return Err(Stop::Bad(crate::chain::ChainError { seq, error })),
             ReadLine::Record(record) => record,
         };
-        chain.check_record(&record)?;
-        each(*record)
-    })?;
-    Ok(verdict.map(|()| chain.head()))
+        chain.check_record(&record).map_err(Stop::Bad)?;
+        each(*record).map_err(Stop::Bad)
+    });
+    match read {
+        Ok(()) => Ok(Ok(chain.head())),
+        Err(Stop::Bad(e)) => Ok(Err(e)),
+        Err(Stop::Unreadable(e)) => Err(e.into()),
+    }
 }
 
 /// One line of an export file, read.
 enum ReadLine {
     /// An empty line (the end of the file, or a blank line), skipped.
     Empty,
+    /// The file could not be read there.
+    Unreadable(std::io::Error),
     /// Why the line is not a record.
     Bad(String),
     Record(Box<Record>),
 }
 
 impl ReadLine {
-    fn of(bytes: &[u8]) -> ReadLine {
-        match std::str::from_utf8(bytes) {
+    fn of(line: std::io::Result<Vec<u8>>) -> ReadLine {
+        let bytes = match line {
+            Ok(bytes) => bytes,
+            Err(e) => return ReadLine::Unreadable(e),
+        };
+        match std::str::from_utf8(&bytes) {
             Err(_) => ReadLine::Bad("the line is not valid UTF-8".into()),
             Ok("") => ReadLine::Empty,
             Ok(text) => match Record::from_export_line(text) {
@@ -272,93 +297,6 @@ impl ReadLine {
             },
         }
     }
-}
-
-/// Lines handed to a reading thread at a time.
-const CHUNK_LINES: usize = 1024;
-
-/// Reads `input`'s lines on as many threads as there are cores, and hands each to `take`
-/// in file order, until `take` refuses one (its error is the answer) or the input ends. A
-/// failure to read the input is answered when the lines before it have been taken. Chunks
-/// of [`CHUNK_LINES`] lines go to the threads, and no more than four chunks per thread are
-/// read ahead of `take`, so memory stays bounded whatever the file's size; once `take`
-/// refuses, the threads stop at their next chunk.
-fn read_export_lines<E>(
-    input: impl BufRead + Send,
-    mut take: impl FnMut(ReadLine) -> Result<(), E>,
-) -> Result<Result<(), E>, CommandError> {
-    use std::sync::{mpsc, Arc, Mutex};
-    /// What comes back, by chunk number: its lines read, or the input's failure there.
-    type Done = (u64, Result<Vec<ReadLine>, std::io::Error>);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
-    let (chunks, jobs) = mpsc::sync_channel::<(u64, Vec<Vec<u8>>)>(threads);
-    let jobs = Arc::new(Mutex::new(jobs));
-    let (finished, done) = mpsc::sync_channel::<Done>(threads * 2);
-    // One token for each chunk read and not yet taken: the bound on the reading's lead.
-    let (lead, taken) = mpsc::sync_channel::<()>(threads * 4);
-    // `move`: the receiver of what comes back is dropped as soon as `take` refuses a line,
-    // before the scope waits for its threads, so that none waits on a full channel.
-    std::thread::scope(move |scope| {
-        for _ in 0..threads {
-            let (jobs, finished) = (jobs.clone(), finished.clone());
-            scope.spawn(move || loop {
-                // The lock is held only to take the next chunk.
-                let job = jobs.lock().map_or(Err(mpsc::RecvError), |jobs| jobs.recv());
-                let Ok((n, lines)) = job else { return };
-                let read = lines.iter().map(|line| ReadLine::of(line)).collect();
-                if finished.send((n, Ok(read))).is_err() {
-                    return;
-                }
-            });
-        }
-        drop(jobs);
-        scope.spawn(move || {
-            let mut lines = input.split(b'\n');
-            for n in 0.. {
-                let mut chunk = Vec::with_capacity(CHUNK_LINES);
-                let mut failed = None;
-                for line in lines.by_ref().take(CHUNK_LINES) {
-                    match line {
-                        Ok(line) => chunk.push(line),
-                        Err(e) => {
-                            failed = Some(e);
-                            break;
-                        }
-                    }
-                }
-                let last = chunk.len() < CHUNK_LINES || failed.is_some();
-                // The failure is numbered after the chunk before it, sent or not.
-                let after = if chunk.is_empty() { n } else { n + 1 };
-                if !chunk.is_empty() && (lead.send(()).is_err() || chunks.send((n, chunk)).is_err()) {
-                    return;
-                }
-                if let Some(e) = failed {
-                    let _ = finished.send((after, Err(e)));
-                    return;
-                }
-                if last {
-                    return;
-                }
-            }
-        });
-        // Chunks come back in any order; they are taken in the file's.
-        let mut early = std::collections::BTreeMap::new();
-        let mut next = 0u64;
-        for (n, read) in done.iter() {
-            early.insert(n, read);
-            while let Some(read) = early.remove(&next) {
-                next += 1;
-                let lines = read?;
-                let _ = taken.recv();
-                for line in lines {
-                    if let Err(e) = take(line) {
-                        return Ok(Err(e));
-                    }
-                }
-            }
-        }
-        Ok(Ok(()))
-    })
 }
 
 /// `orgledger export`: every record, one canonical line each, in `seq` order.

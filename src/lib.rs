@@ -33,6 +33,7 @@ pub mod graphql;
 pub mod history;
 pub mod ledger;
 pub mod merkle;
+pub mod parallel;
 pub mod progress;
 pub mod projection;
 pub mod proofs;

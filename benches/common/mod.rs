@@ -168,16 +168,16 @@ pub fn raw_scan(store: &Store) -> (u64, u64, Duration) {
     (records, bytes, started.elapsed())
 }
 
-/// Folds the log into a new projection, up to `until` (inclusive).
+/// Folds the log into a new projection, up to `until` (inclusive), as a ledger rebuilds
+/// its projection: the records read on every core, folded in order.
 pub fn replay(store: &Store, until: u64) -> Projection {
     let mut projection = Projection::new();
-    for record in store.records(1) {
-        let record = record.expect("the log reads");
-        if record.seq() > until {
-            break;
-        }
-        projection.fold(&record);
-    }
+    store
+        .for_each_record(1, until, |record| {
+            projection.fold(&record);
+            Ok(())
+        })
+        .expect("the log reads");
     projection
 }
 

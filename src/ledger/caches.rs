@@ -222,11 +222,12 @@ impl Store {
             "folding the projection",
             Some(self.head()?.seq.saturating_sub(from_snapshot)),
         );
-        for record in self.records(from_snapshot + 1) {
-            projection.fold(&record?);
+        self.for_each_record(from_snapshot + 1, u64::MAX, |record| {
+            projection.fold(&record);
             replayed += 1;
             meter.inc(1);
-        }
+            Ok(())
+        })?;
         drop(meter);
         if snapshot_worth_keeping(from_snapshot, projection.head().seq) {
             self.put_snapshot(&projection)?;

@@ -10,11 +10,11 @@ use crate::store::{Store, StoreError};
 pub(super) fn fold_tail(store: &Store, projection: &mut Projection, head: u64) -> Result<(), StoreError> {
     let from = projection.head().seq;
     let meter = crate::progress::Meter::events("folding the projection", Some(head.saturating_sub(from)));
-    for record in store.records(from + 1).take(head.saturating_sub(from) as usize) {
-        projection.fold(&record?);
+    store.for_each_record(from + 1, head, |record| {
+        projection.fold(&record);
         meter.inc(1);
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Brings the stored Merkle tree up to the log's `head` (a log written before the tree was

@@ -198,8 +198,7 @@ impl Rules {
         let recorded = self.store.head()?;
         let mut chain = ChainVerifier::after(start);
         let meter = crate::progress::Meter::events("replaying the rules", Some(recorded.seq.saturating_sub(start.seq)));
-        for record in store.records(start.seq + 1) {
-            let record = record?;
+        store.for_each_record(start.seq + 1, u64::MAX, |record| {
             meter.inc(1);
             chain.check_record(&record).map_err(StoreError::from_chain)?;
             if let Err(v) = self.submit(record.submission(), record.recorded_at().date())? {
@@ -208,8 +207,8 @@ impl Rules {
                     reason: format!("the stored event breaks {v}"),
                 });
             }
-            self.inserted(chain.head())?;
-        }
+            self.inserted(chain.head())
+        })?;
         let head = chain.head();
         if head != recorded {
             return Err(StoreError::Corrupt {
