@@ -1861,7 +1861,7 @@ fn section_range(bytes: &[u8], index: usize) -> std::ops::Range<usize> {
         let at = table + i * 40;
         u64::from_be_bytes(bytes[at..at + 8].try_into().unwrap()) as usize
     };
-    let start = table + 11 * 40 + (0..index).map(len).sum::<usize>();
+    let start = table + snapshot::SECTIONS * 40 + (0..index).map(len).sum::<usize>();
     start..start + len(index)
 }
 
@@ -1908,10 +1908,26 @@ fn a_question_at_the_head_reads_only_its_parts_of_the_snapshot() {
         }
     }
 
-    // The meetings section (index 7) damaged: coverage does not read it and answers from the
-    // snapshot; the meetings report does, and answers from the log; so does a whole opening.
+    // One of the members' sections (index 3, the second of four) damaged: coverage reads
+    // them, refuses the snapshot and answers from the log.
+    assert_eq!(snapshot::MEMBER_SECTIONS, 4);
     let mut damaged = good.clone();
-    let meetings = section_range(&damaged, 7);
+    let members = section_range(&damaged, 3);
+    assert!(!members.is_empty());
+    damaged[members.start + members.len() / 2] ^= 0x01;
+    store.put_snapshot_bytes(head.seq, &damaged).unwrap();
+    let (opened, how) = store.open_projection_reading(ReportKind::Coverage.reads()).unwrap();
+    assert_eq!((how.ignored, how.replayed), (1, head.seq));
+    assert_eq!(
+        ask(&ReportKind::Coverage, "2013-09-30", head.seq, &opened, store),
+        ask(&ReportKind::Coverage, "2013-09-30", head.seq, &live, store)
+    );
+
+    // The meetings section (index 10, after the members' four) damaged: coverage does not
+    // read it and answers from the snapshot; the meetings report does, and answers from the
+    // log; so does a whole opening.
+    let mut damaged = good.clone();
+    let meetings = section_range(&damaged, 10);
     assert!(!meetings.is_empty());
     damaged[meetings.start + meetings.len() / 2] ^= 0x01;
     assert_eq!(

@@ -13,9 +13,11 @@
 //! A projection's body is in sections, one per [`Parts`] flag in bit order (localities,
 //! organizations, members, cadres, instruments, verifications, admissions, meetings,
 //! resolutions, the history index, the commitment's state), each the postcard bytes of that
-//! field. It starts with a table of 11 entries, one per section: its length (8 bytes,
-//! big-endian) and the blake3 hash of its bytes (32, `derive_key` with [`SECTION_CONTEXT`]);
-//! the sections follow, in the same order. The header's body hash covers the table alone,
+//! field; the members, the largest part to decode, are [`MEMBER_SECTIONS`] sections, each a
+//! map of a quarter of them in key order, so that a question that reads them and little else
+//! (coverage) decodes them on as many threads. It starts with a table of 14 entries, one per section: its length (8
+//! bytes, big-endian) and the blake3 hash of its bytes (32, `derive_key` with
+//! [`SECTION_CONTEXT`]); the sections follow, in the same order. The header's body hash covers the table alone,
 //! so that a question reads and checks only the sections it needs
 //! ([`decode_parts`]): `coverage` at 10,000,000 generated events reads 142 of 502 MB.
 //! The sections read are checked and decoded each on a thread of its own.
@@ -34,7 +36,7 @@ use crate::event::{Date, Hash, Id, MeetingKind, ResolutionTopic, Sex, Text};
 pub const HEADER_AFTER_MARKER: usize = 8 + 32 + 32;
 
 /// The marker of projection snapshots.
-pub const PROJECTION: &[u8] = b"orgledger-projection-4";
+pub const PROJECTION: &[u8] = b"orgledger-projection-5";
 /// The marker of the whole rules state that versions before the stored one saved at close
 /// (read only for its head, one of the marks `verify` holds the log to).
 pub const RULES_STATE: &[u8] = b"orgledger-rules-state-1";
@@ -43,8 +45,10 @@ pub const CLOSED_HEAD: &[u8] = b"orgledger-closed-head-1";
 const BODY_HASH_CONTEXT: &str = "orgledger 2026-11-27 projection snapshot v1";
 /// The `derive_key` context of a projection snapshot's section hash.
 pub const SECTION_CONTEXT: &str = "orgledger 2026-12-07 projection snapshot section v1";
-/// The sections of a projection snapshot, one per part.
-const SECTIONS: usize = 11;
+/// The sections the members are written in.
+pub const MEMBER_SECTIONS: usize = 4;
+/// The sections of a projection snapshot: one per part, the members' [`MEMBER_SECTIONS`].
+pub const SECTIONS: usize = 10 + MEMBER_SECTIONS;
 /// The bytes of a section's entry in the table: its length and hash.
 const ENTRY: usize = 8 + 32;
 
@@ -139,8 +143,8 @@ pub fn encode(p: &Projection) -> Vec<u8> {
     p.assert_whole("a snapshot");
     let mut sections = Vec::new();
     let mut ends = [0usize; SECTIONS];
-    for (i, part) in Parts::all().iter().enumerate() {
-        sections = encode_section(p, part, sections);
+    for (i, (part, piece)) in section_list().enumerate() {
+        sections = encode_section(p, part, piece, sections);
         ends[i] = sections.len();
     }
     let mut table = Vec::with_capacity(SECTIONS * ENTRY);
@@ -162,15 +166,32 @@ fn section_hash(bytes: &[u8]) -> [u8; 32] {
     *h.finalize().as_bytes()
 }
 
-/// Appends the postcard bytes of one part of `p` to `out`.
-fn encode_section(p: &Projection, part: Parts, out: Vec<u8>) -> Vec<u8> {
+/// The sections of a snapshot in order: each part, and which of its sections (the members
+/// have [`MEMBER_SECTIONS`], the others one).
+fn section_list() -> impl Iterator<Item = (Parts, usize)> {
+    Parts::all().iter().flat_map(|part| {
+        let pieces = if part == Parts::MEMBERS { MEMBER_SECTIONS } else { 1 };
+        (0..pieces).map(move |piece| (part, piece))
+    })
+}
+
+/// The members of section `piece` of [`MEMBER_SECTIONS`]: a quarter of them, in key order.
+fn member_piece(p: &Projection, piece: usize) -> InKeyOrder<'_, crate::event::Id, Box<super::MemberView>> {
+    let n = p.members.len();
+    let (start, end) = (n * piece / MEMBER_SECTIONS, n * (piece + 1) / MEMBER_SECTIONS);
+    InKeyOrder(p.members.iter().skip(start).take(end - start).collect())
+}
+
+/// Appends the postcard bytes of one section of `p` to `out`: a part, or the `piece`th of
+/// the members'.
+fn encode_section(p: &Projection, part: Parts, piece: usize, out: Vec<u8>) -> Vec<u8> {
     fn put<T: Serialize + ?Sized>(value: &T, out: Vec<u8>) -> Vec<u8> {
         postcard::to_extend(value, out).expect("snapshots always encode")
     }
     match part {
         Parts::LOCALITIES => put(&p.localities, out),
         Parts::ORGS => put(&p.orgs, out),
-        Parts::MEMBERS => put(&p.members, out),
+        Parts::MEMBERS => put(&member_piece(p, piece), out),
         Parts::CADRES => put(&p.cadres, out),
         Parts::INSTRUMENTS => put(&p.instruments, out),
         Parts::VERIFICATIONS => put(&p.verifications, out),
@@ -408,15 +429,56 @@ fn decode_section(p: &mut Projection, part: Parts, bytes: &[u8]) -> Result<(), S
     Ok(())
 }
 
-/// Checks one section against its hash and decodes it, into a projection that holds that
-/// part alone.
-fn read_section(part: Parts, hash: &[u8], bytes: &[u8]) -> Result<Projection, SnapshotError> {
+/// One section read: a part whole, in a projection that holds it alone, or one of the
+/// members' sections, its entries in key order.
+enum Section {
+    Part(Box<Projection>),
+    Members(Vec<(crate::event::Id, Box<super::MemberView>)>),
+}
+
+/// Checks one section against its hash and decodes it.
+fn read_section(part: Parts, hash: &[u8], bytes: &[u8]) -> Result<Section, SnapshotError> {
     if section_hash(bytes) != hash {
         return Err(SnapshotError::Body);
     }
+    if part == Parts::MEMBERS {
+        return read_map(bytes).map(Section::Members);
+    }
     let mut piece = Projection::default();
     decode_section(&mut piece, part, bytes)?;
-    Ok(piece)
+    Ok(Section::Part(Box::new(piece)))
+}
+
+/// Work on a thread of its own, done already where a thread could not be started, or to
+/// be done by whoever joins it.
+enum Job<'s, T> {
+    Running(std::thread::ScopedJoinHandle<'s, T>),
+    Done(T),
+    Later(Box<dyn FnOnce() -> T + Send + 's>),
+}
+
+impl<'s, T: Send + 's> Job<'s, T> {
+    fn start<'e>(scope: &'s std::thread::Scope<'s, 'e>, work: impl FnOnce() -> T + Send + 's) -> Job<'s, T> {
+        // Shared, so that this thread still has the work should the spawn fail.
+        let work = std::sync::Arc::new(std::sync::Mutex::new(Some(work)));
+        let take = |work: &std::sync::Mutex<Option<_>>| work.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let shared = work.clone();
+        let spawned = std::thread::Builder::new()
+            .name("snapshot section".into())
+            .spawn_scoped(scope, move || take(&shared).expect("the work is taken once")());
+        match spawned {
+            Ok(handle) => Job::Running(handle),
+            Err(_) => Job::Done(take(&work).expect("a thread that did not start took nothing")()),
+        }
+    }
+
+    fn join(self) -> T {
+        match self {
+            Job::Running(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Job::Done(value) => value,
+            Job::Later(work) => work(),
+        }
+    }
 }
 
 /// Moves one part of `from` into `to`.
@@ -470,7 +532,7 @@ pub fn decode_parts(bytes: &[u8], record_hash: Hash, parts: Parts) -> Result<Pro
         ..Projection::default()
     };
     let mut wanted: Vec<(Parts, &[u8], &[u8])> = Vec::new();
-    for (entry, part) in table.chunks_exact(ENTRY).zip(Parts::all().iter()) {
+    for (entry, (part, _)) in table.chunks_exact(ENTRY).zip(section_list()) {
         let len = u64::from_be_bytes(entry[..8].try_into().expect("8 bytes"));
         let len = usize::try_from(len)
             .ok()
@@ -486,34 +548,49 @@ pub fn decode_parts(bytes: &[u8], record_hash: Hash, parts: Parts) -> Result<Pro
         return Err(SnapshotError::Body);
     }
     // The sections are independent: each is checked and decoded on a thread of its own (at
-    // 10,000,000 events the members, the largest to decode, take a third of the whole). A
-    // thread that cannot be started leaves its section to this one.
-    enum Job<'s> {
-        Running(std::thread::ScopedJoinHandle<'s, Result<Projection, SnapshotError>>),
-        Done(Box<Result<Projection, SnapshotError>>),
-    }
-    let pieces: Vec<Result<Projection, SnapshotError>> = std::thread::scope(|scope| {
-        let jobs: Vec<Job> = wanted
-            .iter()
-            .map(|&(part, hash, bytes)| {
-                match std::thread::Builder::new()
-                    .name("snapshot section".into())
-                    .spawn_scoped(scope, move || read_section(part, hash, bytes))
-                {
-                    Ok(handle) => Job::Running(handle),
-                    Err(_) => Job::Done(Box::new(read_section(part, hash, bytes))),
+    // 10,000,000 events the members, the largest to decode, take a third of the whole). The
+    // members' four sections come in key order: one thread joins them and builds them into
+    // one map at once (`from_iter` finds them sorted) while the other sections are still
+    // being decoded. A question that reads few other sections (coverage reads two) decodes
+    // the members' sections each on a thread of its own; one that reads many leaves no core
+    // idle anyway, and that one thread decodes them one after the other (on two cores,
+    // four more threads made a whole decode slower and larger). A thread that cannot be
+    // started leaves its work to the one that would have started it.
+    type Members = std::collections::BTreeMap<crate::event::Id, Box<super::MemberView>>;
+    let members_at_once = wanted.iter().filter(|(part, _, _)| *part != Parts::MEMBERS).count() <= 2;
+    let (pieces, members) = std::thread::scope(|scope| {
+        let mut member_sections = Vec::new();
+        let mut jobs = Vec::new();
+        for &(part, hash, bytes) in &wanted {
+            let read = move || read_section(part, hash, bytes);
+            match part {
+                Parts::MEMBERS if members_at_once => member_sections.push(Job::start(scope, read)),
+                Parts::MEMBERS => member_sections.push(Job::Later(Box::new(read))),
+                _ => jobs.push(Job::start(scope, read)),
+            }
+        }
+        let members = (!member_sections.is_empty()).then(|| {
+            Job::start(scope, move || -> Result<Members, SnapshotError> {
+                let mut members = Vec::new();
+                for job in member_sections {
+                    if let Section::Members(mut some) = job.join()? {
+                        members.append(&mut some);
+                    }
                 }
+                Ok(members.into_iter().collect())
             })
-            .collect();
-        jobs.into_iter()
-            .map(|job| match job {
-                Job::Running(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                Job::Done(piece) => *piece,
-            })
-            .collect()
+        });
+        let pieces: Vec<Result<Section, SnapshotError>> = jobs.into_iter().map(Job::join).collect();
+        (pieces, members.map(Job::join))
     });
-    for (piece, &(part, _, _)) in pieces.into_iter().zip(&wanted) {
-        move_part(&mut piece?, &mut p, part);
+    let others = wanted.iter().filter(|(part, _, _)| *part != Parts::MEMBERS);
+    for (piece, &(part, _, _)) in pieces.into_iter().zip(others) {
+        if let Section::Part(mut piece) = piece? {
+            move_part(&mut piece, &mut p, part);
+        }
+    }
+    if let Some(members) = members {
+        p.members = members?;
     }
     if p.missing.is_empty() {
         p.index_supervisions();
