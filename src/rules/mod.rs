@@ -237,26 +237,45 @@ impl State {
     /// state: a clone shares every node of the maps, and each insert after it copies the
     /// nodes on its path, which for a batch of thousands of events is most of the maps.
     pub fn apply_journaled(&mut self, change: Change, journal: &mut Vec<Prior>) {
-        for (id, kind) in change.kinds {
-            let before = self.kinds.insert(id.clone(), kind);
-            journal.push(Prior::Kind(id, before));
+        fn put<V>(
+            map: &mut HashMap<Id, V>,
+            entries: impl IntoIterator<Item = (Id, V)>,
+            prior: fn(Id, Option<V>) -> Prior,
+            journal: &mut Vec<Prior>,
+        ) {
+            for (id, value) in entries {
+                let before = map.insert(id.clone(), value);
+                journal.push(prior(id, before));
+            }
         }
-        for (id, l) in change.localities {
-            let before = self.localities.insert(id.clone(), Arc::new(l));
-            journal.push(Prior::Locality(id, before));
+        fn shared<T>((id, value): (Id, T)) -> (Id, Arc<T>) {
+            (id, Arc::new(value))
         }
-        for (id, o) in change.orgs {
-            let before = self.orgs.insert(id.clone(), Arc::new(o));
-            journal.push(Prior::Organization(id, before));
-        }
-        for (id, p) in change.people {
-            let before = self.people.insert(id.clone(), Arc::new(p));
-            journal.push(Prior::Person(id, before));
-        }
-        for (id, i) in change.instruments {
-            let before = self.instruments.insert(id.clone(), Arc::new(i));
-            journal.push(Prior::Instrument(id, before));
-        }
+        put(&mut self.kinds, change.kinds, Prior::Kind, journal);
+        put(
+            &mut self.localities,
+            change.localities.into_iter().map(shared),
+            Prior::Locality,
+            journal,
+        );
+        put(
+            &mut self.orgs,
+            change.orgs.into_iter().map(shared),
+            Prior::Organization,
+            journal,
+        );
+        put(
+            &mut self.people,
+            change.people.into_iter().map(shared),
+            Prior::Person,
+            journal,
+        );
+        put(
+            &mut self.instruments,
+            change.instruments.into_iter().map(shared),
+            Prior::Instrument,
+            journal,
+        );
     }
 
     /// Takes back the changes noted in `journal` after its first `keep` entries, the latest
