@@ -1380,7 +1380,7 @@ fn python_verifier_agrees_on_rehashed_records() {
 /// and root a reader must reach.
 fn synthetic_export(n: u64) -> (Vec<Vec<u8>>, Hash, Hash) {
     let actor = Id::parse("office").expect("an id");
-    let at = Timestamp::parse("2026-12-07T10:00:00.000000Z").expect("a time");
+    let at = Timestamp::parse("2026-01-15T10:00:00.000000Z").expect("a time");
     let mut prev = Hash([0; 32]);
     let mut tree = orgledger::merkle::Frontier::new();
     let mut lines = Vec::new();

@@ -14,12 +14,13 @@
 //! organizations, members, cadres, instruments, verifications, admissions, meetings,
 //! resolutions, the history index, the commitment's state), each the postcard bytes of that
 //! field; the members, the largest part to decode, are [`MEMBER_SECTIONS`] sections, each a
-//! map of a quarter of them in key order, so that a question that reads them and little else
-//! (coverage) decodes them on as many threads. It starts with a table of 14 entries, one per section: its length (8
-//! bytes, big-endian) and the blake3 hash of its bytes (32, `derive_key` with
-//! [`SECTION_CONTEXT`]); the sections follow, in the same order. The header's body hash covers the table alone,
-//! so that a question reads and checks only the sections it needs
-//! ([`decode_parts`]): `coverage` at 10,000,000 generated events reads 142 of 502 MB.
+//! map of a quarter of them in key order, so that a question that reads them and little
+//! else (coverage) decodes them on as many threads. It starts with a table of 14 entries,
+//! one per section: its length (8 bytes, big-endian) and the blake3 hash of its bytes (32,
+//! `derive_key` with [`SECTION_CONTEXT`]); the sections follow, in the same order. The
+//! header's body hash covers the table alone, so that a question reads and checks only the
+//! sections it needs ([`decode_parts`]): `coverage` at 10,000,000 generated events reads 142
+//! of 502 MB.
 //! The sections read are checked and decoded each on a thread of its own.
 //! Maps are written in key order (the hashed history index too), so that a snapshot's bytes
 //! depend on the projection alone.
