@@ -216,19 +216,7 @@ impl State {
     /// Writes a change made by [`State::check`] on this state. It cannot fail: every value
     /// was computed and checked before, and is only put in its place.
     pub fn apply(&mut self, change: Change) {
-        self.kinds.extend(change.kinds);
-        for (id, l) in change.localities {
-            self.localities.insert(id, Arc::new(l));
-        }
-        for (id, o) in change.orgs {
-            self.orgs.insert(id, Arc::new(o));
-        }
-        for (id, p) in change.people {
-            self.people.insert(id, Arc::new(p));
-        }
-        for (id, i) in change.instruments {
-            self.instruments.insert(id, Arc::new(i));
-        }
+        self.put(change, None);
     }
 
     /// [`State::apply`], noting in `journal` what each entry held before (nothing, for an
@@ -237,20 +225,33 @@ impl State {
     /// state: a clone shares every node of the maps, and each insert after it copies the
     /// nodes on its path, which for a batch of thousands of events is most of the maps.
     pub fn apply_journaled(&mut self, change: Change, journal: &mut Vec<Prior>) {
+        self.put(change, Some(journal));
+    }
+
+    /// Puts a change's entries in place, noting what each overwrote in `journal` if given.
+    fn put(&mut self, change: Change, mut journal: Option<&mut Vec<Prior>>) {
         fn put<V>(
             map: &mut HashMap<Id, V>,
             entries: impl IntoIterator<Item = (Id, V)>,
             prior: fn(Id, Option<V>) -> Prior,
-            journal: &mut Vec<Prior>,
+            journal: &mut Option<&mut Vec<Prior>>,
         ) {
             for (id, value) in entries {
-                let before = map.insert(id.clone(), value);
-                journal.push(prior(id, before));
+                match journal {
+                    Some(journal) => {
+                        let before = map.insert(id.clone(), value);
+                        journal.push(prior(id, before));
+                    }
+                    None => {
+                        map.insert(id, value);
+                    }
+                }
             }
         }
         fn shared<T>((id, value): (Id, T)) -> (Id, Arc<T>) {
             (id, Arc::new(value))
         }
+        let journal = &mut journal;
         put(&mut self.kinds, change.kinds, Prior::Kind, journal);
         put(
             &mut self.localities,
