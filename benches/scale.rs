@@ -355,8 +355,9 @@ fn measure(events: u64, settings: &Settings) -> Figures {
     let from = projection.head().seq;
     let started = Instant::now();
     for record in store.records(from + 1) {
-        projection.fold(&record.unwrap_or_else(|e| fail(&e.to_string())));
+        projection.fold_unsettled(&record.unwrap_or_else(|e| fail(&e.to_string())));
     }
+    projection.settle();
     let folded = started.elapsed();
     drop(projection);
     let rules_head = store.rules_head().unwrap_or_else(|e| fail(&e.to_string()));

@@ -314,7 +314,7 @@ impl<'a> CheckpointReplay<'a> {
     pub fn push(&mut self, record: &Record) {
         if self.frontier.size() < self.checkpoint.size {
             self.frontier.push(&record.hash());
-            self.projection.fold(record);
+            self.projection.fold_unsettled(record);
         }
     }
 
@@ -346,7 +346,9 @@ impl<'a> CheckpointReplay<'a> {
             });
         }
         let committed = committed_projection(cp)?;
-        let replayed = self.projection.commitment();
+        let mut projection = self.projection;
+        projection.settle();
+        let replayed = projection.commitment();
         if replayed != committed {
             return Err(AuditFailure::new(
                 "projection",

@@ -356,6 +356,49 @@ fn a_projection_restored_from_a_snapshot_commits_as_the_live_one() {
     assert!(snapshot::decode(&old, live.head().hash).is_err());
 }
 
+/// A rebuild, the tail after a snapshot and a group of appends fold many records and hash
+/// the views they changed once, at the end: batches of every size, the largest hashed on
+/// every core, leave the commitment exactly as folding record by record does.
+#[test]
+fn views_hashed_once_per_batch_commit_as_views_hashed_after_every_record() {
+    let records = synthetic();
+    let mut each = Projection::new();
+    let mut batched = Projection::new();
+    let mut at = 0;
+    let mut largest = 0;
+    for size in [1, 2, 7, 64, 1000, 4000, usize::MAX] {
+        let end = at + size.min(records.len() - at);
+        for r in &records[at..end] {
+            each.fold(r);
+            batched.fold_unsettled(r);
+        }
+        largest = largest.max(batched.unsettled());
+        batched.settle();
+        assert_eq!(batched.unsettled(), 0);
+        if let Some(diff) = batched.commitment_state().first_difference(each.commitment_state()) {
+            panic!("after the batch ending at seq {end}: {diff}");
+        }
+        assert_eq!(batched.commitment(), each.commitment(), "at seq {end}");
+        assert_matches_scratch(&batched, "synthetic, in batches");
+        at = end;
+    }
+    assert_eq!(at, records.len());
+    assert!(
+        largest > orgledger::parallel::CHUNK,
+        "the largest batch changed {largest} views: too few to be hashed on every core"
+    );
+}
+
+/// Reading the commitment before the views folded without their hashes are settled is a
+/// bug, and a loud one: it would be a stale value.
+#[test]
+#[should_panic(expected = "needs the projection settled")]
+fn an_unsettled_projection_refuses_to_give_its_commitment() {
+    let mut p = Projection::new();
+    p.fold_unsettled(&synthetic()[0]);
+    p.commitment();
+}
+
 #[test]
 fn the_commitment_depends_on_the_head_seq() {
     let records = synthetic();

@@ -169,15 +169,17 @@ pub fn raw_scan(store: &Store) -> (u64, u64, Duration) {
 }
 
 /// Folds the log into a new projection, up to `until` (inclusive), as a ledger rebuilds
-/// its projection: the records read on every core, folded in order.
+/// its projection: the records read on every core, folded in order, the commitment
+/// settled at the end.
 pub fn replay(store: &Store, until: u64) -> Projection {
     let mut projection = Projection::new();
     store
         .for_each_record(1, until, |record| {
-            projection.fold(&record);
+            projection.fold_unsettled(&record);
             Ok(())
         })
         .expect("the log reads");
+    projection.settle();
     projection
 }
 

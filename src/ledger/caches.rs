@@ -222,12 +222,14 @@ impl Store {
             "folding the projection",
             Some(self.head()?.seq.saturating_sub(from_snapshot)),
         );
-        self.for_each_record(from_snapshot + 1, u64::MAX, |record| {
-            projection.fold(&record);
+        let folded = self.for_each_record(from_snapshot + 1, u64::MAX, |record| {
+            projection.fold_unsettled(&record);
             replayed += 1;
             meter.inc(1);
             Ok(())
-        })?;
+        });
+        projection.settle();
+        folded?;
         drop(meter);
         if snapshot_worth_keeping(from_snapshot, projection.head().seq) {
             self.put_snapshot(&projection)?;

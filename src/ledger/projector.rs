@@ -36,8 +36,9 @@ impl Projector {
             let head = {
                 let mut projection = self.projection.write().unwrap_or_else(|e| e.into_inner());
                 for r in batches.iter().flatten() {
-                    projection.fold(r);
+                    projection.fold_unsettled(r);
                 }
+                projection.settle();
                 projection.head().seq
             };
             self.projected.advance(head);

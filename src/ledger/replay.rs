@@ -10,11 +10,13 @@ use crate::store::{Store, StoreError};
 pub(super) fn fold_tail(store: &Store, projection: &mut Projection, head: u64) -> Result<(), StoreError> {
     let from = projection.head().seq;
     let meter = crate::progress::Meter::events("folding the projection", Some(head.saturating_sub(from)));
-    store.for_each_record(from + 1, head, |record| {
-        projection.fold(&record);
+    let folded = store.for_each_record(from + 1, head, |record| {
+        projection.fold_unsettled(&record);
         meter.inc(1);
         Ok(())
-    })
+    });
+    projection.settle();
+    folded
 }
 
 /// Brings the stored Merkle tree up to the log's `head` (a log written before the tree was

@@ -192,17 +192,47 @@ impl Commitment {
             if changed[..i].contains(&changed[i]) {
                 continue;
             }
-            match view_hash(p, *section, id) {
-                Some(hash) => {
-                    self.entities.insert((*section, id.clone()), hash);
-                }
-                None => {
-                    // Views are never removed today; this keeps the state right if one is.
-                    self.entities.remove(&(*section, id.clone()));
-                }
-            }
+            self.put(*section, id, view_hash(p, *section, id));
         }
         self.extend_lists(p);
+    }
+
+    /// As [`Commitment::refresh`], for the views changed by many events, each named once:
+    /// more than a chunk of them are hashed on every core, and all are entered in key order.
+    pub(super) fn refresh_many(&mut self, p: &Projection, mut changed: Vec<(Section, Id)>) {
+        changed.sort_unstable();
+        if changed.len() <= crate::parallel::CHUNK {
+            for (section, id) in &changed {
+                self.put(*section, id, view_hash(p, *section, id));
+            }
+        } else {
+            let hashed = crate::parallel::map_in_order(
+                changed.into_iter(),
+                |(section, id)| {
+                    let hash = view_hash(p, section, &id);
+                    (section, id, hash)
+                },
+                |(section, id, hash)| {
+                    self.put(section, &id, hash);
+                    Ok::<(), std::convert::Infallible>(())
+                },
+            );
+            let Ok(()) = hashed;
+        }
+        self.extend_lists(p);
+    }
+
+    /// Enters the hash of the view of `id` in `section`, or takes it out when there is no
+    /// such view (views are never removed today; this keeps the state right if one is).
+    fn put(&mut self, section: Section, id: &Id, hash: Option<Hash>) {
+        match hash {
+            Some(hash) => {
+                self.entities.insert((section, id.clone()), hash);
+            }
+            None => {
+                self.entities.remove(&(section, id.clone()));
+            }
+        }
     }
 
     fn extend_lists(&mut self, p: &Projection) {

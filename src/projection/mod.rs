@@ -222,6 +222,10 @@ pub struct Projection {
     /// does not need them ([`snapshot::decode_parts`]): empty here, so never folded on,
     /// committed to or written as a snapshot.
     missing: Parts,
+    /// The views changed by [`Projection::fold_unsettled`] since the last
+    /// [`Projection::settle`], each once: their entity hashes in `commitment` are stale
+    /// until then. Empty whenever anything reads the commitment or writes a snapshot.
+    unsettled: crate::rules::HashSet<(Section, Id)>,
 }
 
 /// Notes in the index of supervisions that `member` was assigned to `cell` (once per cell).
@@ -291,6 +295,7 @@ impl Projection {
     /// a checkpoint carries (see [`commitment`]).
     pub fn commitment(&self) -> Hash {
         self.assert_whole("the commitment");
+        self.assert_settled("the commitment");
         self.commitment.root(self.head_seq)
     }
 
@@ -298,7 +303,18 @@ impl Projection {
     /// [`commitment::Commitment::from_scratch`] and name what differs.
     pub fn commitment_state(&self) -> &commitment::Commitment {
         self.assert_whole("the commitment");
+        self.assert_settled("the commitment");
         &self.commitment
+    }
+
+    /// Panics if views were folded by [`Projection::fold_unsettled`] and not settled since:
+    /// the commitment's state would be stale.
+    pub(crate) fn assert_settled(&self, what: &str) {
+        assert!(
+            self.unsettled.is_empty(),
+            "{what} needs the projection settled, and {} views were folded without their hashes",
+            self.unsettled.len()
+        );
     }
 
     /// Rebuilds the index of supervisions from the organizations' views, which a snapshot
@@ -314,19 +330,53 @@ impl Projection {
 
     /// Folds the next record of the log. Records must come in `seq` order.
     pub fn fold(&mut self, record: &Record) {
+        let changed = self.fold_views(record);
+        // The views the event changes, named by the fold where it changes them, are rehashed
+        // for the commitment; the lists are extended by what was pushed.
+        let mut commitment = std::mem::take(&mut self.commitment);
+        commitment.refresh(self, &changed);
+        self.commitment = commitment;
+    }
+
+    /// Folds the next record as [`Projection::fold`] does, but leaves the commitment's
+    /// hashes of the views it changed to [`Projection::settle`], which must run before the
+    /// commitment is read or a snapshot written. For many records at a time (a rebuild, the
+    /// tail after a snapshot, a group of appends): a view changed by many of them is
+    /// hashed once, and many views are hashed on every core. Most of a rebuild's fold was
+    /// rehashing views (BENCHMARKS.md, "The commitment settled once per batch").
+    pub fn fold_unsettled(&mut self, record: &Record) {
+        let changed = self.fold_views(record);
+        self.unsettled.extend(changed);
+    }
+
+    /// How many views [`Projection::fold_unsettled`] changed since the last settle.
+    pub fn unsettled(&self) -> usize {
+        self.unsettled.len()
+    }
+
+    /// Brings the commitment up to date with every view [`Projection::fold_unsettled`]
+    /// changed since the last settle.
+    pub fn settle(&mut self) {
+        if self.unsettled.is_empty() {
+            return;
+        }
+        let changed: Vec<(Section, Id)> = std::mem::take(&mut self.unsettled).into_iter().collect();
+        let mut commitment = std::mem::take(&mut self.commitment);
+        commitment.refresh_many(self, changed);
+        self.commitment = commitment;
+    }
+
+    /// Folds a record into the views and the history index, and names the views it changed.
+    fn fold_views(&mut self, record: &Record) -> Changed {
         self.assert_whole("folding");
         debug_assert_eq!(record.seq(), self.head_seq + 1, "records fold in seq order");
         let (d, s) = (record.effective(), record.seq());
         self.index(record);
-        // The views the event changes, named by the fold where it changes them, are rehashed
-        // for the commitment; the lists are extended by what was pushed.
         let mut changed = Changed::new();
         self.fold_event(record.event(), d, s, &mut changed);
         self.head_seq = s;
         self.head_hash = record.hash();
-        let mut commitment = std::mem::take(&mut self.commitment);
-        commitment.refresh(self, &changed);
-        self.commitment = commitment;
+        changed
     }
 
     fn index(&mut self, record: &Record) {

@@ -204,7 +204,10 @@ fn encode_section(p: &Projection, part: Parts, piece: usize, out: Vec<u8>) -> Ve
             entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             put(&InKeyOrder(entries), out)
         }
-        Parts::COMMITMENT => put(&p.commitment, out),
+        Parts::COMMITMENT => {
+            p.assert_settled("a snapshot");
+            put(&p.commitment, out)
+        }
         _ => unreachable!("one part at a time"),
     }
 }
