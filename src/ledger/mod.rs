@@ -105,6 +105,9 @@ pub struct LedgerOptions {
     /// The bound of the writer's cache of the rules state, in bytes of stored entries
     /// (`--rules-cache-mib` of `serve` and `follow`): the state itself is in the store.
     pub rules_cache_bytes: usize,
+    /// Events accepted between two write-backs of the rules state: always
+    /// `rules::WRITE_BACK_EVENTS`, but for the tests that need the cache emptied soon.
+    pub(crate) rules_write_back_events: u64,
 }
 
 /// The default bound of the rules-state cache: 64 MiB of stored entries.
@@ -120,6 +123,7 @@ impl Default for LedgerOptions {
             faults: None,
             project: true,
             rules_cache_bytes: DEFAULT_RULES_CACHE_BYTES,
+            rules_write_back_events: rules::WRITE_BACK_EVENTS,
         }
     }
 }
@@ -173,6 +177,14 @@ impl LedgerOptions {
     /// Skip the sync after each flush, for the benchmark that measures what it costs.
     pub fn without_sync(mut self) -> LedgerOptions {
         self.sync_files = false;
+        self
+    }
+
+    /// Write the rules state back after every `events` accepted events instead of every
+    /// 100,000, so that a test sees the cache emptied for its bound (which happens only at
+    /// a write-back) within a few groups.
+    pub fn with_rules_write_back_events(mut self, events: u64) -> LedgerOptions {
+        self.rules_write_back_events = events.max(1);
         self
     }
 }
@@ -513,7 +525,7 @@ impl Ledger {
         };
         let mut projection = snapshot.unwrap_or_default();
         let last_snapshot = projection.head().seq;
-        let mut rules = Rules::new(store.clone(), options.rules_cache_bytes);
+        let mut rules = Rules::new(store.clone(), options.rules_cache_bytes, options.rules_write_back_events);
         let head = rules.catch_up()?;
         store.remove_saved_rules_state()?;
         if options.project {
