@@ -80,6 +80,14 @@ fn write_object(out: &mut Vec<u8>, map: &Map<String, Value>) -> Result<(), Canon
 pub fn write_string(out: &mut Vec<u8>, s: &str) {
     out.reserve(s.len() + 2);
     out.push(b'"');
+    write_escaped(out, s);
+    out.push(b'"');
+}
+
+/// Writes the inside of a JSON string: `s` with the minimal escapes, without the quotes.
+/// Each escape stands for one character, so text written in pieces is escaped as the whole
+/// would be.
+pub fn write_escaped(out: &mut Vec<u8>, s: &str) {
     // Bytes that need no escape (nearly all) are copied a run at a time.
     let bytes = s.as_bytes();
     let mut plain_from = 0;
@@ -107,7 +115,6 @@ pub fn write_string(out: &mut Vec<u8>, s: &str) {
         }
     }
     out.extend_from_slice(&bytes[plain_from..]);
-    out.push(b'"');
 }
 
 /// A JSON value parsed with duplicate keys refused at every level.

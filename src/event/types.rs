@@ -233,7 +233,26 @@ impl fmt::Display for Date {
     // Written by hand: chrono's `format` parses its pattern on every call, which showed in
     // the profile of the append path and of snapshot encoding.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}-{:02}", self.0.year(), self.0.month(), self.0.day())
+        let (year, month, day) = (self.0.year(), self.0.month(), self.0.day());
+        if !(0..=9999).contains(&year) {
+            return write!(f, "{year:04}-{month:02}-{day:02}");
+        }
+        // Digits into a buffer, as for `Timestamp`: every record sealed writes a date or two.
+        let digit = |n: u32| b'0' + n as u8;
+        let year = year as u32;
+        let text = [
+            digit(year / 1000),
+            digit(year / 100 % 10),
+            digit(year / 10 % 10),
+            digit(year % 10),
+            b'-',
+            digit(month / 10),
+            digit(month % 10),
+            b'-',
+            digit(day / 10),
+            digit(day % 10),
+        ];
+        f.write_str(std::str::from_utf8(&text).expect("digits are ASCII"))
     }
 }
 
@@ -408,17 +427,22 @@ impl Hash {
     }
 
     pub fn to_hex(&self) -> String {
+        String::from_utf8(self.hex_digits().to_vec()).expect("hex digits are ASCII")
+    }
+
+    /// The 64 lowercase hex digits, as ASCII bytes.
+    pub fn hex_digits(&self) -> [u8; 64] {
         // Into a buffer at once: `hex::encode` pushes one char at a time, and every record
         // sealed writes two hashes.
         let mut digits = [0u8; 64];
         hex::encode_to_slice(self.0, &mut digits).expect("64 digits for 32 bytes");
-        String::from_utf8(digits.to_vec()).expect("hex digits are ASCII")
+        digits
     }
 }
 
 impl fmt::Display for Hash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
+        f.write_str(std::str::from_utf8(&self.hex_digits()).expect("hex digits are ASCII"))
     }
 }
 
@@ -495,6 +519,20 @@ mod tests {
                 .years_since(Date::parse("1990-03-01").unwrap()),
             17
         );
+    }
+
+    /// The date's text, written digit by digit, is chrono's `%Y-%m-%d` on every day from
+    /// 1900 to 2200, and a hash's digits are `hex::encode`'s.
+    #[test]
+    fn dates_and_hashes_write_the_text_of_their_libraries() {
+        let mut d = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap();
+        while d.year() <= 2200 {
+            assert_eq!(Date(d).to_string(), d.format("%Y-%m-%d").to_string());
+            d = d.succ_opt().unwrap();
+        }
+        let h = Hash(std::array::from_fn(|i| (i * 37 + 5) as u8));
+        assert_eq!(h.to_hex(), hex::encode(h.0));
+        assert_eq!(h.to_string(), hex::encode(h.0));
     }
 
     #[test]
