@@ -13,7 +13,7 @@ use super::CommandError;
 use crate::checkpoint::{self, SigningKey, VerifierKey};
 use crate::ledger::{Ledger, LedgerOptions};
 use crate::proofs::{self, AnyProof, AuditFailure, CheckpointReplay};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// The ledger's signing key, in the data directory unless `--key` says otherwise.
 pub const KEY_FILE: &str = "checkpoint.key";
@@ -338,9 +338,11 @@ pub fn verify_store_against(
     let store = Store::open_unchecked(data, false)?;
     let verified = crate::ledger::caches::verify(&store)?.map_err(|e| fail(chain_failure(e), out))?;
     let mut replay = CheckpointReplay::new(&checkpoint);
-    for record in store.records(1).take(checkpoint.size as usize) {
-        replay.push(&record.map_err(|e: StoreError| CommandError::from(e))?);
-    }
+    // Read on every core, folded in order (and settled once, at the end).
+    store.for_each_record(1, checkpoint.size, |record| {
+        replay.push(&record);
+        Ok(())
+    })?;
     let end = (verified.events, verified.head.hash, verified.root);
     print_against(replay.finish(verified.events), end, out)
 }
