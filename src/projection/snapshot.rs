@@ -529,12 +529,8 @@ pub fn decode_parts(bytes: &[u8], record_hash: Hash, parts: Parts) -> Result<Pro
     if hash != body_hash(table) {
         return Err(SnapshotError::Body);
     }
-    let mut p = Projection {
-        head_seq: head.seq,
-        head_hash: head.hash,
-        missing: Parts::all() - parts,
-        ..Projection::default()
-    };
+    let mut p = Projection::default();
+    (p.head_seq, p.head_hash, p.missing) = (head.seq, head.hash, Parts::all() - parts);
     let mut wanted: Vec<(Parts, &[u8], &[u8])> = Vec::new();
     for (entry, (part, _)) in table.chunks_exact(ENTRY).zip(section_list()) {
         let len = u64::from_be_bytes(entry[..8].try_into().expect("8 bytes"));
