@@ -664,12 +664,16 @@ mod tests {
             ("\"actor\":\"office\",", ""),
             ("\"prev\":\"07", "\"prev\":\"7"),
             ("\"recorded_at\":\"2026-12", "\"recorded_at\":\"2026-13"),
+            // A `type` inside a value, before the record's own.
+            ("\"issuer\":\"huyen\"", "\"issuer\":\"huyen\",\"type\":\"LocalityRegistered\""),
         ];
         let taken = [
             ("\"actor\":\"office\"", "\"actor\":\"offic\\u0065\""),
             ("\"localities\":[\"xa-a\"]", &format!("\"localities\":{full_list}")),
             ("\"seq\":5", "\"seq\":5,\"seq\":6"),
             ("{\"actor\"", "{\"type\":\"OrganizationFounded\",\"actor\""),
+            // The bytes of a `type` member inside a text, escaped.
+            ("\"name\":\"Chi bộ A\"", "\"name\":\"Chi bộ A \\\"type\\\":\\\"LocalityRegistered\\\"\""),
         ];
         let long = |bytes: &[u8]| -> Result<Record, RecordError> {
             let map: Map<String, Value> =
@@ -693,6 +697,11 @@ mod tests {
                     "{to}"
                 );
             }
+        }
+        // The short reading takes the record as it is, and with a `type` escaped in a text.
+        let escaped = bytes.replacen(taken[4].0, taken[4].1, 1);
+        for bytes in [&bytes, &escaped] {
+            assert!(canonical_de::read(bytes.as_bytes()).is_some(), "{bytes}");
         }
     }
 
