@@ -312,11 +312,26 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for NotNull<V> {
         self.0.visit_enum(data)
     }
     forward_visits!(
-        visit_bool(bool), visit_i8(i8), visit_i16(i16), visit_i32(i32), visit_i64(i64),
-        visit_i128(i128), visit_u8(u8), visit_u16(u16), visit_u32(u32), visit_u64(u64),
-        visit_u128(u128), visit_f32(f32), visit_f64(f64), visit_char(char), visit_str(&str),
-        visit_borrowed_str(&'de str), visit_string(String), visit_bytes(&[u8]),
-        visit_borrowed_bytes(&'de [u8]), visit_byte_buf(Vec<u8>),
+        visit_bool(bool),
+        visit_i8(i8),
+        visit_i16(i16),
+        visit_i32(i32),
+        visit_i64(i64),
+        visit_i128(i128),
+        visit_u8(u8),
+        visit_u16(u16),
+        visit_u32(u32),
+        visit_u64(u64),
+        visit_u128(u128),
+        visit_f32(f32),
+        visit_f64(f64),
+        visit_char(char),
+        visit_str(&str),
+        visit_borrowed_str(&'de str),
+        visit_string(String),
+        visit_bytes(&[u8]),
+        visit_borrowed_bytes(&'de [u8]),
+        visit_byte_buf(Vec<u8>),
     );
 }
 
@@ -330,7 +345,10 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Counted<V> {
         self.0.expecting(f)
     }
     fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
-        self.0.visit_seq(Items { seq, left: MAX_LIST_ITEMS })
+        self.0.visit_seq(Items {
+            seq,
+            left: MAX_LIST_ITEMS,
+        })
     }
 }
 
@@ -346,9 +364,11 @@ impl<'de, A: de::SeqAccess<'de>> de::SeqAccess<'de> for Items<A> {
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, A::Error> {
         let item = self.seq.next_element_seed(seed)?;
         if item.is_some() {
-            self.left = self.left.checked_sub(1).ok_or_else(|| de::Error::custom("a list too long"))?;
+            self.left = self
+                .left
+                .checked_sub(1)
+                .ok_or_else(|| de::Error::custom("a list too long"))?;
         }
         Ok(item)
     }
 }
-

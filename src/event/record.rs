@@ -563,7 +563,9 @@ fn canonical_bytes(seq: u64, prev: Hash, recorded_at: Timestamp, actor: &Id, sub
         out.push(b'"');
     });
     members.push("recorded_at", |out| display(out, &recorded_at));
-    members.push("seq", |out| out.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes()));
+    members.push("seq", |out| {
+        out.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes())
+    });
     members.push("type", |out| write_string(out, submission.event.type_name()));
     // Most records take 250 to 450 bytes.
     let mut out = Vec::with_capacity(512);
@@ -665,7 +667,10 @@ mod tests {
             ("\"prev\":\"07", "\"prev\":\"7"),
             ("\"recorded_at\":\"2026-12", "\"recorded_at\":\"2026-13"),
             // A `type` inside a value, before the record's own.
-            ("\"issuer\":\"huyen\"", "\"issuer\":\"huyen\",\"type\":\"LocalityRegistered\""),
+            (
+                "\"issuer\":\"huyen\"",
+                "\"issuer\":\"huyen\",\"type\":\"LocalityRegistered\"",
+            ),
         ];
         let taken = [
             ("\"actor\":\"office\"", "\"actor\":\"offic\\u0065\""),
@@ -673,7 +678,10 @@ mod tests {
             ("\"seq\":5", "\"seq\":5,\"seq\":6"),
             ("{\"actor\"", "{\"type\":\"OrganizationFounded\",\"actor\""),
             // The bytes of a `type` member inside a text, escaped.
-            ("\"name\":\"Chi bộ A\"", "\"name\":\"Chi bộ A \\\"type\\\":\\\"LocalityRegistered\\\"\""),
+            (
+                "\"name\":\"Chi bộ A\"",
+                "\"name\":\"Chi bộ A \\\"type\\\":\\\"LocalityRegistered\\\"\"",
+            ),
         ];
         let long = |bytes: &[u8]| -> Result<Record, RecordError> {
             let map: Map<String, Value> =

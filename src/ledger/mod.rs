@@ -525,7 +525,11 @@ impl Ledger {
         };
         let mut projection = snapshot.unwrap_or_default();
         let last_snapshot = projection.head().seq;
-        let mut rules = Rules::new(store.clone(), options.rules_cache_bytes, options.rules_write_back_events);
+        let mut rules = Rules::new(
+            store.clone(),
+            options.rules_cache_bytes,
+            options.rules_write_back_events,
+        );
         let head = rules.catch_up()?;
         store.remove_saved_rules_state()?;
         if options.project {
