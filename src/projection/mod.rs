@@ -372,8 +372,8 @@ impl Projection {
     /// hashes of the views it changed to [`Projection::settle`], which must run before the
     /// commitment is read or a snapshot written. For many records at a time (a rebuild, the
     /// tail after a snapshot, a group of appends): a view changed by many of them is
-    /// hashed once, and many views are hashed on every core. Most of a rebuild's fold was
-    /// rehashing views (BENCHMARKS.md, "The commitment settled once per batch").
+    /// hashed once, and many views are hashed on every core. Rehashing views was a third of
+    /// a rebuild's fold (BENCHMARKS.md, "The commitment settled once per batch").
     pub fn fold_unsettled(&mut self, record: &Record) {
         let changed = self.fold_views(record);
         self.unsettled.extend(changed);
