@@ -217,20 +217,7 @@ impl Store {
         let (snap, ignored) = self.latest_snapshot_reading(parts)?;
         let mut projection = snap.unwrap_or_default();
         let from_snapshot = projection.head().seq;
-        let mut replayed = 0;
-        let meter = crate::progress::Meter::events(
-            "folding the projection",
-            Some(self.head()?.seq.saturating_sub(from_snapshot)),
-        );
-        let folded = self.for_each_record(from_snapshot + 1, u64::MAX, |record| {
-            projection.fold_unsettled(&record);
-            replayed += 1;
-            meter.inc(1);
-            Ok(())
-        });
-        projection.settle();
-        folded?;
-        drop(meter);
+        let replayed = super::replay::fold_tail(self, &mut projection, self.head()?.seq)?;
         if snapshot_worth_keeping(from_snapshot, projection.head().seq) {
             self.put_snapshot(&projection)?;
         }

@@ -6,17 +6,20 @@ use crate::merkle::Frontier;
 use crate::projection::Projection;
 use crate::store::{Store, StoreError};
 
-/// Folds the records after the projection's head, up to `head`, into it.
-pub(super) fn fold_tail(store: &Store, projection: &mut Projection, head: u64) -> Result<(), StoreError> {
+/// Folds the records after the projection's head, up to `head`, into it, and settles its
+/// commitment; returns how many it folded.
+pub(super) fn fold_tail(store: &Store, projection: &mut Projection, head: u64) -> Result<u64, StoreError> {
     let from = projection.head().seq;
     let meter = crate::progress::Meter::events("folding the projection", Some(head.saturating_sub(from)));
+    let mut count = 0;
     let folded = store.for_each_record(from + 1, head, |record| {
         projection.fold_unsettled(&record);
+        count += 1;
         meter.inc(1);
         Ok(())
     });
     projection.settle();
-    folded
+    folded.map(|()| count)
 }
 
 /// Brings the stored Merkle tree up to the log's `head` (a log written before the tree was
