@@ -46,7 +46,6 @@ use orgledger::rules::State;
 use orgledger::store::Store;
 
 /// The binary a person runs, built by cargo for this benchmark.
-const BINARY: &str = env!("CARGO_BIN_EXE_orgledger");
 /// The longest any one wait may take: only a hang reaches it, and it ends the run.
 const PATIENCE: Duration = Duration::from_secs(600);
 /// The targets of the issue.
@@ -62,7 +61,10 @@ cargo bench --bench follower [-- --events N --runs R --lag-secs S --connections 
                    of import; medians are printed (default 1; verify always 3)
   --lag-secs S     how long the leader takes appends for the lag (default 30)
   --connections C  concurrent GraphQL connections appending (default 16)
-  --poll-ms P      how often the follower's head is asked, in ms (default 5)";
+  --poll-ms P      how often the follower's head is asked, in ms (default 5)
+
+The binary run is the one cargo built, or the one ORGLEDGER_BENCH_BINARY names (another
+build, to compare alternated runs of the same benchmark).";
 
 struct Settings {
     events: u64,
@@ -116,10 +118,10 @@ fn main() {
             "--generate-into" => {
                 let dir = value("--generate-into", &mut args);
                 let events = value("--generate-into", &mut args);
-                let error = Command::new(BINARY)
+                let error = Command::new(common::binary())
                     .args(["--data", &dir, "generate", "--events", &events])
                     .exec();
-                abort(&format!("{BINARY}: {error}"));
+                abort(&format!("{}: {error}", common::binary()));
             }
             "--events" => settings.events = number(&value("--events", &mut args)),
             "--runs" => settings.runs = number(&value("--runs", &mut args)),
@@ -148,7 +150,7 @@ fn run(s: &Settings) {
         s.runs,
         machine()
     );
-    println!("binary       {BINARY}");
+    println!("binary       {}", common::binary());
     let ledger = ensure_ledger(s.events);
     let work = target_dir().join("bench-follower");
     remove_dir(&work);
@@ -230,7 +232,7 @@ fn catch_up(s: &Settings, ledger: &Path, work: &Path, key: &Path, auditor: &str)
         let started = Instant::now();
         let child = Served::spawn(
             "follow",
-            Command::new(BINARY)
+            Command::new(common::binary())
                 .args(["follow", &leader.url, "--token", auditor, "--key"])
                 .arg(key)
                 .arg("--data")
@@ -421,7 +423,7 @@ fn lag(s: &Settings, ledger: &Path, work: &Path, key: &Path, auditor: &str, foll
     leader.wait_verified();
     let child = Served::spawn(
         "follow --listen",
-        Command::new(BINARY)
+        Command::new(common::binary())
             .args(["follow", &leader.url, "--token", auditor, "--key"])
             .arg(key)
             .args(["--listen", "127.0.0.1:0", "--data"])
@@ -754,7 +756,7 @@ impl Served {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| abort(&format!("{BINARY} {name}: {e}")));
+            .unwrap_or_else(|e| abort(&format!("{} {name}: {e}", common::binary())));
         CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).push(child.id());
         let (out_tx, stdout) = mpsc::channel();
         let out = child.stdout.take().expect("piped");
@@ -791,7 +793,7 @@ impl Served {
     fn leader(data: &Path) -> Served {
         let mut served = Served::spawn(
             "serve",
-            Command::new(BINARY)
+            Command::new(common::binary())
                 .arg("--data")
                 .arg(data)
                 .args(["serve", "--listen", "127.0.0.1:0"]),
@@ -935,13 +937,13 @@ fn orgledger(dir: &Path, args: &[&str]) -> Ran {
 
 fn run_binary(args: &[&str]) -> Ran {
     let started = Instant::now();
-    let mut child = Command::new(BINARY)
+    let mut child = Command::new(common::binary())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| abort(&format!("{BINARY}: {e}")));
+        .unwrap_or_else(|e| abort(&format!("{}: {e}", common::binary())));
     CHILDREN.lock().unwrap_or_else(|e| e.into_inner()).push(child.id());
     let drain = |pipe: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {

@@ -36,7 +36,6 @@ use graphql_client::{graphql_body, Connection};
 use orgledger::store::Store;
 
 /// The binary a person runs, built by cargo for this benchmark.
-const BINARY: &str = env!("CARGO_BIN_EXE_orgledger");
 const DEFAULT_SIZES: [u64; 3] = [100_000, 1_000_000, 10_000_000];
 const DEFAULT_RUNS: usize = 3;
 /// A ledger up to this size on disk gets a real append on a fresh copy; a larger one only
@@ -109,7 +108,10 @@ cargo bench --bench scale [-- --sizes N,N,... --runs R --copy-limit-mib M]
                       generated once with the release binary into target/bench-ledger-N
   --runs R            how many times each command is timed; medians are printed (default 3)
   --copy-limit-mib M  a ledger of at most M MiB on disk gets a real append on a fresh copy
-                      (cp -r); a larger one only the refused append (default 2048)";
+                      (cp -r); a larger one only the refused append (default 2048)
+
+The binary run is the one cargo built, or the one ORGLEDGER_BENCH_BINARY names (another
+build, to compare alternated runs of the same benchmark).";
 
 /// What the run measures.
 struct Settings {
@@ -142,9 +144,9 @@ fn main() {
                 let dir = value("--generate-into", &mut args);
                 let events = value("--generate-into", &mut args);
                 let error = std::os::unix::process::CommandExt::exec(
-                    Command::new(BINARY).args(["--data", &dir, "generate", "--events", &events]),
+                    Command::new(common::binary()).args(["--data", &dir, "generate", "--events", &events]),
                 );
-                fail(&format!("{BINARY}: {error}"));
+                fail(&format!("{}: {error}", common::binary()));
             }
             "--sizes" => {
                 settings.sizes = value("--sizes", &mut args).split(',').map(number).collect();
@@ -170,7 +172,7 @@ fn run(settings: &Settings) {
         settings.runs,
         machine()
     );
-    println!("binary       {BINARY}");
+    println!("binary       {}", common::binary());
     println!(
         "questions    `report coverage --date {DATE}`; old seqs from a PRNG seeded {QUESTION_SEED:#x}; medians of {} runs",
         settings.runs
@@ -548,7 +550,7 @@ fn timed(ran: &[Ran]) -> Timed {
 // The child is reaped by `wait` (wait4), which clippy does not know for a wait.
 #[allow(clippy::zombie_processes)]
 fn orgledger(dir: &Path, args: &[&str], stdin: Option<&str>) -> Ran {
-    let mut command = Command::new(BINARY);
+    let mut command = Command::new(common::binary());
     command
         .arg("--data")
         .arg(dir)
@@ -557,7 +559,9 @@ fn orgledger(dir: &Path, args: &[&str], stdin: Option<&str>) -> Ran {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let started = Instant::now();
-    let mut child = command.spawn().unwrap_or_else(|e| fail(&format!("{BINARY}: {e}")));
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| fail(&format!("{}: {e}", common::binary())));
     if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
         input
             .write_all(format!("{text}\n").as_bytes())
@@ -649,7 +653,7 @@ enum Said {
 #[allow(clippy::zombie_processes)]
 fn serve(dir: &Path, token: &str) -> Served {
     let started = Instant::now();
-    let mut child = Command::new(BINARY)
+    let mut child = Command::new(common::binary())
         .arg("--data")
         .arg(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
@@ -658,7 +662,7 @@ fn serve(dir: &Path, token: &str) -> Served {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| fail(&format!("{BINARY} serve: {e}")));
+        .unwrap_or_else(|e| fail(&format!("{} serve: {e}", common::binary())));
     let (tx, rx) = mpsc::channel();
     let (out, err) = (child.stdout.take(), child.stderr.take());
     let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));

@@ -83,6 +83,17 @@ pub fn hamlet(commune: &Id, tag: &str, submitter: usize, n: u64) -> Submission {
     )
 }
 
+/// The `orgledger` binary a benchmark runs: the one cargo built for it, or the one named by
+/// `ORGLEDGER_BENCH_BINARY`, to measure another build (an earlier commit's, say) with the
+/// same benchmark, alternated with this one. Copying another binary over cargo's does not
+/// do: `cargo bench` puts its own back before the benchmark starts.
+pub fn binary() -> &'static str {
+    static BINARY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        std::env::var("ORGLEDGER_BENCH_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_orgledger").to_owned())
+    });
+    &BINARY
+}
+
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
