@@ -7,6 +7,7 @@ use std::fmt;
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use smol_str::SmolStr;
 use unicode_normalization::UnicodeNormalization;
 
 /// The longest id, in bytes. Ids are short slugs; longer ones are a client bug.
@@ -21,12 +22,19 @@ pub const MAX_YEAR: i32 = 2100;
 /// A stable identifier chosen by the client: 1 to 64 characters of `a-z`, `0-9` and `-`,
 /// starting and ending with a letter or digit (`xom-pac-ngoa`, `dv-000123`, `03-da-tu`).
 ///
-/// Shared (`Arc<str>`), because ids are cloned into every map of the state and the
-/// projection: a clone is a reference count, not an allocation.
+/// Held inline when it is 23 bytes or shorter (nearly every id), and shared (`Arc<str>`)
+/// when longer ([`SmolStr`]): ids are cloned into every map of the state and the projection,
+/// and a clone is a copy of 24 bytes or a reference count, never an allocation. Inline, an
+/// id is compared and hashed without following a pointer: a lookup in the projection's tree
+/// of a million members compared ids held elsewhere in memory at every step down, a cache
+/// miss each (BENCHMARKS.md, "Ids held inline").
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Id(std::sync::Arc<str>);
+pub struct Id(SmolStr);
 
 impl Id {
+    /// The longest id held inline, without an allocation of its own.
+    pub const INLINE: usize = SmolStr::INLINE_CAP;
+
     pub fn parse(s: &str) -> Result<Id, String> {
         let bytes = s.as_bytes();
         let ok_char = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-';
@@ -42,7 +50,7 @@ impl Id {
                  starting and ending with a letter or digit"
             ));
         }
-        Ok(Id(std::sync::Arc::from(s)))
+        Ok(Id(SmolStr::new(s)))
     }
 
     pub fn as_str(&self) -> &str {

@@ -262,15 +262,20 @@ where
 }
 
 /// The ids of a list section that name the same few entities over and over (a meeting's
-/// cell, an admission's organization and home), each read once: every later mention is a
-/// clone of the same `Arc`, not an allocation of its own. At 10,000,000 events a snapshot
-/// holds millions of meetings of some thousands of cells. Ids that are each read once (an
-/// admission's member) are not looked up here: a map of all of them cost more than it saved.
+/// cell, an admission's organization and home), each long one read once: every later
+/// mention is a clone of the same `Arc`, not an allocation of its own. At 10,000,000 events
+/// a snapshot holds millions of meetings of some thousands of cells. An id short enough to
+/// be held inline ([`Id::INLINE`]) allocates nothing, and is read where it stands: looking
+/// it up cost more than reading it. Ids that are each read once (an admission's member) are
+/// not looked up here either: a map of all of them cost more than it saved.
 #[derive(Default)]
 struct SharedIds<'b>(crate::rules::HashMap<&'b str, Id>);
 
 impl<'b> SharedIds<'b> {
     fn id(&mut self, text: &'b str) -> Result<Id, String> {
+        if text.len() <= Id::INLINE {
+            return Id::parse(text);
+        }
         if let Some(id) = self.0.get(text) {
             return Ok(id.clone());
         }
@@ -613,21 +618,30 @@ mod tests {
         postcard::to_stdvec(&meetings).unwrap()
     }
 
-    /// A cell met twice is one `Arc`, and each meeting reads back whole.
+    /// A cell with a long id met twice is one `Arc`; one with a short id is held inline in
+    /// each meeting; and each meeting reads back whole.
     #[test]
     fn a_list_section_shares_the_ids_it_repeats() {
+        let long_a = "chi-bo-xom-pac-ngoa-xa-ngoc-khe";
+        let long_b = "chi-bo-xom-ban-gioc-xa-dam-thuy";
+        assert!(long_a.len() > Id::INLINE && long_b.len() > Id::INLINE);
         let mut p = Projection::default();
-        decode_section(
-            &mut p,
-            Parts::MEETINGS,
-            &meetings_section(&["chi-bo-a", "chi-bo-b", "chi-bo-a"]),
-        )
-        .unwrap();
-        let cells: Vec<&str> = p.meetings.iter().map(|m| m.cell.as_str()).collect();
-        assert_eq!(cells, ["chi-bo-a", "chi-bo-b", "chi-bo-a"]);
-        assert_eq!(p.meetings.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3]);
-        assert!(std::ptr::eq(p.meetings[0].cell.as_str(), p.meetings[2].cell.as_str()));
-        assert!(!std::ptr::eq(p.meetings[0].cell.as_str(), p.meetings[1].cell.as_str()));
+        let cells = [long_a, long_b, long_a, "chi-bo-a", "chi-bo-a"];
+        decode_section(&mut p, Parts::MEETINGS, &meetings_section(&cells)).unwrap();
+        let read: Vec<&str> = p.meetings.iter().map(|m| m.cell.as_str()).collect();
+        assert_eq!(read, cells);
+        assert_eq!(p.meetings.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        let text = |i: usize| p.meetings[i].cell.as_str();
+        assert!(std::ptr::eq(text(0), text(2)));
+        assert!(!std::ptr::eq(text(0), text(1)));
+        // Held inline: each meeting's id is its own bytes, inside the meeting.
+        assert!(!std::ptr::eq(text(3), text(4)));
+        let inside = |i: usize| {
+            let meeting = &p.meetings[i] as *const _ as usize
+                ..(&p.meetings[i] as *const _ as usize) + std::mem::size_of_val(&p.meetings[i]);
+            meeting.contains(&(text(i).as_ptr() as usize))
+        };
+        assert!(inside(3) && inside(4) && !inside(0));
     }
 
     /// A shared id is checked as any id is, the first time it is read; a section with bytes
