@@ -45,7 +45,6 @@ use orgledger::merkle::Frontier;
 use orgledger::rules::State;
 use orgledger::store::Store;
 
-/// The binary a person runs, built by cargo for this benchmark.
 /// The longest any one wait may take: only a hang reaches it, and it ends the run.
 const PATIENCE: Duration = Duration::from_secs(600);
 /// The targets of the issue.

@@ -35,7 +35,6 @@ use common::{ensure_ledger, fail, machine, median, memory, number, raw_scan, rep
 use graphql_client::{graphql_body, Connection};
 use orgledger::store::Store;
 
-/// The binary a person runs, built by cargo for this benchmark.
 const DEFAULT_SIZES: [u64; 3] = [100_000, 1_000_000, 10_000_000];
 const DEFAULT_RUNS: usize = 3;
 /// A ledger up to this size on disk gets a real append on a fresh copy; a larger one only

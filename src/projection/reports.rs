@@ -1151,8 +1151,8 @@ mod tests {
     use super::*;
 
     /// A territory whose hamlets keep their commune, change it, are registered late and
-    /// changed later still, or come to belong nowhere: the admissions report's [`Communes`] gives what [`commune_of`]
-    /// gives at every point asked, whatever it answered before.
+    /// changed later still, or come to belong nowhere: the admissions report's [`Communes`]
+    /// gives what [`commune_of`] gives at every point asked, whatever it answered before.
     #[test]
     fn communes_worked_out_once_answer_as_each_point_asks() {
         let events = [
