@@ -349,9 +349,29 @@ fn a_bulk_write_leaves_sled_a_table_of_its_pages() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let tables = sled_snapshots(&imported);
     assert_eq!(tables.len(), 1, "after import");
-    // A read-only open after it finds nothing of sled's log to read past that table, so
-    // writes no newer one.
+    // The open after it reads sled's log only from that table on. sled may have written a
+    // little after the table: the settling open's flusher thread rewrites pages of sparse
+    // segments, and reading a page can split or consolidate it. So that open may find some
+    // of the log past the table and write a newer one (none in most of 140 runs, 2-20 KB in
+    // some, 169 KB once, of the ~1 MB the import wrote); never what the import wrote.
     let out = run(&imported, &["verify"], "");
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(sled_snapshots(&imported), tables, "the open after the import");
+    let after = sled_snapshots(&imported);
+    assert_eq!(after.len(), 1, "after verify");
+    let (written, read_past) = (table_lsn(&tables[0]), table_lsn(&after[0]) - table_lsn(&tables[0]));
+    assert!(
+        written > 100_000,
+        "the import's table covers what it wrote: {}",
+        tables[0]
+    );
+    assert!(
+        read_past < written / 2,
+        "the open after the import read {read_past} bytes of sled's log past its table {}",
+        tables[0]
+    );
+}
+
+/// The log sequence number up to which a table of pages (`snap.<hex>`) covers sled's log.
+fn table_lsn(name: &str) -> u64 {
+    u64::from_str_radix(name.trim_start_matches("snap."), 16).expect("a table's name is snap.<hex>")
 }
