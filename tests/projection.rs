@@ -1772,7 +1772,9 @@ fn snapshots_are_caches_and_bad_ones_are_ignored() {
     // older one serves.
     store.put_snapshot(&p_early).unwrap();
     let mut flipped = snapshot::encode(&p_late);
-    let last = flipped.len() - 1;
+    // The last byte of the commitment's state, the last section a whole decode reads (the
+    // residences after it are read only in place of the members' views).
+    let last = section_range(&flipped, 13).end - 1;
     flipped[last] ^= 0x01;
     let late_hash = store.raw(late).unwrap().expect("record 300").0;
     assert_eq!(snapshot::decode(&flipped, late_hash).err(), Some(SnapshotError::Body));
@@ -1908,19 +1910,49 @@ fn a_question_at_the_head_reads_only_its_parts_of_the_snapshot() {
         }
     }
 
-    // One of the members' sections (index 3, the second of four) damaged: coverage reads
-    // them, refuses the snapshot and answers from the log.
-    assert_eq!(snapshot::MEMBER_SECTIONS, 4);
+    // Read without the members' views, the residences are every member's, in the same
+    // order and the same as the views hold them.
+    let part = snapshot::decode_parts(&good, head.hash, ReportKind::Coverage.reads()).unwrap();
+    assert!(part.members.is_empty() && !live.members.is_empty());
+    let residences = |p: &Projection| p.residences().map(|r| format!("{r:?}")).collect::<Vec<_>>();
+    assert_eq!(residences(&part), residences(&live));
+
+    // One of the residences' sections (index 15, the second of four, after the commitment's
+    // state) damaged: coverage reads them, refuses the snapshot and answers from the log.
+    assert_eq!((snapshot::MEMBER_SECTIONS, snapshot::SECTIONS), (4, 18));
     let mut damaged = good.clone();
-    let members = section_range(&damaged, 3);
-    assert!(!members.is_empty());
-    damaged[members.start + members.len() / 2] ^= 0x01;
+    let residences = section_range(&damaged, 15);
+    assert!(!residences.is_empty());
+    damaged[residences.start + residences.len() / 2] ^= 0x01;
     store.put_snapshot_bytes(head.seq, &damaged).unwrap();
     let (opened, how) = store.open_projection_reading(ReportKind::Coverage.reads()).unwrap();
     assert_eq!((how.ignored, how.replayed), (1, head.seq));
     assert_eq!(
         ask(&ReportKind::Coverage, "2013-09-30", head.seq, &opened, store),
         ask(&ReportKind::Coverage, "2013-09-30", head.seq, &live, store)
+    );
+
+    // One of the members' sections (index 3, the second of four) damaged: coverage does not
+    // read them and answers from the snapshot; temporary activity does, and answers from
+    // the log.
+    let mut damaged = good.clone();
+    let members = section_range(&damaged, 3);
+    assert!(!members.is_empty());
+    damaged[members.start + members.len() / 2] ^= 0x01;
+    store.put_snapshot_bytes(head.seq, &damaged).unwrap();
+    let (part, how) = store.open_projection_reading(ReportKind::Coverage.reads()).unwrap();
+    assert_eq!(how, at_head);
+    assert_eq!(
+        ask(&ReportKind::Coverage, "2013-09-30", head.seq, &part, store),
+        ask(&ReportKind::Coverage, "2013-09-30", head.seq, &live, store)
+    );
+    let (opened, how) = store
+        .open_projection_reading(ReportKind::TemporaryActivity.reads())
+        .unwrap();
+    assert_eq!((how.ignored, how.replayed), (1, head.seq));
+    assert_eq!(
+        ask(&ReportKind::TemporaryActivity, "2008-12-31", head.seq, &opened, store),
+        ask(&ReportKind::TemporaryActivity, "2008-12-31", head.seq, &live, store)
     );
 
     // The meetings section (index 10, after the members' four) damaged: coverage does not

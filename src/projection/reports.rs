@@ -39,10 +39,15 @@ fn unknown(kind: &'static str, id: &Id, seq: u64) -> ReportError {
 /// Panics if `p` was read without a part of `parts`: a report given a projection read for
 /// another question would answer from empty maps.
 fn reads(p: &Projection, parts: Parts) {
+    let mut missing = p.missing();
+    if !missing.contains(Parts::MEMBERS) {
+        // The members' views hold their residences.
+        missing -= Parts::RESIDENCE;
+    }
     assert!(
-        !p.missing().intersects(parts),
+        !missing.intersects(parts),
         "a report reads {parts:?}, and this projection was read without {:?}",
-        p.missing() & parts
+        missing & parts
     );
 }
 
@@ -223,7 +228,7 @@ impl CoverageCounts {
 }
 
 /// The parts of the projection [`coverage`] reads.
-pub const COVERAGE_READS: Parts = Parts::LOCALITIES.union(Parts::ORGS).union(Parts::MEMBERS);
+pub const COVERAGE_READS: Parts = Parts::LOCALITIES.union(Parts::ORGS).union(Parts::RESIDENCE);
 
 /// Coverage of hamlets and residential groups by resident members and by cells.
 pub fn coverage(p: &Projection, at: At) -> Coverage {
@@ -232,7 +237,7 @@ pub fn coverage(p: &Projection, at: At) -> Coverage {
     // looked up for every active member, millions at 10,000,000 events).
     let mut resident: HashSet<&Id> = HashSet::default();
     let mut hosts: HashSet<&Id> = HashSet::default();
-    for m in p.members.values() {
+    for m in p.residences() {
         if !m.active.holds(at) {
             continue;
         }

@@ -12,15 +12,17 @@
 //!
 //! A projection's body is in sections, one per [`Parts`] flag in bit order (localities,
 //! organizations, members, cadres, instruments, verifications, admissions, meetings,
-//! resolutions, the history index, the commitment's state), each the postcard bytes of that
-//! field; the members, the largest part to decode, are [`MEMBER_SECTIONS`] sections, each a
-//! map of a quarter of them in key order, so that a question that reads them and little
-//! else (coverage) decodes them on as many threads. It starts with a table of 14 entries,
+//! resolutions, the history index, the commitment's state, the residences), each the
+//! postcard bytes of that field; the members, the largest part to decode, are
+//! [`MEMBER_SECTIONS`] sections, each a map of a quarter of them in key order, so that a
+//! question that reads them and little else decodes them on as many threads. The
+//! residences are three of each member's timelines written again apart from the views
+//! ([`super::Residence`]), in as many sections, a list each, of the same members in the same
+//! order: `coverage` reads them in place of the views. It starts with a table of 18 entries,
 //! one per section: its length (8 bytes, big-endian) and the blake3 hash of its bytes (32,
 //! `derive_key` with [`SECTION_CONTEXT`]); the sections follow, in the same order. The
 //! header's body hash covers the table alone, so that a question reads and checks only the
-//! sections it needs ([`decode_parts`]): `coverage` at 10,000,000 generated events reads 142
-//! of 502 MB.
+//! sections it needs ([`decode_parts`]).
 //! The sections read are checked and decoded each on a thread of its own.
 //! Maps are written in key order (the hashed history index too), so that a snapshot's bytes
 //! depend on the projection alone.
@@ -37,7 +39,7 @@ use crate::event::{Date, Hash, Id, MeetingKind, ResolutionTopic, Sex, Text};
 pub const HEADER_AFTER_MARKER: usize = 8 + 32 + 32;
 
 /// The marker of projection snapshots.
-pub const PROJECTION: &[u8] = b"orgledger-projection-5";
+pub const PROJECTION: &[u8] = b"orgledger-projection-6";
 /// The marker of the whole rules state that versions before the stored one saved at close
 /// (read only for its head, one of the marks `verify` holds the log to).
 pub const RULES_STATE: &[u8] = b"orgledger-rules-state-1";
@@ -46,10 +48,11 @@ pub const CLOSED_HEAD: &[u8] = b"orgledger-closed-head-1";
 const BODY_HASH_CONTEXT: &str = "orgledger 2026-11-27 projection snapshot v1";
 /// The `derive_key` context of a projection snapshot's section hash.
 pub const SECTION_CONTEXT: &str = "orgledger 2026-12-07 projection snapshot section v1";
-/// The sections the members are written in.
+/// The sections the members are written in, and their residences.
 pub const MEMBER_SECTIONS: usize = 4;
-/// The sections of a projection snapshot: one per part, the members' [`MEMBER_SECTIONS`].
-pub const SECTIONS: usize = 10 + MEMBER_SECTIONS;
+/// The sections of a projection snapshot: one per part, the members' and the residences'
+/// [`MEMBER_SECTIONS`] each.
+pub const SECTIONS: usize = 10 + 2 * MEMBER_SECTIONS;
 /// The bytes of a section's entry in the table: its length and hash.
 const ENTRY: usize = 8 + 32;
 
@@ -168,12 +171,17 @@ fn section_hash(bytes: &[u8]) -> [u8; 32] {
 }
 
 /// The sections of a snapshot in order: each part, and which of its sections (the members
-/// have [`MEMBER_SECTIONS`], the others one).
+/// and the residences have [`MEMBER_SECTIONS`], the others one).
 fn section_list() -> impl Iterator<Item = (Parts, usize)> {
     Parts::all().iter().flat_map(|part| {
-        let pieces = if part == Parts::MEMBERS { MEMBER_SECTIONS } else { 1 };
+        let pieces = if in_pieces(part) { MEMBER_SECTIONS } else { 1 };
         (0..pieces).map(move |piece| (part, piece))
     })
+}
+
+/// Whether a part is written in [`MEMBER_SECTIONS`] sections.
+fn in_pieces(part: Parts) -> bool {
+    part == Parts::MEMBERS || part == Parts::RESIDENCE
 }
 
 /// The members of section `piece` of [`MEMBER_SECTIONS`]: a quarter of them, in key order.
@@ -193,6 +201,14 @@ fn encode_section(p: &Projection, part: Parts, piece: usize, out: Vec<u8>) -> Ve
         Parts::LOCALITIES => put(&p.localities, out),
         Parts::ORGS => put(&p.orgs, out),
         Parts::MEMBERS => put(&member_piece(p, piece), out),
+        Parts::RESIDENCE => {
+            let residences: Vec<_> = member_piece(p, piece)
+                .0
+                .into_iter()
+                .map(|(_, m)| m.residence())
+                .collect();
+            put(&residences, out)
+        }
         Parts::CADRES => put(&p.cadres, out),
         Parts::INSTRUMENTS => put(&p.instruments, out),
         Parts::VERIFICATIONS => put(&p.verifications, out),
@@ -320,9 +336,12 @@ struct StoredResolution<'b> {
 }
 
 /// Reads a list section, each item read as an `S` and made a `T` by `make` with the
-/// section's shared ids, one at a time (no list of `S` is gathered first).
+/// section's shared ids, one at a time (no list of `S` is gathered first). The list starts
+/// with room for its stated length, but for no more than `most` items: a damaged length
+/// cannot ask for more memory than the items that follow could fill.
 fn read_list<'b, S, T>(
     bytes: &'b [u8],
+    most: usize,
     make: impl FnMut(S, &mut SharedIds<'b>) -> Result<T, String>,
 ) -> Result<Vec<T>, SnapshotError>
 where
@@ -330,7 +349,7 @@ where
 {
     // postcard reports any error of ours as "Serde Deserialization Error": the visitor keeps
     // the message of the item it could not make, to say what was wrong.
-    struct List<'m, F, S>(F, &'m mut Option<String>, std::marker::PhantomData<S>);
+    struct List<'m, F, S>(F, &'m mut Option<String>, usize, std::marker::PhantomData<S>);
     impl<'b, S, T, F> serde::de::Visitor<'b> for List<'_, F, S>
     where
         S: Deserialize<'b>,
@@ -341,8 +360,7 @@ where
             f.write_str("a list")
         }
         fn visit_seq<A: serde::de::SeqAccess<'b>>(mut self, mut seq: A) -> Result<Vec<T>, A::Error> {
-            // Bounded, as in `FromEntries`: a damaged length asks for no more than follows.
-            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(self.2));
             let mut ids = SharedIds::default();
             while let Some(stored) = seq.next_element::<S>()? {
                 match (self.0)(stored, &mut ids) {
@@ -359,13 +377,24 @@ where
     }
     let mut d = postcard::Deserializer::from_bytes(bytes);
     let mut failed = None;
-    let items = serde::Deserializer::deserialize_seq(&mut d, List(make, &mut failed, std::marker::PhantomData))
+    let items = serde::Deserializer::deserialize_seq(&mut d, List(make, &mut failed, most, std::marker::PhantomData))
         .map_err(|e| SnapshotError::Decode(failed.take().unwrap_or_else(|| e.to_string())))?;
     match d.finalize() {
         Ok([]) => Ok(items),
         Ok(rest) => Err(SnapshotError::Decode(format!("{} bytes after a section", rest.len()))),
         Err(e) => Err(SnapshotError::Decode(e.to_string())),
     }
+}
+
+/// The most items a list section other than the residences makes room for before it reads
+/// them, as in [`FromEntries`].
+const LIST_ROOM: usize = 1 << 16;
+
+/// Reads a residences' section into a list with room for them all from the start (a
+/// quarter of the members: grown by doubling, it copied and held up to twice their bytes).
+/// A residence's bytes are at least three, the lengths of its three timelines.
+fn read_residences(bytes: &[u8]) -> Result<Vec<super::Residence>, SnapshotError> {
+    read_list(bytes, bytes.len() / 3, |r, _| Ok(r))
 }
 
 /// Reads one section's postcard bytes, all of them, as a `T`.
@@ -396,7 +425,7 @@ fn decode_section(p: &mut Projection, part: Parts, bytes: &[u8]) -> Result<(), S
         Parts::INSTRUMENTS => p.instruments = read_map(bytes)?,
         Parts::VERIFICATIONS => p.verifications = read(bytes)?,
         Parts::ADMISSIONS => {
-            p.admissions = read_list(bytes, |a: StoredAdmission, ids| {
+            p.admissions = read_list(bytes, LIST_ROOM, |a: StoredAdmission, ids| {
                 Ok(super::Admission {
                     member: a.member,
                     org: ids.id(a.org)?,
@@ -408,7 +437,7 @@ fn decode_section(p: &mut Projection, part: Parts, bytes: &[u8]) -> Result<(), S
             })?
         }
         Parts::MEETINGS => {
-            p.meetings = read_list(bytes, |m: StoredMeeting, ids| {
+            p.meetings = read_list(bytes, LIST_ROOM, |m: StoredMeeting, ids| {
                 Ok(super::Meeting {
                     cell: ids.id(m.cell)?,
                     kind: m.kind,
@@ -420,7 +449,7 @@ fn decode_section(p: &mut Projection, part: Parts, bytes: &[u8]) -> Result<(), S
             })?
         }
         Parts::RESOLUTIONS => {
-            p.resolutions = read_list(bytes, |r: StoredResolution, ids| {
+            p.resolutions = read_list(bytes, LIST_ROOM, |r: StoredResolution, ids| {
                 Ok(super::Resolution {
                     cell: ids.id(r.cell)?,
                     resolution: r.resolution,
@@ -433,16 +462,18 @@ fn decode_section(p: &mut Projection, part: Parts, bytes: &[u8]) -> Result<(), S
         }
         Parts::TOUCHED => p.touched = read_map(bytes)?,
         Parts::COMMITMENT => p.commitment = read(bytes)?,
+        Parts::RESIDENCE => p.residence = vec![read_residences(bytes)?],
         _ => unreachable!("one part at a time"),
     }
     Ok(())
 }
 
-/// One section read: a part whole, in a projection that holds it alone, or one of the
-/// members' sections, its entries in key order.
+/// One section read: a part whole, in a projection that holds it alone, one of the
+/// members' sections, its entries in key order, or one of the residences' sections.
 enum Section {
     Part(Box<Projection>),
     Members(Vec<(crate::event::Id, Box<super::MemberView>)>),
+    Residences(Vec<super::Residence>),
 }
 
 /// Checks one section against its hash and decodes it.
@@ -450,8 +481,10 @@ fn read_section(part: Parts, hash: &[u8], bytes: &[u8]) -> Result<Section, Snaps
     if section_hash(bytes) != hash {
         return Err(SnapshotError::Body);
     }
-    if part == Parts::MEMBERS {
-        return read_map(bytes).map(Section::Members);
+    match part {
+        Parts::MEMBERS => return read_map(bytes).map(Section::Members),
+        Parts::RESIDENCE => return read_residences(bytes).map(Section::Residences),
+        _ => {}
     }
     let mut piece = Projection::default();
     decode_section(&mut piece, part, bytes)?;
@@ -505,6 +538,7 @@ fn move_part(from: &mut Projection, to: &mut Projection, part: Parts) {
         Parts::RESOLUTIONS => to.resolutions = take(&mut from.resolutions),
         Parts::TOUCHED => to.touched = take(&mut from.touched),
         Parts::COMMITMENT => to.commitment = take(&mut from.commitment),
+        Parts::RESIDENCE => to.residence = take(&mut from.residence),
         _ => unreachable!("one part at a time"),
     }
 }
@@ -545,7 +579,8 @@ pub fn decode_parts(bytes: &[u8], record_hash: Hash, parts: Parts) -> Result<Pro
             .ok_or(SnapshotError::Body)?;
         let (section, after) = sections.split_at(len);
         sections = after;
-        if parts.contains(part) {
+        // The members' views hold their residences: those are read only in their place.
+        if parts.contains(part) && !(part == Parts::RESIDENCE && parts.contains(Parts::MEMBERS)) {
             wanted.push((part, &entry[8..], section));
         }
     }
@@ -590,8 +625,11 @@ pub fn decode_parts(bytes: &[u8], record_hash: Hash, parts: Parts) -> Result<Pro
     });
     let others = wanted.iter().filter(|(part, _, _)| *part != Parts::MEMBERS);
     for (piece, &(part, _, _)) in pieces.into_iter().zip(others) {
-        if let Section::Part(mut piece) = piece? {
-            move_part(&mut piece, &mut p, part);
+        match piece? {
+            Section::Part(mut piece) => move_part(&mut piece, &mut p, part),
+            // In order: the residences' sections are among the others in section order.
+            Section::Residences(some) => p.residence.push(some),
+            Section::Members(_) => unreachable!("the members are joined apart"),
         }
     }
     if let Some(members) = members {
