@@ -121,6 +121,36 @@ fn the_rules_state_is_stored_with_the_records_it_follows() {
     assert_eq!(entities, 6);
 }
 
+/// A ledger opened and closed with nothing appended leaves the stored state as it stood,
+/// unwritten (each write to sled's log makes the next open write sled's table of pages
+/// again); one that appended writes it at the new head as it closes.
+#[test]
+fn a_ledger_closed_with_nothing_appended_writes_no_rules_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = world(dir.path());
+    let ledger = open(dir.path());
+    let store = ledger.shared_store();
+    assert_eq!(store.rules_writes(), 0, "an open of a state at the head");
+    ledger.close();
+    assert_eq!(store.rules_writes(), 0, "a close with nothing appended");
+    drop(store);
+    assert_eq!(stored_rules(dir.path()), (Some(head), 4));
+
+    let ledger = open_with(dir.path(), || {
+        LedgerOptions::default().with_rules_write_back_events(1_000)
+    });
+    let store = ledger.shared_store();
+    ledger
+        .append(actor(), vec![locality("xom-moi", "hamlet", Some("xa-ngoc-khe"))], None)
+        .expect("a new hamlet");
+    let appended = ledger.head();
+    assert_eq!(store.rules_writes(), 0, "not due before the close");
+    ledger.close();
+    assert_eq!(store.rules_writes(), 1, "written once as it closes");
+    drop(store);
+    assert_eq!(stored_rules(dir.path()), (Some(appended), 5));
+}
+
 #[test]
 fn a_missing_rules_state_is_rebuilt_from_the_log_at_open() {
     let dir = tempfile::tempdir().unwrap();

@@ -659,6 +659,12 @@ impl Ledger {
         &self.store
     }
 
+    /// The store, shared: for a test to read it after the ledger closed.
+    #[cfg(feature = "internals")]
+    pub fn shared_store(&self) -> Arc<Store> {
+        self.store.clone()
+    }
+
     /// The head after the last durable group.
     pub fn head(&self) -> Head {
         *self.head.borrow()

@@ -228,6 +228,8 @@ pub struct Store {
     durable: AtomicU64,
     /// How many times the store's files were synced after a flush.
     syncs: AtomicU64,
+    /// How many times rules-state entries or where the state stands were written.
+    rules_writes: AtomicU64,
     /// How many records the open checked after the verified point.
     checked_on_open: AtomicU64,
     /// Whether `format` names this version's format ([`FORMAT_VALUE`]); until it does, the
@@ -371,6 +373,7 @@ impl Store {
             inserted: AtomicU64::new(0),
             durable: AtomicU64::new(u64::MAX),
             syncs: AtomicU64::new(0),
+            rules_writes: AtomicU64::new(0),
             checked_on_open: AtomicU64::new(0),
             format_marked: std::sync::atomic::AtomicBool::new(format_marked),
             sync_files: true,
@@ -408,6 +411,12 @@ impl Store {
     /// How many times the store's files were synced after a flush since it opened.
     pub fn syncs(&self) -> u64 {
         self.syncs.load(Ordering::Acquire)
+    }
+
+    /// How many times the rules state was written ([`Store::put_rules`]) since the store
+    /// opened.
+    pub fn rules_writes(&self) -> u64 {
+        self.rules_writes.load(Ordering::Acquire)
     }
 
     /// Passes a fault point: the injected failure, if a test set one.
@@ -1034,7 +1043,9 @@ impl Store {
         at.push(RULES_LAYOUT);
         at.extend_from_slice(&encode_head(head));
         batch.insert(RULES_KEY, at);
-        self.log.apply_batch(batch).map_err(StoreError::io)
+        self.log.apply_batch(batch).map_err(StoreError::io)?;
+        self.rules_writes.fetch_add(1, Ordering::AcqRel);
+        Ok(())
     }
 
     /// Marks the stored rules state for a rebuild at the next open (an entry of it was found
