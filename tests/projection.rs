@@ -1867,6 +1867,15 @@ fn section_range(bytes: &[u8], index: usize) -> std::ops::Range<usize> {
     start..start + len(index)
 }
 
+/// `good` with a byte in the middle of its section `index` flipped.
+fn with_section_damaged(good: &[u8], index: usize) -> Vec<u8> {
+    let mut damaged = good.to_vec();
+    let range = section_range(&damaged, index);
+    assert!(!range.is_empty(), "section {index} holds bytes");
+    damaged[range.start + range.len() / 2] ^= 0x01;
+    damaged
+}
+
 /// Whether `outcome` is the panic of a projection read in part asked for the whole.
 fn refused_for_parts(outcome: std::thread::Result<()>) -> bool {
     let Err(payload) = outcome else { return false };
@@ -1917,69 +1926,58 @@ fn a_question_at_the_head_reads_only_its_parts_of_the_snapshot() {
     let residences = |p: &Projection| p.residences().map(|r| format!("{r:?}")).collect::<Vec<_>>();
     assert_eq!(residences(&part), residences(&live));
 
+    // The snapshot at the head replaced by `bytes`, a question of `kind` opened from it:
+    // how it was opened (from the snapshot, or from the log past it), and the same answer
+    // on `day` as the live projection's.
+    let opened_from = |bytes: &[u8], kind: &ReportKind, day: &str| {
+        store.put_snapshot_bytes(head.seq, bytes).unwrap();
+        let (opened, how) = store.open_projection_reading(kind.reads()).unwrap();
+        assert_eq!(
+            ask(kind, day, head.seq, &opened, store),
+            ask(kind, day, head.seq, &live, store),
+            "{kind:?} on {day}"
+        );
+        assert!(
+            how == at_head || opened.missing().is_empty(),
+            "folded from the log, so whole"
+        );
+        if how == at_head {
+            "the snapshot"
+        } else {
+            assert_eq!((how.ignored, how.replayed), (1, head.seq), "{kind:?}");
+            "the log"
+        }
+    };
+    let coverage = ReportKind::Coverage;
+
     // One of the residences' sections (index 15, the second of four, after the commitment's
     // state) damaged: coverage reads them, refuses the snapshot and answers from the log.
     assert_eq!((snapshot::MEMBER_SECTIONS, snapshot::SECTIONS), (4, 18));
-    let mut damaged = good.clone();
-    let residences = section_range(&damaged, 15);
-    assert!(!residences.is_empty());
-    damaged[residences.start + residences.len() / 2] ^= 0x01;
-    store.put_snapshot_bytes(head.seq, &damaged).unwrap();
-    let (opened, how) = store.open_projection_reading(ReportKind::Coverage.reads()).unwrap();
-    assert_eq!((how.ignored, how.replayed), (1, head.seq));
-    assert_eq!(
-        ask(&ReportKind::Coverage, "2013-09-30", head.seq, &opened, store),
-        ask(&ReportKind::Coverage, "2013-09-30", head.seq, &live, store)
-    );
+    let damaged = with_section_damaged(&good, 15);
+    assert_eq!(opened_from(&damaged, &coverage, "2013-09-30"), "the log");
 
     // One of the members' sections (index 3, the second of four) damaged: coverage does not
     // read them and answers from the snapshot; temporary activity does, and answers from
     // the log.
-    let mut damaged = good.clone();
-    let members = section_range(&damaged, 3);
-    assert!(!members.is_empty());
-    damaged[members.start + members.len() / 2] ^= 0x01;
-    store.put_snapshot_bytes(head.seq, &damaged).unwrap();
-    let (part, how) = store.open_projection_reading(ReportKind::Coverage.reads()).unwrap();
-    assert_eq!(how, at_head);
+    let damaged = with_section_damaged(&good, 3);
+    assert_eq!(opened_from(&damaged, &coverage, "2013-09-30"), "the snapshot");
     assert_eq!(
-        ask(&ReportKind::Coverage, "2013-09-30", head.seq, &part, store),
-        ask(&ReportKind::Coverage, "2013-09-30", head.seq, &live, store)
-    );
-    let (opened, how) = store
-        .open_projection_reading(ReportKind::TemporaryActivity.reads())
-        .unwrap();
-    assert_eq!((how.ignored, how.replayed), (1, head.seq));
-    assert_eq!(
-        ask(&ReportKind::TemporaryActivity, "2008-12-31", head.seq, &opened, store),
-        ask(&ReportKind::TemporaryActivity, "2008-12-31", head.seq, &live, store)
+        opened_from(&damaged, &ReportKind::TemporaryActivity, "2008-12-31"),
+        "the log"
     );
 
     // The meetings section (index 10, after the members' four) damaged: coverage does not
     // read it and answers from the snapshot; the meetings report does, and answers from the
     // log; so does a whole opening.
-    let mut damaged = good.clone();
-    let meetings = section_range(&damaged, 10);
-    assert!(!meetings.is_empty());
-    damaged[meetings.start + meetings.len() / 2] ^= 0x01;
+    let damaged = with_section_damaged(&good, 10);
     assert_eq!(
         snapshot::decode_parts(&damaged, head.hash, Parts::MEETINGS).err(),
         Some(SnapshotError::Body)
     );
-    store.put_snapshot_bytes(head.seq, &damaged).unwrap();
-    let (part, how) = store.open_projection_reading(ReportKind::Coverage.reads()).unwrap();
-    assert_eq!(how, at_head);
+    assert_eq!(opened_from(&damaged, &coverage, "2013-09-30"), "the snapshot");
     assert_eq!(
-        ask(&ReportKind::Coverage, "2013-09-30", head.seq, &part, store),
-        ask(&ReportKind::Coverage, "2013-09-30", head.seq, &live, store)
-    );
-    let meetings_report = ReportKind::Meetings { year: None };
-    let (opened, how) = store.open_projection_reading(meetings_report.reads()).unwrap();
-    assert_eq!((how.ignored, how.replayed), (1, head.seq));
-    assert!(opened.missing().is_empty(), "folded from the log, so whole");
-    assert_eq!(
-        ask(&meetings_report, "2015-12-31", head.seq, &opened, store),
-        ask(&meetings_report, "2015-12-31", head.seq, &live, store)
+        opened_from(&damaged, &ReportKind::Meetings { year: None }, "2015-12-31"),
+        "the log"
     );
     store.put_snapshot_bytes(head.seq, &damaged).unwrap();
     let (whole, how) = store.open_projection().unwrap();

@@ -128,27 +128,37 @@ fn the_rules_state_is_stored_with_the_records_it_follows() {
 fn a_ledger_closed_with_nothing_appended_writes_no_rules_state() {
     let dir = tempfile::tempdir().unwrap();
     let head = world(dir.path());
-    let ledger = open(dir.path());
-    let store = ledger.shared_store();
-    assert_eq!(store.rules_writes(), 0, "an open of a state at the head");
-    ledger.close();
-    assert_eq!(store.rules_writes(), 0, "a close with nothing appended");
-    drop(store);
+    // The rules-state writes of a ledger that does `work` and closes: before the close, and
+    // in all.
+    let writes = |work: &dyn Fn(&Ledger)| {
+        let ledger = open_with(dir.path(), || {
+            LedgerOptions::default().with_rules_write_back_events(1_000)
+        });
+        let store = ledger.shared_store();
+        work(&ledger);
+        let before = store.rules_writes();
+        ledger.close();
+        (before, store.rules_writes())
+    };
+    assert_eq!(
+        writes(&|_| {}),
+        (0, 0),
+        "opened at the head, closed with nothing appended"
+    );
     assert_eq!(stored_rules(dir.path()), (Some(head), 4));
 
-    let ledger = open_with(dir.path(), || {
-        LedgerOptions::default().with_rules_write_back_events(1_000)
-    });
-    let store = ledger.shared_store();
-    ledger
-        .append(actor(), vec![locality("xom-moi", "hamlet", Some("xa-ngoc-khe"))], None)
-        .expect("a new hamlet");
-    let appended = ledger.head();
-    assert_eq!(store.rules_writes(), 0, "not due before the close");
-    ledger.close();
-    assert_eq!(store.rules_writes(), 1, "written once as it closes");
-    drop(store);
-    assert_eq!(stored_rules(dir.path()), (Some(appended), 5));
+    let hamlet = |ledger: &Ledger| {
+        ledger
+            .append(actor(), vec![locality("xom-moi", "hamlet", Some("xa-ngoc-khe"))], None)
+            .expect("a new hamlet");
+    };
+    assert_eq!(
+        writes(&hamlet),
+        (0, 1),
+        "not due before the close, written once as it closes"
+    );
+    let (at, entities) = stored_rules(dir.path());
+    assert_eq!((at.map(|h| h.seq), entities), (Some(head.seq + 1), 5));
 }
 
 #[test]
