@@ -139,7 +139,7 @@ fn ranges<'a, V: Clone>(t: &'a Timeline<V>, seq: u64, dates: &[Date]) -> Vec<(Ra
     let mut out = Vec::new();
     // The latest version visible wins, as `at` looks from the end.
     for span in t.spans().iter().rev() {
-        if span.opened > seq || span.superseded.is_some_and(|s| s <= seq) {
+        if span.opened > seq || span.superseded.is_some_and(|s| s.get() <= seq) {
             continue;
         }
         let lo = dates.partition_point(|d| *d < span.from);
