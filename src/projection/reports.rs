@@ -80,13 +80,24 @@ fn member_name(m: &MemberView, at: At) -> String {
 
 /// The commune a locality belongs to at `at` (itself if it is a commune).
 pub(crate) fn commune_of(p: &Projection, id: &Id, at: At) -> Option<Id> {
+    walk_to_commune(p, id, |l| l.parent.at(at)?.as_ref())
+}
+
+/// Walks up from `id` to its commune (itself if it is a commune), at most five steps, each
+/// locality's parent the one `parent` gives. `None` where a locality is unknown or `parent`
+/// gives none.
+fn walk_to_commune<'p>(
+    p: &'p Projection,
+    id: &Id,
+    mut parent: impl FnMut(&'p super::LocalityView) -> Option<&'p Id>,
+) -> Option<Id> {
     let mut cur = id.clone();
     for _ in 0..5 {
         let l = p.localities.get(&cur)?;
         if l.kind == LocalityKind::Commune {
             return Some(cur);
         }
-        cur = l.parent.at(at)?.clone()?;
+        cur = parent(l)?.clone();
     }
     None
 }
@@ -137,34 +148,22 @@ impl<'p> Communes<'p> {
 /// The commune `id`'s latest parents lead to, if each of them is open; `None` if one was
 /// ended or corrected.
 fn latest_commune(p: &Projection, id: &Id) -> Option<LatestCommune> {
-    let mut latest = LatestCommune {
-        commune: None,
-        from: None,
-        opened: 0,
-    };
-    let mut cur = id.clone();
-    for _ in 0..5 {
-        let Some(l) = p.localities.get(&cur) else {
-            return Some(latest);
-        };
-        if l.kind == LocalityKind::Commune {
-            latest.commune = Some(cur);
-            return Some(latest);
-        }
+    let (mut from, mut opened, mut open) = (None, 0, true);
+    let commune = walk_to_commune(p, id, |l| {
         // A timeline's versions are kept in the order they were recorded, and a question
         // sees the last one visible to it.
-        let span = l.parent.spans().last()?;
-        if span.until.is_some() || span.superseded.is_some() {
-            return None;
-        }
-        latest.from = latest.from.max(Some(span.from));
-        latest.opened = latest.opened.max(span.opened);
-        match &span.value {
-            Some(parent) => cur = parent.clone(),
-            None => return Some(latest),
-        }
-    }
-    Some(latest)
+        let span = l
+            .parent
+            .spans()
+            .last()
+            .filter(|s| s.until.is_none() && s.superseded.is_none());
+        open = span.is_some();
+        let span = span?;
+        from = from.max(Some(span.from));
+        opened = opened.max(span.opened);
+        span.value.as_ref()
+    });
+    open.then_some(LatestCommune { commune, from, opened })
 }
 
 // ---------------------------------------------------------------------------------------
