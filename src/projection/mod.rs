@@ -331,9 +331,9 @@ const FREED_APART: usize = 100_000;
 /// A projection of a long log holds millions of allocations (a view per member, a list of
 /// `seq`s per entity in the history index, a hash per view; an id each too, before ids were
 /// held inline), and freeing them one by one took half a second at 10,000,000 events: a
-/// fifth of what `orgledger checkpoint` took there, spent as it exited. A large projection is freed on a thread of its own, so
-/// that a command or a server ends without waiting for it (at exit the system takes the
-/// memory back at once).
+/// fifth of what `orgledger checkpoint` took there, spent as it exited. A large projection
+/// is freed on a thread of its own, so that a command or a server ends without waiting for
+/// it (at exit the system takes the memory back at once).
 impl Drop for Projection {
     fn drop(&mut self) {
         if self.touched.len().max(self.members.len()) < FREED_APART {
