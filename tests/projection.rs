@@ -2024,6 +2024,88 @@ fn a_question_at_the_head_reads_only_its_parts_of_the_snapshot() {
     ledger.close();
 }
 
+/// The newest snapshot decoded while the store opens (`caches::decode_early`) is used only
+/// where the open store would have decoded that file and those parts: at the head; behind
+/// it only when decoded whole (the tail is folded on it); never when the record at its
+/// `seq` does not have the hash it stands for. Each way opens as the store alone would.
+#[test]
+fn a_snapshot_decoded_while_the_store_opens_is_used_only_where_the_store_would_use_it() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let ledger = write_ledger(dir.path(), &trung_khanh_story(), RECORDED_FROM);
+    let store = ledger.store();
+    let live = ledger.projection().clone();
+    let head = live.head();
+    let behind = replay_to(store, head.seq - 7);
+    let coverage = ReportKind::Coverage;
+    // The store holds exactly `files`; a question reading `parts` is opened with and
+    // without the early decode: the same opening, the same answer as the live projection.
+    let opens = |files: &[(u64, Vec<u8>)], parts: Parts| {
+        store.delete_snapshots().unwrap();
+        for (seq, bytes) in files {
+            store.put_snapshot_bytes(*seq, bytes).unwrap();
+        }
+        let early = orgledger::ledger::caches::decode_early(dir.path(), parts);
+        let (with, how) = store.open_projection_reading_after(parts, early.take()).unwrap();
+        let (without, how_alone) = store.open_projection_reading(parts).unwrap();
+        assert_eq!(how, how_alone, "{parts:?}");
+        assert_eq!(with.missing(), without.missing(), "{parts:?}");
+        for day in ["2008-12-31", "2015-12-31"] {
+            let answer = ask(&coverage, day, head.seq, &with, store);
+            assert_eq!(
+                answer,
+                ask(&coverage, day, head.seq, &live, store),
+                "{parts:?} on {day}"
+            );
+        }
+        how
+    };
+    let at_head = snapshot::encode(&live);
+    let behind_bytes = snapshot::encode(&behind);
+    let opened = |from_snapshot, ignored, replayed| Opened {
+        from_snapshot,
+        ignored,
+        replayed,
+    };
+
+    // At the head: the parts a question reads, or all of them.
+    let files = [(behind.head().seq, behind_bytes.clone()), (head.seq, at_head.clone())];
+    assert_eq!(opens(&files, coverage.reads()), opened(head.seq, 0, 0));
+    assert_eq!(opens(&files, Parts::all()), opened(head.seq, 0, 0));
+
+    // Behind the head: decoded in part it cannot be folded on, so the store decodes it
+    // whole; decoded whole, the tail is folded on it.
+    let files = [(behind.head().seq, behind_bytes.clone())];
+    assert_eq!(opens(&files, coverage.reads()), opened(behind.head().seq, 0, 7));
+    assert_eq!(opens(&files, Parts::all()), opened(behind.head().seq, 0, 7));
+
+    // The snapshot behind the head, named and headed as one at the head with a hash the
+    // log does not have there: it decodes by itself, and is refused once the store is
+    // open, as the store's own reading refuses it (the older one is used).
+    let mut forged = behind_bytes.clone();
+    let marker = snapshot::PROJECTION.len();
+    forged[marker..marker + 8].copy_from_slice(&head.seq.to_be_bytes());
+    assert!(snapshot::decode_parts(
+        &forged,
+        snapshot::header_of(snapshot::PROJECTION, &forged).unwrap().hash,
+        Parts::all()
+    )
+    .is_ok());
+    let files = [(behind.head().seq, behind_bytes.clone()), (head.seq, forged)];
+    for parts in [coverage.reads(), Parts::all()] {
+        assert_eq!(opens(&files, parts), opened(behind.head().seq, 1, 7), "{parts:?}");
+    }
+
+    // A newer snapshot written after the early decode began (by a ledger that closed
+    // before this one opened the store): the store reads the newer one.
+    store.delete_snapshots().unwrap();
+    store.put_snapshot_bytes(behind.head().seq, &behind_bytes).unwrap();
+    let early = orgledger::ledger::caches::decode_early(dir.path(), Parts::all()).take();
+    store.put_snapshot_bytes(head.seq, &at_head).unwrap();
+    let (_, how) = store.open_projection_reading_after(Parts::all(), early).unwrap();
+    assert_eq!(how, opened(head.seq, 0, 0));
+    drop(ledger);
+}
+
 #[test]
 fn partial_snapshots_left_by_a_kill_are_removed() {
     let dir = tempfile::tempdir().expect("a temp dir");

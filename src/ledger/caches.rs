@@ -62,28 +62,12 @@ impl Store {
     }
 
     fn snapshot_file(&self, seq: u64) -> PathBuf {
-        self.snapshot_dir().join(format!("projection-{seq:020}.snapshot"))
+        snapshot_file_in(&self.snapshot_dir(), seq)
     }
 
     /// The `seq` of every stored snapshot, oldest first.
     pub fn snapshot_seqs(&self) -> Result<Vec<u64>, StoreError> {
-        let entries = match std::fs::read_dir(self.snapshot_dir()) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(StoreError::io(e)),
-        };
-        let mut out = Vec::new();
-        for entry in entries {
-            let name = entry.map_err(StoreError::io)?.file_name();
-            let seq = name
-                .to_str()
-                .and_then(|n| n.strip_prefix("projection-"))
-                .and_then(|n| n.strip_suffix(".snapshot"))
-                .and_then(|n| n.parse::<u64>().ok());
-            out.extend(seq);
-        }
-        out.sort_unstable();
-        Ok(out)
+        snapshot_seqs_in(&self.snapshot_dir()).map_err(StoreError::io)
     }
 
     /// Stores a snapshot of `projection` and drops the oldest beyond [`KEEP_SNAPSHOTS`].
@@ -164,16 +148,37 @@ impl Store {
     /// The latest snapshot that matches the log, decoded; unusable ones are skipped and
     /// counted.
     pub fn latest_snapshot(&self) -> Result<(Option<Projection>, u64), StoreError> {
-        self.latest_snapshot_reading(Parts::all())
+        self.latest_snapshot_reading(Parts::all(), None)
+    }
+
+    /// [`Store::latest_snapshot`], given what [`decode_early`] made of the newest snapshot
+    /// file while the store was being opened (used only where it is what this would decode).
+    pub fn latest_snapshot_after(&self, early: Option<EarlySnapshot>) -> Result<(Option<Projection>, u64), StoreError> {
+        self.latest_snapshot_reading(Parts::all(), early)
     }
 
     /// [`Store::latest_snapshot`], decoding only `parts` when the snapshot stands for the
     /// head (nothing is left to fold on it); one that stands for an earlier record is
     /// decoded whole, for the records after it to fold in.
-    fn latest_snapshot_reading(&self, parts: Parts) -> Result<(Option<Projection>, u64), StoreError> {
+    /// `early`, when given, is the newest snapshot file decoded before the store was open
+    /// ([`decode_early`]): it is the answer when it is the file and the decode this would
+    /// have chosen, and it stands in the log.
+    fn latest_snapshot_reading(
+        &self,
+        parts: Parts,
+        early: Option<EarlySnapshot>,
+    ) -> Result<(Option<Projection>, u64), StoreError> {
         let head = self.head()?.seq;
+        let seqs = self.snapshot_seqs()?;
+        if let Some(early) = early {
+            let wanted = if early.seq == head { parts } else { Parts::all() };
+            let chosen = seqs.last() == Some(&early.seq) && early.seq <= head && early.parts == wanted;
+            if chosen && matches!(self.raw(early.seq)?, Some((hash, _)) if hash == early.hash) {
+                return Ok((Some(early.projection), 0));
+            }
+        }
         let mut ignored = 0;
-        for seq in self.snapshot_seqs()?.into_iter().rev() {
+        for seq in seqs.into_iter().rev() {
             let parts = if seq == head { parts } else { Parts::all() };
             // A whole decode reads every page: they are read in at once, not a fault each.
             // A question that reads a few sections faults in only theirs (`coverage` reads
@@ -218,7 +223,18 @@ impl Store {
     /// only those parts are decoded, and the projection refuses to be folded on or written
     /// ([`Projection::missing`]); otherwise as [`Store::open_projection`].
     pub fn open_projection_reading(&self, parts: Parts) -> Result<(Projection, Opened), StoreError> {
-        let (snap, ignored) = self.latest_snapshot_reading(parts)?;
+        self.open_projection_reading_after(parts, None)
+    }
+
+    /// [`Store::open_projection_reading`], given what [`decode_early`] made of the newest
+    /// snapshot file while the store was being opened: used only where it is what the
+    /// store's own choice would decode.
+    pub fn open_projection_reading_after(
+        &self,
+        parts: Parts,
+        early: Option<EarlySnapshot>,
+    ) -> Result<(Projection, Opened), StoreError> {
+        let (snap, ignored) = self.latest_snapshot_reading(parts, early)?;
         let mut projection = snap.unwrap_or_default();
         let from_snapshot = projection.head().seq;
         let replayed = super::replay::fold_tail(self, &mut projection, self.head()?.seq)?;
@@ -234,6 +250,84 @@ impl Store {
             },
         ))
     }
+}
+
+/// The newest snapshot file of a data directory, decoded before its store is open
+/// ([`decode_early`]).
+pub struct EarlySnapshot {
+    /// The `seq` its file is named by.
+    seq: u64,
+    /// The hash its header gives for the record at `seq`: the store must have it there.
+    hash: crate::event::Hash,
+    /// The parts decoded.
+    parts: Parts,
+    projection: Projection,
+}
+
+/// A decode of the newest snapshot started before the store is opened, on a thread of its
+/// own: sled's open reads a table of the store's pages on one core (about 0.2 s at
+/// 10,000,000 events), and a snapshot's decode takes as long or longer, so a cold question
+/// or a server start does both at once. Nothing is trusted from it until the store is open:
+/// [`Store::open_projection_reading_after`] and [`Store::latest_snapshot_after`] use it only when
+/// it is the file, and the parts, that they would have decoded, and the record at its `seq`
+/// has the hash it stands for; otherwise it is dropped and they decode as they would have.
+pub struct EarlyDecode(Option<std::thread::JoinHandle<Option<EarlySnapshot>>>);
+
+impl EarlyDecode {
+    /// What the decode made of the newest snapshot (`None`: no snapshot, one that does not
+    /// decode, or no thread to decode it on).
+    pub fn take(self) -> Option<EarlySnapshot> {
+        self.0.and_then(|thread| thread.join().ok().flatten())
+    }
+}
+
+/// Starts decoding `parts` of the newest snapshot in `data`'s `caches/` (see
+/// [`EarlyDecode`]).
+pub fn decode_early(data: &Path, parts: Parts) -> EarlyDecode {
+    let dir = data.join(SNAPSHOT_DIR);
+    let decode = move || {
+        let seq = *snapshot_seqs_in(&dir).ok()?.last()?;
+        let bytes = map_file(&snapshot_file_in(&dir, seq), parts == Parts::all())?;
+        let hash = snapshot::header_of(snapshot::PROJECTION, &bytes).ok()?.hash;
+        let projection = snapshot::decode_parts(&bytes, hash, parts).ok()?;
+        Some(EarlySnapshot {
+            seq,
+            hash,
+            parts,
+            projection,
+        })
+    };
+    EarlyDecode(
+        std::thread::Builder::new()
+            .name("orgledger-early-snapshot".into())
+            .spawn(decode)
+            .ok(),
+    )
+}
+
+fn snapshot_file_in(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("projection-{seq:020}.snapshot"))
+}
+
+/// The `seq` of every snapshot file in `dir`, oldest first (none when `dir` is missing).
+fn snapshot_seqs_in(dir: &Path) -> std::io::Result<Vec<u64>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let name = entry?.file_name();
+        let seq = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("projection-"))
+            .and_then(|n| n.strip_suffix(".snapshot"))
+            .and_then(|n| n.parse::<u64>().ok());
+        out.extend(seq);
+    }
+    out.sort_unstable();
+    Ok(out)
 }
 
 /// `orgledger verify`'s whole check of a store: every hash, link and tree node
