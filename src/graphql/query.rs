@@ -230,7 +230,12 @@ impl Query {
         let candidates = match &filter.entity {
             Some(entity) => {
                 let id = id_arg("filter.entity", entity)?;
-                Candidates::Listed(read(ctx, |p| p.touched.get(&id).cloned().unwrap_or_default()).await)
+                Candidates::Listed(
+                    read(ctx, |p| {
+                        p.touched.get(&id).map(|seqs| seqs.to_vec()).unwrap_or_default()
+                    })
+                    .await,
+                )
             }
             None => Candidates::All,
         };

@@ -11,6 +11,7 @@
 
 pub mod commitment;
 pub mod reports;
+pub mod seqs;
 pub mod series;
 pub mod snapshot;
 pub mod timeline;
@@ -265,7 +266,8 @@ pub struct Projection {
     /// Only ever looked up by id, a few times per event folded, so hashed (a lookup in a
     /// `BTreeMap` compared the id's bytes with a key at every step down the tree); written to
     /// snapshots in id order all the same (see [`snapshot`]).
-    pub touched: HashMap<Id, Vec<u64>>,
+    /// Each list is held as the differences between its `seq`s ([`seqs::Seqs`]).
+    pub touched: HashMap<Id, seqs::Seqs>,
     /// The entity hashes and list chains of the projection commitment, kept up to date by
     /// the fold so that a checkpoint does not rehash every view.
     commitment: commitment::Commitment,
@@ -503,14 +505,11 @@ impl Projection {
         ids.dedup();
         for id in ids {
             // Most ids are already indexed: look them up by reference, and clone only new ones.
+            // Records are folded in the log's order, so `s` is never below an id's last.
             match self.touched.get_mut(id) {
-                Some(seqs) => {
-                    if seqs.last() != Some(&s) {
-                        seqs.push(s);
-                    }
-                }
+                Some(seqs) => seqs.push(s).expect("records are folded in order"),
                 None => {
-                    self.touched.insert(id.clone(), vec![s]);
+                    self.touched.insert(id.clone(), std::iter::once(s).collect());
                 }
             }
         }

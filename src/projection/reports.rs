@@ -1139,7 +1139,7 @@ pub fn history(p: &Projection, id: &Id, seq: u64) -> Result<(&'static str, Vec<u
     let seqs: Vec<u64> = p
         .touched
         .get(id)
-        .map(|v| v.iter().copied().filter(|s| *s <= seq).collect())
+        .map(|v| v.iter().take_while(|s| *s <= seq).collect())
         .unwrap_or_default();
     let kind = entity_kind_at(p, id, seq).filter(|_| !seqs.is_empty());
     match kind {

@@ -216,7 +216,7 @@ fn encode_section(p: &Projection, part: Parts, piece: usize, out: Vec<u8>) -> Ve
         Parts::MEETINGS => put(&p.meetings, out),
         Parts::RESOLUTIONS => put(&p.resolutions, out),
         Parts::TOUCHED => {
-            let mut entries: Vec<(&crate::event::Id, &Vec<u64>)> = p.touched.iter().collect();
+            let mut entries: Vec<(&crate::event::Id, &super::seqs::Seqs)> = p.touched.iter().collect();
             entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             put(&InKeyOrder(entries), out)
         }
