@@ -475,7 +475,7 @@ fn by_the_book(p: &Projection) -> Hash {
     }
     list(&mut bytes, &p.verifications);
     list(&mut bytes, &p.admissions);
-    list(&mut bytes, &p.meetings);
+    list(&mut bytes, &p.meetings().collect::<Vec<_>>());
     list(&mut bytes, &p.resolutions);
     Hash(derive(COMMITMENT_CONTEXT, &[&bytes]))
 }

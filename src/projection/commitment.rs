@@ -101,12 +101,18 @@ impl ListChain {
     /// Extends the chain over the items it does not cover yet. A list never shrinks or
     /// changes an item it holds; if it ever did, the chain is rebuilt rather than left wrong.
     fn extend<T: Serialize>(&mut self, items: &[T]) {
-        if (items.len() as u64) < self.len {
+        self.extend_with(items.len(), |from| items[from..].iter());
+    }
+
+    /// [`ListChain::extend`] over a list of `len` items, `from(n)` giving those after the
+    /// first `n`.
+    fn extend_with<T: Serialize, I: Iterator<Item = T>>(&mut self, len: usize, from: impl FnOnce(usize) -> I) {
+        if (len as u64) < self.len {
             *self = ListChain::default();
         }
-        for item in &items[self.len as usize..] {
+        for item in from(self.len as usize) {
             let mut item_hash = blake3::Hasher::new();
-            update_postcard(&mut item_hash, item);
+            update_postcard(&mut item_hash, &item);
             let item_hash = item_hash.finalize();
             let mut h = list_hasher();
             h.update(&self.hash.0);
@@ -238,7 +244,7 @@ impl Commitment {
     fn extend_lists(&mut self, p: &Projection) {
         self.lists[0].extend(&p.verifications);
         self.lists[1].extend(&p.admissions);
-        self.lists[2].extend(&p.meetings);
+        self.lists[2].extend_with(p.meeting_count(), |from| p.meetings_from(from));
         self.lists[3].extend(&p.resolutions);
     }
 

@@ -783,21 +783,24 @@ pub fn meetings(p: &Projection, at: At, year: Option<i32>) -> Result<Meetings, R
         ratings: Vec<&'p super::Rating>,
         weak: Option<WeakCellMeetings>,
     }
-    let mut cells: HashMap<&Id, Option<Cell>> = HashMap::default();
+    // By the place of the cell's id among the cells that met: no id hashed and compared per
+    // meeting.
+    let mut cells: Vec<Option<Option<Cell>>> = Vec::new();
+    cells.resize_with(p.meeting_cells.ids.len(), || None);
     // The supervisors' views, likewise.
     let mut supervisors: HashMap<&Id, Option<&MemberView>> = HashMap::default();
-    for m in p
-        .meetings
-        .iter()
-        .filter(|m| m.seq <= at.seq && m.date <= at.date && year.is_none_or(|y| m.date.year() == y))
+    for (m, place) in p
+        .meetings()
+        .zip(p.meetings.iter().map(|m| m.cell as usize))
+        .filter(|(m, _)| m.seq <= at.seq && m.date <= at.date && year.is_none_or(|y| m.date.year() == y))
     {
         r.meetings += 1;
         match m.kind {
             MeetingKind::Regular => r.regular += 1,
             MeetingKind::Thematic => r.thematic += 1,
         }
-        let found = cells.entry(&m.cell).or_insert_with(|| {
-            p.orgs.get(&m.cell).map(|view| {
+        let found = cells[place].get_or_insert_with(|| {
+            p.orgs.get(m.cell).map(|view| {
                 let mut ratings: Vec<&super::Rating> = view.ratings.iter().filter(|x| x.seq <= at.seq).collect();
                 ratings.sort_unstable_by_key(|x| (x.date, x.seq));
                 Cell {
@@ -824,7 +827,7 @@ pub fn meetings(p: &Projection, at: At, year: Option<i32>) -> Result<Meetings, R
         };
         let entry = cell.weak.get_or_insert_with(|| WeakCellMeetings {
             cell: m.cell.to_string(),
-            name: name_of_org(p, &m.cell, m_at),
+            name: name_of_org(p, m.cell, m_at),
             meetings: 0,
             supervisor_present: 0,
             supervisors: vec![],
@@ -856,7 +859,8 @@ pub fn meetings(p: &Projection, at: At, year: Option<i32>) -> Result<Meetings, R
     // In the order of the cells' ids.
     let mut weak: Vec<(&Id, WeakCellMeetings)> = cells
         .into_iter()
-        .filter_map(|(id, cell)| Some((id, cell?.weak?)))
+        .zip(&p.meeting_cells.ids)
+        .filter_map(|(cell, id)| Some((id, cell??.weak?)))
         .collect();
     weak.sort_unstable_by(|a, b| a.0.cmp(b.0));
     r.weak_cells = weak.into_iter().map(|(_, w)| w).collect();
