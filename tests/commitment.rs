@@ -173,7 +173,7 @@ fn every_event_type_keeps_the_commitment_exact_after_every_record() {
     // The case that needs more than the ids the event names: dv-1's death ended the
     // supervision of chi-bo-b, whose view changed.
     let b = &p.orgs[&orgledger::event::Id::parse("chi-bo-b").unwrap()];
-    assert!(b.supervisors.iter().all(|s| s.until.is_some()), "{:?}", b.supervisors);
+    assert!(b.supervisors.iter().all(|s| s.until().is_some()), "{:?}", b.supervisors);
 }
 
 /// Record `k` of `records` (1-based) replaced by `change` of it, and every later record
@@ -284,7 +284,7 @@ fn a_projection_restored_from_a_snapshot_releases_supervisions_as_the_live_one()
             .filter(|o| {
                 o.supervisors
                     .iter()
-                    .any(|s| s.value.as_str() == member && s.until.is_none())
+                    .any(|s| s.value.as_str() == member && s.until().is_none())
             })
             .count()
     };
@@ -292,7 +292,7 @@ fn a_projection_restored_from_a_snapshot_releases_supervisions_as_the_live_one()
         .orgs
         .values()
         .flat_map(|o| o.supervisors.iter())
-        .find(|s| s.until.is_none())
+        .find(|s| s.until().is_none())
         .map(|s| s.value.to_string())
         .expect("the demo has a supervisor in office at its head");
     assert!(in_office(&live, &supervisor) > 0);

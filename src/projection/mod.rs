@@ -718,9 +718,9 @@ impl Projection {
                     for sup in o
                         .supervisors
                         .iter_mut()
-                        .filter(|x| x.value == e.member && x.until.is_none())
+                        .filter(|x| x.value == e.member && x.until().is_none())
                     {
-                        sup.until = Some((d, s));
+                        sup.close(d, s);
                         released = true;
                     }
                     if released {
@@ -729,8 +729,8 @@ impl Projection {
                 }
                 if let Some(c) = self.cadres.get_mut(&e.member) {
                     changed.push((Section::Cadre, e.member.clone()));
-                    for p in c.positions.iter_mut().filter(|p| p.until.is_none()) {
-                        p.until = Some((d, s));
+                    for p in c.positions.iter_mut().filter(|p| p.until().is_none()) {
+                        p.close(d, s);
                     }
                 }
             }
@@ -769,35 +769,31 @@ impl Projection {
                     },
                 );
             }
-            PositionAssigned(e) => self.cadre(&e.person, changed).positions.push(Span {
-                value: (e.org.clone(), e.position.clone(), e.term.clone()),
-                from: d,
-                opened: s,
-                until: None,
-                superseded: None,
-            }),
+            PositionAssigned(e) => self.cadre(&e.person, changed).positions.push(Span::new(
+                (e.org.clone(), e.position.clone(), e.term.clone()),
+                d,
+                s,
+            )),
             PositionEnded(e) => {
                 for p in self.cadre(&e.person, changed).positions.iter_mut() {
-                    if p.until.is_none() && p.value.0 == e.org && p.value.1 == e.position {
-                        p.until = Some((d, s));
+                    if p.until().is_none() && p.value.0 == e.org && p.value.1 == e.position {
+                        p.close(d, s);
                     }
                 }
             }
-            CadrePlanned(e) => self.cadre(&e.person, changed).plans.push(Span {
-                value: Plan {
+            CadrePlanned(e) => self.cadre(&e.person, changed).plans.push(Span::new(
+                Plan {
                     term: e.term.clone(),
                     position: e.position.clone(),
                     org: e.org.clone(),
                 },
-                from: d,
-                opened: s,
-                until: None,
-                superseded: None,
-            }),
+                d,
+                s,
+            )),
             CadreUnplanned(e) => {
                 for p in self.cadre(&e.person, changed).plans.iter_mut() {
-                    if p.until.is_none() && p.value.term == e.term {
-                        p.until = Some((d, s));
+                    if p.until().is_none() && p.value.term == e.term {
+                        p.close(d, s);
                     }
                 }
             }
@@ -840,13 +836,7 @@ impl Projection {
             SupervisorAssigned(e) => {
                 changed.push((Section::Organization, e.cell.clone()));
                 if let Some(o) = self.orgs.get_mut(&e.cell) {
-                    o.supervisors.push(Span {
-                        value: e.member.clone(),
-                        from: d,
-                        opened: s,
-                        until: None,
-                        superseded: None,
-                    });
+                    o.supervisors.push(Span::new(e.member.clone(), d, s));
                     note_supervision(&mut self.supervised, &e.member, &e.cell);
                 }
             }
@@ -856,9 +846,9 @@ impl Projection {
                     for sup in o
                         .supervisors
                         .iter_mut()
-                        .filter(|x| x.value == e.member && x.until.is_none())
+                        .filter(|x| x.value == e.member && x.until().is_none())
                     {
-                        sup.until = Some((d, s));
+                        sup.close(d, s);
                     }
                 }
             }

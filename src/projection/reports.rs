@@ -156,7 +156,7 @@ fn latest_commune(p: &Projection, id: &Id) -> Option<LatestCommune> {
             .parent
             .spans()
             .last()
-            .filter(|s| s.until.is_none() && s.superseded.is_none());
+            .filter(|s| s.until().is_none() && s.superseded.is_none());
         open = span.is_some();
         let span = span?;
         from = from.max(Some(span.from));

@@ -143,7 +143,7 @@ fn ranges<'a, V: Clone>(t: &'a Timeline<V>, seq: u64, dates: &[Date]) -> Vec<(Ra
             continue;
         }
         let lo = dates.partition_point(|d| *d < span.from);
-        let hi = match span.until {
+        let hi = match span.until() {
             Some((until, recorded)) if recorded <= seq => dates.partition_point(|d| *d < until),
             _ => dates.len(),
         };
