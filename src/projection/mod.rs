@@ -289,7 +289,7 @@ pub struct Projection {
     head_hash: Hash,
     pub localities: BTreeMap<Id, LocalityView>,
     pub orgs: BTreeMap<Id, OrgView>,
-    /// Boxed: a member's view is some 650 bytes of inline timelines, and a tree of them
+    /// Boxed: a member's view is some 550 bytes of inline timelines, and a tree of them
     /// moved every view at each step of building it from a snapshot (into a list, then into
     /// the tree's nodes; at 10,000,000 events 470 MB copied twice, faulted in and freed) and
     /// shifted whole views at each insert.
