@@ -151,12 +151,6 @@ impl Store {
         self.latest_snapshot_reading(Parts::all(), None)
     }
 
-    /// [`Store::latest_snapshot`], given what [`decode_early`] made of the newest snapshot
-    /// file while the store was being opened (used only where it is what this would decode).
-    pub fn latest_snapshot_after(&self, early: Option<EarlySnapshot>) -> Result<(Option<Projection>, u64), StoreError> {
-        self.latest_snapshot_reading(Parts::all(), early)
-    }
-
     /// [`Store::latest_snapshot`], decoding only `parts` when the snapshot stands for the
     /// head (nothing is left to fold on it); one that stands for an earlier record is
     /// decoded whole, for the records after it to fold in.
@@ -266,11 +260,13 @@ pub struct EarlySnapshot {
 
 /// A decode of the newest snapshot started before the store is opened, on a thread of its
 /// own: sled's open reads a table of the store's pages on one core (about 0.2 s at
-/// 10,000,000 events), and a snapshot's decode takes as long or longer, so a cold question
-/// or a server start does both at once. Nothing is trusted from it until the store is open:
-/// [`Store::open_projection_reading_after`] and [`Store::latest_snapshot_after`] use it only when
-/// it is the file, and the parts, that they would have decoded, and the record at its `seq`
-/// has the hash it stands for; otherwise it is dropped and they decode as they would have.
+/// 10,000,000 events), and a cold question's decode of a few sections leaves the other core
+/// idle meanwhile, so `orgledger report` does both at once. (A whole decode keeps both
+/// cores busy already: a server's start gained nothing from it, and does not use it.)
+/// Nothing is trusted from it until the store is open: [`Store::open_projection_reading_after`]
+/// uses it only when it is the file, and the parts, that it would have decoded, and the
+/// record at its `seq` has the hash it stands for; otherwise it is dropped and the store
+/// decodes as it would have.
 pub struct EarlyDecode(Option<std::thread::JoinHandle<Option<EarlySnapshot>>>);
 
 impl EarlyDecode {

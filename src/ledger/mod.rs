@@ -31,7 +31,7 @@ mod writer;
 
 use crate::chain::Head;
 use crate::event::{Hash, Id, Record, Submission, Timestamp};
-use crate::projection::{Parts, Projection};
+use crate::projection::Projection;
 use crate::rules::RuleViolation;
 use crate::store::{install_panic_hook, last_panic, panic_message, Faults, Store, StoreError};
 use flusher::Flusher;
@@ -515,15 +515,13 @@ impl Ledger {
     /// the whole log is replayed.
     pub fn open(dir: &Path, options: LedgerOptions) -> Result<Ledger, StoreError> {
         install_panic_hook();
-        // The newest snapshot is decoded while the store opens (see `caches::EarlyDecode`).
-        let early = options.project.then(|| caches::decode_early(dir, Parts::all()));
         let mut store = Store::open(dir, options.create)?;
         store.configure(options.faults, options.sync_files);
         let store = Arc::new(store);
         caches::check_cache_heads(&store, store.head()?).map_err(StoreError::from_chain)?;
-        let (snapshot, _) = match early {
-            Some(early) => store.latest_snapshot_after(early.take())?,
-            None => (None, 0),
+        let (snapshot, _) = match options.project {
+            true => store.latest_snapshot()?,
+            false => (None, 0),
         };
         let mut projection = snapshot.unwrap_or_default();
         let last_snapshot = projection.head().seq;
