@@ -58,6 +58,14 @@ impl Id {
     }
 }
 
+/// An id is looked up by its text where only the text is at hand (a snapshot's bytes): its
+/// `Hash`, `Eq` and `Ord` are its text's.
+impl std::borrow::Borrow<str> for Id {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Debug for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}", self.0)

@@ -254,19 +254,21 @@ pub struct MeetingCells {
 impl MeetingCells {
     /// The place of `id`, given it if it has none yet.
     fn place(&mut self, id: &Id) -> u32 {
-        if let Some(place) = self.places.get(id) {
-            return *place;
-        }
-        let place = u32::try_from(self.ids.len()).expect("fewer than 2^32 cells");
-        self.ids.push(id.clone());
-        self.places.insert(id.clone(), place);
-        place
+        self.place_of(id.as_str(), || Ok(id.clone()))
+            .expect("fewer than 2^32 cells")
     }
 
-    /// The cells of `ids`, in that order (a snapshot's, each once).
-    fn from_ids(ids: Vec<Id>) -> MeetingCells {
-        let places = ids.iter().enumerate().map(|(i, id)| (id.clone(), i as u32)).collect();
-        MeetingCells { ids, places }
+    /// The place of the id whose text is `text`, given it if it has none yet: `make` makes
+    /// the id (checking the text) only then.
+    fn place_of(&mut self, text: &str, make: impl FnOnce() -> Result<Id, String>) -> Result<u32, String> {
+        if let Some(place) = self.places.get(text) {
+            return Ok(*place);
+        }
+        let place = u32::try_from(self.ids.len()).map_err(|_| "more than 2^32 cells met".to_string())?;
+        let id = make()?;
+        self.ids.push(id.clone());
+        self.places.insert(id, place);
+        Ok(place)
     }
 }
 

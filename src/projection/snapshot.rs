@@ -448,18 +448,9 @@ fn decode_section(p: &mut Projection, part: Parts, bytes: &[u8]) -> Result<(), S
         }
         Parts::MEETINGS => {
             // Each cell's id is read (and checked) once, the first time it met.
-            let mut places: crate::rules::HashMap<&str, u32> = Default::default();
-            let mut cells: Vec<Id> = Vec::new();
+            let mut cells = super::MeetingCells::default();
             p.meetings = read_list(bytes, LIST_ROOM, |m: StoredMeeting, _| {
-                let cell = match places.get(m.cell) {
-                    Some(place) => *place,
-                    None => {
-                        let place = u32::try_from(cells.len()).map_err(|_| "more than 2^32 cells met".to_string())?;
-                        cells.push(Id::parse(m.cell)?);
-                        places.insert(m.cell, place);
-                        place
-                    }
-                };
+                let cell = cells.place_of(m.cell, || Id::parse(m.cell))?;
                 Ok(super::Meeting {
                     cell,
                     kind: m.kind,
@@ -469,7 +460,7 @@ fn decode_section(p: &mut Projection, part: Parts, bytes: &[u8]) -> Result<(), S
                     seq: m.seq,
                 })
             })?;
-            p.meeting_cells = super::MeetingCells::from_ids(cells);
+            p.meeting_cells = cells;
         }
         Parts::RESOLUTIONS => {
             p.resolutions = read_list(bytes, LIST_ROOM, |r: StoredResolution, ids| {
