@@ -63,6 +63,23 @@ pub(crate) struct Rules {
     stored_at: Option<Head>,
 }
 
+/// Why an entity's stored entry could not be fetched.
+enum Fetch {
+    /// The store could not be read.
+    Store(StoreError),
+    /// The bucket that would hold the entry does not read.
+    Damaged(String),
+}
+
+impl std::fmt::Display for Fetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fetch::Store(e) => e.fmt(f),
+            Fetch::Damaged(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Where to roll back to when a later event of a batch is refused: given back to
 /// [`Rules::roll_back`] or [`Rules::keep`].
 pub(crate) struct Mark {
@@ -93,21 +110,17 @@ impl Rules {
         let (store, complete) = (&self.store, self.complete);
         let fetch = |id: &Id| match complete {
             true => Ok(None),
-            false => store.rules_entry(id),
+            false => match store.rules_entry(id) {
+                Ok(Ok(entry)) => Ok(entry),
+                Ok(Err(bucket)) => Err(Fetch::Damaged(bucket)),
+                Err(e) => Err(Fetch::Store(e)),
+            },
         };
         let (verdict, loaded) = match self.cache.check_paging(sub, today, fetch) {
             Ok(checked) => checked,
-            Err(PagingError::Fetch(e)) => return Err(e),
-            Err(damaged) => {
-                // The rules state is derived from the log: the next open rebuilds it, checking
-                // every record. The event that needed the entry is refused; the others go on.
-                tracing::error!("{damaged}; the rules state is rebuilt from the log at the next open");
-                self.damaged = true;
-                self.store.mark_rules_for_rebuild()?;
-                return Err(StoreError::Damaged(format!(
-                    "{damaged}; reopening the ledger rebuilds the rules state from the log"
-                )));
-            }
+            Err(PagingError::Fetch(Fetch::Store(e))) => return Err(e),
+            Err(PagingError::Fetch(Fetch::Damaged(why))) => return Err(self.found_damaged(why)?),
+            Err(damaged) => return Err(self.found_damaged(damaged.to_string())?),
         };
         self.held += loaded;
         let change = match verdict {
@@ -121,6 +134,19 @@ impl Rules {
         }
         self.since += 1;
         Ok(Ok(()))
+    }
+
+    /// A stored entry or bucket did not read: the rules state is derived from the log, so it
+    /// is marked for the next open to rebuild it, checking every record, and this process
+    /// writes no entries from now on. The event that needed it is refused (the error
+    /// returned); the others go on.
+    fn found_damaged(&mut self, why: String) -> Result<StoreError, StoreError> {
+        tracing::error!("{why}; the rules state is rebuilt from the log at the next open");
+        self.damaged = true;
+        self.store.mark_rules_for_rebuild()?;
+        Ok(StoreError::Damaged(format!(
+            "{why}; reopening the ledger rebuilds the rules state from the log"
+        )))
     }
 
     /// A mark to roll back to: from here until [`Rules::roll_back`] or [`Rules::keep`],
@@ -182,8 +208,16 @@ impl Rules {
                     entries.push((id.clone(), bytes));
                 }
             }
-            // On failure the changes stay listed, for the next write-back.
-            self.store.put_rules(&entries, head)?;
+            // On failure the changes stay listed, for the next write-back; a bucket that
+            // does not read has the state rebuilt at the next open, and every change kept
+            // in the cache until then.
+            match self.store.put_rules(&entries, head) {
+                Err(StoreError::Damaged(why)) => {
+                    self.found_damaged(why)?;
+                    return Ok(());
+                }
+                written => written?,
+            }
             self.stored_at = Some(head);
             self.changed.clear();
             self.since = 0;
@@ -209,9 +243,8 @@ impl Rules {
         };
         if start != Head::EMPTY {
             match self.catch_up_from(start) {
-                Err(StoreError::Damaged(_)) if self.damaged => {
-                    *self = Rules::new(self.store.clone(), self.budget, self.write_back_every);
-                }
+                // An entry or bucket found damaged on the way: rebuilt below.
+                Err(StoreError::Damaged(_)) | Ok(_) if self.damaged => {}
                 done => return done,
             }
         }

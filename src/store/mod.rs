@@ -17,7 +17,8 @@
 //!   by an earlier version, which may hold tree nodes of levels 4 and 5, no compressed
 //!   value, or no run either: the first group this version writes marks it, in the same
 //!   batch, so an older version, which would look for those nodes, refuses it);
-//! - the Merkle tree's nodes and size, and idempotency entries, under prefixes of their own.
+//! - the Merkle tree's nodes and size, idempotency entries and the rules state's entries
+//!   (in buckets: `buckets`), under prefixes of their own.
 //!
 //! What opening checks, in time independent of the log's length (`Store::open`): the head
 //! names the last stored record, which hashes to the head's hash and chains to the record
@@ -35,6 +36,7 @@ use std::sync::Arc;
 use crate::chain::{ChainError, ChainVerifier, Head};
 use crate::event::{Hash, Id, Record, RecordError};
 
+mod buckets;
 mod runs;
 use runs::Stored;
 pub use runs::StoredRecord;
@@ -1027,17 +1029,49 @@ impl Store {
         }))
     }
 
-    /// The stored rules-state entry of `id`, if it has one.
-    pub fn rules_entry(&self, id: &Id) -> Result<Option<sled::IVec>, StoreError> {
-        self.log.get(rules_key(id)).map_err(StoreError::io)
+    /// The stored rules-state entry of `id`, if it has one. The inner error says why the
+    /// bucket that would hold it does not read (the state is then to be rebuilt).
+    pub fn rules_entry(&self, id: &Id) -> Result<Result<Option<sled::IVec>, String>, StoreError> {
+        let bucket = buckets::bucket_of(id.as_str());
+        let Some(value) = self.log.get(rules_key(bucket)).map_err(StoreError::read)? else {
+            return Ok(Ok(None));
+        };
+        Ok(match buckets::find(&value, bucket, id.as_str()) {
+            Ok(found) => Ok(found.map(|at| value.subslice(at.start, at.len()))),
+            Err(why) => Err(format!("the stored rules bucket of {id} does not decode: {why}")),
+        })
     }
 
     /// Writes rules-state entries and where the state then stands, in one atomic batch
-    /// (not flushed): the writer's write-back, the replay at open, and an import.
+    /// (not flushed): the writer's write-back, the replay at open, and an import. Each
+    /// bucket an entry goes into is read and written again whole; one that does not read is
+    /// [`StoreError::Damaged`], and nothing is written.
     pub fn put_rules(&self, entries: &[(Id, Vec<u8>)], head: Head) -> Result<(), StoreError> {
+        let mut sorted: Vec<(u32, &str, &[u8])> = entries
+            .iter()
+            .map(|(id, entry)| (buckets::bucket_of(id.as_str()), id.as_str(), entry.as_slice()))
+            .collect();
+        // Stable: of an id given twice, the last entry stays last, and is the one kept.
+        sorted.sort_by(|x, y| (x.0, x.1.as_bytes()).cmp(&(y.0, y.1.as_bytes())));
         let mut batch = sled::Batch::default();
-        for (id, value) in entries {
-            batch.insert(rules_key(id), value.as_slice());
+        for group in sorted.chunk_by(|x, y| x.0 == y.0) {
+            let bucket = group[0].0;
+            let mut new: Vec<(&str, &[u8])> = Vec::with_capacity(group.len());
+            for &(_, id, entry) in group {
+                match new.last_mut() {
+                    Some(last) if last.0 == id => last.1 = entry,
+                    _ => new.push((id, entry)),
+                }
+            }
+            let key = rules_key(bucket);
+            let old = self.log.get(key).map_err(StoreError::read)?;
+            let value = buckets::merge(old.as_deref(), bucket, &new).map_err(|why| {
+                StoreError::Damaged(format!(
+                    "the stored rules bucket of {} does not decode: {why}",
+                    new[0].0
+                ))
+            })?;
+            batch.insert(&key, value);
         }
         let mut at = Vec::with_capacity(41);
         at.push(RULES_LAYOUT);
@@ -1066,12 +1100,17 @@ impl Store {
         self.log.apply_batch(batch).map_err(StoreError::io)
     }
 
-    /// How many rules-state entries are stored, and their bytes (keys and values).
+    /// How many rules-state entries are stored, and the bytes of their buckets (keys and
+    /// values).
     pub fn rules_size(&self) -> Result<(u64, u64), StoreError> {
         let (mut n, mut bytes) = (0, 0);
         for item in self.log.scan_prefix([RULES_PREFIX]) {
             let (k, v) = item.map_err(StoreError::io)?;
-            n += 1;
+            let bucket = match *k {
+                [RULES_PREFIX, a, b, c, d] => u32::from_be_bytes([a, b, c, d]),
+                _ => return Err(StoreError::Damaged(format!("a rules-state key of {} bytes", k.len()))),
+            };
+            n += buckets::read(&v, bucket).map_err(StoreError::Damaged)?.len() as u64;
             bytes += (k.len() + v.len()) as u64;
         }
         Ok((n, bytes))
@@ -1179,6 +1218,17 @@ impl Store {
             Some(v) => self.log.insert(RULES_KEY, v).map_err(StoreError::io)?,
             None => self.log.remove(RULES_KEY).map_err(StoreError::io)?,
         };
+        self.db.flush().map_err(StoreError::io)?;
+        Ok(())
+    }
+
+    /// Test support: replaces the stored bucket that holds `id`'s rules-state entry with
+    /// `value`, behind the ledger's back.
+    #[cfg(feature = "internals")]
+    pub fn tamper_rules_bucket(&self, id: &Id, value: &[u8]) -> Result<(), StoreError> {
+        self.log
+            .insert(rules_key(buckets::bucket_of(id.as_str())), value)
+            .map_err(StoreError::io)?;
         self.db.flush().map_err(StoreError::io)?;
         Ok(())
     }
@@ -1302,22 +1352,20 @@ impl crate::merkle::TreeNodes for Store {
     }
 }
 
-/// The rules state's entries share the log's tree (so that they commit in the records'
-/// batch) under their own prefix: `s` then the entity's id.
+/// The rules state's entries share the log's tree under their own prefix, in buckets
+/// (`buckets`): `s` then the bucket's number, 4 bytes big-endian.
 const RULES_PREFIX: u8 = b's';
 /// Where the stored rules state stands: [`RULES_LAYOUT`], then a head as `head` is stored.
 const RULES_KEY: &[u8] = b"rules";
-/// The layout of the stored rules state. A store whose rules state has another layout has
-/// it rebuilt from the log.
-const RULES_LAYOUT: u8 = 1;
+/// The layout of the stored rules state: 2, the entries in buckets (1 was a key per
+/// entity). A store whose rules state has another layout has it rebuilt from the log.
+const RULES_LAYOUT: u8 = 2;
 /// What the `rules` key holds when the stored rules state is to be rebuilt at the next open.
 const RULES_REBUILD: u8 = 0;
 
-fn rules_key(id: &Id) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + id.as_str().len());
-    k.push(RULES_PREFIX);
-    k.extend_from_slice(id.as_str().as_bytes());
-    k
+fn rules_key(bucket: u32) -> [u8; 5] {
+    let [a, b, c, d] = bucket.to_be_bytes();
+    [RULES_PREFIX, a, b, c, d]
 }
 
 /// Idempotency entries share the log's tree (so that they commit in the records' batch)
