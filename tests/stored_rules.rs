@@ -210,6 +210,24 @@ fn a_rules_state_of_another_layout_or_off_the_log_is_rebuilt() {
     assert_rules_know_the_history(dir.path());
 }
 
+/// Clearing the state removes every bucket, in batches of a few thousand keys: a state
+/// of more buckets than one batch takes is gone whole, `rules` first.
+#[test]
+fn clearing_the_rules_state_removes_every_bucket_however_many() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = world(dir.path());
+    let store = open_store(dir.path());
+    let entries: Vec<(Id, Vec<u8>)> = (0..20_000)
+        .map(|i| (Id::parse(&format!("xom-{i}")).unwrap(), vec![4, 0]))
+        .collect();
+    store.put_rules(&entries, head).unwrap();
+    let (held, _) = store.rules_size().unwrap();
+    assert_eq!(held, 20_004);
+    store.clear_rules().unwrap();
+    assert_eq!(store.rules_size().unwrap(), (0, 0));
+    assert_eq!(store.rules_head().unwrap(), None);
+}
+
 #[test]
 fn a_rules_state_behind_the_log_is_caught_up() {
     let dir = tempfile::tempdir().unwrap();

@@ -1090,14 +1090,24 @@ impl Store {
         Ok(())
     }
 
-    /// Removes the whole stored rules state (not flushed).
+    /// Removes the whole stored rules state (not flushed): `rules` first, so that a removal
+    /// cut short leaves a state that is rebuilt, then the entries a few thousand keys to a
+    /// batch. One batch of them all (1,227,321 keys of layout 1 at 10,000,000 events) held
+    /// every node sled copied on the way until its end: 7.7 GB at that size.
     pub fn clear_rules(&self) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        batch.remove(RULES_KEY);
-        for item in self.log.scan_prefix([RULES_PREFIX]) {
-            batch.remove(item.map_err(StoreError::io)?.0);
+        self.log.remove(RULES_KEY).map_err(StoreError::io)?;
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for item in self.log.scan_prefix([RULES_PREFIX]).take(4096) {
+                batch.remove(item.map_err(StoreError::io)?.0);
+                n += 1;
+            }
+            if n == 0 {
+                return Ok(());
+            }
+            self.log.apply_batch(batch).map_err(StoreError::io)?;
         }
-        self.log.apply_batch(batch).map_err(StoreError::io)
     }
 
     /// How many rules-state entries are stored, and the bytes of their buckets (keys and
