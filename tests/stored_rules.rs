@@ -210,6 +210,33 @@ fn a_rules_state_of_another_layout_or_off_the_log_is_rebuilt() {
     assert_rules_know_the_history(dir.path());
 }
 
+/// A store of layout 1 (written by an earlier version: a key `s` + id per entity) has its
+/// state rebuilt in buckets at its first open, and every key of the old layout removed,
+/// whatever its length (an id of 4 bytes makes a key as long as a bucket's).
+#[test]
+fn a_rules_state_of_layout_1_is_replaced_by_buckets_at_the_first_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = world(dir.path());
+    let store = open_store(dir.path());
+    store.clear_rules().unwrap();
+    for id in WORLD.iter().copied().chain(["x-ab", "xa-1"]) {
+        store.tamper_rules_raw(id.as_bytes(), &[4, 0]).unwrap();
+    }
+    let mut layout_1 = vec![1];
+    layout_1.extend_from_slice(&head.seq.to_be_bytes());
+    layout_1.extend_from_slice(&head.hash.0);
+    store.tamper_rules_key(Some(layout_1)).unwrap();
+    assert!(store.rules_size().is_err(), "keys of layout 1 are not buckets");
+    drop(store);
+    drop(open(dir.path()));
+    assert_eq!(
+        stored_rules(dir.path()),
+        (Some(head), 4),
+        "rebuilt in buckets, the old keys gone"
+    );
+    assert_rules_know_the_history(dir.path());
+}
+
 /// Clearing the state removes every bucket, in batches of a few thousand keys: a state
 /// of more buckets than one batch takes is gone whole, `rules` first.
 #[test]

@@ -1243,6 +1243,18 @@ impl Store {
         Ok(())
     }
 
+    /// Test support: writes `value` under the rules state's prefix followed by `key`, as a
+    /// store of another layout holds (layout 1: `s` and an entity's id), behind the
+    /// ledger's back.
+    #[cfg(feature = "internals")]
+    pub fn tamper_rules_raw(&self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        let mut k = vec![RULES_PREFIX];
+        k.extend_from_slice(key);
+        self.log.insert(k, value).map_err(StoreError::io)?;
+        self.db.flush().map_err(StoreError::io)?;
+        Ok(())
+    }
+
     /// Test support: how many values the records are stored in (one per record, or fewer
     /// where runs hold several).
     #[cfg(feature = "internals")]
