@@ -181,20 +181,14 @@ fn a_missing_rules_state_is_rebuilt_from_the_log_at_open() {
 fn a_rules_state_of_another_layout_or_off_the_log_is_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let head = world(dir.path());
-    let at = |layout: u8, seq: u64, hash: [u8; 32]| {
-        let mut value = vec![layout];
-        value.extend_from_slice(&seq.to_be_bytes());
-        value.extend_from_slice(&hash);
-        value
-    };
     // Layout 1 (a key per entity) at the very head, and layout 2 (buckets) off the log.
     let values = [
         vec![9],
         vec![0],
         vec![2, 2, 3],
-        at(1, head.seq, head.hash.0),
-        at(2, 4, [7; 32]),
-        at(2, 99, [7; 32]),
+        rules_at(1, head.seq, head.hash.0),
+        rules_at(2, 4, [7; 32]),
+        rules_at(2, 99, [7; 32]),
     ];
     for value in values {
         let store = open_store(dir.path());
@@ -210,6 +204,14 @@ fn a_rules_state_of_another_layout_or_off_the_log_is_rebuilt() {
     assert_rules_know_the_history(dir.path());
 }
 
+/// A `rules` key's value: a layout byte, then a head as `head` is stored.
+fn rules_at(layout: u8, seq: u64, hash: [u8; 32]) -> Vec<u8> {
+    let mut value = vec![layout];
+    value.extend_from_slice(&seq.to_be_bytes());
+    value.extend_from_slice(&hash);
+    value
+}
+
 /// A store of layout 1 (written by an earlier version: a key `s` + id per entity) has its
 /// state rebuilt in buckets at its first open, and every key of the old layout removed,
 /// whatever its length (an id of 4 bytes makes a key as long as a bucket's).
@@ -222,10 +224,9 @@ fn a_rules_state_of_layout_1_is_replaced_by_buckets_at_the_first_open() {
     for id in WORLD.iter().copied().chain(["x-ab", "xa-1"]) {
         store.tamper_rules_raw(id.as_bytes(), &[4, 0]).unwrap();
     }
-    let mut layout_1 = vec![1];
-    layout_1.extend_from_slice(&head.seq.to_be_bytes());
-    layout_1.extend_from_slice(&head.hash.0);
-    store.tamper_rules_key(Some(layout_1)).unwrap();
+    store
+        .tamper_rules_key(Some(rules_at(1, head.seq, head.hash.0)))
+        .unwrap();
     assert!(store.rules_size().is_err(), "keys of layout 1 are not buckets");
     drop(store);
     drop(open(dir.path()));
@@ -299,6 +300,30 @@ fn a_rules_state_behind_the_log_is_caught_up() {
     assert_rules_know_the_history(dir.path());
 }
 
+/// Opens the ledger whose rules entry of the commune xa-ngoc-khe is damaged: an event
+/// that needs it is refused as damage (`said` in its message, with the rebuild), nothing
+/// is appended, and an event that needs no damaged entry is appended. The ledger is left
+/// open.
+fn refuses_only_what_needs_xa_ngoc_khe(dir: &Path, head: Head, said: &str) -> Ledger {
+    let ledger = open(dir);
+    match ledger.append(
+        actor(),
+        vec![locality("xom-na-thia", "hamlet", Some("xa-ngoc-khe"))],
+        None,
+    ) {
+        Err(AppendError::Store(StoreError::Damaged(message))) => {
+            assert!(message.contains(said), "{message}");
+            assert!(message.contains("rebuild"), "{message}");
+        }
+        other => panic!("an event that needs a damaged entry ({said}): {other:?}"),
+    }
+    assert_eq!(ledger.head(), head, "nothing appended");
+    ledger
+        .append(actor(), vec![locality("bac-kan", "province", None)], None)
+        .expect("an event that needs no damaged entry");
+    ledger
+}
+
 /// A stored entry that does not decode refuses the event that needs it, naming it, and
 /// nothing else; the state is marked for a rebuild, and the next open rebuilds it.
 #[test]
@@ -311,22 +336,7 @@ fn a_damaged_entry_refuses_only_what_needs_it_and_is_rebuilt_at_the_next_open() 
         .unwrap();
     store.flush().unwrap();
     drop(store);
-    let ledger = open(dir.path());
-    match ledger.append(
-        actor(),
-        vec![locality("xom-na-thia", "hamlet", Some("xa-ngoc-khe"))],
-        None,
-    ) {
-        Err(AppendError::Store(StoreError::Damaged(message))) => {
-            assert!(message.contains("xa-ngoc-khe"), "{message}");
-            assert!(message.contains("rebuild"), "{message}");
-        }
-        other => panic!("an event that needs a damaged entry: {other:?}"),
-    }
-    assert_eq!(ledger.head(), head, "nothing appended");
-    ledger
-        .append(actor(), vec![locality("bac-kan", "province", None)], None)
-        .expect("an event that needs no damaged entry");
+    let ledger = refuses_only_what_needs_xa_ngoc_khe(dir.path(), head, "entry of xa-ngoc-khe");
     ledger
         .append(actor(), vec![locality("cho-don", "district", Some("bac-kan"))], None)
         .expect("one that needs what was changed since");
@@ -355,22 +365,7 @@ fn a_bucket_that_does_not_read_refuses_only_what_needs_it_and_is_rebuilt() {
             .tamper_rules_bucket(&Id::parse("xa-ngoc-khe").unwrap(), &garbage)
             .unwrap();
         drop(store);
-        let ledger = open(dir.path());
-        match ledger.append(
-            actor(),
-            vec![locality("xom-na-thia", "hamlet", Some("xa-ngoc-khe"))],
-            None,
-        ) {
-            Err(AppendError::Store(StoreError::Damaged(message))) => {
-                assert!(message.contains("bucket of xa-ngoc-khe"), "{message}");
-                assert!(message.contains("rebuild"), "{message}");
-            }
-            other => panic!("an event that needs an entity of a damaged bucket ({garbage:?}): {other:?}"),
-        }
-        assert_eq!(ledger.head(), head, "nothing appended");
-        ledger
-            .append(actor(), vec![locality("bac-kan", "province", None)], None)
-            .expect("an event that needs no damaged entry");
+        let ledger = refuses_only_what_needs_xa_ngoc_khe(dir.path(), head, "bucket of xa-ngoc-khe");
         ledger.close();
         assert_eq!(
             open_store(dir.path()).rules_head().unwrap(),
