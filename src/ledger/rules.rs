@@ -1,5 +1,6 @@
-//! The writer's rules state, kept on disk: one entry per entity in the store's tree, with a
-//! `rules` key naming the record the stored entries stand at. In memory the writer holds a
+//! The writer's rules state, kept on disk: one entry per entity in the store's tree (packed
+//! into buckets, `store::buckets`), with a `rules` key naming the record the stored entries
+//! stand at. In memory the writer holds a
 //! cache of the entities recent events read or changed; the entities changed since the
 //! last write-back are written back, with the head they stand at, in one atomic batch once
 //! [`WRITE_BACK_EVENTS`] events have been accepted since, when the cache is over its bound
