@@ -1038,7 +1038,7 @@ impl Store {
         };
         Ok(match buckets::find(&value, bucket, id.as_str()) {
             Ok(found) => Ok(found.map(|at| value.subslice(at.start, at.len()))),
-            Err(why) => Err(format!("the stored rules bucket of {id} does not decode: {why}")),
+            Err(why) => Err(damaged_bucket(id.as_str(), &why)),
         })
     }
 
@@ -1065,12 +1065,8 @@ impl Store {
             }
             let key = rules_key(bucket);
             let old = self.log.get(key).map_err(StoreError::read)?;
-            let value = buckets::merge(old.as_deref(), bucket, &new).map_err(|why| {
-                StoreError::Damaged(format!(
-                    "the stored rules bucket of {} does not decode: {why}",
-                    new[0].0
-                ))
-            })?;
+            let value = buckets::merge(old.as_deref(), bucket, &new)
+                .map_err(|why| StoreError::Damaged(damaged_bucket(new[0].0, &why)))?;
             batch.insert(&key, value);
         }
         let mut at = Vec::with_capacity(41);
@@ -1384,6 +1380,11 @@ const RULES_KEY: &[u8] = b"rules";
 const RULES_LAYOUT: u8 = 2;
 /// What the `rules` key holds when the stored rules state is to be rebuilt at the next open.
 const RULES_REBUILD: u8 = 0;
+
+/// What is said of the bucket that holds `id`'s entry when it does not read.
+fn damaged_bucket(id: &str, why: &str) -> String {
+    format!("the stored rules bucket of {id} does not decode: {why}")
+}
 
 fn rules_key(bucket: u32) -> [u8; 5] {
     let [a, b, c, d] = bucket.to_be_bytes();
